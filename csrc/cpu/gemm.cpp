@@ -1,0 +1,296 @@
+// GEMM on the CPU: C = alpha * op(A) * op(B) + beta * C, row-major, op in {N, T}.
+//
+// Rungs of the ladder (Xeon with AVX-512, 2 vCPUs, n = 1024 fp32, see bench/RESULTS.md):
+//   reference  the formula as three loops; a reader checks it by eye.          ~1 GFLOP/s
+//   portable   Goto/BLIS blocking and packing, plain C++ micro-kernel; the packing alone
+//              makes every inner loop unit-stride and cache-resident.
+//   avx2       the same driver with a 6x16 FMA register-tile micro-kernel.
+//   avx512     the same driver with a 12x32 micro-kernel: twice the lanes, twice the registers.
+//
+// Why the fast path is fast (Goto & van de Geijn 2008; BLIS): the loops are blocked so that
+// each level of the memory hierarchy holds what the next-inner loop reuses:
+//   for ic (mc rows of A)          A panel  mc x kc, packed once, reused for every B block (L3)
+//    for pc (kc of K)
+//     for jc (nc columns of B)     B block  kc x nc, packed, streamed per A sliver (L2)
+//      for ir (mr rows)            A sliver mr x kc stays in L1 across the jr loop
+//       for jr (nr columns)        micro-kernel: mr x nr tile of C in registers over kc
+// Packing turns any layout (N or T, any leading dimension) into unit-stride slivers padded with
+// zeros to whole tiles, so one micro-kernel serves every case; edge tiles are computed into a
+// small buffer and merged. Threads share the packed A panel and B block and split the tiles
+// (by rows of slivers, or by columns when there are fewer row slivers than threads).
+#include "cpu/gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "common/check.h"
+#include "common/cpu_features.h"
+#include "common/parallel.h"
+#include "cpu/gemm_kernels.h"
+
+namespace dlk::cpu {
+
+// ---- reference rung ---------------------------------------------------------------------------
+template <typename T>
+static void gemm_reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      T acc = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const T a = ta ? A[k * lda + i] : A[i * lda + k];
+        const T b = tb ? B[j * ldb + k] : B[k * ldb + j];
+        acc += a * b;
+      }
+      T& c = C[i * ldc + j];
+      c = beta == T(0) ? alpha * acc : alpha * acc + beta * c;
+    }
+  }
+}
+
+// ---- workspace --------------------------------------------------------------------------------
+// Packed panels are reused across calls: a fresh allocation per call would pay first-touch page
+// faults (~2 us per 4 KiB page here) on every GEMM. One pair per calling thread, so concurrent
+// or nested calls never share a buffer.
+namespace {
+struct AlignedBuffer {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  ~AlignedBuffer() { std::free(ptr); }
+  template <typename T>
+  T* get(size_t count) {
+    const size_t need = count * sizeof(T);
+    if (need > bytes) {
+      std::free(ptr);
+      const size_t rounded = (need + 4095) / 4096 * 4096;
+      ptr = std::aligned_alloc(4096, rounded);
+      if (!ptr) throw std::bad_alloc();
+      bytes = rounded;
+    }
+    return static_cast<T*>(ptr);
+  }
+};
+thread_local AlignedBuffer tls_a_panel, tls_b_block;
+}  // namespace
+
+// ---- packing ----------------------------------------------------------------------------------
+// A sliver: rows [i0, i0 + mv) of op(A), k in [k0, k0 + kc), stored as dst[k * mr + i].
+template <typename T>
+static void pack_a_sliver(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mv, int64_t k0,
+                          int64_t kc, int mr, T* dst) {
+  if (ta) {
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = A + (k0 + k) * lda + i0;
+      T* d = dst + k * mr;
+      for (int64_t i = 0; i < mv; ++i) d[i] = src[i];
+      for (int64_t i = mv; i < mr; ++i) d[i] = T(0);
+    }
+  } else {
+    for (int64_t i = 0; i < mv; ++i) {
+      const T* src = A + (i0 + i) * lda + k0;
+      for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = src[k];
+    }
+    for (int64_t i = mv; i < mr; ++i)
+      for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = T(0);
+  }
+}
+
+// B sliver: columns [j0, j0 + nv) of op(B), k in [k0, k0 + kc), stored as dst[k * nr + j].
+template <typename T>
+static void pack_b_sliver(bool tb, const T* B, int64_t ldb, int64_t j0, int64_t nv, int64_t k0,
+                          int64_t kc, int nr, T* dst) {
+  if (tb) {
+    for (int64_t j = 0; j < nv; ++j) {
+      const T* src = B + (j0 + j) * ldb + k0;
+      for (int64_t k = 0; k < kc; ++k) dst[k * nr + j] = src[k];
+    }
+    for (int64_t j = nv; j < nr; ++j)
+      for (int64_t k = 0; k < kc; ++k) dst[k * nr + j] = T(0);
+  } else {
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = B + (k0 + k) * ldb + j0;
+      T* d = dst + k * nr;
+      std::memcpy(d, src, sizeof(T) * nv);
+      for (int64_t j = nv; j < nr; ++j) d[j] = T(0);
+    }
+  }
+}
+
+// ---- blocked driver ---------------------------------------------------------------------------
+static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+template <typename T>
+static void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    T* c = C + i * ldc;
+    if (beta == T(0)) {
+      std::fill(c, c + N, T(0));
+    } else if (beta != T(1)) {
+      for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+    }
+  }
+}
+
+template <typename T>
+static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t M, int64_t N,
+                         int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
+                         T beta, T* C, int64_t ldc) {
+  const int mr = uk.mr, nr = uk.nr;
+  const int64_t kc_max = std::min<int64_t>(uk.kc, K);
+  const int64_t mc_max = std::min(round_up(uk.mc, mr), round_up(M, mr));
+  const int64_t nc_max = std::min(round_up(uk.nc, nr), round_up(N, nr));
+  T* a_panel = tls_a_panel.get<T>(mc_max * kc_max);
+  T* b_block = tls_b_block.get<T>(nc_max * kc_max);
+
+  const int64_t flops = 2 * M * N * K;
+  const int nt = flops < 200000 ? 1 : threads_for_kernel();
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    alignas(64) T edge[16 * 64];  // one mr x nr tile for edges; mr * nr <= 16 * 64 for all kernels
+    for (int64_t ic = 0; ic < M; ic += mc_max) {
+      const int64_t mc = std::min(mc_max, M - ic);
+      const int64_t n_ir = (mc + mr - 1) / mr;
+      for (int64_t pc = 0; pc < K; pc += kc_max) {
+        const int64_t kc = std::min(kc_max, K - pc);
+        const T beta_here = pc == 0 ? beta : T(1);  // later K blocks accumulate into C
+#pragma omp for schedule(static)
+        for (int64_t ir = 0; ir < n_ir; ++ir)
+          pack_a_sliver(ta, A, lda, ic + ir * mr, std::min<int64_t>(mr, mc - ir * mr), pc, kc, mr,
+                        a_panel + ir * mr * kc);
+
+        for (int64_t jc = 0; jc < N; jc += nc_max) {
+          const int64_t nc = std::min(nc_max, N - jc);
+          const int64_t n_jr = (nc + nr - 1) / nr;
+#pragma omp for schedule(static)
+          for (int64_t jr = 0; jr < n_jr; ++jr)
+            pack_b_sliver(tb, B, ldb, jc + jr * nr, std::min<int64_t>(nr, nc - jr * nr), pc, kc,
+                          nr, b_block + jr * nr * kc);
+
+          auto tile = [&](int64_t ir, int64_t jr) {
+            const int64_t mv = std::min<int64_t>(mr, mc - ir * mr);
+            const int64_t nv = std::min<int64_t>(nr, nc - jr * nr);
+            const T* a = a_panel + ir * mr * kc;
+            const T* b = b_block + jr * nr * kc;
+            T* c = C + (ic + ir * mr) * ldc + jc + jr * nr;
+            if (mv == mr && nv == nr) {
+              uk.fn(kc, a, b, c, ldc, alpha, beta_here);
+              return;
+            }
+            uk.fn(kc, a, b, edge, nr, T(1), T(0));
+            for (int64_t i = 0; i < mv; ++i)
+              for (int64_t j = 0; j < nv; ++j) {
+                T& cij = c[i * ldc + j];
+                const T ab = alpha * edge[i * nr + j];
+                cij = beta_here == T(0) ? ab : ab + beta_here * cij;
+              }
+          };
+          // Split whichever loop has enough work for every thread; the A sliver stays in this
+          // core's L1 across its jr loop either way.
+          if (n_ir >= nt) {
+#pragma omp for schedule(static)
+            for (int64_t ir = 0; ir < n_ir; ++ir)
+              for (int64_t jr = 0; jr < n_jr; ++jr) tile(ir, jr);
+          } else {
+#pragma omp for schedule(static)
+            for (int64_t jr = 0; jr < n_jr; ++jr)
+              for (int64_t ir = 0; ir < n_ir; ++ir) tile(ir, jr);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- dispatch ---------------------------------------------------------------------------------
+namespace {
+std::atomic<int> g_rung{static_cast<int>(GemmRung::Auto)};
+
+template <typename T>
+GemmMicroKernel<T> micro_kernel_for(GemmRung rung);
+
+template <>
+GemmMicroKernel<float> micro_kernel_for<float>(GemmRung rung) {
+#if defined(DLK_X86)
+  if (rung == GemmRung::Avx512) return gemm_ukernel_avx512_f32();
+  if (rung == GemmRung::Avx2) return gemm_ukernel_avx2_f32();
+#endif
+  return gemm_ukernel_portable_f32();
+}
+
+template <>
+GemmMicroKernel<double> micro_kernel_for<double>(GemmRung rung) {
+#if defined(DLK_X86)
+  if (rung == GemmRung::Avx512) return gemm_ukernel_avx512_f64();
+  if (rung == GemmRung::Avx2) return gemm_ukernel_avx2_f64();
+#endif
+  return gemm_ukernel_portable_f64();
+}
+}  // namespace
+
+GemmRung gemm_rung() { return static_cast<GemmRung>(g_rung.load()); }
+
+GemmRung gemm_rung_resolved() {
+  const GemmRung r = gemm_rung();
+  if (r != GemmRung::Auto) return r;
+  switch (best_isa()) {
+    case Isa::Avx512: return GemmRung::Avx512;
+    case Isa::Avx2: return GemmRung::Avx2;
+    default: return GemmRung::Portable;
+  }
+}
+
+void set_gemm_rung(GemmRung rung) {
+  if (rung == GemmRung::Avx512)
+    DLK_CHECK(isa_supported(Isa::Avx512), "gemm rung 'avx512' is not supported by this CPU");
+  if (rung == GemmRung::Avx2)
+    DLK_CHECK(isa_supported(Isa::Avx2), "gemm rung 'avx2' is not supported by this CPU");
+  g_rung.store(static_cast<int>(rung));
+}
+
+const char* gemm_rung_name(GemmRung rung) {
+  switch (rung) {
+    case GemmRung::Auto: return "auto";
+    case GemmRung::Reference: return "reference";
+    case GemmRung::Portable: return "portable";
+    case GemmRung::Avx2: return "avx2";
+    case GemmRung::Avx512: return "avx512";
+  }
+  return "?";
+}
+
+GemmRung gemm_rung_from_name(const std::string& name) {
+  for (GemmRung r : {GemmRung::Auto, GemmRung::Reference, GemmRung::Portable, GemmRung::Avx2,
+                     GemmRung::Avx512})
+    if (name == gemm_rung_name(r)) return r;
+  fail("unknown gemm rung: expected one of 'auto', 'reference', 'portable', 'avx2', 'avx512', got '",
+       name, "'");
+}
+
+template <typename T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  const GemmRung rung = gemm_rung_resolved();
+  if (rung == GemmRung::Reference) {
+    gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  gemm_blocked(micro_kernel_for<T>(rung), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                          const float*, int64_t, float, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                           const double*, int64_t, double, double*, int64_t);
+
+}  // namespace dlk::cpu

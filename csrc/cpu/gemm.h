@@ -1,0 +1,30 @@
+// C = alpha * op(A) * op(B) + beta * C on the CPU, row-major, op in {N, T}.
+//
+// The entry point every CPU kernel uses for its heavy lifting (conv via im2col, the recurrent
+// layers' projections). Pointers are trusted here: shapes are validated at the binding boundary.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace dlk::cpu {
+
+// The rungs of the ladder, slowest first. Auto takes the widest SIMD path the CPU runs.
+enum class GemmRung { Auto, Reference, Portable, Avx2, Avx512 };
+
+// op(A) is M x K: A is stored M x K (lda >= K) or, when trans_a, K x M (lda >= M); likewise
+// op(B) is K x N. C is M x N with ldc >= N. beta == 0 overwrites C without reading it (NaN in
+// C is ignored, as BLAS does). Runs on threads_for_kernel() threads.
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+// Forces one rung for every later call (tests and benchmarks compare rungs this way);
+// GemmRung::Auto restores the automatic choice. A SIMD rung the CPU lacks is a ValueError.
+void set_gemm_rung(GemmRung rung);
+GemmRung gemm_rung();           // what set_gemm_rung last chose
+GemmRung gemm_rung_resolved();  // what Auto resolves to on this CPU (or the forced rung)
+const char* gemm_rung_name(GemmRung rung);
+GemmRung gemm_rung_from_name(const std::string& name);
+
+}  // namespace dlk::cpu

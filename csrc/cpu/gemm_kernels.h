@@ -1,0 +1,36 @@
+// The micro-kernels behind the GEMM driver, one per instruction set and type.
+//
+// A micro-kernel multiplies a packed MR x kc sliver of A (stored k-major: MR values per k) by a
+// packed kc x NR sliver of B (NR values per k) and writes C[0:MR, 0:NR] = alpha * AB + beta * C
+// (beta == 0: C is not read). Its C tile lives in registers for the whole kc loop: that is
+// where the speed comes from. Edge tiles are handled by the driver.
+#pragma once
+
+#include <cstdint>
+
+namespace dlk::cpu {
+
+template <typename T>
+using GemmMicroKernelFn = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
+                                   T beta);
+
+// A micro-kernel with the blocking its driver should use around it:
+// kc (K block; A and B slivers of kc stay in L1), nc (N block; the packed B block of kc x nc
+// stays in L2), mc (M block; the packed A panel of mc x kc is reused from L3).
+template <typename T>
+struct GemmMicroKernel {
+  GemmMicroKernelFn<T> fn;
+  int mr, nr;
+  int64_t kc, nc, mc;
+};
+
+GemmMicroKernel<float> gemm_ukernel_portable_f32();
+GemmMicroKernel<double> gemm_ukernel_portable_f64();
+#if defined(DLK_X86)
+GemmMicroKernel<float> gemm_ukernel_avx2_f32();
+GemmMicroKernel<double> gemm_ukernel_avx2_f64();
+GemmMicroKernel<float> gemm_ukernel_avx512_f32();
+GemmMicroKernel<double> gemm_ukernel_avx512_f64();
+#endif
+
+}  // namespace dlk::cpu

@@ -1,0 +1,85 @@
+// Validation of numpy arrays at the binding boundary, shared by every kernel family's bindings.
+// Each check raises ValueError (std::invalid_argument) naming the argument, what was expected
+// and what came. Kernels behind the boundary then trust shapes and pointers.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/check.h"
+
+namespace dlk::py_checks {
+
+namespace py = pybind11;
+
+inline std::vector<int64_t> shape_of(const py::array& a) {
+  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
+}
+
+inline std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+
+// The floating dtype of a kernel call: "float32" or "float64", else ValueError.
+inline bool is_float64(const py::array& a, const char* name) {
+  if (a.dtype().is(py::dtype::of<float>())) return false;
+  if (a.dtype().is(py::dtype::of<double>())) return true;
+  fail(name, ": expected dtype float32 or float64, got ", dtype_name(a));
+}
+
+template <typename T>
+void require_dtype(const py::array& a, const char* name) {
+  DLK_CHECK(a.dtype().is(py::dtype::of<T>()), name, ": expected dtype ",
+            py::str(py::dtype::of<T>()).cast<std::string>(), ", got ", dtype_name(a));
+}
+
+inline void require_ndim(const py::array& a, int ndim, const char* name) {
+  DLK_CHECK(a.ndim() == ndim, name, ": expected a ", ndim, "-D array, got shape ",
+            shape_str(shape_of(a)));
+}
+
+// -1 in `expected` matches any size.
+inline void require_shape(const py::array& a, const std::vector<int64_t>& expected,
+                          const char* name) {
+  bool ok = a.ndim() == static_cast<py::ssize_t>(expected.size());
+  for (size_t i = 0; ok && i < expected.size(); ++i)
+    ok = expected[i] < 0 || expected[i] == a.shape(i);
+  DLK_CHECK(ok, name, ": expected shape ", shape_str(expected), ", got ", shape_str(shape_of(a)));
+}
+
+inline void require_c_contiguous(const py::array& a, const char* name) {
+  DLK_CHECK(a.flags() & py::array::c_style, name,
+            ": expected a C-contiguous array (use numpy.ascontiguousarray), got strides ",
+            shape_str(std::vector<int64_t>(a.strides(), a.strides() + a.ndim())));
+}
+
+inline void require_writeable(const py::array& a, const char* name) {
+  DLK_CHECK(a.writeable(), name, ": expected a writeable array, got a read-only one");
+}
+
+// True when the byte ranges spanned by the two arrays overlap.
+inline bool overlaps(const py::array& a, const py::array& b) {
+  auto span = [](const py::array& x, const char*& lo, const char*& hi) {
+    lo = hi = static_cast<const char*>(x.data());
+    if (x.size() == 0) return;
+    for (py::ssize_t d = 0; d < x.ndim(); ++d) {
+      const py::ssize_t ext = (x.shape(d) - 1) * x.strides(d);
+      (ext < 0 ? lo : hi) += ext;
+    }
+    hi += x.itemsize();
+  };
+  const char *alo, *ahi, *blo, *bhi;
+  span(a, alo, ahi);
+  span(b, blo, bhi);
+  return a.size() > 0 && b.size() > 0 && alo < bhi && blo < ahi;
+}
+
+inline void require_no_overlap(const py::array& out, const py::array& in, const char* out_name,
+                               const char* in_name) {
+  DLK_CHECK(!overlaps(out, in), out_name, " must not share memory with ", in_name,
+            ": the kernel would read values it has already overwritten");
+}
+
+}  // namespace dlk::py_checks

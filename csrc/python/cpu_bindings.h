@@ -1,0 +1,10 @@
+// Each kernel family binds itself into dl_kernels._C through one function, defined in its own
+// csrc/python/cpu_<family>.cpp and called from cpu_module.cpp.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace dlk {
+void bind_config(pybind11::module_& m);
+void bind_gemm(pybind11::module_& m);
+}  // namespace dlk

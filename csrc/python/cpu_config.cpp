@@ -1,0 +1,32 @@
+// Build and run-time configuration: threads, instruction sets, versions.
+#include <pybind11/stl.h>
+
+#include "common/cpu_features.h"
+#include "common/parallel.h"
+#include "python/cpu_bindings.h"
+
+namespace py = pybind11;
+
+namespace dlk {
+
+void bind_config(py::module_& m) {
+  m.def("set_num_threads", &set_num_threads, py::arg("n"),
+        "Threads every CPU kernel uses from now on (starts from OMP_NUM_THREADS).");
+  m.def("get_num_threads", &num_threads);
+  m.def("build_info", []() {
+    py::dict d;
+    d["version"] = DLK_VERSION;
+    d["compiler"] = DLK_CXX_COMPILER;
+    d["simd_compiled"] = std::string(DLK_SIMD_COMPILED);
+    d["simd_selected"] = isa_name(best_isa());
+    d["cpu_avx2_fma"] = cpu_has_avx2_fma();
+    d["cpu_avx512"] = cpu_has_avx512();
+    d["openmp_threads"] = num_threads();
+    d["pybind11"] = std::to_string(PYBIND11_VERSION_MAJOR) + "." +
+                    std::to_string(PYBIND11_VERSION_MINOR) + "." +
+                    std::to_string(PYBIND11_VERSION_PATCH);
+    return d;
+  });
+}
+
+}  // namespace dlk

@@ -1,0 +1,88 @@
+// Bindings for the CPU GEMM.
+#include "cpu/gemm.h"
+#include "python/array_checks.h"
+#include "python/cpu_bindings.h"
+
+namespace py = pybind11;
+
+namespace dlk {
+namespace {
+
+using namespace py_checks;
+
+// Leading dimension of a 2-D array whose rows are unit-stride; anything else is refused
+// rather than silently copied, so the caller knows the cost.
+int64_t leading_dim(const py::array& a, const char* name) {
+  const int64_t item = a.itemsize();
+  DLK_CHECK(a.shape(1) <= 1 || a.strides(1) == item, name,
+            ": expected rows of unit stride (C-contiguous or a row slice of one), got strides ",
+            shape_str({a.strides(0), a.strides(1)}));
+  if (a.shape(0) <= 1) return std::max<int64_t>(a.shape(1), 1);
+  DLK_CHECK(a.strides(0) > 0 && a.strides(0) % item == 0 && a.strides(0) / item >= a.shape(1),
+            name, ": expected a positive row stride of at least ", a.shape(1), " elements, got ",
+            a.strides(0), " bytes");
+  return a.strides(0) / item;
+}
+
+template <typename T>
+py::array run_gemm(py::array a, py::array b, py::object c_obj, bool ta, bool tb, double alpha,
+                   double beta) {
+  require_dtype<T>(b, "b");
+  const int64_t M = ta ? a.shape(1) : a.shape(0);
+  const int64_t K = ta ? a.shape(0) : a.shape(1);
+  const int64_t Kb = tb ? b.shape(1) : b.shape(0);
+  const int64_t N = tb ? b.shape(0) : b.shape(1);
+  DLK_CHECK(K == Kb, "gemm: inner dimensions differ: op(a) is ", shape_str({M, K}),
+            " and op(b) is ", shape_str({Kb, N}));
+  const int64_t lda = leading_dim(a, "a"), ldb = leading_dim(b, "b");
+  py::array c;
+  if (c_obj.is_none()) {
+    c = py::array_t<T>({M, N});
+    beta = 0.0;
+  } else {
+    c = c_obj.cast<py::array>();
+    require_dtype<T>(c, "c");
+    require_shape(c, {M, N}, "c");
+    require_writeable(c, "c");
+    require_no_overlap(c, a, "c", "a");
+    require_no_overlap(c, b, "c", "b");
+  }
+  const int64_t ldc = leading_dim(c, "c");
+  const T* pa = static_cast<const T*>(a.data());
+  const T* pb = static_cast<const T*>(b.data());
+  T* pc = static_cast<T*>(c.mutable_data());
+  {
+    py::gil_scoped_release release;
+    cpu::gemm<T>(ta, tb, M, N, K, static_cast<T>(alpha), pa, lda, pb, ldb, static_cast<T>(beta),
+                 pc, ldc);
+  }
+  return c;
+}
+
+}  // namespace
+
+void bind_gemm(py::module_& m) {
+  m.def(
+      "gemm",
+      [](py::array a, py::array b, py::object c, bool trans_a, bool trans_b, double alpha,
+         double beta) {
+        require_ndim(a, 2, "a");
+        require_ndim(b, 2, "b");
+        return is_float64(a, "a") ? run_gemm<double>(a, b, c, trans_a, trans_b, alpha, beta)
+                                  : run_gemm<float>(a, b, c, trans_a, trans_b, alpha, beta);
+      },
+      py::arg("a"), py::arg("b"), py::arg("c") = py::none(), py::kw_only(),
+      py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("alpha") = 1.0,
+      py::arg("beta") = 0.0,
+      "c = alpha * op(a) @ op(b) + beta * c (float32 or float64, 2-D, rows of unit stride).\n"
+      "With c=None a new array is returned and beta is ignored; otherwise c is updated in place\n"
+      "and returned. beta=0 ignores what c held, NaN included.");
+  m.def(
+      "set_gemm_rung",
+      [](const std::string& name) { cpu::set_gemm_rung(cpu::gemm_rung_from_name(name)); },
+      py::arg("name"),
+      "Force one rung of the GEMM ladder: 'reference', 'portable', 'avx2', 'avx512' or 'auto'.");
+  m.def("get_gemm_rung", []() { return std::string(cpu::gemm_rung_name(cpu::gemm_rung_resolved())); });
+}
+
+}  // namespace dlk

@@ -1,0 +1,57 @@
+"""Threads and build configuration."""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+import numpy as np
+
+from dl_kernels import _C, cuda
+
+
+def set_num_threads(n: int) -> None:
+    """Threads every CPU kernel uses from now on (the default follows OMP_NUM_THREADS)."""
+    _C.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    return _C.get_num_threads()
+
+
+def config() -> dict:
+    """What was built and what this machine offers, as a dict (show_config prints it)."""
+    info = dict(_C.build_info())
+    info["gemm_rung"] = _C.get_gemm_rung()
+    info["python"] = sys.version.split()[0]
+    info["numpy"] = np.__version__
+    info["machine"] = platform.machine()
+    info.update(cuda.config())
+    return info
+
+
+def show_config() -> None:
+    """Print the build: SIMD paths compiled and chosen, threads, CUDA, versions."""
+    info = config()
+    rows = [
+        ("dl_kernels", info["version"]),
+        ("compiler", info["compiler"]),
+        ("SIMD paths compiled", info["simd_compiled"]),
+        ("SIMD path chosen on this CPU", info["simd_selected"]),
+        ("GEMM rung in use", info["gemm_rung"]),
+        ("OpenMP threads", info["openmp_threads"]),
+        ("CUDA module built", "yes" if info["cuda_built"] else "no"),
+    ]
+    if info["cuda_built"]:
+        rows += [
+            ("CUDA architectures", info["cuda_archs"]),
+            ("CUDA compiler", info["cuda_compiler"]),
+            ("CUDA devices", info["cuda_device_count"]),
+        ]
+        rows += [(f"  device {i}", name) for i, name in enumerate(info["cuda_devices"])]
+        if info.get("cuda_error"):
+            rows.append(("CUDA status", info["cuda_error"]))
+    rows += [("python", info["python"]), ("numpy", info["numpy"]), ("pybind11", info["pybind11"])]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
