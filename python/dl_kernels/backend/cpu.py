@@ -238,7 +238,7 @@ class CPUBackend:
                 out = out[..., 0, :]
             if b.ndim == 1:
                 out = out[..., 0]
-            return np.ascontiguousarray(out)
+            return out.copy()
         k = a.shape[-1]
         if k != b.shape[-2]:
             raise ValueError(f"matmul: inner dimensions differ: {a.shape} @ {b.shape}")
