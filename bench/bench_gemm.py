@@ -26,9 +26,8 @@ TRAINING = [(128, 784, 1024), (128, 1024, 10), (1024, 128, 784)]
 
 
 def worker(threads: int, repeats: int) -> dict:
-    import numpy as np
-
     import dl_kernels
+    import numpy as np
     from dl_kernels import _C
 
     sys.path.insert(0, os.path.dirname(__file__))

@@ -1,7 +1,6 @@
+import dl_kernels
 import numpy as np
 import pytest
-
-import dl_kernels
 
 
 @pytest.fixture

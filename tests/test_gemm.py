@@ -7,10 +7,9 @@ against that bound (with the alpha/beta terms added), which never fails for a co
 yet catches a single wrong or missing term (of order |a_ik * b_kj|, far above K * u * sum).
 """
 
+import dl_kernels
 import numpy as np
 import pytest
-
-import dl_kernels
 from dl_kernels import _C
 
 CPU = dl_kernels.config()

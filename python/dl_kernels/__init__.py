@@ -11,4 +11,4 @@ from dl_kernels._config import config, get_num_threads, set_num_threads, show_co
 
 __version__ = _C.build_info()["version"]
 
-__all__ = ["config", "cuda", "get_num_threads", "set_num_threads", "show_config", "__version__"]
+__all__ = ["__version__", "config", "cuda", "get_num_threads", "set_num_threads", "show_config"]
