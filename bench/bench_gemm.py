@@ -47,10 +47,11 @@ def worker(threads: int, repeats: int) -> dict:
         a = rng.standard_normal((M, K)).astype(np.float32)
         b = rng.standard_normal((K, N)).astype(np.float32)
         c = np.empty((M, N), np.float32)
-        fns = {"ours": lambda: _C.gemm(a, b, c), "numpy": lambda: np.matmul(a, b, out=c)}
+        fns = {"ours": lambda a=a, b=b, c=c: _C.gemm(a, b, c),
+               "numpy": lambda a=a, b=b, c=c: np.matmul(a, b, out=c)}
         if torch is not None:
             ta, tb, tc = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(c)
-            fns["torch"] = lambda: torch.matmul(ta, tb, out=tc)
+            fns["torch"] = lambda ta=ta, tb=tb, tc=tc: torch.matmul(ta, tb, out=tc)
         reps = repeats if M * N * K < 2**30 else max(repeats, 10)
         med = interleaved_medians(fns, repeats=reps)
         gf = {k: 2.0 * M * N * K / t / 1e9 for k, t in med.items()}
@@ -74,8 +75,8 @@ def table(results: list[dict]) -> str:
     by_t = {r["threads"]: r for r in results}
     has_torch = "torch" in results[0]["rows"][0]["gflops"]
     lines = [
-        "| case (M×K×N) | threads | ours GFLOP/s | numpy (OpenBLAS) | torch (MKL) | ours/numpy "
-        "| ours/torch | % of FMA ceiling | 2-thread speed-up |",
+        ("| case (M×K×N) | threads | ours GFLOP/s | numpy (OpenBLAS) | torch (MKL) | ours/numpy "
+         "| ours/torch | % of FMA ceiling | 2-thread speed-up |"),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for i, row in enumerate(results[0]["rows"]):
