@@ -136,10 +136,13 @@ static void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
   }
 }
 
+// c_transposed: C is stored transposed (element (i, j) at C[j * ldc + i]); the caller swaps the
+// operands so that a narrow N becomes the M of the tiles (see gemm()). Every tile then goes
+// through the edge buffer and is merged transposed.
 template <typename T>
 static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t M, int64_t N,
                          int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
-                         T beta, T* C, int64_t ldc) {
+                         T beta, T* C, int64_t ldc, bool c_transposed) {
   const int mr = uk.mr, nr = uk.nr;
   const int64_t kc_max = std::min<int64_t>(uk.kc, K);
   const int64_t mc_max = std::min(round_up(uk.mc, mr), round_up(M, mr));
@@ -177,15 +180,22 @@ static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t
             const int64_t nv = std::min<int64_t>(nr, nc - jr * nr);
             const T* a = a_panel + ir * mr * kc;
             const T* b = b_block + jr * nr * kc;
-            T* c = C + (ic + ir * mr) * ldc + jc + jr * nr;
-            if (mv == mr && nv == nr) {
-              uk.fn(kc, a, b, c, ldc, alpha, beta_here);
-              return;
+            const int64_t row = ic + ir * mr, col = jc + jr * nr;
+            if (!c_transposed) {
+              T* c = C + row * ldc + col;
+              if (mv == mr && nv == nr) {
+                // The next tile's C rows are on their way to L1 while this one computes: C is
+                // the one operand not packed, so nothing else would bring it in early.
+                if (jr + 1 < n_jr)
+                  for (int i = 0; i < mr; ++i) __builtin_prefetch(c + i * ldc + nr, 1, 3);
+                uk.fn(kc, a, b, c, ldc, alpha, beta_here);
+                return;
+              }
             }
             uk.fn(kc, a, b, edge, nr, T(1), T(0));
             for (int64_t i = 0; i < mv; ++i)
               for (int64_t j = 0; j < nv; ++j) {
-                T& cij = c[i * ldc + j];
+                T& cij = c_transposed ? C[(col + j) * ldc + row + i] : C[(row + i) * ldc + col + j];
                 const T ab = alpha * edge[i * nr + j];
                 cij = beta_here == T(0) ? ab : ab + beta_here * cij;
               }
@@ -285,7 +295,14 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
     gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  gemm_blocked(micro_kernel_for<T>(rung), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const GemmMicroKernel<T> uk = micro_kernel_for<T>(rung);
+  if (N < uk.nr && M > N) {
+    // A narrow product (a classifier's 10 outputs) would fill a fraction of every nr-wide tile;
+    // computing C^T = op(B)^T op(A)^T instead puts the narrow side along the short mr edge.
+    gemm_blocked(uk, !tb, !ta, N, M, K, alpha, B, ldb, A, lda, beta, C, ldc, true);
+    return;
+  }
+  gemm_blocked(uk, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
