@@ -79,6 +79,8 @@ thread_local AlignedBuffer tls_a_panel, tls_b_block;
 }  // namespace
 
 // ---- packing ----------------------------------------------------------------------------------
+constexpr int64_t kPackChunk = 32;
+
 // A sliver: rows [i0, i0 + mv) of op(A), k in [k0, k0 + kc), stored as dst[k * mr + i].
 template <typename T>
 static void pack_a_sliver(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mv, int64_t k0,
@@ -91,12 +93,17 @@ static void pack_a_sliver(bool ta, const T* A, int64_t lda, int64_t i0, int64_t 
       for (int64_t i = mv; i < mr; ++i) d[i] = T(0);
     }
   } else {
-    for (int64_t i = 0; i < mv; ++i) {
-      const T* src = A + (i0 + i) * lda + k0;
-      for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = src[k];
+    // Rows of A are read along k and written with stride mr: done in chunks of k so the chunk
+    // of dst being scattered into stays in L1 while every row passes over it.
+    for (int64_t kk = 0; kk < kc; kk += kPackChunk) {
+      const int64_t kend = std::min(kc, kk + kPackChunk);
+      for (int64_t i = 0; i < mv; ++i) {
+        const T* src = A + (i0 + i) * lda + k0;
+        for (int64_t k = kk; k < kend; ++k) dst[k * mr + i] = src[k];
+      }
+      for (int64_t i = mv; i < mr; ++i)
+        for (int64_t k = kk; k < kend; ++k) dst[k * mr + i] = T(0);
     }
-    for (int64_t i = mv; i < mr; ++i)
-      for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = T(0);
   }
 }
 
@@ -105,12 +112,15 @@ template <typename T>
 static void pack_b_sliver(bool tb, const T* B, int64_t ldb, int64_t j0, int64_t nv, int64_t k0,
                           int64_t kc, int nr, T* dst) {
   if (tb) {
-    for (int64_t j = 0; j < nv; ++j) {
-      const T* src = B + (j0 + j) * ldb + k0;
-      for (int64_t k = 0; k < kc; ++k) dst[k * nr + j] = src[k];
+    for (int64_t kk = 0; kk < kc; kk += kPackChunk) {  // chunked like pack_a_sliver's rows
+      const int64_t kend = std::min(kc, kk + kPackChunk);
+      for (int64_t j = 0; j < nv; ++j) {
+        const T* src = B + (j0 + j) * ldb + k0;
+        for (int64_t k = kk; k < kend; ++k) dst[k * nr + j] = src[k];
+      }
+      for (int64_t j = nv; j < nr; ++j)
+        for (int64_t k = kk; k < kend; ++k) dst[k * nr + j] = T(0);
     }
-    for (int64_t j = nv; j < nr; ++j)
-      for (int64_t k = 0; k < kc; ++k) dst[k * nr + j] = T(0);
   } else {
     for (int64_t k = 0; k < kc; ++k) {
       const T* src = B + (k0 + k) * ldb + j0;
