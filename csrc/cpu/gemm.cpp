@@ -134,6 +134,13 @@ static void pack_b_sliver(bool tb, const T* B, int64_t ldb, int64_t j0, int64_t 
 // ---- blocked driver ---------------------------------------------------------------------------
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
+// Size of each of the fewest equal blocks (rounded up to `multiple`) that cover n with blocks
+// no larger than `limit`.
+static int64_t balanced_block(int64_t n, int64_t limit, int64_t multiple) {
+  const int64_t blocks = (n + limit - 1) / limit;
+  return round_up((n + blocks - 1) / blocks, multiple);
+}
+
 template <typename T>
 static void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
   for (int64_t i = 0; i < M; ++i) {
@@ -154,9 +161,11 @@ static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t
                          int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
                          T beta, T* C, int64_t ldc, bool c_transposed) {
   const int mr = uk.mr, nr = uk.nr;
-  const int64_t kc_max = std::min<int64_t>(uk.kc, K);
-  const int64_t mc_max = std::min(round_up(uk.mc, mr), round_up(M, mr));
-  const int64_t nc_max = std::min(round_up(uk.nc, nr), round_up(N, nr));
+  // Blocks of equal size rather than full blocks and a sliver of a remainder: K = 512 runs as
+  // 2 x 256 instead of 384 + 128, so no pass over the packed panels does a fraction of the work.
+  const int64_t kc_max = balanced_block(K, uk.kc, 1);
+  const int64_t mc_max = balanced_block(M, uk.mc, mr);
+  const int64_t nc_max = balanced_block(N, uk.nc, nr);
   T* a_panel = tls_a_panel.get<T>(mc_max * kc_max);
   T* b_block = tls_b_block.get<T>(nc_max * kc_max);
 
