@@ -366,3 +366,61 @@ def test_lstm_equals_torch_nn_lstm_with_both_biases_and_batch_first():
     np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), atol=1e-10)
     for ours, theirs in zip(params, ref.parameters()):
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), atol=1e-10)
+
+
+@pytest.mark.parametrize("variant", ["notes", "reset_after"])
+def test_gru_cell_and_sequence_pass_gradcheck_for_both_variants(variant):
+    n, i, h, steps = 2, 3, 4, 3
+    args = (leaf(steps, n, i), leaf(n, h), leaf(3 * h, i, scale=0.5), leaf(3 * h, h, scale=0.5),
+            leaf(3 * h), leaf(3 * h))
+
+    def seq(x, h0, wi, wh, bi, bh):
+        return F.gru(x, h0, wi, wh, bi, bh, variant=variant)
+
+    def rev(x, h0, wi, wh, bi, bh):
+        return F.gru(x, h0, wi, wh, bi, bh, variant=variant, reverse=True)[0]
+
+    def cell(x, h0, wi, wh, bi, bh):
+        return F.gru_cell(x[1], h0, wi, wh, bi, bh, variant=variant)
+
+    for fn in (seq, rev, cell):
+        assert gradcheck(fn, args)
+
+
+def test_gru_notes_variant_follows_the_notes_update():
+    x, h0 = f64(1, 2, 3), f64(2, 4)
+    wi, wh, b = f64(12, 3), f64(12, 4), f64(12)
+    sig = lambda z: 1 / (1 + np.exp(-z))
+    a = x[0] @ wi.T + b
+    r, z = sig(a[:, :4] + h0 @ wh[:4].T), sig(a[:, 4:8] + h0 @ wh[4:8].T)
+    n = np.tanh(a[:, 8:] + (r * h0) @ wh[8:].T)
+    y, h_t = F.gru(dk.tensor(x), dk.tensor(h0), dk.tensor(wi), dk.tensor(wh), dk.tensor(b))
+    np.testing.assert_allclose(h_t.numpy(), (1 - z) * h0 + z * n, atol=1e-12)
+    np.testing.assert_allclose(y[0].numpy(), h_t.numpy())
+
+
+def test_gru_reset_after_equals_torch_nn_gru():
+    torch = pytest.importorskip("torch")
+    steps, n, i, h = 5, 3, 4, 6
+    x = rng.standard_normal((steps, n, i))
+    ref = torch.nn.GRU(i, h).double()
+    ws = [p.detach().numpy().copy() for p in ref.parameters()]  # w_ih, w_hh, b_ih, b_hh
+    h0 = f64(1, n, h)
+    xt = torch.tensor(x, requires_grad=True)
+    yr, hr = ref(xt, torch.tensor(h0))
+    (yr.sum() + hr.sum() * 2).backward()
+    params = [dk.tensor(w, requires_grad=True) for w in ws]
+    xo = dk.tensor(x, requires_grad=True)
+    yo, ho = F.gru(xo, dk.tensor(h0[0]), *params, variant="reset_after")
+    (yo.sum() + ho.sum() * 2).backward()
+    np.testing.assert_allclose(yo.detach().numpy(), yr.detach().numpy(), atol=1e-10)
+    np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), atol=1e-10)
+    for ours, theirs in zip(params, ref.parameters()):
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), atol=1e-10)
+
+
+def test_rnn_functions_refuse_mismatched_weights_naming_both():
+    with pytest.raises(ValueError, match=r"w_ih shape \(12, 5\).*\(2, 3, 4\)"):
+        F.gru(dk.zeros(2, 3, 4), None, dk.zeros(12, 5), dk.zeros(12, 4))
+    with pytest.raises(ValueError, match="peephole"):
+        F.lstm(dk.zeros(2, 3, 4), None, dk.zeros(16, 4), dk.zeros(16, 4), variant="peephole")
