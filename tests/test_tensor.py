@@ -280,6 +280,21 @@ def test_max_min_with_dim_return_values_and_indices():
     assert x.argmin(1).tolist() == a.argmin(1).tolist()
 
 
+def test_gather_sort_topk_argsort_match_numpy():
+    a = arr(4, 6)
+    x = dk.tensor(a)
+    idx = np.array([[0, 5, 5], [1, 1, 0], [2, 3, 4], [5, 0, 1]])
+    close(x.gather(1, dk.tensor(idx)), np.take_along_axis(a, idx, 1))
+    v, i = x.sort(1)
+    close(v, np.sort(a, 1))
+    assert i.tolist() == np.argsort(a, 1, kind="stable").tolist()
+    v, i = x.topk(2, dim=0)
+    close(v, -np.sort(-a, 0)[:2])
+    assert x.argsort(0, descending=True).tolist() == np.argsort(-a, 0, kind="stable").tolist()
+    with pytest.raises(ValueError, match="gather"):
+        x.gather(1, dk.tensor([0, 1]))
+
+
 # ---- in-place ops, .data, conversions -------------------------------------------------------
 def test_in_place_updates_match_numpy():
     a, b, c = arr(3, 4), arr(3, 4), np.abs(arr(3, 4)) + 1

@@ -371,6 +371,9 @@ class Tensor:
 
     # ---- arithmetic ------------------------------------------------------------------------
     def _binary(self, fn: Any, other: Any, **kw: Any) -> Tensor:
+        if (other.__class__ is Tensor and not kw and self._be is other._be
+                and self._data.dtype is other._data.dtype):  # the common case, fast
+            return fn.apply(self, other)
         if isinstance(other, Tensor):
             a, b = _coerce(self, other)
             if kw.get("reverse"):
@@ -741,6 +744,33 @@ class Tensor:
 
     def unbind(self, dim: int = 0) -> tuple:
         return tuple(p.squeeze(dim) for p in self.split(1, dim))
+
+    def gather(self, dim: int, index: Tensor) -> Tensor:
+        """out[i][j] = self[index[i][j]][j] for dim 0 (torch.gather), differentiable."""
+        if index.is_floating_point() or index.ndim != self.ndim:
+            raise ValueError(f"gather: index must be an integer tensor with {self.ndim} dims, "
+                             f"got {index.dtype} of shape {tuple(index.shape)}")
+        return F.Gather.apply(self, index=index._data, axis=dim % self.ndim)
+
+    def sort(self, dim: int = -1, descending: bool = False) -> MaxResult:
+        """(values, indices) along dim (stable); values carry the gradient."""
+        dim = dim % self.ndim
+        _, idx = self._be.sort(self._data, dim, descending)
+        return MaxResult(F.Gather.apply(self, index=idx, axis=dim), Tensor._wrap(idx, self._be))
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> MaxResult:
+        """The k largest (or smallest) entries along dim as (values, indices)."""
+        values, indices = self.sort(dim, descending=largest)
+        sl = [slice(None)] * self.ndim
+        sl[dim % self.ndim] = slice(0, k)
+        return MaxResult(values[tuple(sl)], indices[tuple(sl)])
+
+    def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
+        return Tensor._wrap(self._be.sort(self._data, dim % self.ndim, descending)[1], self._be)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self._be.device == "cuda"
 
     # ---- indexing --------------------------------------------------------------------------
     def __getitem__(self, index: Any) -> Tensor:
@@ -1185,3 +1215,4 @@ squeeze, unsqueeze, softmax, log_softmax, norm, clip, amax, amin, chunk = (
     _method(n) for n in
     ("squeeze", "unsqueeze", "softmax", "log_softmax", "norm", "clip", "amax", "amin", "chunk")
 )
+gather, sort, topk, argsort = (_method(n) for n in ("gather", "sort", "topk", "argsort"))
