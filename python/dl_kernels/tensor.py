@@ -861,6 +861,31 @@ class Tensor:
         self._be.clip(d, _arr(min), _arr(max), out=d)
         return self
 
+    def _augmented(self, inplace: str, op: Any, other: Any) -> Tensor:
+        """``x += y`` and friends: in place, unless a graph must record it (then out of place,
+        as the recorded result); a leaf that requires grad is refused, as in torch."""
+        other_grad = isinstance(other, Tensor) and other.requires_grad
+        if _GradMode.enabled and (self.requires_grad or other_grad):
+            if self.requires_grad and self.grad_fn is None:
+                raise RuntimeError(
+                    "a leaf tensor that requires grad is used in an in-place operation; "
+                    "update it under no_grad()"
+                )
+            return op(self, other)
+        return getattr(self, inplace)(other)
+
+    def __iadd__(self, other: Any) -> Any:  # self, or the recorded result
+        return self._augmented("add_", Tensor.__add__, other)
+
+    def __isub__(self, other: Any) -> Any:  # self, or the recorded result
+        return self._augmented("sub_", Tensor.__sub__, other)
+
+    def __imul__(self, other: Any) -> Any:  # self, or the recorded result
+        return self._augmented("mul_", Tensor.__mul__, other)
+
+    def __itruediv__(self, other: Any) -> Any:  # self, or the recorded result
+        return self._augmented("div_", Tensor.__truediv__, other)
+
     def copy_(self, src: Any) -> Tensor:
         d = self._inplace()
         self._be.setitem(d, Ellipsis, _arr(src))
