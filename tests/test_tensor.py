@@ -232,6 +232,25 @@ def test_mismatched_shapes_dtypes_and_inner_dims_raise_naming_both_sides():
         dk.zeros(2, 3) @ dk.zeros(3, 2, dtype=dk.float64)
 
 
+def test_mixing_devices_raises_naming_both():
+    from dl_kernels.backend import CPUBackend
+
+    class OtherDevice(CPUBackend):  # a second backend standing in for a GPU one
+        device = "cuda"
+
+    other = dk.Tensor._wrap(np.ones((2, 3), np.float32), OtherDevice())
+    assert other.device == "cuda"
+    here = dk.ones(2, 3)
+    for op in (lambda: here + other, lambda: here @ other.T, lambda: dk.cat([here, other]),
+               lambda: here < other):
+        with pytest.raises(ValueError, match="cpu.*cuda"):
+            op()
+    import dl_kernels.nn.functional as F
+
+    with pytest.raises(ValueError, match="cpu.*cuda"):
+        F.linear(here, other)
+
+
 # ---- elementwise functions and reductions ---------------------------------------------------
 def test_elementwise_functions_match_numpy():
     a = arr(4, 5)
