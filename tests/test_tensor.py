@@ -359,3 +359,19 @@ def test_item_tolist_numpy_and_python_conversions():
         dk.zeros(2, requires_grad=True).numpy()
     assert dk.zeros(2, requires_grad=True).detach().numpy().tolist() == [0.0, 0.0]
     assert "tensor(" in repr(dk.zeros(2)) and "requires_grad=True" in repr(dk.zeros(1).requires_grad_())
+
+
+def test_pickle_and_deepcopy_keep_data_dtype_and_requires_grad_and_stay_usable():
+    import copy
+    import pickle
+
+    w = dk.randn(3, 2, dtype=dk.float64, requires_grad=True)
+    (w * w).sum().backward()
+    for clone in (pickle.loads(pickle.dumps(w)), copy.deepcopy(w)):
+        assert clone is not w and clone.requires_grad and clone.dtype is dk.float64
+        np.testing.assert_array_equal(clone.detach().numpy(), w.detach().numpy())
+        assert not np.shares_memory(clone.detach().numpy(), w.detach().numpy())
+        (clone + w).sum()  # same backend object: mixing works
+    assert copy.deepcopy(w).grad.tolist() == w.grad.tolist()
+    with pytest.raises(RuntimeError, match="leaf"):
+        copy.deepcopy(w * 2)

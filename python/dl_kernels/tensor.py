@@ -342,6 +342,27 @@ class Tensor:
     # ---- Python protocols ------------------------------------------------------------------
     __hash__ = object.__hash__
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickle the data, device and requires_grad (not the graph, not .grad); subclasses
+        (nn.Parameter) come back as themselves, on this process's backend object."""
+        args = (type(self), self._be.to_numpy(self._data), self._be.device, self.requires_grad)
+        return (_rebuild_tensor, args, getattr(self, "__dict__", None) or None)
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        if self.grad_fn is not None:
+            raise RuntimeError("only leaf tensors support deepcopy; detach() first")
+        import copy
+
+        new = _rebuild_tensor(type(self), self._be.copy(self._data), self._be.device,
+                              self.requires_grad)
+        memo[id(self)] = new
+        if self.grad is not None:
+            new.grad = copy.deepcopy(self.grad, memo)
+        extra = getattr(self, "__dict__", None)
+        if extra:
+            new.__dict__.update(copy.deepcopy(extra, memo))
+        return new
+
     def __len__(self) -> int:
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -911,6 +932,17 @@ class Tensor:
 
 
 _engine._Tensor = Tensor
+
+
+def _rebuild_tensor(cls: type, data: Any, device: str, requires_grad: bool) -> Tensor:
+    be = _backend.get_backend(device)
+    t = _new(cls)
+    t._data = data if data.__class__ is be.Array else be.asarray(data)
+    t._be = be
+    t.grad = t.grad_fn = None
+    t._out_idx = 0
+    t.requires_grad = requires_grad
+    return t
 
 
 # ---- helpers --------------------------------------------------------------------------------
