@@ -188,6 +188,7 @@ def test_no_grad_as_context_and_decorator_records_nothing():
         return t.exp()
 
     assert not f(x).requires_grad
+    assert not dk.no_grad(lambda t: t * 3)(x).requires_grad  # bare decorator form
     assert dk.is_grad_enabled()
     assert (x * 2).requires_grad
 
