@@ -319,6 +319,24 @@ def test_pools_equal_torch_including_overlapping_windows(opts):
     against_torch(lambda lib, F, x: F.avg_pool2d(x, count_include_pad=False, **opts), x)
 
 
+@pytest.mark.parametrize("opts", [{"kernel_size": 3, "stride": 2}, {"kernel_size": 2},
+                                  {"kernel_size": 3, "stride": 2, "padding": 1},
+                                  {"kernel_size": (2, 3), "stride": (2, 2)}])
+def test_max_pool2d_ceil_mode_and_indices_equal_torch(opts):
+    torch = pytest.importorskip("torch")
+    x = f64(2, 3, 7, 8)
+    against_torch(lambda lib, F, x: F.max_pool2d(x, ceil_mode=True, **opts), x)
+    _, ours = F.max_pool2d(dk.tensor(x), ceil_mode=True, return_indices=True, **opts)
+    _, ref = torch.nn.functional.max_pool2d(torch.tensor(x), ceil_mode=True,
+                                            return_indices=True, **opts)
+    np.testing.assert_array_equal(ours.numpy(), ref.numpy())
+
+
+def test_pad_equals_torch():
+    against_torch(lambda lib, F, x: F.pad(x, (1, 2, 0, 3), value=0.5), f64(2, 3, 4))
+    assert gradcheck(lambda x: F.pad(x, (2, 1)), (leaf(3, 2),))
+
+
 def test_pools_pass_gradcheck():
     assert gradcheck(lambda x: F.max_pool2d(x, 3, 2, 1), (leaf(2, 2, 6, 5),))
     assert gradcheck(lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),

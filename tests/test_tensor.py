@@ -194,6 +194,8 @@ def test_broadcasting_arithmetic_matches_numpy(sa, sb):
     close(2 ** x, 2 ** a)
     close(x ** 2, a ** 2)
     np.testing.assert_array_equal((x < y).numpy(), a < b)
+    np.testing.assert_array_equal((x // y).numpy(), a // b)
+    np.testing.assert_array_equal((x % 0.7).numpy(), a % 0.7)
     np.testing.assert_array_equal((x == y).numpy(), a == b)
     np.testing.assert_array_equal((x != y).numpy(), a != b)
 

@@ -494,6 +494,12 @@ class Tensor:
 
     eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
 
+    def __floordiv__(self, other: Any) -> Tensor:  # not differentiable (as torch)
+        return self._compare("floor_divide", other)
+
+    def __mod__(self, other: Any) -> Tensor:  # not differentiable
+        return self._compare("remainder", other)
+
     def __and__(self, other: Any) -> Tensor:
         return self._compare("logical_and", other)
 

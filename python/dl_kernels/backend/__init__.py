@@ -17,7 +17,8 @@ creation and random numbers
     ``arange(start, stop, step, dtype)``, ``randn/rand(shape, dtype)``,
     ``randint(low, high, shape, dtype)``, ``bernoulli(shape, p, dtype)``, ``manual_seed(n)``
 elementwise (numpy broadcasting rules)
-    ``add sub mul div pow neg exp log sqrt abs sign tanh sigmoid maximum minimum``,
+    ``add sub mul div floor_divide remainder pow neg exp log sqrt abs sign tanh sigmoid``,
+    ``maximum minimum``,
     ``clip(a, lo, hi)``, ``where(cond, a, b)``, ``eq ne lt le gt ge``,
     ``logical_and logical_or logical_not``, ``log1p expm1 softplus``
 reductions
