@@ -105,7 +105,8 @@ def test_noisy_relu_adds_gaussian_noise_in_training_only():
     y = F.noisy_relu(x, sigma=0.5)
     dk.manual_seed(1)
     noise = dk.randn(200, 50, dtype=dk.float64) * 0.5
-    np.testing.assert_allclose(y.detach().numpy(), np.maximum(x.detach().numpy() + noise.numpy(), 0))
+    expected = np.maximum(x.detach().numpy() + noise.numpy(), 0)
+    np.testing.assert_allclose(y.detach().numpy(), expected)
     np.testing.assert_array_equal(F.noisy_relu(x, training=False).detach().numpy(),
                                   np.maximum(x.detach().numpy(), 0))
 

@@ -360,7 +360,8 @@ def test_item_tolist_numpy_and_python_conversions():
     with pytest.raises(RuntimeError, match="detach"):
         dk.zeros(2, requires_grad=True).numpy()
     assert dk.zeros(2, requires_grad=True).detach().numpy().tolist() == [0.0, 0.0]
-    assert "tensor(" in repr(dk.zeros(2)) and "requires_grad=True" in repr(dk.zeros(1).requires_grad_())
+    assert "tensor(" in repr(dk.zeros(2))
+    assert "requires_grad=True" in repr(dk.zeros(1).requires_grad_())
 
 
 def test_pickle_and_deepcopy_keep_data_dtype_and_requires_grad_and_stay_usable():

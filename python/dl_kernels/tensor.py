@@ -208,7 +208,9 @@ class Tensor:
                 f"only floating point tensors can require gradients, got {self.dtype}"
             )
         if self.grad_fn is not None and not requires_grad:
-            raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; use detach()")
+            raise RuntimeError(
+                "requires_grad_(False) is only allowed on leaf tensors; use detach()"
+            )
         self.requires_grad = requires_grad
         return self
 
@@ -430,7 +432,8 @@ class Tensor:
 
     def __truediv__(self, other: Any) -> Tensor:
         a = self
-        if a._data.dtype.kind != "f" and not (isinstance(other, Tensor) and other.is_floating_point()):
+        other_float = isinstance(other, Tensor) and other.is_floating_point()
+        if a._data.dtype.kind != "f" and not other_float:
             a = a.to(float32)
         return a._binary(F.Div, other)
 
@@ -715,7 +718,8 @@ class Tensor:
         if dim is None:
             new = tuple(n for n in shape if n != 1)
         else:
-            dims = {d % len(shape) for d in ((dim,) if isinstance(dim, int) else dim)} if shape else set()
+            dims_in = (dim,) if isinstance(dim, int) else dim
+            dims = {d % len(shape) for d in dims_in} if shape else set()
             new = tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1))
         return self.reshape(new)
 
@@ -994,7 +998,9 @@ def _check_matmul(a: Tensor, b: Tensor) -> None:
     if a._data.dtype != b._data.dtype:
         raise TypeError(f"matmul: dtypes differ: {a.dtype} @ {b.dtype}")
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both operands need a dimension, got shapes {a.shape} and {b.shape}")
+        raise ValueError(
+            f"matmul: both operands need a dimension, got shapes {a.shape} and {b.shape}"
+        )
     ka = a.shape[-1]
     kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if ka != kb:

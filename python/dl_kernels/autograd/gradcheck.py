@@ -98,7 +98,8 @@ def gradcheck(
                 continue
             index = np.unravel_index(j, t.shape) if t.shape else ()
             msg = (
-                f"gradcheck: input {i} (shape {tuple(t.shape)}), element {tuple(int(k) for k in index)}: "
+                f"gradcheck: input {i} (shape {tuple(t.shape)}), "
+                f"element {tuple(int(k) for k in index)}: "
                 f"analytic {a:.8g} vs numeric {numeric:.8g} (difference {abs(a - numeric):.3g}, "
                 f"allowed {atol + rtol * abs(numeric):.3g})"
             )

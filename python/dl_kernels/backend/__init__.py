@@ -10,7 +10,8 @@ attributes
     ``device`` ("cpu" | "cuda"), ``Array`` (the array type)
 dtypes and conversion
     ``asarray(data, dtype=None) -> A``, ``astype(a, dtype) -> A``, ``copy(a) -> A``,
-    ``contiguous(a) -> A``, ``is_contiguous(a)``, ``to_numpy(a) -> numpy.ndarray``, ``from_dlpack(obj) -> A``,
+    ``contiguous(a) -> A``, ``is_contiguous(a)``, ``to_numpy(a) -> numpy.ndarray``,
+    ``from_dlpack(obj) -> A``,
     ``dtype_of(a) -> numpy dtype``
 creation and random numbers
     ``empty/zeros/ones(shape, dtype)``, ``full(shape, value, dtype)``,
