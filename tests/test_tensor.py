@@ -25,6 +25,7 @@ def test_python_floats_default_to_float32_ints_to_int64_bools_to_bool():
     assert dk.tensor([[1, 2]]).dtype is dk.int64
     assert dk.tensor([True, False]).dtype is dk.bool
     assert dk.tensor(3.0).shape == ()
+    assert dk.Tensor([1, 2]).dtype is dk.float32 and isinstance(dk.Tensor([1]), dk.Tensor)
 
 
 def test_numpy_input_keeps_its_dtype_and_unsupported_dtypes_map_to_the_nearest():

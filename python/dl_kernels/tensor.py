@@ -138,6 +138,8 @@ class Tensor:
 
     def __init__(self, data: Any, dtype: Any = None, device: Any = None,
                  requires_grad: bool = False) -> None:
+        if dtype is None and not isinstance(data, Tensor):
+            dtype = float32  # torch.Tensor(data) is always of the default float dtype
         t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
         self._data, self._be, self.requires_grad = t._data, t._be, t.requires_grad
         self.grad = self.grad_fn = None
