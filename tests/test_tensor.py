@@ -209,6 +209,9 @@ def test_dtype_promotion_follows_torch():
     assert (i64 + 1).dtype is dk.int64
     assert (i64 / 2).dtype is dk.float32
     assert (f32 * 2.0).dtype is dk.float32
+    assert (f32 * dk.tensor(2.0, dtype=dk.float64)).dtype is dk.float32  # 0-d: same category
+    assert (i64 * dk.tensor(2.5, dtype=dk.float64)).dtype is dk.float64
+    assert (f32 * np.float64(2.0)).dtype is dk.float32
 
 
 @pytest.mark.parametrize("sa,sb", [((7, 5), (5, 3)), ((1, 13), (13, 1)), ((4, 7, 5), (5, 6)),

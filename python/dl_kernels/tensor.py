@@ -406,6 +406,8 @@ class Tensor:
                 kw.pop("reverse")
             return fn.apply(a, b, **kw)
         if isinstance(other, (builtins.int, builtins.float, builtins.bool)):
+            if other.__class__ not in (builtins.int, builtins.float, builtins.bool):
+                other = other.item()  # numpy scalars behave as Python numbers, as in torch
             a = self
             if isinstance(other, builtins.float) and a._data.dtype.kind != "f":
                 a = a.to(float32)
@@ -991,8 +993,16 @@ def _coerce(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     da, db = a._data.dtype, b._data.dtype
     if da is db or da == db:
         return a, b
-    d = _result_dtype(_BY_NP[da], _BY_NP[db])
+    ta, tb = _BY_NP[da], _BY_NP[db]
+    if (a.ndim == 0) != (b.ndim == 0) and _category(ta) == _category(tb):
+        d = tb if a.ndim == 0 else ta  # a 0-d tensor does not promote within its category
+    else:
+        d = _result_dtype(ta, tb)
     return a.to(d), b.to(d)
+
+
+def _category(d: dtype) -> int:
+    return 2 if d.is_floating_point else 1 if d is int64 else 0
 
 
 def _check_matmul(a: Tensor, b: Tensor) -> None:
