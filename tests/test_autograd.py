@@ -243,6 +243,7 @@ def test_gradcheck_accepts_a_subgradient_at_a_kink_and_refuses_float32():
     assert gradcheck(lambda t: t.relu(), (x,))
     assert gradcheck(lambda t: t.abs(), (x,))
     assert gradcheck(lambda t: dk.stack([t, t * 0.0]).amax(0), (x,))
+    assert gradcheck(lambda t: t.max(0), (leaf(4, 3),))  # (values, int indices): values checked
     with pytest.raises(TypeError, match="float64"):
         gradcheck(lambda t: t * 2, (dk.zeros(2, requires_grad=True),))
 
