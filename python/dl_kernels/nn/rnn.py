@@ -7,13 +7,13 @@ Layout (one bias per gate, as the notes write the equations; gates stacked in ro
     weight_hh_l{k}[_reverse]   (G·H, H)
     bias_l{k}[_reverse]        (G·H,)
     LSTM  G = 4, gates i, f, g, o;  coupled: G = 3, gates f, g, o (i = 1 − f)
-          peephole: also weight_ch_l{k}[_reverse] (3·H,), the diagonal cell-state weights of
-          the i, f and o gates (i and f look at c_{t−1}, o at c_t; seed 002 / 004)
+          peephole: also weight_ch_l{k}[_reverse] (3, H), the diagonal cell-state weights of
+          the i, f and o gates, in that order (i and f look at c_{t−1}, o at c_t; seed 002/004)
     GRU   G = 3, gates r, z, n
-          reset_after=False (default, the notes):  n = tanh(W_in x + W_hn (r ⊙ h) + b_n)
-          reset_after=True (cuDNN / PyTorch):      n = tanh(W_in x + b_n + r ⊙ (W_hn h + b_hn))
-          with the extra bias_hn_l{k}[_reverse] (H,);  h' = (1 − z) ⊙ n + z ⊙ h  (PyTorch's
-          convention for z in both forms)
+          reset_after=False (default, the notes, Cho et al.):
+              n = tanh(W_in x + W_hn (r ⊙ h) + b_n),        h' = (1 − z) ⊙ h + z ⊙ n
+          reset_after=True (cuDNN / PyTorch), with the extra bias_hn_l{k}[_reverse] (H,):
+              n = tanh(W_in x + b_n + r ⊙ (W_hn h + b_hn)),  h' = (1 − z) ⊙ n + z ⊙ h
     RNN   G = 1: h' = tanh(W_ih x + W_hh h + b)
 
 Inputs are (T, N, I), or (N, T, I) with batch_first, or unbatched (T, I). Returns PyTorch's
@@ -88,7 +88,7 @@ class _RNNBase(Module):
                 if bias:
                     setattr(self, "bias" + sfx, _param(g * h, dtype=dtype, device=device))
                 if self.mode == "LSTM" and variant == "peephole":
-                    setattr(self, "weight_ch" + sfx, _param(3 * h, dtype=dtype, device=device))
+                    setattr(self, "weight_ch" + sfx, _param(3, h, dtype=dtype, device=device))
                 if self.mode == "GRU" and reset_after and bias:
                     setattr(self, "bias_hn" + sfx, _param(h, dtype=dtype, device=device))
         self.reset_parameters()
@@ -328,7 +328,7 @@ class _CellBase(Module):
         else:
             self.register_parameter("bias", None)
         if self.mode == "LSTM" and variant == "peephole":
-            self.weight_ch = _param(3 * h, dtype=dtype, device=device)
+            self.weight_ch = _param(3, h, dtype=dtype, device=device)
         if self.mode == "GRU" and reset_after and bias:
             self.bias_hn = _param(h, dtype=dtype, device=device)
         self.reset_parameters()
