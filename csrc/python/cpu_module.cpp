@@ -6,4 +6,5 @@ PYBIND11_MODULE(_C, m) {
   dlk::bind_config(m);
   dlk::bind_gemm(m);
   dlk::bind_softmax_xent(m);
+  dlk::bind_lstm(m);
 }
