@@ -3,13 +3,19 @@ the notes' blocks (maxout, residual, highway, inception, additive attention) aga
 
 from __future__ import annotations
 
+import dl_kernels as dlk
 import numpy as np
 import pytest
-
-import dl_kernels as dlk
 from dl_kernels import nn, optim
 
 F64 = dlk.float64
+
+# Until the conv2d/pool2d kernels are merged these tests cannot run; they run (and must pass)
+# as soon as dl_kernels._C has the kernels.
+needs_conv = pytest.mark.skipif(not hasattr(dlk._C, "conv2d_forward"),
+                                reason="conv2d kernel not merged into this branch yet")
+needs_pool = pytest.mark.skipif(not hasattr(dlk._C, "max_pool2d_forward"),
+                                reason="pool2d kernels not merged into this branch yet")
 
 
 def _rand(*shape, seed=0):
@@ -46,14 +52,16 @@ def test_linear_equals_torch(bias):
 
 
 CONV_CASES = [
-    dict(in_channels=3, out_channels=4, kernel_size=3),
-    dict(in_channels=2, out_channels=5, kernel_size=(3, 2), stride=2, padding=1),
-    dict(in_channels=4, out_channels=4, kernel_size=3, padding="same", dilation=2, groups=2),
-    dict(in_channels=3, out_channels=6, kernel_size=1, bias=False),
-    dict(in_channels=3, out_channels=3, kernel_size=5, padding=(2, 1), groups=3),
+    {"in_channels": 3, "out_channels": 4, "kernel_size": 3},
+    {"in_channels": 2, "out_channels": 5, "kernel_size": (3, 2), "stride": 2, "padding": 1},
+    {"in_channels": 4, "out_channels": 4, "kernel_size": 3, "padding": "same", "dilation": 2,
+     "groups": 2},
+    {"in_channels": 3, "out_channels": 6, "kernel_size": 1, "bias": False},
+    {"in_channels": 3, "out_channels": 3, "kernel_size": 5, "padding": (2, 1), "groups": 3},
 ]
 
 
+@needs_conv
 @pytest.mark.parametrize("cfg", CONV_CASES)
 def test_conv2d_equals_torch(cfg):
     torch = pytest.importorskip("torch")
@@ -63,11 +71,12 @@ def test_conv2d_equals_torch(cfg):
     _check_against_torch(torch, ours, ref, _rand(2, cfg["in_channels"], 9, 7))
 
 
+@needs_pool
 @pytest.mark.parametrize("kind,cfg", [
-    ("Max", dict(kernel_size=2)), ("Max", dict(kernel_size=3, stride=2, padding=1)),
-    ("Max", dict(kernel_size=(2, 3), stride=1)),
-    ("Avg", dict(kernel_size=2)), ("Avg", dict(kernel_size=3, stride=2, padding=1)),
-    ("Avg", dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)),
+    ("Max", {"kernel_size": 2}), ("Max", {"kernel_size": 3, "stride": 2, "padding": 1}),
+    ("Max", {"kernel_size": (2, 3), "stride": 1}),
+    ("Avg", {"kernel_size": 2}), ("Avg", {"kernel_size": 3, "stride": 2, "padding": 1}),
+    ("Avg", {"kernel_size": 3, "stride": 1, "padding": 1, "count_include_pad": False}),
 ])
 def test_pools_equal_torch(kind, cfg):
     torch = pytest.importorskip("torch")
@@ -170,6 +179,8 @@ def test_highway_is_gated_mix_of_transform_and_carry():
     np.testing.assert_allclose(h(dlk.tensor(x)).detach().numpy(), expected, rtol=1e-12)
 
 
+@needs_conv
+@needs_pool
 def test_inception_concatenates_its_four_branches_along_channels():
     blk = nn.Inception(3, 4, 2, 5, 2, 3, 2, dtype=F64)
     assert blk.out_channels == 14
@@ -235,6 +246,8 @@ class LeNet(nn.Module):
         return self.classifier(self.features(x))
 
 
+@needs_conv
+@needs_pool
 def test_lenet_trains_saves_and_loads_with_identical_outputs(tmp_path):
     dlk.manual_seed(0)
     model = LeNet()

@@ -184,6 +184,14 @@ def l1_penalty(parameters: Iterable[Any]) -> Any:
 
 
 __all__ = [
-    "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss", "BCEWithLogitsLoss",
-    "GaussianNLLLoss", "MixtureDensityLoss", "PerceptronLoss", "l1_penalty", "l2_penalty",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "GaussianNLLLoss",
+    "MSELoss",
+    "MixtureDensityLoss",
+    "NLLLoss",
+    "PerceptronLoss",
+    "l1_penalty",
+    "l2_penalty",
 ]

@@ -109,7 +109,7 @@ class _RNNBase(Module):
             if name.startswith("weight_hh"):
                 blocks = []
                 for _ in range(p.shape[0] // h):
-                    blk = Parameter(dlk.zeros(h, h, dtype=dlk.float64))
+                    blk = dlk.zeros(h, h, dtype=dlk.float64)
                     init.orthogonal_(blk, gain)
                     blocks.append(blk.numpy())
                 init._fill(p, np.concatenate(blocks, axis=0))
@@ -118,9 +118,9 @@ class _RNNBase(Module):
     def _layer_params(self, layer: int, reverse: bool) -> dict[str, Any]:
         sfx = f"_l{layer}" + ("_reverse" if reverse else "")
         get = self._parameters.get
-        return dict(w_ih=get("weight_ih" + sfx), w_hh=get("weight_hh" + sfx),
-                    b=get("bias" + sfx), w_ch=get("weight_ch" + sfx),
-                    b_hn=get("bias_hn" + sfx))
+        return {"w_ih": get("weight_ih" + sfx), "w_hh": get("weight_hh" + sfx),
+                    "b": get("bias" + sfx), "w_ch": get("weight_ch" + sfx),
+                    "b_hn": get("bias_hn" + sfx)}
 
     # One layer, one direction over the whole sequence: (T, N, I) -> (T, N, H), h_T[, c_T].
     def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool) -> tuple:
@@ -286,8 +286,9 @@ class LSTM(_RNNBase):
                          bidirectional, device, dtype, variant=variant)
 
     def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool) -> tuple:
-        return F.lstm(x, h0, c0, p["w_ih"], p["w_hh"], p["b"], peephole=p["w_ch"],
-                      coupled=self.variant == "coupled", reverse=reverse)
+        y, (hT, cT) = F.lstm(x, (h0, c0), p["w_ih"], p["w_hh"], p["b"], None,
+                             peephole=p["w_ch"], variant=self.variant, reverse=reverse)
+        return y, hT, cT
 
 
 class GRU(_RNNBase):
@@ -408,9 +409,8 @@ class LSTMCell(_CellBase):
 
     def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
         h, c = (self._zeros(x), self._zeros(x)) if hx is None else hx
-        return F.lstm_cell(x, h, c, self.weight_ih, self.weight_hh, self.bias,
-                           peephole=self._parameters.get("weight_ch"),
-                           coupled=self.variant == "coupled")
+        return F.lstm_cell(x, (h, c), self.weight_ih, self.weight_hh, self.bias, None,
+                           peephole=self._parameters.get("weight_ch"), variant=self.variant)
 
 
 class GRUCell(_CellBase):

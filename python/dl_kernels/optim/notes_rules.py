@@ -28,7 +28,7 @@ class Perceptron(Optimizer):
     """The perceptron learning rule θ ← θ + lr·e·x, as gradient descent on PerceptronLoss."""
 
     def __init__(self, params: Iterable[Any], lr: float = 0.5) -> None:
-        super().__init__(params, dict(lr=lr))
+        super().__init__(params, {"lr": lr})
 
     def _update(self, p: Any, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         p.add_(grad, alpha=-group["lr"])
@@ -40,7 +40,7 @@ class QuickProp(Optimizer):
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, mu: float = 1.75) -> None:
         if mu <= 0:
             raise ValueError(f"Invalid growth limit mu: expected > 0, got {mu}")
-        super().__init__(params, dict(lr=lr, mu=mu))
+        super().__init__(params, {"lr": lr, "mu": mu})
 
     def _update(self, p: Any, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         # Per-element branching is clearer in numpy; the state stays on the parameter's device.
