@@ -24,6 +24,10 @@ import dl_kernels as dlk
 from dl_kernels.optim.optimizer import Optimizer
 
 
+def _host(t: Any) -> np.ndarray:
+    return t.detach().to("cpu").numpy().astype(np.float64)
+
+
 class Perceptron(Optimizer):
     """The perceptron learning rule θ ← θ + lr·e·x, as gradient descent on PerceptronLoss."""
 
@@ -44,13 +48,12 @@ class QuickProp(Optimizer):
 
     def _update(self, p: Any, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         # Per-element branching is clearer in numpy; the state stays on the parameter's device.
-        g = grad.numpy().astype(np.float64)
+        g = _host(grad)
         lr, mu = group["lr"], group["mu"]
         if not state:
             step = -lr * g
         else:
-            g_prev = state["prev_grad"].numpy().astype(np.float64)
-            d_prev = state["prev_step"].numpy().astype(np.float64)
+            g_prev, d_prev = _host(state["prev_grad"]), _host(state["prev_step"])
             denom = g_prev - g
             with np.errstate(divide="ignore", invalid="ignore"):
                 factor = np.where(denom != 0, g / np.where(denom != 0, denom, 1.0), mu)
