@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from dl_kernels import _C
 from rnn_reference import central_difference, lstm_cell, lstm_seq
 
@@ -47,7 +46,7 @@ SHAPES = [(1, 1, 1, 1), (3, 1, 5, 7), (4, 3, 2, 17), (5, 2, 13, 19), (2, 5, 31, 
 def test_sequence_forward_matches_the_notes_formulas(rung, variant, T, N, I, H, reverse):
     for dtype, tol in [(np.float64, 1e-12), (np.float32, 2e-5)]:
         x, h0, c0, w_ih, w_hh, b, p = params(T, N, I, H, variant, dtype)
-        y, hT, cT, saved = _C.lstm_forward(x, h0, c0, w_ih, w_hh, b, p, variant, reverse)
+        y, hT, cT, _saved = _C.lstm_forward(x, h0, c0, w_ih, w_hh, b, p, variant, reverse)
         f64 = [a.astype(np.float64) if a is not None else None for a in (x, h0, c0, w_ih, w_hh, b, p)]
         yr, hr, cr = lstm_seq(*f64, variant, reverse)
         for got, want in [(y, yr), (hT, hr), (cT, cr)]:

@@ -7,7 +7,7 @@ built and a GPU is present, ``dl_kernels._cuda`` (CUDA).
 from __future__ import annotations
 
 from dl_kernels import _C, autograd, cuda, nn
-from dl_kernels._config import get_num_threads, set_num_threads, show_config
+from dl_kernels._config import config, get_num_threads, set_num_threads, show_config
 from dl_kernels.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from dl_kernels.tensor import (
     Tensor,
@@ -85,7 +85,7 @@ float = float32
 double = float64
 long = int64
 
-__all__ = ["__version__", "cuda", "get_num_threads", "set_num_threads", "show_config"]
+__all__ = ["__version__", "config", "cuda", "get_num_threads", "set_num_threads", "show_config"]
 __all__ += [
     "Tensor",
     "abs",
