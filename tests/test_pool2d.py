@@ -90,6 +90,7 @@ CONFIGS = [
     (2, 2, 7, 5, (7, 5), (1, 1), (3, 2)),  # window as large as the image
     (1, 1, 1, 1, (1, 1), (1, 1), (0, 0)),
     (2, 3, 37, 41, (3, 2), (2, 2), (0, 1)),  # long rows: vector loop with remainders
+    (2, 2, 7, 71, (2, 2), (2, 2), (0, 0)),  # 2x2 rows of 35 outputs: 16 + 16 + 3 lanes
 ]
 IDS = [str(i) for i in range(len(CONFIGS))]
 
