@@ -16,12 +16,12 @@
 namespace dlk::cpu {
 
 struct Conv2dShape {
-  int64_t N, C, H, W;       // input
-  int64_t O, KH, KW;        // weight is O x (C / groups) x KH x KW
-  int64_t OH, OW;           // output, from conv2d_output_size
-  int64_t sh, sw;           // stride
-  int64_t pt, pb, pl, pr;   // zero padding: top, bottom, left, right
-  int64_t dh, dw;           // dilation
+  int64_t N, C, H, W;      // input
+  int64_t O, KH, KW;       // weight is O x (C / groups) x KH x KW
+  int64_t OH, OW;          // output, from conv2d_output_size
+  int64_t sh, sw;          // stride
+  int64_t pt, pb, pl, pr;  // zero padding: top, bottom, left, right
+  int64_t dh, dw;          // dilation
   int64_t groups;
 };
 

@@ -225,7 +225,8 @@ void winograd_run(const Conv2dShape& s, const T* x, const T* w, const T* bias, T
           T r[2][2];
           tile(tx, r);
           for (int i = 0; i < 2 && oh + i < OH; ++i)
-            for (int jj = 0; jj < 2 && 2 * tx + jj < OW; ++jj) yo[(oh + i) * OW + 2 * tx + jj] = r[i][jj];
+            for (int jj = 0; jj < 2 && 2 * tx + jj < OW; ++jj)
+              yo[(oh + i) * OW + 2 * tx + jj] = r[i][jj];
         }
       });
     }
@@ -283,8 +284,8 @@ template void conv2d_forward_winograd<float>(const Conv2dShape&, const float*, c
                                              const float*, float*);
 template void conv2d_forward_winograd<double>(const Conv2dShape&, const double*, const double*,
                                               const double*, double*);
-template void conv2d_backward_input_winograd<float>(const Conv2dShape&, const float*,
-                                                    const float*, float*);
+template void conv2d_backward_input_winograd<float>(const Conv2dShape&, const float*, const float*,
+                                                    float*);
 template void conv2d_backward_input_winograd<double>(const Conv2dShape&, const double*,
                                                      const double*, double*);
 
