@@ -86,7 +86,7 @@ static void max_forward_reference(const Pool2dShape& s, const T* x, T* y, int64_
 
 template <typename T>
 static int64_t max_backward_reference(const Pool2dShape& s, const T* gy, const int64_t* argmax,
-                                       T* gx) {
+                                      T* gx) {
   const int64_t hw = s.H * s.W, n = s.OH * s.OW;
   std::fill(gx, gx + s.N * s.C * hw, T(0));
   int64_t bad = 0;
@@ -169,7 +169,8 @@ int64_t max_pool2d_backward(const Pool2dShape& s, const T* gy, const int64_t* ar
 
 template <typename T>
 void avg_pool2d_forward(const Pool2dShape& s, const T* x, T* y, bool cip) {
-  if (pool2d_rung() == Pool2dRung::Reference) return avg_reference<T>(s, x, y, nullptr, nullptr, cip);
+  if (pool2d_rung() == Pool2dRung::Reference)
+    return avg_reference<T>(s, x, y, nullptr, nullptr, cip);
   const bool wide = use_avx512();
   const int64_t hw = s.H * s.W, ohw = s.OH * s.OW;
   parallel_for(s.N * s.C, plane_grain(s), [&](int64_t b, int64_t e) {
@@ -187,7 +188,8 @@ void avg_pool2d_forward(const Pool2dShape& s, const T* x, T* y, bool cip) {
 
 template <typename T>
 void avg_pool2d_backward(const Pool2dShape& s, const T* gy, T* gx, bool cip) {
-  if (pool2d_rung() == Pool2dRung::Reference) return avg_reference<T>(s, nullptr, nullptr, gy, gx, cip);
+  if (pool2d_rung() == Pool2dRung::Reference)
+    return avg_reference<T>(s, nullptr, nullptr, gy, gx, cip);
   const bool wide = use_avx512();
   const int64_t hw = s.H * s.W, ohw = s.OH * s.OW;
   parallel_for(s.N * s.C, plane_grain(s), [&](int64_t b, int64_t e) {
@@ -203,10 +205,10 @@ void avg_pool2d_backward(const Pool2dShape& s, const T* gy, T* gx, bool cip) {
   });
 }
 
-#define DLK_POOL_INSTANTIATE(T)                                                                \
-  template void max_pool2d_forward<T>(const Pool2dShape&, const T*, T*, int64_t*);             \
-  template int64_t max_pool2d_backward<T>(const Pool2dShape&, const T*, const int64_t*, T*);   \
-  template void avg_pool2d_forward<T>(const Pool2dShape&, const T*, T*, bool);                 \
+#define DLK_POOL_INSTANTIATE(T)                                                              \
+  template void max_pool2d_forward<T>(const Pool2dShape&, const T*, T*, int64_t*);           \
+  template int64_t max_pool2d_backward<T>(const Pool2dShape&, const T*, const int64_t*, T*); \
+  template void avg_pool2d_forward<T>(const Pool2dShape&, const T*, T*, bool);               \
   template void avg_pool2d_backward<T>(const Pool2dShape&, const T*, T*, bool);
 DLK_POOL_INSTANTIATE(float)
 DLK_POOL_INSTANTIATE(double)
