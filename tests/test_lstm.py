@@ -12,15 +12,19 @@ import pytest
 from dl_kernels import _C
 from rnn_reference import central_difference, lstm_cell, lstm_seq
 
-RUNGS = ["reference", "avx512"] if _C.build_info()["cpu_avx512"] else ["reference"]
+# (pointwise rung, GEMM path): every float32 path the dispatcher can take on this CPU.
+RUNGS = ([("reference", "library"), ("avx512", "library"), ("avx512", "packed")]
+         if _C.build_info()["cpu_avx512"] else [("reference", "library")])
 VARIANTS = ["standard", "peephole", "coupled"]
 
 
-@pytest.fixture(params=RUNGS)
+@pytest.fixture(params=RUNGS, ids=["-".join(r) for r in RUNGS])
 def rung(request: pytest.FixtureRequest):
-    _C.set_rnn_rung(request.param)
+    _C.set_rnn_rung(request.param[0])
+    _C.set_rnn_gemm_path(request.param[1])
     yield request.param
     _C.set_rnn_rung("auto")
+    _C.set_rnn_gemm_path("auto")
 
 
 def params(T, N, I, H, variant, dtype=np.float64, seed=0):
@@ -37,7 +41,7 @@ def params(T, N, I, H, variant, dtype=np.float64, seed=0):
     return cast
 
 
-SHAPES = [(1, 1, 1, 1), (3, 1, 5, 7), (4, 3, 2, 17), (5, 2, 13, 19), (2, 5, 31, 37)]
+SHAPES = [(1, 1, 1, 1), (3, 1, 5, 7), (4, 3, 2, 17), (5, 2, 13, 19), (2, 5, 31, 37), (3, 9, 5, 33)]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -29,6 +29,7 @@ namespace {
 
 using dlk::cpu::GruShape;
 using dlk::cpu::GruVariant;
+using dlk::cpu::RecurrentWeight;
 using dlk::cpu::rnn_gemm;
 
 inline int64_t gru_row_grain(int64_t H) { return std::max<int64_t>(1, 4096 / H); }
@@ -47,6 +48,9 @@ void gru_forward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih,
   if (T_ == 0 || N == 0) return;
   const bool ra = s.variant == GruVariant::ResetAfter;
   rnn_gemm<T>(false, true, T_ * N, H3, I, T(1), x, I, w_ih, I, T(0), gates, H3);
+  // W_hh[r|z]^T and W_hh[n]^T, packed once for all steps.
+  const RecurrentWeight<T> w_rz(true, H, 2 * H, w_hh, H, 0, N, T_);
+  const RecurrentWeight<T> w_n(true, H, H, w_hh + 2 * H * H, H, 1, N, T_);
   for (int64_t step = 0; step < T_; ++step) {
     const int64_t t = s.reverse ? T_ - 1 - step : step;
     const int64_t tp = s.reverse ? t + 1 : t - 1;
@@ -54,8 +58,8 @@ void gru_forward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih,
     T* g = gates + t * N * H3;
     T* e = extra + t * NH;
     T* h = y + t * NH;
-    rnn_gemm<T>(false, true, N, 2 * H, H, T(1), hp, H, w_hh, H, T(1), g, H3);
-    if (ra) rnn_gemm<T>(false, true, N, H, H, T(1), hp, H, w_hh + 2 * H * H, H, T(0), e, H);
+    w_rz.multiply(N, hp, H, T(1), g, H3);
+    if (ra) w_n.multiply(N, hp, H, T(0), e, H);
     dlk::parallel_for(N, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) {
         T* gr = g + n * H3;
@@ -78,7 +82,7 @@ void gru_forward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih,
       }
     });
     if (ra) continue;
-    rnn_gemm<T>(false, true, N, H, H, T(1), e, H, w_hh + 2 * H * H, H, T(1), g + 2 * H, H3);
+    w_n.multiply(N, e, H, T(1), g + 2 * H, H3);
     dlk::parallel_for(N, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) {
         T* gr = g + n * H3;
@@ -115,6 +119,9 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
   T* drh = ra ? nullptr : gru_workspace<T>(static_cast<size_t>(NH), 2);
   // dh0 is the running dh: each step reads it before overwriting it.
   if (dh_T) std::memcpy(dh0, dh_T, sizeof(T) * NH); else std::fill(dh0, dh0 + NH, T(0));
+  // W_hh (not transposed): all of it (reset_after) or its r|z rows and its n rows (notes).
+  const RecurrentWeight<T> w_all_or_rz(false, ra ? H3 : 2 * H, H, w_hh, H, 0, N, T_);
+  const RecurrentWeight<T> w_n(false, H, H, w_hh + 2 * H * H, H, 1, N, ra ? 0 : T_);
   for (int64_t step = T_ - 1; step >= 0; --step) {
     const int64_t t = s.reverse ? T_ - 1 - step : step;
     const int64_t tp = s.reverse ? t + 1 : t - 1;
@@ -155,10 +162,10 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
       }
     });
     if (ra) {
-      rnn_gemm<T>(false, false, N, H, H3, T(1), dat, H3, w_hh, H, T(1), dh0, H);
+      w_all_or_rz.multiply(N, dat, H3, T(1), dh0, H);
       continue;
     }
-    rnn_gemm<T>(false, false, N, H, H, T(1), dat + 2 * H, H3, w_hh + 2 * H * H, H, T(0), drh, H);
+    w_n.multiply(N, dat + 2 * H, H3, T(0), drh, H);
     dlk::parallel_for(N, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) {
         const T* r = g + n * H3;
@@ -173,7 +180,7 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
         }
       }
     });
-    rnn_gemm<T>(false, false, N, H, 2 * H, T(1), dat, H3, w_hh, H, T(1), dh0, H);
+    w_all_or_rz.multiply(N, dat, H3, T(1), dh0, H);
   }
   if (T_ == 0 || N == 0) {
     std::fill(dw_ih, dw_ih + H3 * I, T(0));
