@@ -13,8 +13,8 @@ from dl_kernels import _C
 from rnn_reference import central_difference, gru_cell, gru_seq
 
 # (pointwise rung, GEMM path): every float32 path the dispatcher can take on this CPU.
-RUNGS = ([("reference", "library"), ("avx512", "library"), ("avx512", "packed")]
-         if _C.build_info()["cpu_avx512"] else [("reference", "library")])
+RUNGS = [("reference", "library"), ("reference", "packed")] + (
+    [("avx512", "library"), ("avx512", "packed")] if _C.build_info()["cpu_avx512"] else [])
 VARIANTS = ["notes", "reset_after"]
 
 
