@@ -12,7 +12,7 @@ import pytest
 from dl_kernels import _C
 
 RUNGS = ["reference", "avx512"] if _C.build_info()["cpu_avx512"] else ["reference"]
-SHAPES = [(1, 1), (1, 7), (5, 10), (13, 17), (31, 33), (7, 1000)]
+SHAPES = [(1, 1), (1, 7), (5, 10), (13, 17), (40, 32), (31, 33), (7, 1000)]
 
 
 @pytest.fixture(params=RUNGS)
