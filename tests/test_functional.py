@@ -447,3 +447,13 @@ def test_rnn_functions_refuse_mismatched_weights_naming_both():
         F.gru(dk.zeros(2, 3, 4), None, dk.zeros(12, 5), dk.zeros(12, 4))
     with pytest.raises(ValueError, match="peephole"):
         F.lstm(dk.zeros(2, 3, 4), None, dk.zeros(16, 4), dk.zeros(16, 4), variant="peephole")
+
+
+def test_normalize_cosine_similarity_and_one_hot_equal_torch():
+    against_torch(lambda lib, F, x: F.normalize(x, dim=1), f64(4, 5))
+    against_torch(lambda lib, F, a, b: F.cosine_similarity(a, b, dim=1), f64(4, 5), f64(1, 5))
+    t = np.array([[0, 3], [2, 1]])
+    np.testing.assert_array_equal(F.one_hot(dk.tensor(t), 5).numpy(), np.eye(5, dtype=int)[t])
+    assert F.one_hot(dk.tensor([1, 0])).shape == (2, 2)
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        F.one_hot(dk.tensor([3]), 3)

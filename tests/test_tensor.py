@@ -316,6 +316,10 @@ def test_gather_sort_topk_argsort_match_numpy():
     v, i = x.topk(2, dim=0)
     close(v, -np.sort(-a, 0)[:2])
     assert x.argsort(0, descending=True).tolist() == np.argsort(-a, 0, kind="stable").tolist()
+    close(x.index_select(1, dk.tensor([5, 0, 5])), a[:, [5, 0, 5]])
+    assert x.gt(0).any(1).tolist() == (a > 0).any(1).tolist()
+    assert x.gt(-9).all().item() and not x.gt(0).all().item()
+    assert x.gt(0).all(0, keepdim=True).shape == (1, 6)
     with pytest.raises(ValueError, match="gather"):
         x.gather(1, dk.tensor([0, 1]))
 

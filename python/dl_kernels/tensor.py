@@ -472,7 +472,7 @@ class Tensor:
     def matmul(self, other: Tensor) -> Tensor:
         return self.__matmul__(other)
 
-    mm = matmul
+    mm = bmm = matmul
 
     def _compare(self, op: str, other: Any) -> Tensor:
         be = self._be
@@ -666,11 +666,14 @@ class Tensor:
             return self.abs().amax(dim, keepdim)
         return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
 
-    def all(self) -> Tensor:
-        return Tensor._wrap(self._be.asarray(builtins.bool(self._data.all())), self._be)
+    def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        be = self._be
+        truth = be.ne(self._data, 0)
+        return Tensor._wrap(be.logical_not(be.max(be.logical_not(truth), dim, keepdim)), be)
 
-    def any(self) -> Tensor:
-        return Tensor._wrap(self._be.asarray(builtins.bool(self._data.any())), self._be)
+    def any(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        be = self._be
+        return Tensor._wrap(be.max(be.ne(self._data, 0), dim, keepdim), be)
 
     # ---- shape and views -------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -779,6 +782,14 @@ class Tensor:
 
     def unbind(self, dim: int = 0) -> tuple:
         return tuple(p.squeeze(dim) for p in self.split(1, dim))
+
+    def index_select(self, dim: int, index: Tensor) -> Tensor:
+        """The entries at ``index`` (1-D integer) along ``dim``, differentiable."""
+        if index.ndim != 1 or index.is_floating_point():
+            raise ValueError(f"index_select: index must be a 1-D integer tensor, got {index.dtype} "
+                             f"of shape {tuple(index.shape)}")
+        sl = (slice(None),) * (dim % self.ndim) + (index,)
+        return self[sl]
 
     def gather(self, dim: int, index: Tensor) -> Tensor:
         """out[i][j] = self[index[i][j]][j] for dim 0 (torch.gather), differentiable."""
@@ -1296,4 +1307,6 @@ squeeze, unsqueeze, softmax, log_softmax, norm, clip, amax, amin, chunk = (
     _method(n) for n in
     ("squeeze", "unsqueeze", "softmax", "log_softmax", "norm", "clip", "amax", "amin", "chunk")
 )
-gather, sort, topk, argsort = (_method(n) for n in ("gather", "sort", "topk", "argsort"))
+gather, sort, topk, argsort, index_select, bmm = (
+    _method(n) for n in ("gather", "sort", "topk", "argsort", "index_select", "bmm")
+)

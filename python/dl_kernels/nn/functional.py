@@ -462,6 +462,32 @@ def zeros_state(like: Tensor, shape: tuple[int, ...]) -> Tensor:
     return Tensor._wrap(like._be.zeros(shape, like._data.dtype), like._be)
 
 
+# ---- similarity and encoding ---------------------------------------------------------------
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """input / max(||input||_p over dim, eps)."""
+    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 x2) / (max(||x1||, eps) max(||x2||, eps)) over dim (broadcasting)."""
+    n1 = x1.norm(2, dim, keepdim=True).clamp(min=eps)
+    n2 = x2.norm(2, dim, keepdim=True).clamp(min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot encoding along a new last dim (num_classes = max + 1 when -1)."""
+    if tensor.is_floating_point():
+        raise TypeError(f"one_hot: expected an int64 tensor, got {tensor.dtype}")
+    if num_classes < 0:
+        num_classes = int(tensor.max().item()) + 1 if tensor.numel() else 0
+    classes = Tensor._wrap(tensor._be.arange(0, num_classes, 1, int64.np), tensor._be)
+    if tensor.numel() and (int(tensor.min().item()) < 0 or
+                           int(tensor.max().item()) >= num_classes):
+        raise ValueError(f"one_hot: class values must be in [0, {num_classes})")
+    return (tensor.unsqueeze(-1) == classes).long()
+
+
 # ---- losses ---------------------------------------------------------------------------------
 def _class_last(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """(N, C, d1, ...) logits and (N, d1, ...) targets -> (M, C) and (M,)."""
@@ -646,6 +672,7 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "conv2d",
+    "cosine_similarity",
     "cross_entropy",
     "dropout",
     "embedding",
@@ -663,6 +690,8 @@ __all__ = [
     "mse_loss",
     "nll_loss",
     "noisy_relu",
+    "normalize",
+    "one_hot",
     "p_norm",
     "pad",
     "relu",
