@@ -97,7 +97,8 @@ MOVEMENT = [
     ("cat", lambda a: dk.cat([a, a[:, :2] * 2], 1)), ("stack", lambda a: dk.stack([a, -a], 3)),
     ("gather", lambda a: a.gather(1, dk.tensor([[[0, 1], [4, 4], [2, 0]]] * 3))),
     ("sort", lambda a: a.sort(1, descending=True).values),
-    ("index_select", lambda a: a.index_select(1, dk.tensor([4, 0, 4]))), ("topk", lambda a: a.topk(2, 1)[0]),
+    ("index_select", lambda a: a.index_select(1, dk.tensor([4, 0, 4]))),
+    ("topk", lambda a: a.topk(2, 1)[0]),
 ]
 
 
