@@ -172,7 +172,9 @@ void bind_pool2d(py::module_& m) {
   m.def(
       "set_pool2d_rung",
       [](const std::string& name) { cpu::set_pool2d_rung(cpu::pool2d_rung_from_name(name)); },
-      py::arg("name"), "Force one pool2d rung: 'reference', 'fast' or 'auto'.");
+      py::arg("name"),
+      "Force one pool2d rung: 'reference', 'fast', 'portable' (the fast rung's baseline build) or "
+      "'auto'.");
   m.def("get_pool2d_rung", []() { return std::string(cpu::pool2d_rung_name(cpu::pool2d_rung())); });
 }
 
