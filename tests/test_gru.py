@@ -187,3 +187,16 @@ def test_float32_cell_step_at_tiny_batch_agrees_with_float64(rung, variant, N):
     for g, w in zip(got, want):
         if w is not None:
             np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_saturated_gates_stay_finite_and_exact_in_float32(rung, variant):
+    # Pre-activations of +-hundreds: sigmoid and tanh must saturate to 0/1/-1, never NaN.
+    x, h0, w_ih, w_hh, b, b_hn = params(3, 4, 5, 18, variant, seed=21)
+    w_ih, w_hh = w_ih * 200, w_hh * 200
+    want = gru_seq(x, h0, w_ih, w_hh, b, b_hn, variant)
+    f32 = [a.astype(np.float32) if a is not None else None for a in (x, h0, w_ih, w_hh, b, b_hn)]
+    y, hT, _ = _C.gru_forward(*f32, variant)
+    for got, w in zip((y, hT), want):
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-4)

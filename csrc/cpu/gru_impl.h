@@ -99,7 +99,9 @@ void gru_forward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih,
 
 template <typename T>
 void column_sums(int64_t R, int64_t C, const T* a, int64_t lda, T* out) {
-  dlk::parallel_for(C, 256, [&](int64_t j0, int64_t j1) {
+  // Chunks of >= 32K elements: a one-step (R = N = 1) sum stays on the calling thread.
+  dlk::parallel_for(C, std::max<int64_t>(256, 32768 / std::max<int64_t>(R, 1)),
+                    [&](int64_t j0, int64_t j1) {
     std::fill(out + j0, out + j1, T(0));
     for (int64_t r = 0; r < R; ++r) {
       const T* row = a + r * lda;

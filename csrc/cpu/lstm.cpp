@@ -138,7 +138,9 @@ void lstm_forward(const LstmShape& s, const T* x, const T* h0, const T* c0, cons
 // Column sums of a [R, C] row-major matrix: out[j] = sum_r a[r, j] (beta: 0 overwrite, 1 add).
 template <typename T>
 static void column_sums(int64_t R, int64_t C, const T* a, int64_t lda, T* out, bool add) {
-  parallel_for(C, 256, [&](int64_t j0, int64_t j1) {
+  // Chunks of >= 32K elements: a one-step (R = N = 1) sum stays on the calling thread.
+  parallel_for(C, std::max<int64_t>(256, 32768 / std::max<int64_t>(R, 1)),
+               [&](int64_t j0, int64_t j1) {
     if (!add) std::fill(out + j0, out + j1, T(0));
     for (int64_t r = 0; r < R; ++r) {
       const T* row = a + r * lda;
@@ -190,7 +192,8 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
   column_sums<T>(TN, GH, da, GH, db, false);
   if (peep) {
     // dp_i = sum da_i c_{t-1}, dp_f = sum da_f c_{t-1}, dp_o = sum da_o c_t.
-    parallel_for(H, 64, [&](int64_t j0, int64_t j1) {
+    parallel_for(H, std::max<int64_t>(64, 32768 / std::max<int64_t>(T_ * N, 1)),
+                 [&](int64_t j0, int64_t j1) {
       std::fill(dpeephole + j0, dpeephole + j1, T(0));
       std::fill(dpeephole + H + j0, dpeephole + H + j1, T(0));
       std::fill(dpeephole + 2 * H + j0, dpeephole + 2 * H + j1, T(0));

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 
 #include "common/parallel.h"
 #include "cpu/vec_math_avx512.h"
@@ -51,16 +52,36 @@ inline float row_lse(const float* x, int64_t C, float* sum_x) {
 
 // y_j = a * exp(x_j - l) + b - (j == t ? d : 0) over a row. The target's correction is applied
 // in the vector (a scalar fix-up after the store would stall on store-to-load forwarding).
+// With `stream`, whole aligned vectors go out as non-temporal stores: a dlogits bigger than the
+// caches is not read back soon, and streaming skips the read-for-ownership of every line
+// (a third of the backward's DRAM traffic).
+inline __m512 scaled_exp(const float* x, int64_t j, __mmask16 m, __m512 vl, __m512 va, __m512 vb,
+                         int64_t t, __m512 vd) {
+  const __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), vl));
+  __m512 v = _mm512_fmadd_ps(va, e, vb);
+  if (t >= j && t < j + 16) v = _mm512_mask_sub_ps(v, __mmask16(1u << (t - j)), v, vd);
+  return v;
+}
+
 inline void row_scaled_exp(const float* x, float l, float a, float b, int64_t t, float d, float* y,
-                           int64_t C) {
+                           int64_t C, bool stream) {
   const __m512 vl = _mm512_set1_ps(l), va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);
   const __m512 vd = _mm512_set1_ps(d);
-  for (int64_t j = 0; j < C; j += 16) {
+  int64_t j = 0;
+  const auto addr = reinterpret_cast<uintptr_t>(y);
+  if (stream && addr % 4 == 0) {
+    // A masked head up to the first 64-byte boundary, then aligned streaming stores.
+    const int64_t head = std::min<int64_t>(C, ((64 - addr % 64) % 64) / 4);
+    if (head > 0) {
+      const __mmask16 m = tail_mask(head);
+      _mm512_mask_storeu_ps(y, m, scaled_exp(x, 0, m, vl, va, vb, t, vd));
+    }
+    for (j = head; j + 16 <= C; j += 16)
+      _mm512_stream_ps(y + j, scaled_exp(x, j, 0xFFFF, vl, va, vb, t, vd));
+  }
+  for (; j < C; j += 16) {
     const __mmask16 m = tail_mask(C - j);
-    const __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), vl));
-    __m512 v = _mm512_fmadd_ps(va, e, vb);
-    if (t >= j && t < j + 16) v = _mm512_mask_sub_ps(v, __mmask16(1u << (t - j)), v, vd);
-    _mm512_mask_storeu_ps(y + j, m, v);
+    _mm512_mask_storeu_ps(y + j, m, scaled_exp(x, j, m, vl, va, vb, t, vd));
   }
 }
 
@@ -135,6 +156,7 @@ void softmax_xent_forward_avx512(int64_t N, int64_t C, const float* x, const int
 void softmax_xent_backward_avx512(int64_t N, int64_t C, const float* x, const int64_t* t,
                                   const float* lse, int64_t ign, double eps,
                                   const float* row_scale, double scale, float* dx) {
+  const bool stream = N * C * int64_t{4} > (int64_t{16} << 20);  // measured ~10 % at 512x32000
   parallel_for(N, row_grain(C), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       float* drow = dx + i * C;
@@ -144,8 +166,9 @@ void softmax_xent_backward_avx512(int64_t N, int64_t C, const float* x, const in
       }
       const double s = scale * (row_scale ? double(row_scale[i]) : 1.0);
       row_scaled_exp(x + i * C, lse[i], float(s), float(-s * eps / double(C)), t[i],
-                     float(s * (1 - eps)), drow, C);
+                     float(s * (1 - eps)), drow, C, stream);
     }
+    if (stream) _mm_sfence();  // order the streamed lines before the caller reads dx
   });
 }
 
