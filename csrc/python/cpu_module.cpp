@@ -7,5 +7,7 @@ PYBIND11_MODULE(_C, m) {
   dlk::bind_gemm(m);
   dlk::bind_softmax_xent(m);
   dlk::bind_lstm(m);
+  dlk::bind_conv2d(m);
+  dlk::bind_pool2d(m);
   dlk::bind_gru(m);
 }
