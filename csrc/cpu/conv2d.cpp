@@ -33,6 +33,7 @@
 //     grad-input splits whole images (chunks of one image overlap in gx through col2im).
 //     With too few tasks for the threads (batch 1, one chunk) the loop runs serially and the
 //     GEMM threads itself.
+#include "common/workspace.h"
 #include "cpu/conv2d.h"
 
 #include <omp.h>
@@ -140,25 +141,7 @@ static void backward_reference(const Conv2dShape& s, const T* gy, const T* x, co
 namespace {
 
 // Per-thread workspace, grown on demand and kept: see the header for why.
-struct AlignedBuffer {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  ~AlignedBuffer() { std::free(ptr); }
-  template <typename T>
-  T* get(size_t count) {
-    const size_t need = count * sizeof(T);
-    if (need > bytes) {
-      std::free(ptr);
-      ptr = nullptr;
-      const size_t rounded = (need + 4095) / 4096 * 4096;
-      ptr = std::aligned_alloc(4096, rounded);
-      if (!ptr) throw std::bad_alloc();
-      bytes = rounded;
-    }
-    return static_cast<T*>(ptr);
-  }
-};
-thread_local AlignedBuffer tls_col;
+thread_local Workspace tls_col;
 
 constexpr size_t kColBudgetBytes = 512 * 1024;
 

@@ -17,6 +17,7 @@
 #include <new>
 #include <vector>
 
+#include "common/workspace.h"
 #include "common/parallel.h"
 #include "cpu/conv2d.h"
 #include "cpu/gemm.h"
@@ -25,25 +26,7 @@ namespace dlk::cpu {
 
 namespace {
 
-struct Buffer {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  ~Buffer() { std::free(ptr); }
-  template <typename T>
-  T* get(size_t count) {
-    const size_t need = count * sizeof(T);
-    if (need > bytes) {
-      std::free(ptr);
-      ptr = nullptr;
-      const size_t rounded = (need + 4095) / 4096 * 4096;
-      ptr = std::aligned_alloc(4096, rounded);
-      if (!ptr) throw std::bad_alloc();
-      bytes = rounded;
-    }
-    return static_cast<T*>(ptr);
-  }
-};
-thread_local Buffer tls_u, tls_v, tls_m, tls_rows;
+thread_local Workspace tls_u, tls_v, tls_m, tls_rows;
 
 constexpr size_t kTileBudgetBytes = 1024 * 1024;
 

@@ -23,6 +23,7 @@
 // (gemm_small.h), narrow ones (N < nr) are computed transposed so the narrow side lies along the
 // short edge of the tile, and PackedB keeps a packed B for products that reuse it (recurrent
 // weights), skipping the per-call packing.
+#include "common/workspace.h"
 #include "cpu/gemm.h"
 
 #include <omp.h>
@@ -64,24 +65,7 @@ static void gemm_reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T 
 // faults (~2 us per 4 KiB page here) on every GEMM. One pair per calling thread, so concurrent
 // or nested calls never share a buffer.
 namespace {
-struct AlignedBuffer {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  ~AlignedBuffer() { std::free(ptr); }
-  template <typename T>
-  T* get(size_t count) {
-    const size_t need = count * sizeof(T);
-    if (need > bytes) {
-      std::free(ptr);
-      const size_t rounded = (need + 4095) / 4096 * 4096;
-      ptr = std::aligned_alloc(4096, rounded);
-      if (!ptr) throw std::bad_alloc();
-      bytes = rounded;
-    }
-    return static_cast<T*>(ptr);
-  }
-};
-thread_local AlignedBuffer tls_a_panel, tls_b_block;
+thread_local Workspace tls_a_panel, tls_b_block;
 }  // namespace
 
 // ---- packing ----------------------------------------------------------------------------------
