@@ -7,4 +7,7 @@
 namespace dlk {
 void bind_config(pybind11::module_& m);
 void bind_gemm(pybind11::module_& m);
+void bind_softmax_xent(pybind11::module_& m);
+void bind_lstm(pybind11::module_& m);
+void bind_gru(pybind11::module_& m);
 }  // namespace dlk

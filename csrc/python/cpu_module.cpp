@@ -5,4 +5,5 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "dl_kernels CPU kernels (see csrc/python/README.md for the interface)";
   dlk::bind_config(m);
   dlk::bind_gemm(m);
+  dlk::bind_softmax_xent(m);
 }
