@@ -6,4 +6,6 @@ PYBIND11_MODULE(_C, m) {
   dlk::bind_config(m);
   dlk::bind_gemm(m);
   dlk::bind_softmax_xent(m);
+  dlk::bind_conv2d(m);
+  dlk::bind_pool2d(m);
 }
