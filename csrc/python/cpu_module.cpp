@@ -8,4 +8,5 @@ PYBIND11_MODULE(_C, m) {
   dlk::bind_softmax_xent(m);
   dlk::bind_conv2d(m);
   dlk::bind_pool2d(m);
+  dlk::bind_lstm(m);
 }
