@@ -421,8 +421,9 @@ _RESUMABLE = ("epochs", "out", "patience", "progress", "plot", "verbose", "threa
 
 def _merge_resume(saved: TrainConfig, given: TrainConfig, explicit: set[str]) -> TrainConfig:
     cfg = TrainConfig(**asdict(saved))
-    for name in explicit:
-        if name not in _RESUMABLE and name != "resume" and \
+    known = {f.name for f in fields(TrainConfig)}
+    for name in explicit & known:
+        if name not in _RESUMABLE and \
                 getattr(given, name) != getattr(saved, name):
             raise TrainError(f"--{name.replace('_', '-')} {getattr(given, name)} differs from "
                              f"the checkpoint's {getattr(saved, name)}; a resumed run keeps "
