@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import math
 
+import dl_kernels as dlk
 import numpy as np
 import pytest
-
-import dl_kernels as dlk
 from dl_kernels import nn, optim
 from dl_kernels.models import (
     MLP,

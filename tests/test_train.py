@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import os
 
+import dl_kernels as dlk
 import numpy as np
 import pytest
-
-import dl_kernels as dlk
 from dl_kernels import train
 from dl_kernels.nn import serialization
 from dl_kernels.train import TrainConfig, TrainError, fit, load_checkpoint, load_trained
@@ -25,7 +24,7 @@ def _one_thread():
 
 
 def _cfg(tmp_path, **kw) -> TrainConfig:
-    base = dict(out=str(tmp_path / "run"), progress=False, plot=False, verbose=False)
+    base = {"out": str(tmp_path / "run"), "progress": False, "plot": False, "verbose": False}
     base.update(kw)
     return TrainConfig(**base)
 
@@ -43,7 +42,7 @@ def test_digits_mlp_reaches_95_percent_test_accuracy_in_seconds(tmp_path):
 
 @pytest.mark.parametrize("model", ["logreg", "perceptron", "mlp", "cnn", "inception"])
 def test_every_image_model_trains_in_smoke_mode_and_its_loss_falls(tmp_path, model):
-    kw = dict(limit=120, epochs=4, batch_size=16)
+    kw = {"limit": 120, "epochs": 4, "batch_size": 16}
     if model == "perceptron":
         kw["batch_size"] = 1
     result = fit(_cfg(tmp_path, model=model, **kw))
@@ -78,7 +77,7 @@ def test_char_language_model_smoke_run_reports_perplexity_and_its_loss_falls(tmp
     t = result.test
     assert t["ppl"] == pytest.approx(np.exp(t["loss"]))
     assert t["ppl2"] == pytest.approx(2.0 ** t["loss"])
-    model_, blob = load_trained(os.path.join(result.out_dir, train.FINAL))
+    _, blob = load_trained(os.path.join(result.out_dir, train.FINAL))
     assert blob["config"]["model"] == model
 
 
@@ -107,7 +106,8 @@ def test_a_crash_during_a_checkpoint_write_leaves_the_last_good_one(tmp_path, mo
 def test_a_truncated_checkpoint_is_refused_with_a_clear_error(tmp_path):
     result = fit(_cfg(tmp_path, epochs=1, limit=100))
     path = os.path.join(result.out_dir, train.LAST)
-    data = open(path, "rb").read()
+    with open(path, "rb") as f:
+        data = f.read()
     with open(path, "wb") as f:
         f.write(data[: len(data) // 2])
     with pytest.raises(TrainError, match="truncated or corrupted"):
@@ -117,8 +117,8 @@ def test_a_truncated_checkpoint_is_refused_with_a_clear_error(tmp_path):
 def test_resume_after_a_crash_reproduces_the_uninterrupted_run_exactly(tmp_path, monkeypatch):
     # Dropout (library RNG), shuffling and augmentation (loader RNG), Adam moments and a
     # step schedule: everything a checkpoint must carry.
-    kw = dict(epochs=5, limit=300, dropout=0.3, augment=1, noise=0.05, schedule="step",
-              lr=3e-3)
+    kw = {"epochs": 5, "limit": 300, "dropout": 0.3, "augment": 1, "noise": 0.05, "schedule": "step",
+              "lr": 3e-3}
     whole = fit(_cfg(tmp_path / "a", **kw))
 
     real_replace = os.replace
@@ -196,12 +196,12 @@ def test_seeds_make_runs_reproducible_and_different_seeds_differ(tmp_path):
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        (dict(model="resnet"), "unknown model 'resnet'"),
-        (dict(device="cuda"), "cuda"),
-        (dict(optimizer="lbfgs"), "unknown optimizer 'lbfgs'"),
-        (dict(data="/nonexistent/idx"), "nonexistent"),
-        (dict(model="char-lstm", data="digits"), "language model"),
-        (dict(epochs=0), "--epochs must be >= 1"),
+        ({"model": "resnet"}, "unknown model 'resnet'"),
+        ({"device": "cuda"}, "cuda"),
+        ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'"),
+        ({"data": "/nonexistent/idx"}, "nonexistent"),
+        ({"model": "char-lstm", "data": "digits"}, "language model"),
+        ({"epochs": 0}, "--epochs must be >= 1"),
     ],
 )
 def test_bad_options_raise_train_error_with_a_clear_message(tmp_path, kw, message):
