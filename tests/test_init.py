@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
+import dl_kernels as dlk
 import numpy as np
 import pytest
-
-import dl_kernels as dlk
 from dl_kernels import nn
 from dl_kernels.nn import init
 

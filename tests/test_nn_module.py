@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 
+import dl_kernels as dlk
 import numpy as np
 import pytest
-
-import dl_kernels as dlk
 from dl_kernels import nn
 
 
@@ -89,7 +88,8 @@ def test_load_state_dict_copies_values_and_checks_keys_and_shapes():
     sd = dict(a.state_dict())
     del sd["out.bias"]
     sd["extra"] = np.zeros(2)
-    with pytest.raises(ValueError, match=r"missing keys \['out.bias'\].*unexpected keys \['extra'\]"):
+    with pytest.raises(ValueError,
+                       match=r"missing keys \['out.bias'\].*unexpected keys \['extra'\]"):
         b.load_state_dict(sd)
     result = b.load_state_dict(sd, strict=False)
     assert result.missing_keys == ["out.bias"] and result.unexpected_keys == ["extra"]

@@ -3,10 +3,9 @@ notes' perceptron rule and QuickProp."""
 
 from __future__ import annotations
 
+import dl_kernels as dlk
 import numpy as np
 import pytest
-
-import dl_kernels as dlk
 from dl_kernels import nn, optim
 
 SHAPES = [(3, 5), (7,), (1, 1)]
@@ -59,21 +58,23 @@ def _inits(seed=0):
 
 
 CASES = [
-    ("SGD", dict(lr=0.05)),
-    ("SGD", dict(lr=0.05, momentum=0.9)),
-    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.01)),
-    ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.1)),
-    ("SGD", dict(lr=0.05, momentum=0.5, maximize=True)),
-    ("Adagrad", dict(lr=0.1)),
-    ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.02, initial_accumulator_value=0.3)),
-    ("RMSprop", dict(lr=0.01)),
-    ("RMSprop", dict(lr=0.01, alpha=0.9, momentum=0.7, centered=True, weight_decay=0.01)),
-    ("RMSprop", dict(lr=0.01, centered=True)),
-    ("Adam", dict(lr=0.05)),
-    ("Adam", dict(lr=0.05, betas=(0.8, 0.95), weight_decay=0.05, amsgrad=True)),
-    ("Adam", dict(lr=0.05, eps=1e-3, maximize=True)),
-    ("AdamW", dict(lr=0.05)),
-    ("AdamW", dict(lr=0.05, weight_decay=0.3, amsgrad=True)),
+    ("SGD", {"lr": 0.05}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3, "weight_decay": 0.01}),
+    ("SGD", {"lr": 0.05, "momentum": 0.8, "nesterov": True, "weight_decay": 0.1}),
+    ("SGD", {"lr": 0.05, "momentum": 0.5, "maximize": True}),
+    ("Adagrad", {"lr": 0.1}),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.02,
+                 "initial_accumulator_value": 0.3}),
+    ("RMSprop", {"lr": 0.01}),
+    ("RMSprop", {"lr": 0.01, "alpha": 0.9, "momentum": 0.7, "centered": True,
+                 "weight_decay": 0.01}),
+    ("RMSprop", {"lr": 0.01, "centered": True}),
+    ("Adam", {"lr": 0.05}),
+    ("Adam", {"lr": 0.05, "betas": (0.8, 0.95), "weight_decay": 0.05, "amsgrad": True}),
+    ("Adam", {"lr": 0.05, "eps": 1e-3, "maximize": True}),
+    ("AdamW", {"lr": 0.05}),
+    ("AdamW", {"lr": 0.05, "weight_decay": 0.3, "amsgrad": True}),
 ]
 
 
@@ -91,25 +92,26 @@ def test_trajectory_over_20_steps_equals_torch(name, kwargs):
 
 def test_param_groups_override_defaults_like_torch():
     torch = pytest.importorskip("torch")
-    groups = [dict(lr=0.2, momentum=0.0), dict(momentum=0.9)]
+    groups = [{"lr": 0.2, "momentum": 0.0}, {"momentum": 0.9}]
     inits = _inits(1)
-    ours, opt, _ = _run_ours(optim.SGD, dict(lr=0.05), inits, groups=groups)
-    ref = _run_torch(torch, torch.optim.SGD, dict(lr=0.05), inits, groups=groups)
+    ours, opt, _ = _run_ours(optim.SGD, {"lr": 0.05}, inits, groups=groups)
+    ref = _run_torch(torch, torch.optim.SGD, {"lr": 0.05}, inits, groups=groups)
     assert [g["lr"] for g in opt.param_groups] == [0.2, 0.05]
     for a, b in zip(ours[-1], ref[-1]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name,kwargs", [("SGD", dict(lr=0.05, momentum=0.9)),
-                                         ("Adam", dict(lr=0.05, amsgrad=True)),
-                                         ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5)),
-                                         ("Adagrad", dict(lr=0.1)),
-                                         ("QuickProp", dict(lr=0.05))])
+@pytest.mark.parametrize("name,kwargs", [("SGD", {"lr": 0.05, "momentum": 0.9}),
+                                         ("Adam", {"lr": 0.05, "amsgrad": True}),
+                                         ("RMSprop",
+                                          {"lr": 0.01, "centered": True, "momentum": 0.5}),
+                                         ("Adagrad", {"lr": 0.1}),
+                                         ("QuickProp", {"lr": 0.05})])
 def test_state_dict_resume_continues_the_same_trajectory(name, kwargs, tmp_path):
     cls = getattr(optim, name)
     inits = _inits(2)
     full, _, _ = _run_ours(cls, kwargs, inits, steps=12)
-    half, opt, params = _run_ours(cls, kwargs, inits, steps=6)
+    _, opt, params = _run_ours(cls, kwargs, inits, steps=6)
     nn.save(opt.state_dict(), tmp_path / "opt.ckpt")
     # a fresh optimiser on fresh parameters holding the half-way values
     params2 = [nn.Parameter(dlk.tensor(p.detach().numpy().copy())) for p in params]

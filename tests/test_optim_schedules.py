@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
+import dl_kernels as dlk
 import numpy as np
 import pytest
-
-import dl_kernels as dlk
 from dl_kernels import nn, optim
 
 
@@ -81,9 +80,9 @@ def test_bold_driver_respects_its_bounds_and_rejects_bad_factors():
         optim.BoldDriver(opt, increase=0.9)
 
 
-@pytest.mark.parametrize("kwargs", [dict(), dict(mode="max", factor=0.5, patience=2),
-                                    dict(patience=1, threshold=0.1, threshold_mode="abs",
-                                         cooldown=2, min_lr=0.003)])
+@pytest.mark.parametrize("kwargs", [{}, {"mode": "max", "factor": 0.5, "patience": 2},
+                                    {"patience": 1, "threshold": 0.1, "threshold_mode": "abs",
+                                         "cooldown": 2, "min_lr": 0.003}])
 def test_reduce_lr_on_plateau_matches_torch(kwargs):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import re
 from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -328,8 +329,8 @@ class Tensor:
     def __repr__(self) -> str:
         body = repr(self._be.to_numpy(self._data))
         body = body.replace("array(", "tensor(", 1).replace("\n      ", "\n       ")
-        if ", dtype=float32" in body:
-            body = body.replace(", dtype=float32", "")
+        if "dtype=float32" in body:
+            body = re.sub(r",\s*dtype=float32", "", body)
         elif self._data.dtype == np.float64 and "dtype" not in body:
             body = body[:-1] + ", dtype=float64)"
         if self.grad_fn is not None:
@@ -948,7 +949,8 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
         arr = be.copy(data._data)
     else:
         arr = be.asarray(data)
-        if not isinstance(data, np.ndarray) and arr.dtype == np.float64 and dtype is None:
+        from_python = not isinstance(data, (np.ndarray, np.generic))
+        if from_python and arr.dtype == np.float64 and dtype is None:
             arr = be.astype(arr, float32.np)
     arr = be.astype(arr, _as_dtype(dtype).np) if dtype is not None else _supported(arr, be)
     return _make(arr, be, requires_grad)

@@ -649,3 +649,33 @@ class Step(Function):
 
     def backward(self, g):
         return self.be.mul(g, 0)
+
+
+class LSTM(Function):
+    """A whole sequence on the LSTM driver: inputs (x, h0, c0, w_ih, w_hh, b, peephole),
+    outputs (y, h_T, c_T)."""
+
+    def forward(self, x, h0, c0, w_ih, w_hh, b, peephole, variant="standard", reverse=False):
+        self.args = (x, h0, c0, w_ih, w_hh, peephole, variant, reverse)
+        y, h_t, c_t, self.saved = self.be.lstm_forward(x, h0, c0, w_ih, w_hh, b, peephole,
+                                                       variant, reverse)
+        self.y = y
+        return y, h_t, c_t
+
+    def backward(self, dy, dh_t, dc_t):
+        dx, dh0, dc0, dwi, dwh, db, dp = self.be.lstm_backward(*self.args, self.y, self.saved,
+                                                               dy, dh_t, dc_t)
+        return dx, dh0, dc0, dwi, dwh, db, dp
+
+
+class LSTMCell(Function):
+    """One LSTM step: inputs (x, h, c, w_ih, w_hh, b, peephole), outputs (h_new, c_new)."""
+
+    def forward(self, x, h, c, w_ih, w_hh, b, peephole, variant="standard"):
+        self.args = (x, h, c, w_ih, w_hh, peephole, variant)
+        h_new, self.c_new, self.saved = self.be.lstm_cell_forward(x, h, c, w_ih, w_hh, b,
+                                                                  peephole, variant)
+        return h_new, self.c_new
+
+    def backward(self, dh, dc):
+        return tuple(self.be.lstm_cell_backward(*self.args, self.c_new, self.saved, dh, dc))

@@ -238,7 +238,7 @@ class CPUBackend:
                 out = out[..., 0, :]
             if b.ndim == 1:
                 out = out[..., 0]
-            return np.ascontiguousarray(out)
+            return out.copy()
         k = a.shape[-1]
         if k != b.shape[-2]:
             raise ValueError(f"matmul: inner dimensions differ: {a.shape} @ {b.shape}")
@@ -324,3 +324,38 @@ class CPUBackend:
         return _C.softmax_cross_entropy_backward(
             logits, np.ascontiguousarray(targets, dtype=np.int64), lse, grad_loss,
             ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction)
+
+    # ---- recurrent layers (csrc/cpu/lstm.cpp, gru.cpp) ---------------------------------------
+    # LSTM gate order i, f, g, o (coupled variant: f, g, o with i = 1 - f); one bias per gate;
+    # peephole (3, H) for i, f, o. x is (T, N, I) time-major.
+    @staticmethod
+    def lstm_forward(x, h0, c0, w_ih, w_hh, b, peephole, variant, reverse):
+        """-> (y, h_T, c_T, saved)"""
+        c = np.ascontiguousarray
+        return _C.lstm_forward(c(x), c(h0), c(c0), c(w_ih), c(w_hh), c(b),
+                               None if peephole is None else c(peephole), variant, reverse)
+
+    @staticmethod
+    def lstm_backward(x, h0, c0, w_ih, w_hh, peephole, variant, reverse, y, saved, dy, dh_T,
+                      dc_T):
+        """-> (dx, dh0, dc0, dw_ih, dw_hh, db, dpeephole or None)"""
+        c = np.ascontiguousarray
+        return _C.lstm_backward(c(x), c(h0), c(c0), c(w_ih), c(w_hh),
+                                None if peephole is None else c(peephole), variant, reverse, y,
+                                saved, c(dy), None if dh_T is None else c(dh_T),
+                                None if dc_T is None else c(dc_T))
+
+    @staticmethod
+    def lstm_cell_forward(x, h, c0, w_ih, w_hh, b, peephole, variant):
+        """-> (h_new, c_new, saved)"""
+        c = np.ascontiguousarray
+        return _C.lstm_cell_forward(c(x), c(h), c(c0), c(w_ih), c(w_hh), c(b),
+                                    None if peephole is None else c(peephole), variant)
+
+    @staticmethod
+    def lstm_cell_backward(x, h, c0, w_ih, w_hh, peephole, variant, c_new, saved, dh_new, dc_new):
+        """-> (dx, dh, dc, dw_ih, dw_hh, db, dpeephole or None)"""
+        c = np.ascontiguousarray
+        return _C.lstm_cell_backward(c(x), c(h), c(c0), c(w_ih), c(w_hh),
+                                     None if peephole is None else c(peephole), variant, c_new,
+                                     saved, c(dh_new), None if dc_new is None else c(dc_new))

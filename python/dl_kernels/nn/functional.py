@@ -287,6 +287,88 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
     return Fn.Embedding.apply(weight, indices=idx, padding_idx=padding_idx)
 
 
+# ---- recurrent cells and sequences ---------------------------------------------------------
+def _rnn_bias(b_ih: Tensor | None, b_hh: Tensor | None, w_ih: Tensor) -> Tensor:
+    """The kernels take one bias per gate: b_ih + b_hh when both are given (torch's layout)."""
+    if b_ih is None and b_hh is None:
+        return Tensor._wrap(w_ih._be.zeros((w_ih.shape[0],), w_ih._data.dtype), w_ih._be)
+    if b_ih is None or b_hh is None:
+        return b_ih if b_hh is None else b_hh
+    return b_ih + b_hh
+
+
+def _rnn_checks(what: str, x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, gates: int,
+                bias: Tensor | None, peephole: Tensor | None) -> None:
+    _float_operands(what, ("input", x), ("hidden state", h), ("w_ih", w_ih), ("w_hh", w_hh),
+                    ("bias", bias), ("peephole", peephole))
+    hidden = w_hh.shape[1] if w_hh.ndim == 2 else -1
+    if w_hh.ndim != 2 or w_hh.shape[0] != gates * hidden:
+        raise ValueError(f"{what}: w_hh shape {tuple(w_hh.shape)}, expected ({gates} * H, H)")
+    if w_ih.ndim != 2 or tuple(w_ih.shape) != (gates * hidden, x.shape[-1]):
+        raise ValueError(f"{what}: w_ih shape {tuple(w_ih.shape)} does not match input shape "
+                         f"{tuple(x.shape)}: expected ({gates * hidden}, {x.shape[-1]})")
+    if h.shape[-1] != hidden:
+        raise ValueError(f"{what}: hidden state shape {tuple(h.shape)} does not match w_hh "
+                         f"{tuple(w_hh.shape)} (hidden size {hidden})")
+
+
+_LSTM_GATES = {"standard": 4, "peephole": 4, "coupled": 3}
+
+
+def _lstm_gates(variant: str, peephole: Tensor | None) -> int:
+    if variant not in _LSTM_GATES:
+        raise ValueError(f"lstm: variant: expected one of {sorted(_LSTM_GATES)}, got {variant!r}")
+    if (variant == "peephole") != (peephole is not None):
+        raise ValueError("lstm: variant='peephole' needs peephole weights (3, H); the other "
+                         "variants take peephole=None")
+    return _LSTM_GATES[variant]
+
+
+def lstm_cell(input: Tensor, hx: tuple[Tensor, Tensor] | None, w_ih: Tensor,
+              w_hh: Tensor, b_ih: Tensor | None = None, b_hh: Tensor | None = None,
+              peephole: Tensor | None = None, variant: str = "standard"
+              ) -> tuple[Tensor, Tensor]:
+    """One LSTM step on the fused kernel: input (N, I), hx = (h, c) each (N, H) (zeros when
+    None); w_ih (G*H, I), w_hh (G*H, H), gate order i, f, g, o as torch (variant 'coupled':
+    f, g, o with i = 1 - f; 'peephole': peephole (3, H) for i, f, o). Returns (h_new, c_new)."""
+    gates = _lstm_gates(variant, peephole)
+    n, hidden = input.shape[0], w_hh.shape[1]
+    if hx is None:
+        z = zeros_state(input, (n, hidden))
+        hx = (z, z)
+    h, c = hx
+    bias = _rnn_bias(b_ih, b_hh, w_ih)
+    _rnn_checks("lstm_cell", input, h, w_ih, w_hh, gates, bias, peephole)
+    return Fn.LSTMCell.apply(input, h, c, w_ih, w_hh, bias, peephole, variant=variant)
+
+
+def lstm(input: Tensor, hx: tuple[Tensor, Tensor] | None, w_ih: Tensor,
+         w_hh: Tensor, b_ih: Tensor | None = None, b_hh: Tensor | None = None,
+         peephole: Tensor | None = None, variant: str = "standard", reverse: bool = False,
+         batch_first: bool = False) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """One LSTM layer over a whole sequence on the sequence driver (one input GEMM for all
+    steps, one recurrent GEMM and a fused pointwise step per time step). input (T, N, I), or
+    (N, T, I) with batch_first; reverse runs from the last step to the first. Returns
+    (output (T, N, H), (h_T, c_T)) where h_T is the state after the last step processed."""
+    gates = _lstm_gates(variant, peephole)
+    x = input.transpose(0, 1) if batch_first else input
+    hidden = w_hh.shape[1]
+    if hx is None:
+        z = zeros_state(input, (x.shape[1], hidden))
+        hx = (z, z)
+    h0, c0 = hx
+    bias = _rnn_bias(b_ih, b_hh, w_ih)
+    _rnn_checks("lstm", x, h0, w_ih, w_hh, gates, bias, peephole)
+    y, h_t, c_t = Fn.LSTM.apply(x, h0, c0, w_ih, w_hh, bias, peephole, variant=variant,
+                                reverse=reverse)
+    return (y.transpose(0, 1) if batch_first else y), (h_t, c_t)
+
+
+def zeros_state(like: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """A zero hidden state of ``like``'s dtype and device."""
+    return Tensor._wrap(like._be.zeros(shape, like._data.dtype), like._be)
+
+
 # ---- losses ---------------------------------------------------------------------------------
 def _class_last(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """(N, C, d1, ...) logits and (N, d1, ...) targets -> (M, C) and (M,)."""
@@ -467,8 +549,31 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Any,
 
 
 __all__ = [
-    "avg_pool2d", "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d",
-    "cross_entropy", "dropout", "embedding", "gaussian_nll_loss", "l1_loss", "leaky_relu",
-    "linear", "log_softmax", "max_pool2d", "maxout", "mse_loss", "nll_loss", "noisy_relu",
-    "p_norm", "relu", "sigmoid", "soft_maxout", "softmax", "softplus", "step", "tanh",
+    "avg_pool2d",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "conv2d",
+    "cross_entropy",
+    "dropout",
+    "embedding",
+    "gaussian_nll_loss",
+    "l1_loss",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "lstm",
+    "lstm_cell",
+    "max_pool2d",
+    "maxout",
+    "mse_loss",
+    "nll_loss",
+    "noisy_relu",
+    "p_norm",
+    "relu",
+    "sigmoid",
+    "soft_maxout",
+    "softmax",
+    "softplus",
+    "step",
+    "tanh",
 ]

@@ -25,7 +25,6 @@ import numpy as np
 import dl_kernels as dlk
 
 
-
 def _standard_normal(shape: tuple[int, ...], generator: np.random.Generator | None) -> np.ndarray:
     if generator is not None:
         return generator.standard_normal(shape)
@@ -173,8 +172,24 @@ kaiming_uniform = kaiming_uniform_
 orthogonal = orthogonal_
 
 __all__ = [
-    "calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_",
-    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
-    "normal", "uniform", "zeros", "constant", "xavier_normal", "xavier_uniform",
-    "kaiming_normal", "kaiming_uniform", "orthogonal",
+    "calculate_gain",
+    "constant",
+    "constant_",
+    "kaiming_normal",
+    "kaiming_normal_",
+    "kaiming_uniform",
+    "kaiming_uniform_",
+    "normal",
+    "normal_",
+    "ones_",
+    "orthogonal",
+    "orthogonal_",
+    "uniform",
+    "uniform_",
+    "xavier_normal",
+    "xavier_normal_",
+    "xavier_uniform",
+    "xavier_uniform_",
+    "zeros",
+    "zeros_",
 ]

@@ -11,7 +11,6 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-import dl_kernels as dlk
 from dl_kernels.nn import functional as F
 from dl_kernels.nn.module import Module
 
@@ -38,17 +37,17 @@ class _Loss(Module):
 
 
 class CrossEntropyLoss(_Loss):
-    """Softmax cross-entropy over logits (N, C) and class indices (N,) (fused kernel)."""
+    """Softmax cross-entropy over logits (N, C[, ...]) and class indices (fused kernel);
+    optional per-class ``weight`` (a Tensor of C), ``ignore_index``, ``label_smoothing``."""
 
     def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
                  label_smoothing: float = 0.0) -> None:
         super().__init__(reduction)
-        if weight is not None:
-            raise ValueError("CrossEntropyLoss: per-class weights are not supported")
+        self.register_buffer("weight", weight)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input: Any, target: Any) -> Any:
-        return F.cross_entropy(input, target, ignore_index=self.ignore_index,
+        return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
@@ -58,12 +57,11 @@ class NLLLoss(_Loss):
     def __init__(self, weight: Any = None, ignore_index: int = -100,
                  reduction: str = "mean") -> None:
         super().__init__(reduction)
-        if weight is not None:
-            raise ValueError("NLLLoss: per-class weights are not supported")
+        self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
 
     def forward(self, input: Any, target: Any) -> Any:
-        return F.nll_loss(input, target, ignore_index=self.ignore_index,
+        return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
                           reduction=self.reduction)
 
 
@@ -159,7 +157,7 @@ class PerceptronLoss(_Loss):
         super().__init__(reduction)
 
     def forward(self, scores: Any, target: Any) -> Any:
-        f = (F.step(scores.detach()) * 2 - 1).detach()
+        f = F.step(scores.detach(), low=-1.0, high=1.0)
         return _reduce((f - target) * scores, self.reduction)
 
 
@@ -186,7 +184,14 @@ def l1_penalty(parameters: Iterable[Any]) -> Any:
 
 
 __all__ = [
-    "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss", "BCEWithLogitsLoss",
-    "GaussianNLLLoss", "MixtureDensityLoss", "PerceptronLoss", "l1_penalty", "l2_penalty",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "GaussianNLLLoss",
+    "MSELoss",
+    "MixtureDensityLoss",
+    "NLLLoss",
+    "PerceptronLoss",
+    "l1_penalty",
+    "l2_penalty",
 ]
-_ = dlk

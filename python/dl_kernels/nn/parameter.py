@@ -8,8 +8,6 @@ import dl_kernels as dlk
 from dl_kernels.tensor import Tensor
 
 
-
-
 class Parameter(Tensor):
     """Wraps a tensor's storage (not a copy) as a leaf that requires grad.
 

@@ -7,13 +7,13 @@ Layout (one bias per gate, as the notes write the equations; gates stacked in ro
     weight_hh_l{k}[_reverse]   (G·H, H)
     bias_l{k}[_reverse]        (G·H,)
     LSTM  G = 4, gates i, f, g, o;  coupled: G = 3, gates f, g, o (i = 1 − f)
-          peephole: also weight_ch_l{k}[_reverse] (3·H,), the diagonal cell-state weights of
-          the i, f and o gates (i and f look at c_{t−1}, o at c_t; seed 002 / 004)
+          peephole: also weight_ch_l{k}[_reverse] (3, H), the diagonal cell-state weights of
+          the i, f and o gates, in that order (i and f look at c_{t−1}, o at c_t; seed 002/004)
     GRU   G = 3, gates r, z, n
-          reset_after=False (default, the notes):  n = tanh(W_in x + W_hn (r ⊙ h) + b_n)
-          reset_after=True (cuDNN / PyTorch):      n = tanh(W_in x + b_n + r ⊙ (W_hn h + b_hn))
-          with the extra bias_hn_l{k}[_reverse] (H,);  h' = (1 − z) ⊙ n + z ⊙ h  (PyTorch's
-          convention for z in both forms)
+          reset_after=False (default, the notes, Cho et al.):
+              n = tanh(W_in x + W_hn (r ⊙ h) + b_n),        h' = (1 − z) ⊙ h + z ⊙ n
+          reset_after=True (cuDNN / PyTorch), with the extra bias_hn_l{k}[_reverse] (H,):
+              n = tanh(W_in x + b_n + r ⊙ (W_hn h + b_hn)),  h' = (1 − z) ⊙ n + z ⊙ h
     RNN   G = 1: h' = tanh(W_ih x + W_hh h + b)
 
 Inputs are (T, N, I), or (N, T, I) with batch_first, or unbatched (T, I). Returns PyTorch's
@@ -88,7 +88,7 @@ class _RNNBase(Module):
                 if bias:
                     setattr(self, "bias" + sfx, _param(g * h, dtype=dtype, device=device))
                 if self.mode == "LSTM" and variant == "peephole":
-                    setattr(self, "weight_ch" + sfx, _param(3 * h, dtype=dtype, device=device))
+                    setattr(self, "weight_ch" + sfx, _param(3, h, dtype=dtype, device=device))
                 if self.mode == "GRU" and reset_after and bias:
                     setattr(self, "bias_hn" + sfx, _param(h, dtype=dtype, device=device))
         self.reset_parameters()
@@ -109,7 +109,7 @@ class _RNNBase(Module):
             if name.startswith("weight_hh"):
                 blocks = []
                 for _ in range(p.shape[0] // h):
-                    blk = Parameter(dlk.zeros(h, h, dtype=dlk.float64))
+                    blk = dlk.zeros(h, h, dtype=dlk.float64)
                     init.orthogonal_(blk, gain)
                     blocks.append(blk.numpy())
                 init._fill(p, np.concatenate(blocks, axis=0))
@@ -118,9 +118,9 @@ class _RNNBase(Module):
     def _layer_params(self, layer: int, reverse: bool) -> dict[str, Any]:
         sfx = f"_l{layer}" + ("_reverse" if reverse else "")
         get = self._parameters.get
-        return dict(w_ih=get("weight_ih" + sfx), w_hh=get("weight_hh" + sfx),
-                    b=get("bias" + sfx), w_ch=get("weight_ch" + sfx),
-                    b_hn=get("bias_hn" + sfx))
+        return {"w_ih": get("weight_ih" + sfx), "w_hh": get("weight_hh" + sfx),
+                    "b": get("bias" + sfx), "w_ch": get("weight_ch" + sfx),
+                    "b_hn": get("bias_hn" + sfx)}
 
     # One layer, one direction over the whole sequence: (T, N, I) -> (T, N, H), h_T[, c_T].
     def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool) -> tuple:
@@ -286,8 +286,9 @@ class LSTM(_RNNBase):
                          bidirectional, device, dtype, variant=variant)
 
     def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool) -> tuple:
-        return F.lstm(x, h0, c0, p["w_ih"], p["w_hh"], p["b"], peephole=p["w_ch"],
-                      coupled=self.variant == "coupled", reverse=reverse)
+        y, (hT, cT) = F.lstm(x, (h0, c0), p["w_ih"], p["w_hh"], p["b"], None,
+                             peephole=p["w_ch"], variant=self.variant, reverse=reverse)
+        return y, hT, cT
 
 
 class GRU(_RNNBase):
@@ -328,7 +329,7 @@ class _CellBase(Module):
         else:
             self.register_parameter("bias", None)
         if self.mode == "LSTM" and variant == "peephole":
-            self.weight_ch = _param(3 * h, dtype=dtype, device=device)
+            self.weight_ch = _param(3, h, dtype=dtype, device=device)
         if self.mode == "GRU" and reset_after and bias:
             self.bias_hn = _param(h, dtype=dtype, device=device)
         self.reset_parameters()
@@ -408,9 +409,8 @@ class LSTMCell(_CellBase):
 
     def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
         h, c = (self._zeros(x), self._zeros(x)) if hx is None else hx
-        return F.lstm_cell(x, h, c, self.weight_ih, self.weight_hh, self.bias,
-                           peephole=self._parameters.get("weight_ch"),
-                           coupled=self.variant == "coupled")
+        return F.lstm_cell(x, (h, c), self.weight_ih, self.weight_hh, self.bias, None,
+                           peephole=self._parameters.get("weight_ch"), variant=self.variant)
 
 
 class GRUCell(_CellBase):

@@ -15,9 +15,9 @@ or the new one, never half of one.
 from __future__ import annotations
 
 import json
-import zlib
 import os
 import tempfile
+import zlib
 from typing import Any
 
 import numpy as np

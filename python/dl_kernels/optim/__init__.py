@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dl_kernels.nn.utils import clip_grad_norm_, clip_grad_value_
 from dl_kernels.optim import lr_scheduler
+from dl_kernels.optim.first_order import SGD, Adagrad, Adam, AdamW, RMSprop
 from dl_kernels.optim.lr_scheduler import (
     BoldDriver,
     ExponentialDecay,
@@ -14,10 +15,23 @@ from dl_kernels.optim.lr_scheduler import (
 )
 from dl_kernels.optim.notes_rules import Perceptron, QuickProp
 from dl_kernels.optim.optimizer import Optimizer
-from dl_kernels.optim.first_order import SGD, Adagrad, Adam, AdamW, RMSprop
 
 __all__ = [
-    "SGD", "Adagrad", "Adam", "AdamW", "RMSprop", "Perceptron", "QuickProp", "Optimizer",
-    "LRScheduler", "ExponentialDecay", "InverseTime", "StepLR", "BoldDriver",
-    "ReduceLROnPlateau", "lr_scheduler", "clip_grad_norm_", "clip_grad_value_",
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "BoldDriver",
+    "ExponentialDecay",
+    "InverseTime",
+    "LRScheduler",
+    "Optimizer",
+    "Perceptron",
+    "QuickProp",
+    "RMSprop",
+    "ReduceLROnPlateau",
+    "StepLR",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "lr_scheduler",
 ]

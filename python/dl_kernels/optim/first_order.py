@@ -38,8 +38,8 @@ class SGD(Optimizer):
             raise ValueError(f"Invalid weight_decay value: expected >= 0, got {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
-                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
+                        "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize}
         super().__init__(params, defaults)
 
     def _update(self, p: Any, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
@@ -75,8 +75,9 @@ class Adagrad(Optimizer):
         if lr_decay < 0 or weight_decay < 0 or initial_accumulator_value < 0 or eps < 0:
             raise ValueError("Adagrad: lr_decay, weight_decay, initial_accumulator_value and "
                              "eps must be >= 0")
-        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
-                        initial_accumulator_value=initial_accumulator_value, maximize=maximize)
+        defaults = {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay, "eps": eps,
+                        "initial_accumulator_value": initial_accumulator_value,
+                        "maximize": maximize}
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:
@@ -112,8 +113,8 @@ class RMSprop(Optimizer):
     ) -> None:
         if eps < 0 or momentum < 0 or weight_decay < 0 or alpha < 0:
             raise ValueError("RMSprop: eps, momentum, weight_decay and alpha must be >= 0")
-        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                        momentum=momentum, centered=centered, maximize=maximize)
+        defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
+                        "momentum": momentum, "centered": centered, "maximize": maximize}
         super().__init__(params, defaults)
 
     def _update(self, p: Any, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
@@ -169,8 +170,8 @@ class Adam(Optimizer):
             raise ValueError(f"Invalid betas: expected each in [0, 1), got {betas}")
         if eps < 0 or weight_decay < 0:
             raise ValueError("Adam: eps and weight_decay must be >= 0")
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                        amsgrad=amsgrad, maximize=maximize)
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                        "amsgrad": amsgrad, "maximize": maximize}
         super().__init__(params, defaults)
 
     def _update(self, p: Any, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:

@@ -24,11 +24,15 @@ import dl_kernels as dlk
 from dl_kernels.optim.optimizer import Optimizer
 
 
+def _host(t: Any) -> np.ndarray:
+    return t.detach().to("cpu").numpy().astype(np.float64)
+
+
 class Perceptron(Optimizer):
     """The perceptron learning rule θ ← θ + lr·e·x, as gradient descent on PerceptronLoss."""
 
     def __init__(self, params: Iterable[Any], lr: float = 0.5) -> None:
-        super().__init__(params, dict(lr=lr))
+        super().__init__(params, {"lr": lr})
 
     def _update(self, p: Any, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         p.add_(grad, alpha=-group["lr"])
@@ -40,17 +44,16 @@ class QuickProp(Optimizer):
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, mu: float = 1.75) -> None:
         if mu <= 0:
             raise ValueError(f"Invalid growth limit mu: expected > 0, got {mu}")
-        super().__init__(params, dict(lr=lr, mu=mu))
+        super().__init__(params, {"lr": lr, "mu": mu})
 
     def _update(self, p: Any, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         # Per-element branching is clearer in numpy; the state stays on the parameter's device.
-        g = grad.numpy().astype(np.float64)
+        g = _host(grad)
         lr, mu = group["lr"], group["mu"]
         if not state:
             step = -lr * g
         else:
-            g_prev = state["prev_grad"].numpy().astype(np.float64)
-            d_prev = state["prev_step"].numpy().astype(np.float64)
+            g_prev, d_prev = _host(state["prev_grad"]), _host(state["prev_step"])
             denom = g_prev - g
             with np.errstate(divide="ignore", invalid="ignore"):
                 factor = np.where(denom != 0, g / np.where(denom != 0, denom, 1.0), mu)

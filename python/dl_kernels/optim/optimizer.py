@@ -92,7 +92,8 @@ class Optimizer:
 
     # ---- state_dict ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """{'state': {index: {name: Tensor | number}}, 'param_groups': [{..., 'params': [index]}]}"""
+        """{'state': {index: {name: Tensor | number}},
+        'param_groups': [{..., 'params': [index, ...]}]}"""
         index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
