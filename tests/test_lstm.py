@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from dl_kernels import _C
 from rnn_reference import central_difference, lstm_cell, lstm_seq
 
-RUNGS = ["reference", "avx512"] if _C.build_info()["cpu_avx512"] else ["reference"]
+# (pointwise rung, GEMM path): every float32 path the dispatcher can take on this CPU.
+RUNGS = ([("reference", "library"), ("avx512", "library"), ("avx512", "packed")]
+         if _C.build_info()["cpu_avx512"] else [("reference", "library")])
 VARIANTS = ["standard", "peephole", "coupled"]
 
 
-@pytest.fixture(params=RUNGS)
+@pytest.fixture(params=RUNGS, ids=["-".join(r) for r in RUNGS])
 def rung(request: pytest.FixtureRequest):
-    _C.set_rnn_rung(request.param)
+    _C.set_rnn_rung(request.param[0])
+    _C.set_rnn_gemm_path(request.param[1])
     yield request.param
     _C.set_rnn_rung("auto")
+    _C.set_rnn_gemm_path("auto")
 
 
 def params(T, N, I, H, variant, dtype=np.float64, seed=0):
@@ -38,7 +41,7 @@ def params(T, N, I, H, variant, dtype=np.float64, seed=0):
     return cast
 
 
-SHAPES = [(1, 1, 1, 1), (3, 1, 5, 7), (4, 3, 2, 17), (5, 2, 13, 19), (2, 5, 31, 37)]
+SHAPES = [(1, 1, 1, 1), (3, 1, 5, 7), (4, 3, 2, 17), (5, 2, 13, 19), (2, 5, 31, 37), (3, 9, 5, 33)]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -47,7 +50,7 @@ SHAPES = [(1, 1, 1, 1), (3, 1, 5, 7), (4, 3, 2, 17), (5, 2, 13, 19), (2, 5, 31, 
 def test_sequence_forward_matches_the_notes_formulas(rung, variant, T, N, I, H, reverse):
     for dtype, tol in [(np.float64, 1e-12), (np.float32, 2e-5)]:
         x, h0, c0, w_ih, w_hh, b, p = params(T, N, I, H, variant, dtype)
-        y, hT, cT, saved = _C.lstm_forward(x, h0, c0, w_ih, w_hh, b, p, variant, reverse)
+        y, hT, cT, _saved = _C.lstm_forward(x, h0, c0, w_ih, w_hh, b, p, variant, reverse)
         f64 = [a.astype(np.float64) if a is not None else None for a in (x, h0, c0, w_ih, w_hh, b, p)]
         yr, hr, cr = lstm_seq(*f64, variant, reverse)
         for got, want in [(y, yr), (hT, hr), (cT, cr)]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from dl_kernels import _C
 
 RUNGS = ["reference", "avx512"] if _C.build_info()["cpu_avx512"] else ["reference"]
@@ -68,7 +67,7 @@ def make(n, c, dtype, seed=0, spread=3.0):
 
 
 def tol(dtype):
-    return dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    return {"rtol": 2e-5, "atol": 2e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-13}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

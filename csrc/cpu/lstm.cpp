@@ -119,13 +119,15 @@ void lstm_forward(const LstmShape& s, const T* x, const T* h0, const T* c0, cons
   if (T_ == 0 || N == 0) return;
   // The input projection of every step at once.
   rnn_gemm<T>(false, true, T_ * N, GH, I, T(1), x, I, w_ih, I, T(0), gates, GH);
+  // W_hh^T, packed once for all steps.
+  const RecurrentWeight<T> whh_t(true, H, GH, w_hh, H, 0, N, T_);
   for (int64_t step = 0; step < T_; ++step) {
     const int64_t t = s.reverse ? T_ - 1 - step : step;
     const int64_t tp = s.reverse ? t + 1 : t - 1;  // the step processed before this one
     const T* hprev = step == 0 ? h0 : y + tp * N * H;
     const T* cprev = step == 0 ? c0 : cell + tp * N * H;
     T* g = gates + t * N * GH;
-    rnn_gemm<T>(false, true, N, GH, H, T(1), hprev, H, w_hh, H, T(1), g, GH);
+    whh_t.multiply(N, hprev, H, T(1), g, GH);
     pointwise_forward<T>(N, H, s.variant, b, peephole, cprev, g, cell + t * N * H,
                          tanh_cell + t * N * H, y + t * N * H);
   }
@@ -155,6 +157,7 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
   // dh0 and dc0 double as the running dh and dc: each step reads them before overwriting.
   if (dh_T) std::memcpy(dh0, dh_T, sizeof(T) * NH); else std::fill(dh0, dh0 + NH, T(0));
   if (dc_T) std::memcpy(dc0, dc_T, sizeof(T) * NH); else std::fill(dc0, dc0 + NH, T(0));
+  const RecurrentWeight<T> whh(false, GH, H, w_hh, H, 0, N, T_);
   auto prev_t = [&](int64_t step) { return s.reverse ? T_ - step : step - 1; };
   for (int64_t step = T_ - 1; step >= 0; --step) {
     const int64_t t = s.reverse ? T_ - 1 - step : step;
@@ -162,7 +165,7 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
     T* dat = da + t * N * GH;
     pointwise_backward<T>(N, H, s.variant, peephole, gates + t * N * GH, cprev,
                           tanh_cell + t * NH, dy ? dy + t * NH : nullptr, dh0, dc0, dat);
-    rnn_gemm<T>(false, false, N, H, GH, T(1), dat, GH, w_hh, H, T(0), dh0, H);
+    whh.multiply(N, dat, GH, T(0), dh0, H);
   }
   if (T_ == 0 || N == 0) {
     std::fill(dw_ih, dw_ih + GH * I, T(0));

@@ -28,14 +28,12 @@ namespace dlk::cpu {
 
 #if defined(DLK_X86)
 namespace pool_avx512 {
-template <typename T>
-void max_plane(const Pool2dShape&, const T*, T*, int64_t*);
+void max_plane_fast(const Pool2dShape&, const float*, float*, int64_t*);
+void max_plane_fast(const Pool2dShape&, const double*, double*, int64_t*);
 template <typename T>
 void avg_plane(const Pool2dShape&, const T*, T*, bool);
-template <typename T>
-void avg_plane_backward(const Pool2dShape&, const T*, T*, bool);
-template <typename T>
-int64_t max_plane_backward(const Pool2dShape&, const T*, const int64_t*, T*);
+void avg_plane_backward_fast(const Pool2dShape&, const float*, float*, bool);
+void avg_plane_backward_fast(const Pool2dShape&, const double*, double*, bool);
 }  // namespace pool_avx512
 #endif
 
@@ -146,7 +144,7 @@ void max_pool2d_forward(const Pool2dShape& s, const T* x, T* y, int64_t* argmax)
     for (int64_t pl = b; pl < e; ++pl) {
 #if defined(DLK_X86)
       if (wide) {
-        pool_avx512::max_plane(s, x + pl * hw, y + pl * ohw, argmax + pl * ohw);
+        pool_avx512::max_plane_fast(s, x + pl * hw, y + pl * ohw, argmax + pl * ohw);
         continue;
       }
 #endif
@@ -196,7 +194,7 @@ void avg_pool2d_backward(const Pool2dShape& s, const T* gy, T* gx, bool cip) {
     for (int64_t pl = b; pl < e; ++pl) {
 #if defined(DLK_X86)
       if (wide) {
-        pool_avx512::avg_plane_backward(s, gy + pl * ohw, gx + pl * hw, cip);
+        pool_avx512::avg_plane_backward_fast(s, gy + pl * ohw, gx + pl * hw, cip);
         continue;
       }
 #endif

@@ -9,4 +9,5 @@ PYBIND11_MODULE(_C, m) {
   dlk::bind_conv2d(m);
   dlk::bind_pool2d(m);
   dlk::bind_lstm(m);
+  dlk::bind_gru(m);
 }
