@@ -31,7 +31,6 @@ TARGETS = {"mlp": 1.0, "lenet": 1.5, "char-lstm": 0.9}
 
 def _images(n: int) -> tuple[object, object, str]:
     import numpy as np
-
     from dl_kernels.data import DataError, Standardizer, load_dataset
 
     try:
@@ -46,7 +45,6 @@ def _images(n: int) -> tuple[object, object, str]:
 
 def _text(n: int, t: int) -> tuple[object, object, int, str]:
     import numpy as np
-
     from dl_kernels.data import DataError, load_dataset
 
     try:
@@ -62,9 +60,8 @@ def _text(n: int, t: int) -> tuple[object, object, int, str]:
 def _torch_twin(ours: object, kind: str, vocab: int = 0) -> object:
     """The torch.nn model with our module names, loaded with our weights."""
     import torch
-    from torch import nn as tnn
-
     from dl_kernels.models import MLP, LeNet
+    from torch import nn as tnn
 
     class Twin(tnn.Module):
         pass
@@ -103,13 +100,59 @@ def _torch_twin(ours: object, kind: str, vocab: int = 0) -> object:
     return twin, same
 
 
-def worker(threads: int, repeats: int) -> dict:
+def _steps(case: str) -> tuple[object, object, str, bool]:
+    """(our step, torch's step, data description, same initial weights?) for one case."""
+    import dl_kernels as dlk
     import numpy as np
     import torch
-
-    import dl_kernels as dlk
     from dl_kernels import nn, optim
     from dl_kernels.models import MLP, CharRNN, LeNet
+
+    if case == "char-lstm":
+        xs, ys, vocab, data = _text(32, 64)
+        ours = CharRNN(vocab, embed=64, hidden=256, cell="lstm")
+        twin, same = _torch_twin(ours, case, vocab)
+        opt = optim.Adam(ours.parameters(), lr=1e-3)
+        topt = torch.optim.Adam(twin.parameters(), lr=1e-3)
+    else:
+        n = 128 if case == "mlp" else 64
+        xs, ys, data = _images(n)
+        ours = MLP((1, 28, 28), 10, hidden=(1024,), dropout=0.0) if case == "mlp" else \
+            LeNet((1, 28, 28), 10, dropout=0.0)
+        twin, same = _torch_twin(ours, case)
+        opt = optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)
+        topt = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9)
+    x, y = dlk.tensor(xs), dlk.tensor(ys)
+    tx, ty = torch.from_numpy(np.ascontiguousarray(xs)), torch.from_numpy(ys)
+    loss_fn, tloss_fn = nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
+    lstm = case == "char-lstm"
+
+    def ours_step() -> float:
+        opt.zero_grad()
+        out = ours(x)[0] if lstm else ours(x)
+        loss = loss_fn(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+        loss.backward()
+        if lstm:
+            optim.clip_grad_norm_(ours.parameters(), 5.0)
+        opt.step()
+        return float(loss.item())
+
+    def torch_step() -> float:
+        topt.zero_grad()
+        out = twin(tx)
+        loss = tloss_fn(out.reshape(-1, out.shape[-1]), ty.reshape(-1))
+        loss.backward()
+        if lstm:
+            torch.nn.utils.clip_grad_norm_(twin.parameters(), 5.0)
+        topt.step()
+        return float(loss.item())
+
+    return ours_step, torch_step, data, same
+
+
+def worker(threads: int, repeats: int) -> dict:
+    import dl_kernels as dlk
+    import torch
 
     sys.path.insert(0, os.path.dirname(__file__))
     from benchlib import interleaved_medians
@@ -119,45 +162,7 @@ def worker(threads: int, repeats: int) -> dict:
     dlk.manual_seed(0)
     rows = []
     for case in ("mlp", "lenet", "char-lstm"):
-        if case == "char-lstm":
-            xs, ys, vocab, data = _text(32, 64)
-            ours = CharRNN(vocab, embed=64, hidden=256, cell="lstm")
-            twin, same = _torch_twin(ours, case, vocab)
-            opt = optim.Adam(ours.parameters(), lr=1e-3)
-            topt = torch.optim.Adam(twin.parameters(), lr=1e-3)
-        else:
-            n = 128 if case == "mlp" else 64
-            xs, ys, data = _images(n)
-            ours = MLP((1, 28, 28), 10, hidden=(1024,), dropout=0.0) if case == "mlp" else \
-                LeNet((1, 28, 28), 10, dropout=0.0)
-            twin, same = _torch_twin(ours, case)
-            opt = optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)
-            topt = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9)
-        x, y = dlk.tensor(xs), dlk.tensor(ys)
-        tx, ty = torch.from_numpy(np.ascontiguousarray(xs)), torch.from_numpy(ys)
-        loss_fn, tloss_fn = nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
-        lstm = case == "char-lstm"
-
-        def ours_step() -> float:
-            opt.zero_grad()
-            out = ours(x)[0] if lstm else ours(x)
-            loss = loss_fn(out.reshape(-1, out.shape[-1]), y.reshape(-1))
-            loss.backward()
-            if lstm:
-                optim.clip_grad_norm_(ours.parameters(), 5.0)
-            opt.step()
-            return float(loss.item())
-
-        def torch_step() -> float:
-            topt.zero_grad()
-            out = twin(tx)
-            loss = tloss_fn(out.reshape(-1, out.shape[-1]), ty.reshape(-1))
-            loss.backward()
-            if lstm:
-                torch.nn.utils.clip_grad_norm_(twin.parameters(), 5.0)
-            topt.step()
-            return float(loss.item())
-
+        ours_step, torch_step, data, same = _steps(case)
         first = (ours_step(), torch_step())
         med = interleaved_medians({"ours": ours_step, "torch": torch_step}, repeats=repeats)
         rows.append({"case": case, "data": data, "ours": med["ours"], "torch": med["torch"],
@@ -183,8 +188,8 @@ CASES = {
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| case | data | threads | ours ms/step | torch ms/step | speed-up (torch/ours) "
-             "| target | first-step loss ours / torch |",
+    lines = [("| case | data | threads | ours ms/step | torch ms/step | speed-up (torch/ours) "
+              "| target | first-step loss ours / torch |"),
              "|---|---|---|---|---|---|---|---|"]
     for i, row in enumerate(results[0]["rows"]):
         for res in results:
