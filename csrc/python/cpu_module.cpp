@@ -6,8 +6,8 @@ PYBIND11_MODULE(_C, m) {
   dlk::bind_config(m);
   dlk::bind_gemm(m);
   dlk::bind_softmax_xent(m);
+  dlk::bind_lstm(m);
   dlk::bind_conv2d(m);
   dlk::bind_pool2d(m);
-  dlk::bind_lstm(m);
   dlk::bind_gru(m);
 }

@@ -679,3 +679,29 @@ class LSTMCell(Function):
 
     def backward(self, dh, dc):
         return tuple(self.be.lstm_cell_backward(*self.args, self.c_new, self.saved, dh, dc))
+
+
+class GRU(Function):
+    """A whole sequence on the GRU driver: inputs (x, h0, w_ih, w_hh, b, b_hn), outputs
+    (y, h_T)."""
+
+    def forward(self, x, h0, w_ih, w_hh, b, b_hn, variant="notes", reverse=False):
+        self.args = (x, h0, w_ih, w_hh, variant, reverse)
+        self.y, h_t, self.saved = self.be.gru_forward(x, h0, w_ih, w_hh, b, b_hn, variant,
+                                                      reverse)
+        return self.y, h_t
+
+    def backward(self, dy, dh_t):
+        return tuple(self.be.gru_backward(*self.args, self.y, self.saved, dy, dh_t))
+
+
+class GRUCell(Function):
+    """One GRU step: inputs (x, h, w_ih, w_hh, b, b_hn), output h_new."""
+
+    def forward(self, x, h, w_ih, w_hh, b, b_hn, variant="notes"):
+        self.args = (x, h, w_ih, w_hh, variant)
+        h_new, self.saved = self.be.gru_cell_forward(x, h, w_ih, w_hh, b, b_hn, variant)
+        return h_new
+
+    def backward(self, dh):
+        return tuple(self.be.gru_cell_backward(*self.args, self.saved, dh))

@@ -359,3 +359,32 @@ class CPUBackend:
         return _C.lstm_cell_backward(c(x), c(h), c(c0), c(w_ih), c(w_hh),
                                      None if peephole is None else c(peephole), variant, c_new,
                                      saved, c(dh_new), None if dc_new is None else c(dc_new))
+
+    # GRU gate order r, z, n; variant "notes" (h' = (1-z)h + zn) or "reset_after" (torch's;
+    # needs b_hn (H,)).
+    @staticmethod
+    def gru_forward(x, h0, w_ih, w_hh, b, b_hn, variant, reverse):
+        """-> (y, h_T, saved)"""
+        c = np.ascontiguousarray
+        return _C.gru_forward(c(x), c(h0), c(w_ih), c(w_hh), c(b),
+                              None if b_hn is None else c(b_hn), variant, reverse)
+
+    @staticmethod
+    def gru_backward(x, h0, w_ih, w_hh, variant, reverse, y, saved, dy, dh_T):
+        """-> (dx, dh0, dw_ih, dw_hh, db, db_hn or None)"""
+        c = np.ascontiguousarray
+        return _C.gru_backward(c(x), c(h0), c(w_ih), c(w_hh), variant, reverse, y, saved, c(dy),
+                               None if dh_T is None else c(dh_T))
+
+    @staticmethod
+    def gru_cell_forward(x, h, w_ih, w_hh, b, b_hn, variant):
+        """-> (h_new, saved)"""
+        c = np.ascontiguousarray
+        return _C.gru_cell_forward(c(x), c(h), c(w_ih), c(w_hh), c(b),
+                                   None if b_hn is None else c(b_hn), variant)
+
+    @staticmethod
+    def gru_cell_backward(x, h, w_ih, w_hh, variant, saved, dh_new):
+        """-> (dx, dh, dw_ih, dw_hh, db, db_hn or None)"""
+        c = np.ascontiguousarray
+        return _C.gru_cell_backward(c(x), c(h), c(w_ih), c(w_hh), variant, saved, c(dh_new))

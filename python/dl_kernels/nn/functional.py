@@ -364,6 +364,54 @@ def lstm(input: Tensor, hx: tuple[Tensor, Tensor] | None, w_ih: Tensor,
     return (y.transpose(0, 1) if batch_first else y), (h_t, c_t)
 
 
+_GRU_VARIANTS = ("notes", "reset_after")
+
+
+def _gru_biases(b_ih: Tensor | None, b_hh: Tensor | None, w_ih: Tensor, variant: str
+                ) -> tuple[Tensor, Tensor | None]:
+    """torch's two biases -> the kernel's b (3H,) and, for reset_after, b_hn (H,)."""
+    if variant not in _GRU_VARIANTS:
+        raise ValueError(f"gru: variant: expected one of {_GRU_VARIANTS}, got {variant!r}")
+    hidden = w_ih.shape[0] // 3
+    if variant == "notes":
+        return _rnn_bias(b_ih, b_hh, w_ih), None
+    b = b_ih if b_ih is not None else zeros_state(w_ih, (3 * hidden,))
+    if b_hh is None:
+        return b, zeros_state(w_ih, (hidden,))
+    from dl_kernels.tensor import cat
+
+    b = b + cat([b_hh[: 2 * hidden], zeros_state(w_ih, (hidden,))])
+    return b, b_hh[2 * hidden :]
+
+
+def gru_cell(input: Tensor, hx: Tensor | None, w_ih: Tensor, w_hh: Tensor,
+             b_ih: Tensor | None = None, b_hh: Tensor | None = None,
+             variant: str = "notes") -> Tensor:
+    """One GRU step on the fused kernel: input (N, I), hx (N, H) (zeros when None); w_ih (3H, I),
+    w_hh (3H, H), gate order r, z, n. variant 'notes': n = tanh(W_n[r h, x] + b_n),
+    h' = (1 - z) h + z n; 'reset_after' (torch.nn.GRU): n = tanh(W_in x + b_in + r (W_hn h +
+    b_hn)), h' = (1 - z) n + z h, with torch's b_ih, b_hh layout. Returns h_new."""
+    if hx is None:
+        hx = zeros_state(input, (input.shape[0], w_hh.shape[1]))
+    b, b_hn = _gru_biases(b_ih, b_hh, w_ih, variant)
+    _rnn_checks("gru_cell", input, hx, w_ih, w_hh, 3, b, None)
+    return Fn.GRUCell.apply(input, hx, w_ih, w_hh, b, b_hn, variant=variant)
+
+
+def gru(input: Tensor, hx: Tensor | None, w_ih: Tensor, w_hh: Tensor,
+        b_ih: Tensor | None = None, b_hh: Tensor | None = None, variant: str = "notes",
+        reverse: bool = False, batch_first: bool = False) -> tuple[Tensor, Tensor]:
+    """One GRU layer over a whole sequence on the sequence driver; input (T, N, I) or (N, T, I)
+    with batch_first. Returns (output (T, N, H), h_T). See gru_cell for the variants."""
+    x = input.transpose(0, 1) if batch_first else input
+    if hx is None:
+        hx = zeros_state(input, (x.shape[1], w_hh.shape[1]))
+    b, b_hn = _gru_biases(b_ih, b_hh, w_ih, variant)
+    _rnn_checks("gru", x, hx, w_ih, w_hh, 3, b, None)
+    y, h_t = Fn.GRU.apply(x, hx, w_ih, w_hh, b, b_hn, variant=variant, reverse=reverse)
+    return (y.transpose(0, 1) if batch_first else y), h_t
+
+
 def zeros_state(like: Tensor, shape: tuple[int, ...]) -> Tensor:
     """A zero hidden state of ``like``'s dtype and device."""
     return Tensor._wrap(like._be.zeros(shape, like._data.dtype), like._be)
@@ -557,6 +605,8 @@ __all__ = [
     "dropout",
     "embedding",
     "gaussian_nll_loss",
+    "gru",
+    "gru_cell",
     "l1_loss",
     "leaky_relu",
     "linear",
