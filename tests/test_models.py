@@ -127,7 +127,7 @@ def test_perplexity_reports_both_conventions():
 
 
 def _train_char(cell: str, steps: int = 40) -> tuple[CharRNN, list[float]]:
-    text = np.array([0, 1, 2, 3, 2, 1] * 40, dtype=np.int64)  # a periodic "language"
+    text = np.array([0, 1, 2, 3, 2, 1] * 40 + [0], dtype=np.int64)  # a periodic "language"
     model = CharRNN(4, embed=8, hidden=16, cell=cell)
     opt = optim.Adam(model.parameters(), lr=2e-2)
     x = text[:-1].reshape(5, -1)[:, :40]
