@@ -591,7 +591,7 @@ def fit(config: TrainConfig, resume: str | os.PathLike | None = None,
     }, out_dir / FINAL)
     if cfg.plot and history:
         plot_curves(history, out_dir / CURVES, title=f"{spec.name} on {cfg.data}",
-                    kind=task.kind)
+                    kind=task.kind, best_epoch=best_epoch)
     log(_test_line(task.kind, test, best_epoch))
     return TrainResult(cfg, history, test, best_epoch, epochs_run, train_seconds,
                        str(out_dir), model)
@@ -639,8 +639,9 @@ def _test_line(kind: str, test: dict[str, float], best_epoch: int) -> str:
 
 
 def plot_curves(history: list[dict[str, float]], path: str | os.PathLike, title: str = "",
-                kind: str = "image") -> None:
-    """Loss and accuracy (or perplexity) per epoch, training and validation, to a PNG."""
+                kind: str = "image", best_epoch: int | None = None) -> None:
+    """Loss and accuracy (or perplexity) per epoch, training and validation, to a PNG; a
+    dotted line marks the epoch whose weights were kept."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -656,6 +657,8 @@ def plot_curves(history: list[dict[str, float]], path: str | os.PathLike, title:
     axes[0].set_ylabel("loss")
     axes[1].set_ylabel(label)
     for ax in axes:
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", ls=":", lw=1, label="best")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
