@@ -95,6 +95,8 @@ MOVEMENT = [
     ("split", lambda a: a.split([1, 2], 0)), ("chunk", lambda a: a.chunk(2, 1)[1]),
     ("unbind", lambda a: a.unbind(2)[0]),
     ("cat", lambda a: dk.cat([a, a[:, :2] * 2], 1)), ("stack", lambda a: dk.stack([a, -a], 3)),
+    ("gather", lambda a: a.gather(1, dk.tensor([[[0, 1], [4, 4], [2, 0]]] * 3))),
+    ("sort", lambda a: a.sort(1, descending=True).values), ("topk", lambda a: a.topk(2, 1)[0]),
 ]
 
 
@@ -186,6 +188,7 @@ def test_no_grad_as_context_and_decorator_records_nothing():
         return t.exp()
 
     assert not f(x).requires_grad
+    assert not dk.no_grad(lambda t: t * 3)(x).requires_grad  # bare decorator form
     assert dk.is_grad_enabled()
     assert (x * 2).requires_grad
 
@@ -293,3 +296,51 @@ def test_a_pytorch_two_layer_mlp_runs_after_changing_only_the_import():
     assert ours_loss == pytest.approx(ref_loss, rel=1e-5)
     for g, r in zip(ours, ref):
         np.testing.assert_allclose(g, r, atol=1e-5, rtol=1e-5)
+
+
+def _tutorial_snippet(torch):
+    """PyTorch's classic tensors-and-autograd example (two-layer net, manual SGD steps),
+    written against the `torch` name only."""
+    dtype, device = torch.float, torch.device("cpu")
+    x = torch.tensor(X)
+    y = torch.tensor(X[:, :10] * 0.5)
+    w1 = torch.tensor(W1.T.copy(), device=device, dtype=dtype, requires_grad=True)
+    w2 = torch.tensor(W2.T.copy(), device=device, dtype=dtype, requires_grad=True)
+    learning_rate = 1e-3
+    losses = []
+    for _ in range(3):
+        y_pred = x.mm(w1).clamp(min=0).mm(w2)
+        loss = (y_pred - y).pow(2).sum()
+        losses.append(loss.item())
+        loss.backward()
+        with torch.no_grad():
+            w1 -= learning_rate * w1.grad
+            w2 -= learning_rate * w2.grad
+            w1.grad.zero_()
+            w2.grad.zero_()
+    return losses, w1.detach().numpy().copy(), w2.detach().numpy().copy()
+
+
+def test_pytorchs_tutorial_training_loop_runs_unchanged_and_matches():
+    torch = pytest.importorskip("torch")
+    import dl_kernels as torch_replacement
+
+    ours = _tutorial_snippet(torch_replacement)
+    ref = _tutorial_snippet(torch)
+    np.testing.assert_allclose(ours[0], ref[0], rtol=1e-5)
+    for a, b in zip(ours[1:], ref[1:]):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_augmented_assignment_is_in_place_without_a_graph_and_refused_on_leaves():
+    w = dk.ones(2, requires_grad=True)
+    alias = w
+    with dk.no_grad():
+        w -= 0.5
+    assert alias is w and w.tolist() == [0.5, 0.5] and w.requires_grad
+    with pytest.raises(RuntimeError, match="leaf"):
+        w += 1.0
+    h = w * 2
+    h += w  # recorded out of place
+    h.sum().backward()
+    assert w.grad.tolist() == [3.0, 3.0]

@@ -385,6 +385,10 @@ def test_gru_cell_and_sequence_pass_gradcheck_for_both_variants(variant):
 
     for fn in (seq, rev, cell):
         assert gradcheck(fn, args)
+    if variant == "reset_after":  # the kernel's own layout: one b (3H,) and b_hn (H,)
+        assert gradcheck(lambda x, h0, wi, wh, b, bhn: F.gru(x, h0, wi, wh, b, variant=variant,
+                                                             b_hn=bhn)[0],
+                         args[:5] + (leaf(h),))
 
 
 def test_gru_notes_variant_follows_the_notes_update():

@@ -10,13 +10,6 @@ from dl_kernels import nn, optim
 
 F64 = dlk.float64
 
-# Until the conv2d/pool2d kernels are merged these tests cannot run; they run (and must pass)
-# as soon as dl_kernels._C has the kernels.
-needs_conv = pytest.mark.skipif(not hasattr(dlk._C, "conv2d_forward"),
-                                reason="conv2d kernel not merged into this branch yet")
-needs_pool = pytest.mark.skipif(not hasattr(dlk._C, "max_pool2d_forward"),
-                                reason="pool2d kernels not merged into this branch yet")
-
 
 def _rand(*shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape)
@@ -61,7 +54,6 @@ CONV_CASES = [
 ]
 
 
-@needs_conv
 @pytest.mark.parametrize("cfg", CONV_CASES)
 def test_conv2d_equals_torch(cfg):
     torch = pytest.importorskip("torch")
@@ -71,7 +63,6 @@ def test_conv2d_equals_torch(cfg):
     _check_against_torch(torch, ours, ref, _rand(2, cfg["in_channels"], 9, 7))
 
 
-@needs_pool
 @pytest.mark.parametrize("kind,cfg", [
     ("Max", {"kernel_size": 2}), ("Max", {"kernel_size": 3, "stride": 2, "padding": 1}),
     ("Max", {"kernel_size": (2, 3), "stride": 1}),
@@ -179,8 +170,6 @@ def test_highway_is_gated_mix_of_transform_and_carry():
     np.testing.assert_allclose(h(dlk.tensor(x)).detach().numpy(), expected, rtol=1e-12)
 
 
-@needs_conv
-@needs_pool
 def test_inception_concatenates_its_four_branches_along_channels():
     blk = nn.Inception(3, 4, 2, 5, 2, 3, 2, dtype=F64)
     assert blk.out_channels == 14
@@ -246,8 +235,6 @@ class LeNet(nn.Module):
         return self.classifier(self.features(x))
 
 
-@needs_conv
-@needs_pool
 def test_lenet_trains_saves_and_loads_with_identical_outputs(tmp_path):
     dlk.manual_seed(0)
     model = LeNet()

@@ -51,6 +51,14 @@ def test_reassigning_an_attribute_replaces_the_registration():
     assert [n for n, _ in m.named_parameters()] == ["hidden.weight", "hidden.bias"]
 
 
+def test_assigning_a_plain_tensor_to_a_parameter_raises():
+    lin = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="as parameter 'weight'"):
+        lin.weight = dlk.zeros(2, 2)
+    lin.weight = nn.Parameter(dlk.zeros(2, 2))
+    assert lin.num_parameters() == 6
+
+
 def test_train_and_eval_set_the_flag_on_every_submodule():
     m = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5), nn.Sequential(nn.Dropout(0.1)))
     assert all(s.training for s in m.modules())

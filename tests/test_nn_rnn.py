@@ -11,11 +11,6 @@ from dl_kernels import nn, optim
 
 F64 = dlk.float64
 
-# Until nn.functional.gru (on the GRU kernels) is merged these tests cannot run; they run (and
-# must pass) as soon as it exists.
-needs_gru = pytest.mark.skipif(not hasattr(nn.functional, "gru"),
-                               reason="nn.functional.gru not merged into this branch yet")
-
 
 def _rand(*shape, seed=0, scale=1.0):
     return np.random.default_rng(seed).standard_normal(shape) * scale
@@ -103,7 +98,6 @@ def test_default_init_is_uniform_within_one_over_sqrt_hidden():
         assert np.abs(v).max() <= 0.25 and v.std() > 0.1
 
 
-@needs_gru
 def test_init_orthogonal_makes_each_recurrent_gate_block_orthogonal():
     gru = nn.GRU(4, 6, dtype=F64).init_orthogonal_()
     w = _np(gru.weight_hh_l0)
@@ -199,7 +193,6 @@ def test_lstm_equals_torch_stacked_and_bidirectional(cfg, with_state):
     _compare_with_torch(torch, ours, ref, x, cfg["batch_first"], hx)
 
 
-@needs_gru
 @pytest.mark.parametrize("cfg", RNN_CONFIGS)
 @pytest.mark.parametrize("with_state", [False, True])
 def test_gru_reset_after_equals_torch_stacked_and_bidirectional(cfg, with_state):
@@ -235,7 +228,6 @@ def test_unbatched_input_like_torch():
     np.testing.assert_allclose(_np(c), tc.detach().numpy(), rtol=1e-10)
 
 
-@needs_gru
 def test_cells_equal_torch_cells():
     torch = pytest.importorskip("torch")
     x, h, c = _rand(3, 4), _rand(3, 5, seed=1), _rand(3, 5, seed=2)
@@ -257,7 +249,6 @@ def test_cells_equal_torch_cells():
                                rtol=1e-10)
 
 
-@needs_gru
 def test_torch_state_dict_round_trip_and_unconvertible_variants():
     torch = pytest.importorskip("torch")
     ref = torch.nn.GRU(3, 4, num_layers=2, bidirectional=True)
@@ -311,7 +302,6 @@ def test_lstm_cell_variants_follow_the_notes_equations(variant):
     np.testing.assert_allclose(_np(c1), c_t, rtol=1e-10)
 
 
-@needs_gru
 def test_gru_default_is_the_notes_form():
     gru = nn.GRU(3, 4, dtype=F64)
     x, h0 = _rand(6, 2, 3), _rand(2, 4, seed=1)
@@ -326,9 +316,12 @@ def test_gru_default_is_the_notes_form():
     np.testing.assert_allclose(_np(cell(dlk.tensor(x[0]), dlk.tensor(h0))), h1, rtol=1e-10)
 
 
-@pytest.mark.parametrize("variant", ["peephole", "coupled"])
-def test_lstm_variant_gradients_by_finite_differences(variant):
-    lstm = nn.LSTM(2, 3, variant=variant, dtype=F64)
+@pytest.mark.parametrize("variant", ["peephole", "coupled", "gru-notes", "gru-reset-after"])
+def test_recurrent_variant_gradients_by_finite_differences(variant):
+    if variant.startswith("gru"):
+        lstm = nn.GRU(2, 3, reset_after=variant.endswith("after"), dtype=F64)
+    else:
+        lstm = nn.LSTM(2, 3, variant=variant, dtype=F64)
     x = _rand(4, 2, 2)
     w = _rand(4, 2, 3, seed=8)
 
@@ -351,7 +344,6 @@ def test_lstm_variant_gradients_by_finite_differences(variant):
         np.testing.assert_allclose(p.grad.numpy(), num, rtol=1e-5, atol=1e-8, err_msg=name)
 
 
-@needs_gru
 # ---- dropout placement -------------------------------------------------------------------------
 def test_dropout_is_applied_between_layers_only():
     x = dlk.tensor(_rand(5, 2, 3))

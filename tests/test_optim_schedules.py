@@ -56,6 +56,20 @@ def test_step_lr_matches_torch_with_two_groups():
         np.testing.assert_allclose(sched.get_last_lr(), tsched.get_last_lr(), rtol=1e-12)
 
 
+def test_exponential_lr_matches_torch():
+    torch = pytest.importorskip("torch")
+    opt = _opt(0.1)
+    sched = optim.ExponentialLR(opt, gamma=0.8)
+    topt = torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1)
+    tsched = torch.optim.lr_scheduler.ExponentialLR(topt, gamma=0.8)
+    for _ in range(6):
+        opt.step()
+        sched.step()
+        topt.step()
+        tsched.step()
+        assert sched.get_last_lr()[0] == pytest.approx(tsched.get_last_lr()[0], rel=1e-12)
+
+
 def test_bold_driver_grows_by_1_1_when_loss_falls_and_halves_when_it_rises():
     opt = _opt(0.1)
     bd = optim.BoldDriver(opt)

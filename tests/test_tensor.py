@@ -232,6 +232,25 @@ def test_mismatched_shapes_dtypes_and_inner_dims_raise_naming_both_sides():
         dk.zeros(2, 3) @ dk.zeros(3, 2, dtype=dk.float64)
 
 
+def test_mixing_devices_raises_naming_both():
+    from dl_kernels.backend import CPUBackend
+
+    class OtherDevice(CPUBackend):  # a second backend standing in for a GPU one
+        device = "cuda"
+
+    other = dk.Tensor._wrap(np.ones((2, 3), np.float32), OtherDevice())
+    assert other.device == "cuda"
+    here = dk.ones(2, 3)
+    for op in (lambda: here + other, lambda: here @ other.T, lambda: dk.cat([here, other]),
+               lambda: here < other):
+        with pytest.raises(ValueError, match="cpu.*cuda"):
+            op()
+    import dl_kernels.nn.functional as F
+
+    with pytest.raises(ValueError, match="cpu.*cuda"):
+        F.linear(here, other)
+
+
 # ---- elementwise functions and reductions ---------------------------------------------------
 def test_elementwise_functions_match_numpy():
     a = arr(4, 5)
@@ -280,6 +299,21 @@ def test_max_min_with_dim_return_values_and_indices():
     assert x.argmin(1).tolist() == a.argmin(1).tolist()
 
 
+def test_gather_sort_topk_argsort_match_numpy():
+    a = arr(4, 6)
+    x = dk.tensor(a)
+    idx = np.array([[0, 5, 5], [1, 1, 0], [2, 3, 4], [5, 0, 1]])
+    close(x.gather(1, dk.tensor(idx)), np.take_along_axis(a, idx, 1))
+    v, i = x.sort(1)
+    close(v, np.sort(a, 1))
+    assert i.tolist() == np.argsort(a, 1, kind="stable").tolist()
+    v, i = x.topk(2, dim=0)
+    close(v, -np.sort(-a, 0)[:2])
+    assert x.argsort(0, descending=True).tolist() == np.argsort(-a, 0, kind="stable").tolist()
+    with pytest.raises(ValueError, match="gather"):
+        x.gather(1, dk.tensor([0, 1]))
+
+
 # ---- in-place ops, .data, conversions -------------------------------------------------------
 def test_in_place_updates_match_numpy():
     a, b, c = arr(3, 4), arr(3, 4), np.abs(arr(3, 4)) + 1
@@ -325,3 +359,19 @@ def test_item_tolist_numpy_and_python_conversions():
         dk.zeros(2, requires_grad=True).numpy()
     assert dk.zeros(2, requires_grad=True).detach().numpy().tolist() == [0.0, 0.0]
     assert "tensor(" in repr(dk.zeros(2)) and "requires_grad=True" in repr(dk.zeros(1).requires_grad_())
+
+
+def test_pickle_and_deepcopy_keep_data_dtype_and_requires_grad_and_stay_usable():
+    import copy
+    import pickle
+
+    w = dk.randn(3, 2, dtype=dk.float64, requires_grad=True)
+    (w * w).sum().backward()
+    for clone in (pickle.loads(pickle.dumps(w)), copy.deepcopy(w)):
+        assert clone is not w and clone.requires_grad and clone.dtype is dk.float64
+        np.testing.assert_array_equal(clone.detach().numpy(), w.detach().numpy())
+        assert not np.shares_memory(clone.detach().numpy(), w.detach().numpy())
+        (clone + w).sum()  # same backend object: mixing works
+    assert copy.deepcopy(w).grad.tolist() == w.grad.tolist()
+    with pytest.raises(RuntimeError, match="leaf"):
+        copy.deepcopy(w * 2)

@@ -6,7 +6,7 @@ built and a GPU is present, ``dl_kernels._cuda`` (CUDA).
 
 from __future__ import annotations
 
-from dl_kernels import _C, autograd, cuda, nn
+from dl_kernels import _C, autograd, cuda, nn, optim
 from dl_kernels._config import config, get_num_threads, set_num_threads, show_config
 from dl_kernels.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from dl_kernels.tensor import (
@@ -17,6 +17,7 @@ from dl_kernels.tensor import (
     arange,
     argmax,
     argmin,
+    argsort,
     as_tensor,
     bool_,
     cat,
@@ -37,6 +38,7 @@ from dl_kernels.tensor import (
     from_numpy,
     full,
     full_like,
+    gather,
     int64,
     linspace,
     log,
@@ -62,6 +64,7 @@ from dl_kernels.tensor import (
     reshape,
     sigmoid,
     softmax,
+    sort,
     split,
     sqrt,
     squeeze,
@@ -70,6 +73,7 @@ from dl_kernels.tensor import (
     sum,
     tanh,
     tensor,
+    topk,
     transpose,
     unsqueeze,
     var,
@@ -94,6 +98,7 @@ __all__ += [
     "arange",
     "argmax",
     "argmin",
+    "argsort",
     "as_tensor",
     "autograd",
     "bool",
@@ -118,6 +123,7 @@ __all__ += [
     "from_numpy",
     "full",
     "full_like",
+    "gather",
     "int64",
     "is_grad_enabled",
     "linspace",
@@ -137,6 +143,7 @@ __all__ += [
     "norm",
     "ones",
     "ones_like",
+    "optim",
     "permute",
     "rand",
     "rand_like",
@@ -148,6 +155,7 @@ __all__ += [
     "set_grad_enabled",
     "sigmoid",
     "softmax",
+    "sort",
     "split",
     "sqrt",
     "squeeze",
@@ -156,6 +164,7 @@ __all__ += [
     "sum",
     "tanh",
     "tensor",
+    "topk",
     "transpose",
     "unsqueeze",
     "var",

@@ -342,6 +342,27 @@ class Tensor:
     # ---- Python protocols ------------------------------------------------------------------
     __hash__ = object.__hash__
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickle the data, device and requires_grad (not the graph, not .grad); subclasses
+        (nn.Parameter) come back as themselves, on this process's backend object."""
+        args = (type(self), self._be.to_numpy(self._data), self._be.device, self.requires_grad)
+        return (_rebuild_tensor, args, getattr(self, "__dict__", None) or None)
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        if self.grad_fn is not None:
+            raise RuntimeError("only leaf tensors support deepcopy; detach() first")
+        import copy
+
+        new = _rebuild_tensor(type(self), self._be.copy(self._data), self._be.device,
+                              self.requires_grad)
+        memo[id(self)] = new
+        if self.grad is not None:
+            new.grad = copy.deepcopy(self.grad, memo)
+        extra = getattr(self, "__dict__", None)
+        if extra:
+            new.__dict__.update(copy.deepcopy(extra, memo))
+        return new
+
     def __len__(self) -> int:
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -371,6 +392,9 @@ class Tensor:
 
     # ---- arithmetic ------------------------------------------------------------------------
     def _binary(self, fn: Any, other: Any, **kw: Any) -> Tensor:
+        if (other.__class__ is Tensor and not kw and self._be is other._be
+                and self._data.dtype is other._data.dtype):  # the common case, fast
+            return fn.apply(self, other)
         if isinstance(other, Tensor):
             a, b = _coerce(self, other)
             if kw.get("reverse"):
@@ -742,6 +766,33 @@ class Tensor:
     def unbind(self, dim: int = 0) -> tuple:
         return tuple(p.squeeze(dim) for p in self.split(1, dim))
 
+    def gather(self, dim: int, index: Tensor) -> Tensor:
+        """out[i][j] = self[index[i][j]][j] for dim 0 (torch.gather), differentiable."""
+        if index.is_floating_point() or index.ndim != self.ndim:
+            raise ValueError(f"gather: index must be an integer tensor with {self.ndim} dims, "
+                             f"got {index.dtype} of shape {tuple(index.shape)}")
+        return F.Gather.apply(self, index=index._data, axis=dim % self.ndim)
+
+    def sort(self, dim: int = -1, descending: bool = False) -> MaxResult:
+        """(values, indices) along dim (stable); values carry the gradient."""
+        dim = dim % self.ndim
+        _, idx = self._be.sort(self._data, dim, descending)
+        return MaxResult(F.Gather.apply(self, index=idx, axis=dim), Tensor._wrap(idx, self._be))
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> MaxResult:
+        """The k largest (or smallest) entries along dim as (values, indices)."""
+        values, indices = self.sort(dim, descending=largest)
+        sl = [slice(None)] * self.ndim
+        sl[dim % self.ndim] = slice(0, k)
+        return MaxResult(values[tuple(sl)], indices[tuple(sl)])
+
+    def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
+        return Tensor._wrap(self._be.sort(self._data, dim % self.ndim, descending)[1], self._be)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self._be.device == "cuda"
+
     # ---- indexing --------------------------------------------------------------------------
     def __getitem__(self, index: Any) -> Tensor:
         index, advanced = _convert_index(index)
@@ -831,6 +882,31 @@ class Tensor:
         self._be.clip(d, _arr(min), _arr(max), out=d)
         return self
 
+    def _augmented(self, inplace: str, op: Any, other: Any) -> Tensor:
+        """``x += y`` and friends: in place, unless a graph must record it (then out of place,
+        as the recorded result); a leaf that requires grad is refused, as in torch."""
+        other_grad = isinstance(other, Tensor) and other.requires_grad
+        if _GradMode.enabled and (self.requires_grad or other_grad):
+            if self.requires_grad and self.grad_fn is None:
+                raise RuntimeError(
+                    "a leaf tensor that requires grad is used in an in-place operation; "
+                    "update it under no_grad()"
+                )
+            return op(self, other)
+        return getattr(self, inplace)(other)
+
+    def __iadd__(self, other: Any) -> Any:  # self, or the recorded result
+        return self._augmented("add_", Tensor.__add__, other)
+
+    def __isub__(self, other: Any) -> Any:  # self, or the recorded result
+        return self._augmented("sub_", Tensor.__sub__, other)
+
+    def __imul__(self, other: Any) -> Any:  # self, or the recorded result
+        return self._augmented("mul_", Tensor.__mul__, other)
+
+    def __itruediv__(self, other: Any) -> Any:  # self, or the recorded result
+        return self._augmented("div_", Tensor.__truediv__, other)
+
     def copy_(self, src: Any) -> Tensor:
         d = self._inplace()
         self._be.setitem(d, Ellipsis, _arr(src))
@@ -856,6 +932,17 @@ class Tensor:
 
 
 _engine._Tensor = Tensor
+
+
+def _rebuild_tensor(cls: type, data: Any, device: str, requires_grad: bool) -> Tensor:
+    be = _backend.get_backend(device)
+    t = _new(cls)
+    t._data = data if data.__class__ is be.Array else be.asarray(data)
+    t._be = be
+    t.grad = t.grad_fn = None
+    t._out_idx = 0
+    t.requires_grad = requires_grad
+    return t
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -1185,3 +1272,4 @@ squeeze, unsqueeze, softmax, log_softmax, norm, clip, amax, amin, chunk = (
     _method(n) for n in
     ("squeeze", "unsqueeze", "softmax", "log_softmax", "norm", "clip", "amax", "amin", "chunk")
 )
+gather, sort, topk, argsort = (_method(n) for n in ("gather", "sort", "topk", "argsort"))

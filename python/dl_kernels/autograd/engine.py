@@ -47,9 +47,17 @@ class set_grad_enabled(contextlib.ContextDecorator):
 
 
 class no_grad(contextlib.ContextDecorator):
-    """Nothing computed inside records a graph: ``with no_grad():`` or ``@no_grad()``."""
+    """Nothing computed inside records a graph: ``with no_grad():``, ``@no_grad()`` or
+    ``@no_grad``."""
 
-    def __init__(self) -> None:
+    def __new__(cls, func: Any = None) -> Any:
+        self = super().__new__(cls)
+        if func is None:
+            return self
+        self.__init__()
+        return self(func)  # used bare as a decorator: the wrapped function
+
+    def __init__(self, func: Any = None) -> None:
         self._prev: list[bool] = []
 
     def __enter__(self) -> None:

@@ -248,11 +248,11 @@ class Sigmoid(Function):
 
 class Relu(Function):
     def forward(self, a):
-        self.mask = self.be.gt(a, 0)
-        return self.be.mul(a, self.mask)
+        self.out = self.be.maximum(a, 0)
+        return self.out
 
     def backward(self, g):
-        return self.be.mul(g, self.mask)
+        return self.be.mul(g, self.be.gt(self.out, 0))
 
 
 class LeakyRelu(Function):
@@ -484,6 +484,15 @@ class GetItem(Function):
         out = be.zeros(self.shape, self.dtype)
         be.setitem(out, self.index, g)
         return out
+
+
+class Gather(Function):
+    def forward(self, a, index=None, axis=0):
+        self.shape, self.index, self.axis = a.shape, index, axis
+        return self.be.gather(a, index, axis)
+
+    def backward(self, g):
+        return self.be.scatter_add(self.shape, self.index, g, self.axis)
 
 
 class SetItem(Function):

@@ -26,7 +26,9 @@ reductions
 movement (views where the layout allows)
     ``reshape(a, shape)``, ``permute(a, axes)``, ``broadcast_to(a, shape)``,
     ``getitem(a, index)``, ``setitem(a, index, value)``, ``index_add(shape, index, values)``
-    (scatter-add into zeros: the backward of indexing and embedding), ``concat(arrays, axis)``,
+    (scatter-add into zeros: the backward of indexing and embedding),
+    ``gather(a, index, axis)``, ``scatter_add(shape, index, values, axis)``,
+    ``sort(a, axis, descending)``, ``concat(arrays, axis)``,
     ``stack(arrays, axis)``, ``split(a, sections, axis)``, ``unbroadcast(a, shape)``
 kernels (``_C`` on the CPU)
     ``matmul(a, b)`` (2-D and batched, on our GEMM), ``gemm(a, b, trans_a, trans_b)``,

@@ -145,11 +145,13 @@ class CPUBackend:
     # ---- reductions -------------------------------------------------------------------------
     @staticmethod
     def sum(a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-        return np.asarray(np.sum(a, axis=axis, keepdims=keepdims))
+        out = a.sum(axis, None, None, keepdims)
+        return out if out.__class__ is np.ndarray else np.asarray(out)
 
     @staticmethod
     def mean(a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-        return np.asarray(np.mean(a, axis=axis, keepdims=keepdims))
+        out = a.mean(axis, None, None, keepdims)
+        return out if out.__class__ is np.ndarray else np.asarray(out)
 
     @staticmethod
     def max(a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
@@ -197,6 +199,27 @@ class CPUBackend:
         out = np.zeros(shape, dtype=values.dtype)
         np.add.at(out, index, values)
         return out
+
+    @staticmethod
+    def gather(a: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+        """out[..., i, ...] = a[..., index[..., i, ...], ...] along ``axis`` (torch.gather)."""
+        return np.take_along_axis(a, index, axis)
+
+    @staticmethod
+    def scatter_add(shape: Sequence[int], index: np.ndarray, values: np.ndarray,
+                    axis: int) -> np.ndarray:
+        """zeros(shape) with values added where gather(., index, axis) read them."""
+        out = np.zeros(shape, dtype=values.dtype)
+        grids = list(np.indices(index.shape, sparse=True))
+        grids[axis] = index
+        np.add.at(out, tuple(grids), values)
+        return out
+
+    @staticmethod
+    def sort(a: np.ndarray, axis: int, descending: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(values, indices), a stable sort."""
+        idx = np.argsort(-a if descending else a, axis=axis, kind="stable")
+        return np.take_along_axis(a, idx, axis), idx
 
     @staticmethod
     def split(a: np.ndarray, sections: Any, axis: int) -> list[np.ndarray]:

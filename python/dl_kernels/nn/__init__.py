@@ -1,4 +1,10 @@
-"""Neural-network building blocks: ``dl_kernels.nn.functional`` (ops with autograd)."""
+"""Neural-network building blocks: ``dl_kernels.nn.functional`` (ops with autograd).
+
+On top of it (torch.nn names): ``Module`` and ``Parameter``; layers (Linear, Conv2d, pools,
+Flatten, Dropout, Embedding, activations, Maxout, Residual, Highway, Inception, RNN/LSTM/GRU and
+their cells, AdditiveAttention); containers; losses; ``init``; gradient clipping (``utils``);
+one-file checkpoints (``save``/``load``, ``Module.save``/``Module.load``).
+"""
 
 from __future__ import annotations
 

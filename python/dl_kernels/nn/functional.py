@@ -367,12 +367,18 @@ def lstm(input: Tensor, hx: tuple[Tensor, Tensor] | None, w_ih: Tensor,
 _GRU_VARIANTS = ("notes", "reset_after")
 
 
-def _gru_biases(b_ih: Tensor | None, b_hh: Tensor | None, w_ih: Tensor, variant: str
-                ) -> tuple[Tensor, Tensor | None]:
-    """torch's two biases -> the kernel's b (3H,) and, for reset_after, b_hn (H,)."""
+def _gru_biases(b_ih: Tensor | None, b_hh: Tensor | None, w_ih: Tensor, variant: str,
+                b_hn: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    """torch's two biases -> the kernel's b (3H,) and, for reset_after, b_hn (H,). With b_hn
+    given, b_ih is already the kernel's b (and b_hh must be None)."""
     if variant not in _GRU_VARIANTS:
         raise ValueError(f"gru: variant: expected one of {_GRU_VARIANTS}, got {variant!r}")
     hidden = w_ih.shape[0] // 3
+    if b_hn is not None:
+        if variant != "reset_after" or b_hh is not None:
+            raise ValueError("gru: b_hn is the reset_after variant's bias and replaces b_hh")
+        b = b_ih if b_ih is not None else zeros_state(w_ih, (3 * hidden,))
+        return b, b_hn
     if variant == "notes":
         return _rnn_bias(b_ih, b_hh, w_ih), None
     b = b_ih if b_ih is not None else zeros_state(w_ih, (3 * hidden,))
@@ -386,27 +392,29 @@ def _gru_biases(b_ih: Tensor | None, b_hh: Tensor | None, w_ih: Tensor, variant:
 
 def gru_cell(input: Tensor, hx: Tensor | None, w_ih: Tensor, w_hh: Tensor,
              b_ih: Tensor | None = None, b_hh: Tensor | None = None,
-             variant: str = "notes") -> Tensor:
+             variant: str = "notes", b_hn: Tensor | None = None) -> Tensor:
     """One GRU step on the fused kernel: input (N, I), hx (N, H) (zeros when None); w_ih (3H, I),
     w_hh (3H, H), gate order r, z, n. variant 'notes': n = tanh(W_n[r h, x] + b_n),
     h' = (1 - z) h + z n; 'reset_after' (torch.nn.GRU): n = tanh(W_in x + b_in + r (W_hn h +
-    b_hn)), h' = (1 - z) n + z h, with torch's b_ih, b_hh layout. Returns h_new."""
+    b_hn)), h' = (1 - z) n + z h, with torch's b_ih, b_hh layout; or the kernel's layout:
+    b_ih = b (3H,) and b_hn (H,). Returns h_new."""
     if hx is None:
         hx = zeros_state(input, (input.shape[0], w_hh.shape[1]))
-    b, b_hn = _gru_biases(b_ih, b_hh, w_ih, variant)
+    b, b_hn = _gru_biases(b_ih, b_hh, w_ih, variant, b_hn)
     _rnn_checks("gru_cell", input, hx, w_ih, w_hh, 3, b, None)
     return Fn.GRUCell.apply(input, hx, w_ih, w_hh, b, b_hn, variant=variant)
 
 
 def gru(input: Tensor, hx: Tensor | None, w_ih: Tensor, w_hh: Tensor,
         b_ih: Tensor | None = None, b_hh: Tensor | None = None, variant: str = "notes",
-        reverse: bool = False, batch_first: bool = False) -> tuple[Tensor, Tensor]:
+        reverse: bool = False, batch_first: bool = False, b_hn: Tensor | None = None
+        ) -> tuple[Tensor, Tensor]:
     """One GRU layer over a whole sequence on the sequence driver; input (T, N, I) or (N, T, I)
     with batch_first. Returns (output (T, N, H), h_T). See gru_cell for the variants."""
     x = input.transpose(0, 1) if batch_first else input
     if hx is None:
         hx = zeros_state(input, (x.shape[1], w_hh.shape[1]))
-    b, b_hn = _gru_biases(b_ih, b_hh, w_ih, variant)
+    b, b_hn = _gru_biases(b_ih, b_hh, w_ih, variant, b_hn)
     _rnn_checks("gru", x, hx, w_ih, w_hh, 3, b, None)
     y, h_t = Fn.GRU.apply(x, hx, w_ih, w_hh, b, b_hn, variant=variant, reverse=reverse)
     return (y.transpose(0, 1) if batch_first else y), h_t

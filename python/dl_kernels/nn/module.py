@@ -65,7 +65,11 @@ class Module:
                 raise TypeError(f"buffer {name!r} must be a Tensor or None, "
                                 f"got {type(value).__name__}")
             buffers[name] = value
-        elif name in params and value is None:
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
+                                "(dl_kernels.nn.Parameter or None expected); to change its "
+                                f"values use `with no_grad(): module.{name}.copy_(...)`")
             params[name] = None
         else:
             params.pop(name, None)

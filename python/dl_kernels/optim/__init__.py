@@ -8,6 +8,7 @@ from dl_kernels.optim.first_order import SGD, Adagrad, Adam, AdamW, RMSprop
 from dl_kernels.optim.lr_scheduler import (
     BoldDriver,
     ExponentialDecay,
+    ExponentialLR,
     InverseTime,
     LRScheduler,
     ReduceLROnPlateau,
@@ -23,6 +24,7 @@ __all__ = [
     "AdamW",
     "BoldDriver",
     "ExponentialDecay",
+    "ExponentialLR",
     "InverseTime",
     "LRScheduler",
     "Optimizer",

@@ -71,6 +71,13 @@ class ExponentialDecay(LRScheduler):
         return base_lr * self.beta ** (t / self.tau)
 
 
+class ExponentialLR(ExponentialDecay):
+    """PyTorch's ExponentialLR: lr = lr0·γ^t (ExponentialDecay with β = γ, τ = 1)."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
+        super().__init__(optimizer, beta=gamma, tau=1.0, last_epoch=last_epoch)
+
+
 class InverseTime(LRScheduler):
     """α(i) = α0/(i + c), with α0 the group's rate when the scheduler is made (c = 1: α(0) = α0)."""
 
