@@ -58,7 +58,7 @@ MODELS: dict[str, ModelSpec] = {
                             _image(Perceptron), "perceptron", 0.5, 10, 1),
     "mlp": ModelSpec("mlp", "image", "MLP with ReLU and dropout", _image(MLP), "adam", 1e-3,
                      30, 64),
-    "cnn": ModelSpec("cnn", "image", "LeNet-style CNN", _image(LeNet), "adam", 2e-3, 15, 64),
+    "cnn": ModelSpec("cnn", "image", "LeNet-style CNN", _image(LeNet), "adam", 2e-3, 20, 64),
     "inception": ModelSpec("inception", "image", "CNN with an inception block",
                            _image(InceptionNet), "adam", 2e-3, 15, 64),
     "char-lstm": ModelSpec("char-lstm", "text", "character-level LSTM language model",

@@ -104,7 +104,7 @@ class LeNet(nn.Module):
 
     def __init__(self, input_shape: Sequence[int], num_classes: int,
                  channels: tuple[int, int] = (16, 32), hidden: tuple[int, int] = (120, 84),
-                 dropout: float = 0.25) -> None:
+                 dropout: float = 0.5) -> None:
         super().__init__()
         c, h, w = _chw(input_shape)
         c1, c2 = channels
