@@ -42,7 +42,7 @@ def test_digits_mlp_reaches_95_percent_test_accuracy_in_seconds(tmp_path):
 
 @pytest.mark.parametrize("model", ["logreg", "perceptron", "mlp", "cnn", "inception"])
 def test_every_image_model_trains_in_smoke_mode_and_its_loss_falls(tmp_path, model):
-    kw = {"limit": 120, "epochs": 4, "batch_size": 16}
+    kw = {"limit": 120, "epochs": 4, "batch_size": 16, "dropout": 0.1}
     if model == "perceptron":
         kw["batch_size"] = 1
     result = fit(_cfg(tmp_path, model=model, **kw))
