@@ -209,8 +209,8 @@ void bind_lstm(py::module_& m) {
       "set_rnn_gemm_path",
       [](const std::string& name) { cpu::set_rnn_gemm_path(cpu::rnn_gemm_path_from_name(name)); },
       py::arg("name"),
-      "GEMM behind the LSTM/GRU products (float32): 'library' (dlk gemm), 'packed' (weights\n"
-      "packed once per sequence, AVX-512) or 'auto'.");
+      "How LSTM/GRU multiply by W_hh each step: 'library' (plain gemm, repacks W_hh per step),\n"
+      "'packed' (W_hh packed once per sequence call) or 'auto' (= packed).");
   m.def("get_rnn_rung",
         []() { return std::string(cpu::rnn_rung_name(cpu::rnn_rung_resolved(true))); });
 }
