@@ -79,6 +79,8 @@ thread_local AlignedBuffer tls_a_panel, tls_b_block;
 }  // namespace
 
 // ---- packing ----------------------------------------------------------------------------------
+constexpr int64_t kPackChunk = 32;
+
 // A sliver: rows [i0, i0 + mv) of op(A), k in [k0, k0 + kc), stored as dst[k * mr + i].
 template <typename T>
 static void pack_a_sliver(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mv, int64_t k0,
@@ -91,12 +93,17 @@ static void pack_a_sliver(bool ta, const T* A, int64_t lda, int64_t i0, int64_t 
       for (int64_t i = mv; i < mr; ++i) d[i] = T(0);
     }
   } else {
-    for (int64_t i = 0; i < mv; ++i) {
-      const T* src = A + (i0 + i) * lda + k0;
-      for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = src[k];
+    // Rows of A are read along k and written with stride mr: done in chunks of k so the chunk
+    // of dst being scattered into stays in L1 while every row passes over it.
+    for (int64_t kk = 0; kk < kc; kk += kPackChunk) {
+      const int64_t kend = std::min(kc, kk + kPackChunk);
+      for (int64_t i = 0; i < mv; ++i) {
+        const T* src = A + (i0 + i) * lda + k0;
+        for (int64_t k = kk; k < kend; ++k) dst[k * mr + i] = src[k];
+      }
+      for (int64_t i = mv; i < mr; ++i)
+        for (int64_t k = kk; k < kend; ++k) dst[k * mr + i] = T(0);
     }
-    for (int64_t i = mv; i < mr; ++i)
-      for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = T(0);
   }
 }
 
@@ -105,12 +112,15 @@ template <typename T>
 static void pack_b_sliver(bool tb, const T* B, int64_t ldb, int64_t j0, int64_t nv, int64_t k0,
                           int64_t kc, int nr, T* dst) {
   if (tb) {
-    for (int64_t j = 0; j < nv; ++j) {
-      const T* src = B + (j0 + j) * ldb + k0;
-      for (int64_t k = 0; k < kc; ++k) dst[k * nr + j] = src[k];
+    for (int64_t kk = 0; kk < kc; kk += kPackChunk) {  // chunked like pack_a_sliver's rows
+      const int64_t kend = std::min(kc, kk + kPackChunk);
+      for (int64_t j = 0; j < nv; ++j) {
+        const T* src = B + (j0 + j) * ldb + k0;
+        for (int64_t k = kk; k < kend; ++k) dst[k * nr + j] = src[k];
+      }
+      for (int64_t j = nv; j < nr; ++j)
+        for (int64_t k = kk; k < kend; ++k) dst[k * nr + j] = T(0);
     }
-    for (int64_t j = nv; j < nr; ++j)
-      for (int64_t k = 0; k < kc; ++k) dst[k * nr + j] = T(0);
   } else {
     for (int64_t k = 0; k < kc; ++k) {
       const T* src = B + (k0 + k) * ldb + j0;
@@ -124,6 +134,13 @@ static void pack_b_sliver(bool tb, const T* B, int64_t ldb, int64_t j0, int64_t 
 // ---- blocked driver ---------------------------------------------------------------------------
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
+// Size of each of the fewest equal blocks (rounded up to `multiple`) that cover n with blocks
+// no larger than `limit`.
+static int64_t balanced_block(int64_t n, int64_t limit, int64_t multiple) {
+  const int64_t blocks = (n + limit - 1) / limit;
+  return round_up((n + blocks - 1) / blocks, multiple);
+}
+
 template <typename T>
 static void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
   for (int64_t i = 0; i < M; ++i) {
@@ -136,14 +153,19 @@ static void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
   }
 }
 
+// c_transposed: C is stored transposed (element (i, j) at C[j * ldc + i]); the caller swaps the
+// operands so that a narrow N becomes the M of the tiles (see gemm()). Every tile then goes
+// through the edge buffer and is merged transposed.
 template <typename T>
 static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t M, int64_t N,
                          int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
-                         T beta, T* C, int64_t ldc) {
+                         T beta, T* C, int64_t ldc, bool c_transposed) {
   const int mr = uk.mr, nr = uk.nr;
-  const int64_t kc_max = std::min<int64_t>(uk.kc, K);
-  const int64_t mc_max = std::min(round_up(uk.mc, mr), round_up(M, mr));
-  const int64_t nc_max = std::min(round_up(uk.nc, nr), round_up(N, nr));
+  // Blocks of equal size rather than full blocks and a sliver of a remainder: K = 512 runs as
+  // 2 x 256 instead of 384 + 128, so no pass over the packed panels does a fraction of the work.
+  const int64_t kc_max = balanced_block(K, uk.kc, 1);
+  const int64_t mc_max = balanced_block(M, uk.mc, mr);
+  const int64_t nc_max = balanced_block(N, uk.nc, nr);
   T* a_panel = tls_a_panel.get<T>(mc_max * kc_max);
   T* b_block = tls_b_block.get<T>(nc_max * kc_max);
 
@@ -177,15 +199,22 @@ static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t
             const int64_t nv = std::min<int64_t>(nr, nc - jr * nr);
             const T* a = a_panel + ir * mr * kc;
             const T* b = b_block + jr * nr * kc;
-            T* c = C + (ic + ir * mr) * ldc + jc + jr * nr;
-            if (mv == mr && nv == nr) {
-              uk.fn(kc, a, b, c, ldc, alpha, beta_here);
-              return;
+            const int64_t row = ic + ir * mr, col = jc + jr * nr;
+            if (!c_transposed) {
+              T* c = C + row * ldc + col;
+              if (mv == mr && nv == nr) {
+                // The next tile's C rows are on their way to L1 while this one computes: C is
+                // the one operand not packed, so nothing else would bring it in early.
+                if (jr + 1 < n_jr)
+                  for (int i = 0; i < mr; ++i) __builtin_prefetch(c + i * ldc + nr, 1, 3);
+                uk.fn(kc, a, b, c, ldc, alpha, beta_here);
+                return;
+              }
             }
             uk.fn(kc, a, b, edge, nr, T(1), T(0));
             for (int64_t i = 0; i < mv; ++i)
               for (int64_t j = 0; j < nv; ++j) {
-                T& cij = c[i * ldc + j];
+                T& cij = c_transposed ? C[(col + j) * ldc + row + i] : C[(row + i) * ldc + col + j];
                 const T ab = alpha * edge[i * nr + j];
                 cij = beta_here == T(0) ? ab : ab + beta_here * cij;
               }
@@ -285,7 +314,14 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
     gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  gemm_blocked(micro_kernel_for<T>(rung), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const GemmMicroKernel<T> uk = micro_kernel_for<T>(rung);
+  if (N < uk.nr && M > N) {
+    // A narrow product (a classifier's 10 outputs) would fill a fraction of every nr-wide tile;
+    // computing C^T = op(B)^T op(A)^T instead puts the narrow side along the short mr edge.
+    gemm_blocked(uk, !tb, !ta, N, M, K, alpha, B, ldb, A, lda, beta, C, ldc, true);
+    return;
+  }
+  gemm_blocked(uk, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,

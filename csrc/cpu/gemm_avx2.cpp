@@ -35,10 +35,10 @@ struct F64x4 {
 }  // namespace
 
 GemmMicroKernel<float> gemm_ukernel_avx2_f32() {
-  return {simd_ukernel<F32x8, 6, 2>, 6, 16, 256, 512, 1536};
+  return {simd_ukernel_6x2<F32x8>, 6, 16, 256, 512, 1536};
 }
 GemmMicroKernel<double> gemm_ukernel_avx2_f64() {
-  return {simd_ukernel<F64x4, 6, 2>, 6, 8, 256, 256, 1536};
+  return {simd_ukernel_6x2<F64x4>, 6, 8, 256, 256, 1536};
 }
 
 }  // namespace dlk::cpu

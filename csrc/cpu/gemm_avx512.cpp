@@ -36,10 +36,10 @@ struct F64x8 {
 }  // namespace
 
 GemmMicroKernel<float> gemm_ukernel_avx512_f32() {
-  return {simd_ukernel<F32x16, 12, 2>, 12, 32, 384, 480, 1536};
+  return {simd_ukernel_12x2<F32x16>, 12, 32, 384, 480, 1536};
 }
 GemmMicroKernel<double> gemm_ukernel_avx512_f64() {
-  return {simd_ukernel<F64x8, 12, 2>, 12, 16, 256, 480, 1536};
+  return {simd_ukernel_12x2<F64x8>, 12, 16, 256, 480, 1536};
 }
 
 }  // namespace dlk::cpu

@@ -1,10 +1,11 @@
-// One micro-kernel template for every SIMD width: V is a small traits type (gemm_avx2.cpp,
+// One micro-kernel for every SIMD width: V is a small traits type (gemm_avx2.cpp,
 // gemm_avx512.cpp) with the vector type, its lane count and load/store/fma. Included only from
 // files compiled with the matching instruction set.
 //
-// The MR x (NV * lanes) tile of C is held in MR * NV vector registers. Each step over k loads
-// NV vectors of packed B, broadcasts MR scalars of packed A and issues MR * NV independent FMAs:
-// enough independent chains to keep both FMA ports busy through their 4-cycle latency.
+// The 12 x (2 * lanes) tile of C is held in 24 vector registers. Each step over k loads two
+// vectors of packed B, broadcasts 12 scalars of packed A (folded into the FMA as a memory
+// operand) and issues 24 independent FMAs: enough independent chains to keep both FMA ports
+// busy through their 4-cycle latency, with 14 loads per 24 FMAs, under the two load ports.
 #pragma once
 
 #include <immintrin.h>
@@ -13,51 +14,29 @@
 
 namespace dlk::cpu {
 
-template <typename V, int MR, int NV>
-void simd_ukernel(int64_t kc, const typename V::T* a, const typename V::T* b, typename V::T* c,
-                  int64_t ldc, typename V::T alpha, typename V::T beta) {
-  using T = typename V::T;
-  constexpr int L = V::lanes;
-  typename V::vec acc[MR][NV];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
+// MR rows, two vectors of B per row. The accumulators are named variables, not an
+// array: with an array GCC spilled accumulators or B vectors to the stack, and a reload per FMA
+// made the loop load-bound at ~60 % of the FMA ceiling.
+#define DLK_ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define DLK_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
-  // Bring the C tile towards L1 while the k loop runs, so the final update does not stall.
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+// simd_ukernel_12x2: 24 accumulators, for AVX-512's 32 registers.
+#define DLK_UKERNEL_NAME simd_ukernel_12x2
+#define DLK_ROWS DLK_ROWS12
+#define DLK_MR 12
+#include "cpu/gemm_simd_kernel_body.h"
+#undef DLK_UKERNEL_NAME
+#undef DLK_ROWS
+#undef DLK_MR
 
-  for (int64_t k = 0; k < kc; ++k) {
-    typename V::vec bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = V::load(b + v * L);
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      const typename V::vec ai = V::set1(a[i]);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(ai, bv[v], acc[i][v]);
-    }
-    a += MR;
-    b += NV * L;
-  }
+// simd_ukernel_6x2: 12 accumulators, for AVX2's 16 registers.
+#define DLK_UKERNEL_NAME simd_ukernel_6x2
+#define DLK_ROWS DLK_ROWS6
+#define DLK_MR 6
+#include "cpu/gemm_simd_kernel_body.h"
+#undef DLK_UKERNEL_NAME
+#undef DLK_ROWS
+#undef DLK_MR
 
-  const typename V::vec va = V::set1(alpha);
-  if (beta == T(0)) {
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) V::storeu(c + i * ldc + v * L, V::mul(va, acc[i][v]));
-  } else {
-    const typename V::vec vb = V::set1(beta);
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) {
-        T* ci = c + i * ldc + v * L;
-        V::storeu(ci, V::fma(va, acc[i][v], V::mul(vb, V::loadu(ci))));
-      }
-  }
-}
 
 }  // namespace dlk::cpu

@@ -3,6 +3,7 @@
 
 #include "common/cpu_features.h"
 #include "common/parallel.h"
+#include "cpu/machine_peak.h"
 #include "python/cpu_bindings.h"
 
 namespace py = pybind11;
@@ -13,6 +14,22 @@ void bind_config(py::module_& m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"),
         "Threads every CPU kernel uses from now on (starts from OMP_NUM_THREADS).");
   m.def("get_num_threads", &num_threads);
+  m.def(
+      "fma_peak_gflops",
+      [](int threads, double seconds) {
+        py::gil_scoped_release release;
+        return cpu::fma_peak_gflops(threads, seconds);
+      },
+      py::arg("threads") = 1, py::arg("seconds") = 0.5,
+      "Measured fp32 FMA-loop ceiling in GFLOP/s (widest SIMD path; 0 without AVX2).");
+  m.def(
+      "triad_bandwidth_gbps",
+      [](int threads, double seconds) {
+        py::gil_scoped_release release;
+        return cpu::triad_bandwidth_gbps(threads, seconds);
+      },
+      py::arg("threads") = 1, py::arg("seconds") = 0.5,
+      "Measured STREAM-triad memory bandwidth in GB/s.");
   m.def("build_info", []() {
     py::dict d;
     d["version"] = DLK_VERSION;

@@ -14,6 +14,7 @@ using namespace py_checks;
 // rather than silently copied, so the caller knows the cost.
 int64_t leading_dim(const py::array& a, const char* name) {
   const int64_t item = a.itemsize();
+  if (a.size() == 0) return std::max<int64_t>(a.shape(1), 1);  // numpy gives empties any strides
   DLK_CHECK(a.shape(1) <= 1 || a.strides(1) == item, name,
             ": expected rows of unit stride (C-contiguous or a row slice of one), got strides ",
             shape_str({a.strides(0), a.strides(1)}));

@@ -1,0 +1,66 @@
+"""Shared by the benchmark scripts: interleaved timing, machine facts, RESULTS.md sections."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int = 11,
+                        warmup: int = 2) -> dict[str, float]:
+    """Median seconds of each callable, timed round-robin so that drifts in machine load hit
+    every contender alike (these machines vary by 20-30 % run to run)."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, cwd=Path(__file__).parent, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def header(command: str) -> str:
+    """The lines above a results table: machine, date, commit, command."""
+    return (f"Machine: {cpu_name()}, {os.cpu_count()} vCPUs, {platform.system()} "
+            f"{platform.release()}; date {datetime.date.today()}; commit {git_commit()}.\n"
+            f"Command: `{command}`\n")
+
+
+def write_section(name: str, markdown: str) -> None:
+    """Replace (or append) the section of RESULTS.md between this name's markers."""
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+    block = f"{begin}\n{markdown.rstrip()}\n{end}"
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.DOTALL)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(text)
