@@ -31,6 +31,8 @@ def test_cuda_module_imports_and_reports_devices_without_crashing():
             _cuda.synchronize()
         with pytest.raises(RuntimeError, match="no CUDA device"):
             cuda.module()
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            cuda.memory_info()
     dl_kernels.show_config()
 
 
@@ -117,9 +119,21 @@ def test_axpy_adds_scaled(rng):
 
 @needs_gpu
 def test_memory_info_reports_free_not_above_total():
-    free, total = mod().memory_info()
+    free, total = cuda.memory_info()
     assert 0 < free <= total
     assert mod().device_name(0)
+
+
+@needs_gpu
+def test_events_time_queued_work():
+    start, end = mod().Event(), mod().Event()
+    x = mod().empty((1 << 22,))
+    start.record()
+    for _ in range(10):
+        mod().fill(x, 1.0)
+    end.record()
+    end.synchronize()
+    assert start.elapsed_ms(end) > 0.0
 
 
 @needs_gpu
