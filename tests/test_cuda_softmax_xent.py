@@ -141,3 +141,26 @@ def test_log_softmax_forward_and_backward_match_float64(rung, n, c, rng):
     dx = mod().log_softmax_backward(y, dev(dy))
     ref_dx = dy - np.exp(ref) * dy.sum(1, keepdims=True)
     np.testing.assert_allclose(dx.numpy(), ref_dx, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("n,c", SHAPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_fused_forward_backward_matches_the_separate_formulas(rung, n, c, reduction, eps, rng):
+    x, t = logits_and_targets(rng, n, c, ignore=True)
+    loss, lse, g = mod().softmax_cross_entropy_fused(dev(x), dev(t), reduction=reduction,
+                                                     label_smoothing=eps, grad=0.75)
+    ref_loss, ref_lse, ref_grad = xent_ref(x, t, reduction, -100, eps)
+    np.testing.assert_allclose(lse.numpy(), ref_lse, rtol=1e-5, atol=1e-5)
+    if reduction == "mean" and not (t != -100).any():
+        assert np.isnan(loss.numpy())
+    else:
+        np.testing.assert_allclose(loss.numpy(), ref_loss, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(g.numpy(), 0.75 * ref_grad, rtol=1e-4, atol=1e-6)
+
+
+def test_fused_rejects_out_of_range_targets(rng):
+    x, t = logits_and_targets(rng, 5, 7)
+    t[2] = 7
+    with pytest.raises(ValueError, match="got 7 at row 2"):
+        mod().softmax_cross_entropy_fused(dev(x), dev(t))

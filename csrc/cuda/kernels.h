@@ -48,6 +48,11 @@ int64_t softmax_xent_forward(const float* logits, const int64_t* targets, int64_
 void softmax_xent_backward(const float* logits, const int64_t* targets, const float* lse,
                            const float* grad_loss, int64_t N, int64_t C, int64_t ignore_index,
                            float label_smoothing, Reduction red, float* dlogits);
+// Forward and backward in one kernel: loss and lse as the forward, dlogits as the backward with
+// a scalar upstream gradient `grad` (for none: the same grad for every row).
+int64_t softmax_xent_fused(const float* logits, const int64_t* targets, int64_t N, int64_t C,
+                           int64_t ignore_index, float label_smoothing, Reduction red, float grad,
+                           float* loss, float* lse, float* dlogits, bool check_targets = true);
 void log_softmax_forward(const float* x, int64_t N, int64_t C, float* y);
 void log_softmax_backward(const float* y, const float* dy, int64_t N, int64_t C, float* dx);
 // "auto", "reference", "warp", "block": which row kernel the softmax family uses.

@@ -19,6 +19,8 @@
 //              warp shuffles then one shared-memory step across warps. For large C (32000).
 // Forward reads the logits once; backward reads them once and writes the gradient once, the
 // minimum traffic for unfused fwd/bwd. The dispatcher picks warp for C <= 1024, else block.
+//   fused      forward and backward in one kernel (llm.c's fused classifier): the second read
+//              of a row comes from L2, so DRAM sees one read and one write per logit.
 #include <cmath>
 #include <string>
 
@@ -246,6 +248,44 @@ __global__ void xent_bwd_rows(const float* __restrict__ X, const int64_t* __rest
   }
 }
 
+// ---- fused forward + backward (llm.c's fused classifier) -----------------------------------
+// One kernel reads a row for its (max, sum) and reads it again (from L2 for rows up to a few
+// hundred KB) to write the gradient: two passes over DRAM instead of the three of separate
+// forward and backward kernels. The upstream gradient is a number (known before the launch), and
+// for the mean the valid-row count comes from a tiny kernel launched first.
+template <int TPR>
+__global__ void xent_fused_rows(const float* __restrict__ X, const int64_t* __restrict__ tgt,
+                                int64_t N, int64_t C, int64_t ignore_index, float eps,
+                                float grad, const float* __restrict__ count,
+                                float* __restrict__ loss_rows, float* __restrict__ lse_out,
+                                float* __restrict__ dX, int* __restrict__ bad_row) {
+  int64_t row;
+  int lane;
+  row_and_lane<TPR>(row, lane);
+  if (TPR <= 32 && row >= N) return;
+  const float* x = X + row * C;
+  float m, s, sx;
+  row_stats<TPR>(x, C, lane, m, s, sx);
+  const float lse = m + __logf(s);
+  const int64_t t = tgt[row];
+  const bool valid = t != ignore_index && target_ok(t, C);
+  if (lane == 0) {
+    lse_out[row] = lse;
+    float loss = 0.f;
+    if (valid) {
+      loss = lse - (1.f - eps) * x[t] - (eps / float(C)) * sx;
+    } else if (t != ignore_index) {
+      atomicMin(bad_row, int(row < 0x7fffffff ? row : 0x7fffffff));
+      loss = NAN;
+    }
+    loss_rows[row] = loss;
+  }
+  const float g = valid ? (count ? grad / count[0] : grad) : 0.f;
+  const float off = eps / float(C), on = 1.f - eps + off;
+  float* dx = dX + row * C;
+  for (int64_t j = lane; j < C; j += TPR) dx[j] = (__expf(x[j] - lse) - (j == t ? on : off)) * g;
+}
+
 // ---- log-softmax ----------------------------------------------------------------------------
 template <int TPR>
 __global__ void log_softmax_fwd_rows(const float* __restrict__ X, int64_t N, int64_t C,
@@ -403,6 +443,46 @@ void softmax_xent_backward(const float* logits, const int64_t* targets, const fl
     xent_bwd_rows<kBlockRow><<<rows_grid(N, r), kBlockRow, 0, s>>>(
         logits, targets, lse, grad_loss, count.ptr, mode, N, C, ignore_index, eps, dlogits);
   DLK_CUDA_LAUNCH_CHECK("softmax_xent_backward");
+}
+
+int64_t softmax_xent_fused(const float* logits, const int64_t* targets, int64_t N, int64_t C,
+                           int64_t ignore_index, float eps, Reduction red, float grad,
+                           float* loss, float* lse, float* dlogits, bool check_targets) {
+  check_rows(N);
+  if (N == 0) {
+    if (red != Reduction::none) fill_f32(loss, 1, red == Reduction::mean ? NAN : 0.f);
+    return -1;
+  }
+  cudaStream_t s = stream();
+  Scratch<int> bad{1};
+  Scratch<float> rows_buf{red == Reduction::none ? 0 : size_t(N)};
+  Scratch<float> count{red == Reduction::mean ? size_t(1) : size_t(0)};
+  float* loss_rows = red == Reduction::none ? loss : rows_buf.ptr;
+  const int init = 0x7fffffff;
+  DLK_CUDA_CHECK(cudaMemcpyAsync(bad.ptr, &init, sizeof(int), cudaMemcpyHostToDevice, s));
+  if (count.ptr) {
+    xent_count_valid<<<1, 1024, 0, s>>>(targets, N, ignore_index, count.ptr);
+    DLK_CUDA_LAUNCH_CHECK("xent_count_valid");
+  }
+  // The reference rung has no fused form; it uses the warp kernel.
+  const Rung r = pick(C) == Rung::block ? Rung::block : Rung::warp;
+  if (r == Rung::warp)
+    xent_fused_rows<32><<<rows_grid(N, r), kWarpBlock, 0, s>>>(
+        logits, targets, N, C, ignore_index, eps, grad, count.ptr, loss_rows, lse, dlogits, bad.ptr);
+  else
+    xent_fused_rows<kBlockRow><<<rows_grid(N, r), kBlockRow, 0, s>>>(
+        logits, targets, N, C, ignore_index, eps, grad, count.ptr, loss_rows, lse, dlogits, bad.ptr);
+  DLK_CUDA_LAUNCH_CHECK("softmax_xent_fused");
+  if (red != Reduction::none) {
+    xent_reduce<<<1, 1024, 0, s>>>(loss_rows, targets, N, ignore_index, red == Reduction::mean,
+                                   loss);
+    DLK_CUDA_LAUNCH_CHECK("xent_reduce");
+  }
+  if (!check_targets) return -1;
+  int first_bad = init;
+  DLK_CUDA_CHECK(cudaMemcpyAsync(&first_bad, bad.ptr, sizeof(int), cudaMemcpyDeviceToHost, s));
+  DLK_CUDA_CHECK(cudaStreamSynchronize(s));
+  return first_bad == init ? -1 : first_bad;
 }
 
 void log_softmax_forward(const float* x, int64_t N, int64_t C, float* y) {

@@ -83,6 +83,30 @@ py::tuple xent_forward(const DeviceArray& logits, const DeviceArray& targets,
   return py::make_tuple(loss, lse);
 }
 
+py::tuple xent_fused(const DeviceArray& logits, const DeviceArray& targets,
+                     const std::string& reduction, int64_t ignore_index, double eps, double grad,
+                     bool check_targets) {
+  require_device();
+  check_xent(logits, targets, eps);
+  const Reduction red = parse_reduction(reduction);
+  const int64_t N = logits.shape[0], C = logits.shape[1];
+  ArrayPtr loss = red == Reduction::none ? new_array({N}) : new_array({});
+  ArrayPtr lse = new_array({N}), d = new_array({N, C});
+  int64_t bad;
+  {
+    py::gil_scoped_release release;
+    bad = softmax_xent_fused(logits.f32(), targets.i64(), N, C, ignore_index, float(eps), red,
+                             float(grad), loss->f32(), lse->f32(), d->f32(), check_targets);
+  }
+  if (bad >= 0) {
+    int64_t t = 0;
+    DLK_CUDA_CHECK(cudaMemcpy(&t, targets.i64() + bad, sizeof(int64_t), cudaMemcpyDeviceToHost));
+    fail("targets: expected class indices in [0, ", C, ") or ignore_index ", ignore_index,
+         ", got ", t, " at row ", bad);
+  }
+  return py::make_tuple(loss, lse, d);
+}
+
 ArrayPtr xent_backward(const DeviceArray& logits, const DeviceArray& targets,
                        const DeviceArray& lse, py::object grad, const std::string& reduction,
                        int64_t ignore_index, double eps) {
@@ -243,6 +267,11 @@ void bind_kernels(py::module_& m) {
         py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
         "dlogits (N, C) = (softmax - q) * grad [/ valid rows for mean]; grad is a number or a\n"
         "DeviceArray (one element for mean/sum, (N,) for none).");
+  m.def("softmax_cross_entropy_fused", &xent_fused, py::arg("logits"), py::arg("targets"),
+        py::kw_only(), py::arg("reduction") = "mean", py::arg("ignore_index") = -100,
+        py::arg("label_smoothing") = 0.0, py::arg("grad") = 1.0, py::arg("check_targets") = true,
+        "(loss, lse, dlogits): forward and backward in one kernel; dlogits is the gradient of\n"
+        "grad * loss (for 'none': of grad * sum of the row losses).");
   m.def(
       "log_softmax_forward",
       [](const DeviceArray& x) {
