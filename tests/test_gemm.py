@@ -24,6 +24,8 @@ if CPU["cpu_avx512"]:
 SHAPES = [
     (0, 5, 3), (5, 0, 3), (5, 7, 0), (1, 1, 1), (1, 37, 1), (13, 1, 7), (7, 13, 5),
     (31, 67, 129), (97, 33, 401), (37, 521, 17), (1543, 5, 3), (64, 64, 64), (128, 10, 389),
+    # skinny: M <= 4 or K <= 4 take the unpacked streaming path
+    (3, 300, 200), (4, 1031, 97), (2, 5, 2000), (200, 301, 3), (5, 77, 4),
 ]
 
 
@@ -45,7 +47,8 @@ def check(out, a, b, c0, ta, tb, alpha, beta, dtype):
     ref = alpha * (opa @ opb) + (beta * c0.astype(np.float64) if beta else 0.0)
     K = opa.shape[1]
     u = np.finfo(dtype).eps / 2
-    bound = (K + 2) * u * (abs(alpha) * (np.abs(opa) @ np.abs(opb)) + abs(beta) * np.abs(c0))
+    # (K + 2) u for ours and as much again for the float64 reference, which also rounds.
+    bound = 2 * (K + 2) * u * (abs(alpha) * (np.abs(opa) @ np.abs(opb)) + abs(beta) * np.abs(c0))
     bound += 4 * np.finfo(dtype).tiny
     err = np.abs(out.astype(np.float64) - ref)
     assert out.dtype == dtype and out.shape == ref.shape
@@ -120,6 +123,28 @@ def test_large_product_is_accurate_and_threads_agree(rng):
         dl_kernels.set_num_threads(before)
     check(one, a, b, np.zeros((300, 500), np.float32), False, False, 1.0, 0.0, np.float32)
     np.testing.assert_array_equal(one, two)  # same blocking, so the same sums in the same order
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("M,N,K", [(1, 1, 1), (1, 257, 129), (7, 33, 401), (61, 97, 800)])
+def test_packed_b_gives_the_same_product_for_every_left_hand_side(rung, rng, M, N, K, ta, tb,
+                                                                  dtype):
+    b = operand(rng, K, N, tb, dtype)
+    packed = _C.pack_b(b, trans_b=tb)
+    assert packed.shape == (K, N)
+    for _ in range(3):  # one packing, many products
+        a = operand(rng, M, K, ta, dtype)
+        c0 = rng.standard_normal((M, N)).astype(dtype)
+        out = _C.gemm_packed(a, packed, c0.copy(), trans_a=ta, alpha=0.5, beta=2.0)
+        check(out, a, b, c0, ta, tb, 0.5, 2.0, dtype)
+
+
+def test_packed_b_checks_the_inner_dimension():
+    packed = _C.pack_b(np.zeros((5, 3), np.float32))
+    with pytest.raises(ValueError, match=r"op\(a\) is \(2, 4\) and the packed b is \(5, 3\)"):
+        _C.gemm_packed(np.zeros((2, 4), np.float32), packed)
 
 
 # ---- bad input -------------------------------------------------------------------------------

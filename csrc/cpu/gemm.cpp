@@ -18,6 +18,11 @@
 // zeros to whole tiles, so one micro-kernel serves every case; edge tiles are computed into a
 // small buffer and merged. Threads share the packed A panel and B block and split the tiles
 // (by rows of slivers, or by columns when there are fewer row slivers than threads).
+//
+// Around the driver: skinny products (M <= 4 or K <= 4) stream their big operand unpacked
+// (gemm_small.h), narrow ones (N < nr) are computed transposed so the narrow side lies along the
+// short edge of the tile, and PackedB keeps a packed B for products that reuse it (recurrent
+// weights), skipping the per-call packing.
 #include "cpu/gemm.h"
 
 #include <omp.h>
@@ -32,6 +37,7 @@
 #include "common/cpu_features.h"
 #include "common/parallel.h"
 #include "cpu/gemm_kernels.h"
+#include "cpu/gemm_small.h"
 
 namespace dlk::cpu {
 
@@ -159,7 +165,8 @@ static void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
 template <typename T>
 static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t M, int64_t N,
                          int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
-                         T beta, T* C, int64_t ldc, bool c_transposed) {
+                         T beta, T* C, int64_t ldc, bool c_transposed,
+                         const T* prepacked_b = nullptr) {
   const int mr = uk.mr, nr = uk.nr;
   // Blocks of equal size rather than full blocks and a sliver of a remainder: K = 512 runs as
   // 2 x 256 instead of 384 + 128, so no pass over the packed panels does a fraction of the work.
@@ -167,7 +174,8 @@ static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t
   const int64_t mc_max = balanced_block(M, uk.mc, mr);
   const int64_t nc_max = balanced_block(N, uk.nc, nr);
   T* a_panel = tls_a_panel.get<T>(mc_max * kc_max);
-  T* b_block = tls_b_block.get<T>(nc_max * kc_max);
+  T* b_block = prepacked_b ? nullptr : tls_b_block.get<T>(nc_max * kc_max);
+  const int64_t n_padded = round_up(N, nr);
 
   const int64_t flops = 2 * M * N * K;
   const int nt = flops < 200000 ? 1 : threads_for_kernel();
@@ -189,16 +197,21 @@ static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t
         for (int64_t jc = 0; jc < N; jc += nc_max) {
           const int64_t nc = std::min(nc_max, N - jc);
           const int64_t n_jr = (nc + nr - 1) / nr;
+          // B arrives packed (PackedB: every k block holds all of N's slivers in a row) or is
+          // packed here, block by block.
+          const T* b_here = prepacked_b ? prepacked_b + pc * n_padded + jc * kc : b_block;
+          if (!prepacked_b) {
 #pragma omp for schedule(static)
-          for (int64_t jr = 0; jr < n_jr; ++jr)
-            pack_b_sliver(tb, B, ldb, jc + jr * nr, std::min<int64_t>(nr, nc - jr * nr), pc, kc,
-                          nr, b_block + jr * nr * kc);
+            for (int64_t jr = 0; jr < n_jr; ++jr)
+              pack_b_sliver(tb, B, ldb, jc + jr * nr, std::min<int64_t>(nr, nc - jr * nr), pc, kc,
+                            nr, b_block + jr * nr * kc);
+          }
 
           auto tile = [&](int64_t ir, int64_t jr) {
             const int64_t mv = std::min<int64_t>(mr, mc - ir * mr);
             const int64_t nv = std::min<int64_t>(nr, nc - jr * nr);
             const T* a = a_panel + ir * mr * kc;
-            const T* b = b_block + jr * nr * kc;
+            const T* b = b_here + jr * nr * kc;
             const int64_t row = ic + ir * mr, col = jc + jr * nr;
             if (!c_transposed) {
               T* c = C + row * ldc + col;
@@ -262,6 +275,19 @@ GemmMicroKernel<double> micro_kernel_for<double>(GemmRung rung) {
 }
 }  // namespace
 
+// The skinny path of the same rung's instruction set (true when it took the product).
+template <typename T>
+bool gemm_small(GemmRung rung, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha,
+                const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+#if defined(DLK_X86)
+  if (rung == GemmRung::Avx512)
+    return gemm_small_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (rung == GemmRung::Avx2)
+    return gemm_small_avx2(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+  return gemm_small_impl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 GemmRung gemm_rung() { return static_cast<GemmRung>(g_rung.load()); }
 
 GemmRung gemm_rung_resolved() {
@@ -314,6 +340,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
     gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
+  if (gemm_small(rung, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
   const GemmMicroKernel<T> uk = micro_kernel_for<T>(rung);
   if (N < uk.nr && M > N) {
     // A narrow product (a classifier's 10 outputs) would fill a fraction of every nr-wide tile;
@@ -323,6 +350,54 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   }
   gemm_blocked(uk, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
 }
+
+template <typename T>
+void PackedB<T>::Free::operator()(T* p) const {
+  std::free(p);
+}
+
+template <typename T>
+PackedB<T>::PackedB(bool tb, int64_t K, int64_t N, const T* B, int64_t ldb) : K_(K), N_(N) {
+  rung_ = gemm_rung_resolved();
+  if (rung_ == GemmRung::Reference) rung_ = GemmRung::Portable;
+  const GemmMicroKernel<T> uk = micro_kernel_for<T>(rung_);
+  const int nr = uk.nr;
+  kc_ = balanced_block(std::max<int64_t>(K, 1), uk.kc, 1);
+  n_padded_ = round_up(std::max<int64_t>(N, 1), nr);
+  const size_t bytes = round_up(static_cast<int64_t>(sizeof(T)) * K * n_padded_ + 64, 4096);
+  data_.reset(static_cast<T*>(std::aligned_alloc(4096, bytes)));
+  if (!data_) throw std::bad_alloc();
+  const int64_t n_jr = n_padded_ / nr;
+  T* out = data_.get();
+  for (int64_t pc = 0; pc < K; pc += kc_) {
+    const int64_t kc = std::min(kc_, K - pc);
+    parallel_for(n_jr, 4, [&](int64_t j0, int64_t j1) {
+      for (int64_t jr = j0; jr < j1; ++jr)
+        pack_b_sliver(tb, B, ldb, jr * nr, std::min<int64_t>(nr, N - jr * nr), pc, kc, nr,
+                      out + pc * n_padded_ + jr * nr * kc);
+    });
+  }
+}
+
+template <typename T>
+void gemm_packed(bool ta, int64_t M, T alpha, const T* A, int64_t lda, const PackedB<T>& B,
+                 T beta, T* C, int64_t ldc) {
+  const int64_t N = B.N_, K = B.K_;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  gemm_blocked(micro_kernel_for<T>(B.rung_), ta, false, M, N, K, alpha, A, lda,
+               static_cast<const T*>(nullptr), 0, beta, C, ldc, false, B.data_.get());
+}
+
+template class PackedB<float>;
+template class PackedB<double>;
+template void gemm_packed<float>(bool, int64_t, float, const float*, int64_t, const PackedB<float>&,
+                                 float, float*, int64_t);
+template void gemm_packed<double>(bool, int64_t, double, const double*, int64_t,
+                                  const PackedB<double>&, double, double*, int64_t);
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
                           const float*, int64_t, float, float*, int64_t);

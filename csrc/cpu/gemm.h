@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace dlk::cpu {
@@ -18,6 +19,34 @@ enum class GemmRung { Auto, Reference, Portable, Avx2, Avx512 };
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+// op(B) (K x N) packed once into the micro-kernel's layout for many products with different
+// left-hand sides: a recurrent weight multiplies a new h_{t-1} at every time step, and packing
+// it per step would cost as much as the product at small batch (cuDNN's pre-transposed weights).
+// The packing follows the rung in force when it is made (the reference rung packs as portable).
+template <typename T>
+class PackedB {
+ public:
+  PackedB() = default;
+  PackedB(bool trans_b, int64_t K, int64_t N, const T* B, int64_t ldb);
+  int64_t rows() const { return K_; }
+  int64_t cols() const { return N_; }
+
+ private:
+  template <typename U>
+  friend void gemm_packed(bool, int64_t, U, const U*, int64_t, const PackedB<U>&, U, U*, int64_t);
+  struct Free {
+    void operator()(T* p) const;
+  };
+  std::unique_ptr<T[], Free> data_;
+  GemmRung rung_ = GemmRung::Portable;
+  int64_t K_ = 0, N_ = 0, kc_ = 0, n_padded_ = 0;
+};
+
+// C = alpha * op(A) * B + beta * C with B packed beforehand (same conventions as gemm).
+template <typename T>
+void gemm_packed(bool trans_a, int64_t M, T alpha, const T* A, int64_t lda, const PackedB<T>& B,
+                 T beta, T* C, int64_t ldc);
 
 // Forces one rung for every later call (tests and benchmarks compare rungs this way);
 // GemmRung::Auto restores the automatic choice. A SIMD rung the CPU lacks is a ValueError.

@@ -27,6 +27,14 @@ struct GemmMicroKernel {
 GemmMicroKernel<float> gemm_ukernel_portable_f32();
 GemmMicroKernel<double> gemm_ukernel_portable_f64();
 #if defined(DLK_X86)
+// Unpacked skinny products (gemm_small.h) built for each ISA; false: shape not skinny.
+template <typename T>
+bool gemm_small_avx2(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                     int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+template <typename T>
+bool gemm_small_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                       int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
 GemmMicroKernel<float> gemm_ukernel_avx2_f32();
 GemmMicroKernel<double> gemm_ukernel_avx2_f64();
 GemmMicroKernel<float> gemm_ukernel_avx512_f32();

@@ -60,9 +60,78 @@ py::array run_gemm(py::array a, py::array b, py::object c_obj, bool ta, bool tb,
   return c;
 }
 
+template <typename T>
+void bind_packed_b(py::module_& m, const char* name) {
+  py::class_<cpu::PackedB<T>>(m, name,
+                              "op(b) packed once for many products (see gemm_packed).")
+      .def_property_readonly("shape", [](const cpu::PackedB<T>& p) {
+        return py::make_tuple(p.rows(), p.cols());
+      });
+}
+
+template <typename T>
+py::array run_gemm_packed(py::array a, const cpu::PackedB<T>& b, py::object c_obj, bool ta,
+                          double alpha, double beta) {
+  require_dtype<T>(a, "a");
+  const int64_t M = ta ? a.shape(1) : a.shape(0), K = ta ? a.shape(0) : a.shape(1);
+  DLK_CHECK(K == b.rows(), "gemm_packed: inner dimensions differ: op(a) is ", shape_str({M, K}),
+            " and the packed b is ", shape_str({b.rows(), b.cols()}));
+  const int64_t lda = leading_dim(a, "a");
+  py::array c;
+  if (c_obj.is_none()) {
+    c = py::array_t<T>({M, b.cols()});
+    beta = 0.0;
+  } else {
+    c = c_obj.cast<py::array>();
+    require_dtype<T>(c, "c");
+    require_shape(c, {M, b.cols()}, "c");
+    require_writeable(c, "c");
+    require_no_overlap(c, a, "c", "a");
+  }
+  const int64_t ldc = leading_dim(c, "c");
+  const T* pa = static_cast<const T*>(a.data());
+  T* pc = static_cast<T*>(c.mutable_data());
+  py::gil_scoped_release release;
+  cpu::gemm_packed<T>(ta, M, static_cast<T>(alpha), pa, lda, b, static_cast<T>(beta), pc, ldc);
+  return c;
+}
+
+template <typename T>
+cpu::PackedB<T> make_packed(py::array b, bool tb) {
+  require_ndim(b, 2, "b");
+  const int64_t ldb = leading_dim(b, "b");
+  const int64_t K = tb ? b.shape(1) : b.shape(0), N = tb ? b.shape(0) : b.shape(1);
+  const T* pb = static_cast<const T*>(b.data());
+  py::gil_scoped_release release;
+  return cpu::PackedB<T>(tb, K, N, pb, ldb);
+}
+
 }  // namespace
 
 void bind_gemm(py::module_& m) {
+  bind_packed_b<float>(m, "PackedBFloat32");
+  bind_packed_b<double>(m, "PackedBFloat64");
+  m.def(
+      "pack_b",
+      [](py::array b, bool trans_b) -> py::object {
+        if (is_float64(b, "b")) return py::cast(make_packed<double>(b, trans_b));
+        return py::cast(make_packed<float>(b, trans_b));
+      },
+      py::arg("b"), py::kw_only(), py::arg("trans_b") = false,
+      "Pack op(b) once for gemm_packed (a weight reused across many products).");
+  m.def(
+      "gemm_packed",
+      [](py::array a, py::object b, py::object c, bool trans_a, double alpha, double beta) {
+        require_ndim(a, 2, "a");
+        if (py::isinstance<cpu::PackedB<double>>(b))
+          return run_gemm_packed<double>(a, b.cast<const cpu::PackedB<double>&>(), c, trans_a,
+                                         alpha, beta);
+        return run_gemm_packed<float>(a, b.cast<const cpu::PackedB<float>&>(), c, trans_a, alpha,
+                                      beta);
+      },
+      py::arg("a"), py::arg("b"), py::arg("c") = py::none(), py::kw_only(),
+      py::arg("trans_a") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
+      "c = alpha * op(a) @ b + beta * c with b from pack_b.");
   m.def(
       "gemm",
       [](py::array a, py::array b, py::object c, bool trans_a, bool trans_b, double alpha,
