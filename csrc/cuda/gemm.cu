@@ -22,6 +22,7 @@
 // The dispatcher (`automatic`) takes warptile when the 128 x 128 tiles fill the GPU at least
 // once and smem (many small blocks) when they do not (e.g. 128 x 10 outputs); set_gemm_rung
 // forces one rung for tests and benchmarks.
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -302,8 +303,8 @@ __global__ void __launch_bounds__(Cfg::NT)
 // K = 0 (or alpha = 0): C = beta * C, and beta = 0 writes zeros whatever C held.
 __global__ void gemm_scale_c(int M, int N, float beta, float* C, int ldc) {
   const int n = blockIdx.x * blockDim.x + threadIdx.x;
-  const int m = blockIdx.y * blockDim.y + threadIdx.y;
-  if (m < M && n < N) {
+  if (n >= N) return;
+  for (int m = blockIdx.y * blockDim.y + threadIdx.y; m < M; m += gridDim.y * blockDim.y) {
     float* p = C + size_t(m) * ldc + n;
     *p = beta == 0.f ? 0.f : beta * *p;
   }
@@ -400,7 +401,8 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const 
       (M + 127) / 128 > 65535)
     throw std::invalid_argument("gemm: a dimension is too large for the CUDA kernels");
   if (K <= 0 || alpha == 0.f) {
-    dim3 grid(static_cast<unsigned>((N + 15) / 16), static_cast<unsigned>((M + 15) / 16));
+    dim3 grid(static_cast<unsigned>((N + 15) / 16),
+              static_cast<unsigned>(std::min<int64_t>((M + 15) / 16, 65535)));
     gemm_scale_c<<<grid, dim3(16, 16), 0, stream()>>>(int(M), int(N), beta, C, int(ldc));
     DLK_CUDA_LAUNCH_CHECK("gemm_scale_c");
     return;
