@@ -84,3 +84,13 @@ def test_gemm_rejects_mismatched_shapes_and_dtypes():
         mod().gemm(a, mod().zeros((3, 3)), a)
     with pytest.raises(ValueError, match="rung"):
         mod().set_gemm_rung("fastest")
+
+
+def test_gemm_agrees_with_the_cpu_kernel(rng):
+    from dl_kernels import _C
+
+    a = rng.standard_normal((131, 77)).astype(np.float32)
+    b = rng.standard_normal((97, 77)).astype(np.float32)
+    cpu = _C.gemm(a, b, trans_b=True)
+    gpu = mod().gemm(dev(a), dev(b), trans_b=True).numpy()
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=tolerance(77))
