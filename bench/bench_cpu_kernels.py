@@ -1,0 +1,166 @@
+"""CPU kernel families against PyTorch CPU, measured back to back in the same run.
+
+The cases live in modules beside this script, one per group of kernel families, each exposing
+SECTION (its RESULTS.md section name), TITLE and CASES: objects with `name`, `unit`
+("GFLOP/s" with `work` in flops, or "GB/s" with `work` in bytes) and `make()` returning
+(ours, torch_or_None) callables. Modules found: see CASE_MODULES (missing ones are skipped).
+
+Each thread count runs in its own process (thread pools are fixed at import by some
+libraries). In it, every case times ours and PyTorch round-robin, 2 warm-ups then the median
+of --repeats. Ceilings, measured in the same process: the FMA loop (dl_kernels._C.fma_peak_gflops)
+for GFLOP/s cases, a numpy copy of 64 MiB (read + write bytes; one slice per thread) for GB/s.
+
+    python bench/bench_cpu_kernels.py [--repeats 11] [--threads 1 2] [--only conv] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CASE_MODULES = ["cases_conv_pool", "cases_xent_rnn"]
+
+
+def load_modules() -> list:
+    sys.path.insert(0, HERE)
+    mods = []
+    for name in CASE_MODULES:
+        try:
+            mods.append(importlib.import_module(name))
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+    return mods
+
+
+def copy_bandwidth(threads: int, seconds: float = 0.5) -> float:
+    """GB/s of a numpy copy of 64 MiB (bytes read + written), split over `threads` threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    src = np.ones(16 << 20, np.float32)
+    dst = np.empty_like(src)
+    parts = np.array_split(np.arange(src.size), threads)
+    bounds = [(int(p[0]), int(p[-1]) + 1) for p in parts]
+
+    def one(b: tuple[int, int]) -> None:
+        np.copyto(dst[b[0] : b[1]], src[b[0] : b[1]])
+
+    best = 0.0
+    with ThreadPoolExecutor(threads) as pool:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            list(pool.map(one, bounds))
+            best = max(best, 2 * src.nbytes / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def worker(threads: int, repeats: int, only: str | None) -> dict:
+    import dl_kernels
+    from dl_kernels import _C
+
+    sys.path.insert(0, HERE)
+    from benchlib import interleaved_medians
+
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+    dl_kernels.set_num_threads(threads)
+    ceilings = {"GFLOP/s": _C.fma_peak_gflops(threads, 0.5), "GB/s": copy_bandwidth(threads)}
+    sections = []
+    for mod in load_modules():
+        rows = []
+        for case in mod.CASES:
+            if only and only not in case.name:
+                continue
+            ours, theirs = case.make()
+            fns = {"ours": ours} if theirs is None else {"ours": ours, "torch": theirs}
+            med = interleaved_medians(fns, repeats=repeats)
+            rows.append({"name": case.name, "unit": case.unit, "work": case.work, "s": med})
+        if rows:
+            sections.append({"section": mod.SECTION, "title": mod.TITLE, "rows": rows})
+    return {"threads": threads, "ceilings": ceilings, "sections": sections}
+
+
+def run_worker(threads: int, repeats: int, only: str | None) -> dict:
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(threads),
+        OPENBLAS_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+    )
+    cmd = [sys.executable, __file__, "--worker", str(threads), "--repeats", str(repeats)]
+    if only:
+        cmd += ["--only", only]
+    out = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr)
+        raise SystemExit(f"worker for {threads} thread(s) failed")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def tables(results: list[dict]) -> dict[str, tuple[str, str]]:
+    """section -> (title, markdown table with every thread count's rows)."""
+    out: dict[str, tuple[str, str]] = {}
+    for sec_i, sec in enumerate(results[0]["sections"]):
+        lines = [
+            "| case | threads | ours (ms) | PyTorch (ms) | speed-up | ours | % of ceiling |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for row_i, row in enumerate(sec["rows"]):
+            for res in results:
+                r = res["sections"][sec_i]["rows"][row_i]
+                ours, torch_s = r["s"]["ours"], r["s"].get("torch")
+                rate = r["work"] / ours / 1e9
+                ceiling = res["ceilings"][r["unit"]]
+                peer = f"{torch_s * 1e3:.2f}" if torch_s else "n/a"
+                speedup = f"{torch_s / ours:.2f}×" if torch_s else "n/a"
+                lines.append(
+                    f"| {r['name']} | {res['threads']} | {ours * 1e3:.2f} | {peer} | {speedup} "
+                    f"| {rate:.1f} {r['unit']} | {100 * rate / ceiling:.0f} % |"
+                )
+        ceil = "; ".join(
+            f"{res['threads']} thread(s): FMA loop {res['ceilings']['GFLOP/s']:.0f} GFLOP/s, "
+            f"copy {res['ceilings']['GB/s']:.1f} GB/s"
+            for res in results
+        )
+        text = "\n".join(lines) + f"\n\nCeilings measured in the same run: {ceil}.\n"
+        out[sec["section"]] = (sec["title"], text)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--only", help="run only the cases whose name contains this text")
+    parser.add_argument("--write", action="store_true", help="write the tables into RESULTS.md")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.repeats, args.only)))
+        return
+    results = [run_worker(t, args.repeats, args.only) for t in args.threads]
+    sys.path.insert(0, HERE)
+    from benchlib import header, write_section
+
+    command = "python bench/bench_cpu_kernels.py" + (" --write" if args.write else "")
+    for section, (title, text) in tables(results).items():
+        print(f"## {title}\n\n{text}")
+        if args.write:
+            write_section(section, f"## {title}\n\n" + header(command) + "\n" + text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+// 2-D convolution on the CPU, NCHW, C-contiguous, float32 and float64.
+//
+//   y[n, o, oh, ow] = b[o] + sum_{c in group(o), kh, kw}
+//                     x[n, c, oh*sh - pt + kh*dh, ow*sw - pl + kw*dw] * w[o, c - c0(o), kh, kw]
+// with x read as 0 outside the image (zero padding, explicit per side), groups splitting the
+// channels into `groups` independent convolutions (depthwise: groups == C).
+// Backward: grad-input (the transposed convolution of gy with w), grad-weight (the correlation
+// of gy with x), grad-bias (gy summed over n, oh, ow).
+//
+// Pointers are trusted here: the bindings validate every shape.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace dlk::cpu {
+
+struct Conv2dShape {
+  int64_t N, C, H, W;       // input
+  int64_t O, KH, KW;        // weight is O x (C / groups) x KH x KW
+  int64_t OH, OW;           // output, from conv2d_output_size
+  int64_t sh, sw;           // stride
+  int64_t pt, pb, pl, pr;   // zero padding: top, bottom, left, right
+  int64_t dh, dw;           // dilation
+  int64_t groups;
+};
+
+// floor((in + pad_lo + pad_hi - dil * (k - 1) - 1) / stride) + 1, as PyTorch; <= 0 when the
+// (dilated) kernel does not fit in the padded input.
+int64_t conv2d_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad_lo, int64_t pad_hi,
+                           int64_t dil);
+
+// The rungs (see conv2d.cpp's header): Auto picks the fastest one that applies to the shape.
+enum class Conv2dRung { Auto, Reference, Im2col };
+void set_conv2d_rung(Conv2dRung rung);
+Conv2dRung conv2d_rung();
+const char* conv2d_rung_name(Conv2dRung rung);
+Conv2dRung conv2d_rung_from_name(const std::string& name);
+
+// y: N x O x OH x OW. bias may be null.
+template <typename T>
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y);
+
+// gx: N x C x H x W, overwritten.
+template <typename T>
+void conv2d_backward_input(const Conv2dShape& s, const T* gy, const T* w, T* gx);
+
+// gw: O x C/groups x KH x KW, overwritten.
+template <typename T>
+void conv2d_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* gw);
+
+// gb[o] = sum over n and the P = OH * OW positions of gy[n, o, :]; overwritten.
+template <typename T>
+void conv2d_backward_bias(int64_t N, int64_t O, int64_t P, const T* gy, T* gb);
+
+}  // namespace dlk::cpu

@@ -1,0 +1,217 @@
+// GRU sequence driver and fused pointwise kernels, templated on the math (rnn_math.h's
+// ScalarMath, or AVX-512 in gru_avx512.cpp). Included by gru.cpp and gru_avx512.cpp with
+// internal linkage, so the AVX-512 instantiation never leaks into the portable one.
+//
+// Per step, notes form (the candidate needs r before its recurrent GEMM, so two GEMMs a step):
+//   a[:, r|z] += h' W_hh[r|z]^T;  r, z = s(.. + b);  rh = r h'
+//   a[:, n]   += rh W_hh[n]^T;    n = tanh(.. + b_n);  h = (1 - z) h' + z n
+// reset_after: a[:, r|z] += h' W_hh[r|z]^T, hn = h' W_hh[n]^T + b_hn,
+//   n = tanh(a_n + b_n + r hn), h = (1 - z) n + z h'
+// Backward (dh = dy_t + dh_next), notes:
+//   da_z = dh (n - h') z (1 - z), da_n = dh z (1 - n^2), drh = da_n W_hh[n],
+//   da_r = drh h' r (1 - r), dh' = dh (1 - z) + drh r + da_{r|z} W_hh[r|z]
+// reset_after:
+//   da_n = dh (1 - z)(1 - n^2), da_z = dh (h' - n) z (1 - z), dhn = da_n r,
+//   da_r = da_n hn r (1 - r), dh' = dh z + [da_r, da_z, dhn] W_hh
+// After the loop the weight gradients are big GEMMs over all T*N rows, as for the LSTM.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "common/parallel.h"
+#include "cpu/gru.h"
+#include "cpu/rnn_gemm.h"
+
+namespace {
+
+using dlk::cpu::GruShape;
+using dlk::cpu::GruVariant;
+using dlk::cpu::rnn_gemm;
+
+inline int64_t gru_row_grain(int64_t H) { return std::max<int64_t>(1, 4096 / H); }
+
+template <typename T>
+T* gru_workspace(size_t n, int slot) {
+  thread_local std::vector<T> buf[3];
+  if (buf[slot].size() < n) buf[slot].resize(n);
+  return buf[slot].data();
+}
+
+template <typename T, typename Math>
+void gru_forward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih, const T* w_hh,
+                      const T* b, const T* b_hn, T* y, T* gates, T* extra) {
+  const int64_t T_ = s.T, N = s.N, I = s.I, H = s.H, H3 = 3 * H, NH = N * H;
+  if (T_ == 0 || N == 0) return;
+  const bool ra = s.variant == GruVariant::ResetAfter;
+  rnn_gemm<T>(false, true, T_ * N, H3, I, T(1), x, I, w_ih, I, T(0), gates, H3);
+  for (int64_t step = 0; step < T_; ++step) {
+    const int64_t t = s.reverse ? T_ - 1 - step : step;
+    const int64_t tp = s.reverse ? t + 1 : t - 1;
+    const T* hp = step == 0 ? h0 : y + tp * NH;
+    T* g = gates + t * N * H3;
+    T* e = extra + t * NH;
+    T* h = y + t * NH;
+    rnn_gemm<T>(false, true, N, 2 * H, H, T(1), hp, H, w_hh, H, T(1), g, H3);
+    if (ra) rnn_gemm<T>(false, true, N, H, H, T(1), hp, H, w_hh + 2 * H * H, H, T(0), e, H);
+    dlk::parallel_for(N, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n) {
+        T* gr = g + n * H3;
+        const T* hpr = hp + n * H;
+        T* er = e + n * H;
+        for (int64_t k = 0; k < 2 * H; ++k) gr[k] += b[k];
+        Math::sigmoid(gr, 2 * H);
+        if (ra) {
+          T* gn = gr + 2 * H;
+          for (int64_t j = 0; j < H; ++j) {
+            er[j] += b_hn[j];
+            gn[j] += b[2 * H + j] + gr[j] * er[j];
+          }
+          Math::tanh(gn, H);
+          T* hr = h + n * H;
+          for (int64_t j = 0; j < H; ++j) hr[j] = (T(1) - gr[H + j]) * gn[j] + gr[H + j] * hpr[j];
+        } else {
+          for (int64_t j = 0; j < H; ++j) er[j] = gr[j] * hpr[j];
+        }
+      }
+    });
+    if (ra) continue;
+    rnn_gemm<T>(false, true, N, H, H, T(1), e, H, w_hh + 2 * H * H, H, T(1), g + 2 * H, H3);
+    dlk::parallel_for(N, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n) {
+        T* gr = g + n * H3;
+        T* gn = gr + 2 * H;
+        const T* hpr = hp + n * H;
+        T* hr = h + n * H;
+        for (int64_t j = 0; j < H; ++j) gn[j] += b[2 * H + j];
+        Math::tanh(gn, H);
+        for (int64_t j = 0; j < H; ++j) hr[j] = (T(1) - gr[H + j]) * hpr[j] + gr[H + j] * gn[j];
+      }
+    });
+  }
+}
+
+template <typename T>
+void column_sums(int64_t R, int64_t C, const T* a, int64_t lda, T* out) {
+  dlk::parallel_for(C, 256, [&](int64_t j0, int64_t j1) {
+    std::fill(out + j0, out + j1, T(0));
+    for (int64_t r = 0; r < R; ++r) {
+      const T* row = a + r * lda;
+      for (int64_t j = j0; j < j1; ++j) out[j] += row[j];
+    }
+  });
+}
+
+template <typename T>
+void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih, const T* w_hh,
+                       const T* y, const T* gates, const T* extra, const T* dy, const T* dh_T,
+                       T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db, T* db_hn) {
+  const int64_t T_ = s.T, N = s.N, I = s.I, H = s.H, H3 = 3 * H, NH = N * H, TN = T_ * N;
+  const bool ra = s.variant == GruVariant::ResetAfter;
+  T* da = gru_workspace<T>(static_cast<size_t>(TN * H3), 0);          // [T, N, 3H]
+  T* dnx = ra ? gru_workspace<T>(static_cast<size_t>(TN * H), 1) : nullptr;  // input-side da_n
+  T* drh = ra ? nullptr : gru_workspace<T>(static_cast<size_t>(NH), 2);
+  // dh0 is the running dh: each step reads it before overwriting it.
+  if (dh_T) std::memcpy(dh0, dh_T, sizeof(T) * NH); else std::fill(dh0, dh0 + NH, T(0));
+  for (int64_t step = T_ - 1; step >= 0; --step) {
+    const int64_t t = s.reverse ? T_ - 1 - step : step;
+    const int64_t tp = s.reverse ? t + 1 : t - 1;
+    const T* hp = step == 0 ? h0 : y + tp * NH;
+    const T* g = gates + t * N * H3;
+    const T* e = extra + t * NH;
+    const T* dyt = dy ? dy + t * NH : nullptr;
+    T* dat = da + t * N * H3;
+    dlk::parallel_for(N, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n) {
+        const T *r = g + n * H3, *z = r + H, *nn = r + 2 * H;
+        const T* hpr = hp + n * H;
+        const T* er = e + n * H;
+        const T* dyr = dyt ? dyt + n * H : nullptr;
+        T* dh = dh0 + n * H;
+        T *dar = dat + n * H3, *daz = dar + H, *dan = dar + 2 * H;
+        if (ra) {
+          T* dnr = dnx + (t * N + n) * H;
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) {
+            const T d = dh[j] + (dyr ? dyr[j] : T(0));
+            const T dn = d * (T(1) - z[j]) * (T(1) - nn[j] * nn[j]);
+            daz[j] = d * (hpr[j] - nn[j]) * z[j] * (T(1) - z[j]);
+            dar[j] = dn * er[j] * r[j] * (T(1) - r[j]);
+            dan[j] = dn * r[j];
+            dnr[j] = dn;
+            dh[j] = d * z[j];
+          }
+        } else {
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) {
+            const T d = dh[j] + (dyr ? dyr[j] : T(0));
+            daz[j] = d * (nn[j] - hpr[j]) * z[j] * (T(1) - z[j]);
+            dan[j] = d * z[j] * (T(1) - nn[j] * nn[j]);
+            dh[j] = d * (T(1) - z[j]);
+          }
+        }
+      }
+    });
+    if (ra) {
+      rnn_gemm<T>(false, false, N, H, H3, T(1), dat, H3, w_hh, H, T(1), dh0, H);
+      continue;
+    }
+    rnn_gemm<T>(false, false, N, H, H, T(1), dat + 2 * H, H3, w_hh + 2 * H * H, H, T(0), drh, H);
+    dlk::parallel_for(N, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n) {
+        const T* r = g + n * H3;
+        const T* hpr = hp + n * H;
+        const T* d = drh + n * H;
+        T* dh = dh0 + n * H;
+        T* dar = dat + n * H3;
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) {
+          dar[j] = d[j] * hpr[j] * r[j] * (T(1) - r[j]);
+          dh[j] += d[j] * r[j];
+        }
+      }
+    });
+    rnn_gemm<T>(false, false, N, H, 2 * H, T(1), dat, H3, w_hh, H, T(1), dh0, H);
+  }
+  if (T_ == 0 || N == 0) {
+    std::fill(dw_ih, dw_ih + H3 * I, T(0));
+    std::fill(dw_hh, dw_hh + H3 * H, T(0));
+    std::fill(db, db + H3, T(0));
+    if (ra) std::fill(db_hn, db_hn + H, T(0));
+    return;
+  }
+  // Input side: the gradient of x W_ih^T is da, except that reset_after's n column is dnx.
+  if (ra) {
+    rnn_gemm<T>(false, false, TN, I, 2 * H, T(1), da, H3, w_ih, I, T(0), dx, I);
+    rnn_gemm<T>(false, false, TN, I, H, T(1), dnx, H, w_ih + 2 * H * I, I, T(1), dx, I);
+    rnn_gemm<T>(true, false, 2 * H, I, TN, T(1), da, H3, x, I, T(0), dw_ih, I);
+    rnn_gemm<T>(true, false, H, I, TN, T(1), dnx, H, x, I, T(0), dw_ih + 2 * H * I, I);
+  } else {
+    rnn_gemm<T>(false, false, TN, I, H3, T(1), da, H3, w_ih, I, T(0), dx, I);
+    rnn_gemm<T>(true, false, H3, I, TN, T(1), da, H3, x, I, T(0), dw_ih, I);
+  }
+  // Recurrent side: rows of W_hh multiplying h_prev (all 3H for reset_after, r|z for notes) get
+  // sum_t da_t^T h_prev(t); the notes' W_hh[n] multiplies r h_prev, saved in extra.
+  const int64_t Gh = ra ? H3 : 2 * H;
+  const int64_t first = s.reverse ? T_ - 1 : 0;
+  const T* da_rest = s.reverse ? da : da + N * H3;
+  const T* h_rest = s.reverse ? y + NH : y;
+  if (T_ > 1)
+    rnn_gemm<T>(true, false, Gh, H, (T_ - 1) * N, T(1), da_rest, H3, h_rest, H, T(0), dw_hh, H);
+  rnn_gemm<T>(true, false, Gh, H, N, T(1), da + first * N * H3, H3, h0, H, T(T_ > 1 ? 1 : 0),
+              dw_hh, H);
+  if (!ra)
+    rnn_gemm<T>(true, false, H, H, TN, T(1), da + 2 * H, H3, extra, H, T(0), dw_hh + 2 * H * H,
+                H);
+  if (ra) {
+    column_sums<T>(TN, 2 * H, da, H3, db);
+    column_sums<T>(TN, H, dnx, H, db + 2 * H);
+    column_sums<T>(TN, H, da + 2 * H, H3, db_hn);
+  } else {
+    column_sums<T>(TN, H3, da, H3, db);
+  }
+}
+
+}  // namespace

@@ -1,0 +1,220 @@
+// LSTM on the CPU: fused step and sequence driver, forward and backward through time.
+//
+// Step (gate order i, f, g, o; PyTorch's weight layout, one bias per gate as in the notes):
+//   a_t = x_t W_ih^T + h_{t-1} W_hh^T            (pre-activations of all gates, [N, G*H])
+//   pointwise (lstm_pointwise.h): gates, c_t = f c_{t-1} + i g, h_t = o tanh(c_t)
+// Variants: peephole (Gers & Schmidhuber: i, f see c_{t-1}, o sees c_t through diagonal
+// weights p[3, H]); coupled (i = 1 - f, so only G = 3 gates f, g, o are stored: no dead input-gate
+// parameters).
+//
+// Sequence driver (cuDNN's recipe): x W_ih^T for all T steps is one [T*N, I] x [I, G*H] GEMM
+// written straight into the gate buffer; each step adds only h_{t-1} W_hh^T (beta = 1) and runs
+// the fused pointwise part in place, which leaves the activated gates there for backward. The
+// backward mirrors it: per step the fused pointwise backward and dh_{t-1} = da_t W_hh; after the
+// loop, dx = da W_ih, dW_ih = da^T x and dW_hh = da^T h_prev are each one GEMM over all T*N rows.
+//
+// Rungs (pointwise part; the GEMMs are the library's, see rnn_gemm.h for the batch-1 path):
+//   reference  scalar libm exp/tanh per element (the formula as loops).
+//   avx512     the same loops with 16-lane polynomial sigmoid/tanh (vec_math_avx512.h), float32.
+// Measured (T=50, N=64, I=128, H=256, fwd+bwd, 1 thread; noisy shared 2-vCPU Xeon): see
+// bench/RESULTS.md; the time is dominated by the GEMMs, the pointwise part is < 10 %.
+#include "cpu/lstm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "common/check.h"
+#include "common/cpu_features.h"
+#include "common/parallel.h"
+#include "cpu/lstm_pointwise.h"
+#include "cpu/rnn_gemm.h"
+#include "cpu/rnn_math.h"
+
+namespace dlk::cpu {
+
+// lstm_avx512.cpp
+void lstm_pointwise_forward_avx512(int64_t N, int64_t H, LstmVariant v, const float* b,
+                                   const float* p, const float* cprev, float* g, float* c,
+                                   float* tc, float* h);
+void lstm_pointwise_backward_avx512(int64_t N, int64_t H, LstmVariant v, const float* p,
+                                    const float* g, const float* cprev, const float* tc,
+                                    const float* dy, const float* dh_next, float* dc, float* dg);
+
+namespace {
+std::atomic<int> g_rnn_rung{static_cast<int>(RnnRung::Auto)};
+
+// Workspace reused across calls (first-touch page faults cost ~2 us per 4 KiB here).
+template <typename T>
+T* workspace(size_t n) {
+  thread_local std::vector<T> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+}  // namespace
+
+void set_rnn_rung(RnnRung rung) {
+  DLK_CHECK(rung != RnnRung::Avx512 || best_isa() == Isa::Avx512,
+            "rnn rung avx512: this CPU or build has no AVX-512");
+  g_rnn_rung.store(static_cast<int>(rung));
+}
+
+RnnRung rnn_rung_resolved(bool is_float32) {
+  const auto r = static_cast<RnnRung>(g_rnn_rung.load());
+  if (!is_float32) return RnnRung::Reference;
+  if (r != RnnRung::Auto) return r;
+  return best_isa() == Isa::Avx512 ? RnnRung::Avx512 : RnnRung::Reference;
+}
+
+RnnRung rnn_rung_from_name(const std::string& name) {
+  if (name == "auto") return RnnRung::Auto;
+  if (name == "reference") return RnnRung::Reference;
+  if (name == "avx512") return RnnRung::Avx512;
+  fail("rnn rung: expected 'auto', 'reference' or 'avx512', got '", name, "'");
+}
+
+const char* rnn_rung_name(RnnRung rung) {
+  switch (rung) {
+    case RnnRung::Reference: return "reference";
+    case RnnRung::Avx512: return "avx512";
+    default: return "auto";
+  }
+}
+
+LstmVariant lstm_variant_from_name(const std::string& name) {
+  if (name == "standard") return LstmVariant::Standard;
+  if (name == "peephole") return LstmVariant::Peephole;
+  if (name == "coupled") return LstmVariant::Coupled;
+  fail("variant: expected 'standard', 'peephole' or 'coupled', got '", name, "'");
+}
+
+template <typename T>
+static void pointwise_forward(int64_t N, int64_t H, LstmVariant v, const T* b, const T* p,
+                              const T* cprev, T* g, T* c, T* tc, T* h) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (rnn_rung_resolved(true) == RnnRung::Avx512)
+      return lstm_pointwise_forward_avx512(N, H, v, b, p, cprev, g, c, tc, h);
+  }
+  lstm_pointwise_forward<T, ScalarMath>(N, H, v, b, p, cprev, g, c, tc, h);
+}
+
+template <typename T>
+static void pointwise_backward(int64_t N, int64_t H, LstmVariant v, const T* p, const T* g,
+                               const T* cprev, const T* tc, const T* dy, const T* dh_next, T* dc,
+                               T* dg) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (rnn_rung_resolved(true) == RnnRung::Avx512)
+      return lstm_pointwise_backward_avx512(N, H, v, p, g, cprev, tc, dy, dh_next, dc, dg);
+  }
+  lstm_pointwise_backward<T>(N, H, v, p, g, cprev, tc, dy, dh_next, dc, dg);
+}
+
+template <typename T>
+void lstm_forward(const LstmShape& s, const T* x, const T* h0, const T* c0, const T* w_ih,
+                  const T* w_hh, const T* b, const T* peephole, T* y, T* gates, T* cell,
+                  T* tanh_cell) {
+  const int64_t T_ = s.T, N = s.N, I = s.I, H = s.H, GH = lstm_num_gates(s.variant) * H;
+  if (T_ == 0 || N == 0) return;
+  // The input projection of every step at once.
+  rnn_gemm<T>(false, true, T_ * N, GH, I, T(1), x, I, w_ih, I, T(0), gates, GH);
+  for (int64_t step = 0; step < T_; ++step) {
+    const int64_t t = s.reverse ? T_ - 1 - step : step;
+    const int64_t tp = s.reverse ? t + 1 : t - 1;  // the step processed before this one
+    const T* hprev = step == 0 ? h0 : y + tp * N * H;
+    const T* cprev = step == 0 ? c0 : cell + tp * N * H;
+    T* g = gates + t * N * GH;
+    rnn_gemm<T>(false, true, N, GH, H, T(1), hprev, H, w_hh, H, T(1), g, GH);
+    pointwise_forward<T>(N, H, s.variant, b, peephole, cprev, g, cell + t * N * H,
+                         tanh_cell + t * N * H, y + t * N * H);
+  }
+}
+
+// Column sums of a [R, C] row-major matrix: out[j] = sum_r a[r, j] (beta: 0 overwrite, 1 add).
+template <typename T>
+static void column_sums(int64_t R, int64_t C, const T* a, int64_t lda, T* out, bool add) {
+  parallel_for(C, 256, [&](int64_t j0, int64_t j1) {
+    if (!add) std::fill(out + j0, out + j1, T(0));
+    for (int64_t r = 0; r < R; ++r) {
+      const T* row = a + r * lda;
+      for (int64_t j = j0; j < j1; ++j) out[j] += row[j];
+    }
+  });
+}
+
+template <typename T>
+void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, const T* w_ih,
+                   const T* w_hh, const T* peephole, const T* y, const T* gates, const T* cell,
+                   const T* tanh_cell, const T* dy, const T* dh_T, const T* dc_T, T* dx, T* dh0,
+                   T* dc0, T* dw_ih, T* dw_hh, T* db, T* dpeephole) {
+  const int64_t T_ = s.T, N = s.N, I = s.I, H = s.H, GH = lstm_num_gates(s.variant) * H;
+  const int64_t NH = N * H;
+  const bool peep = s.variant == LstmVariant::Peephole;
+  T* da = workspace<T>(static_cast<size_t>(T_ * N * GH));
+  // dh0 and dc0 double as the running dh and dc: each step reads them before overwriting.
+  if (dh_T) std::memcpy(dh0, dh_T, sizeof(T) * NH); else std::fill(dh0, dh0 + NH, T(0));
+  if (dc_T) std::memcpy(dc0, dc_T, sizeof(T) * NH); else std::fill(dc0, dc0 + NH, T(0));
+  auto prev_t = [&](int64_t step) { return s.reverse ? T_ - step : step - 1; };
+  for (int64_t step = T_ - 1; step >= 0; --step) {
+    const int64_t t = s.reverse ? T_ - 1 - step : step;
+    const T* cprev = step == 0 ? c0 : cell + prev_t(step) * NH;
+    T* dat = da + t * N * GH;
+    pointwise_backward<T>(N, H, s.variant, peephole, gates + t * N * GH, cprev,
+                          tanh_cell + t * NH, dy ? dy + t * NH : nullptr, dh0, dc0, dat);
+    rnn_gemm<T>(false, false, N, H, GH, T(1), dat, GH, w_hh, H, T(0), dh0, H);
+  }
+  if (T_ == 0 || N == 0) {
+    std::fill(dw_ih, dw_ih + GH * I, T(0));
+    std::fill(dw_hh, dw_hh + GH * H, T(0));
+    std::fill(db, db + GH, T(0));
+    if (peep) std::fill(dpeephole, dpeephole + 3 * H, T(0));
+    return;
+  }
+  const int64_t TN = T_ * N;
+  rnn_gemm<T>(false, false, TN, I, GH, T(1), da, GH, w_ih, I, T(0), dx, I);
+  rnn_gemm<T>(true, false, GH, I, TN, T(1), da, GH, x, I, T(0), dw_ih, I);
+  // dW_hh = sum_t da_t^T h_prev(t): the steps whose h_prev is an output of y form one block.
+  const int64_t first = s.reverse ? T_ - 1 : 0;  // the step whose h_prev is h0
+  const T* da_rest = s.reverse ? da : da + N * GH;
+  const T* h_rest = s.reverse ? y + NH : y;
+  if (T_ > 1) rnn_gemm<T>(true, false, GH, H, (T_ - 1) * N, T(1), da_rest, GH, h_rest, H, T(0),
+                          dw_hh, H);
+  rnn_gemm<T>(true, false, GH, H, N, T(1), da + first * N * GH, GH, h0, H, T(T_ > 1 ? 1 : 0),
+              dw_hh, H);
+  column_sums<T>(TN, GH, da, GH, db, false);
+  if (peep) {
+    // dp_i = sum da_i c_{t-1}, dp_f = sum da_f c_{t-1}, dp_o = sum da_o c_t.
+    parallel_for(H, 64, [&](int64_t j0, int64_t j1) {
+      std::fill(dpeephole + j0, dpeephole + j1, T(0));
+      std::fill(dpeephole + H + j0, dpeephole + H + j1, T(0));
+      std::fill(dpeephole + 2 * H + j0, dpeephole + 2 * H + j1, T(0));
+      for (int64_t step = 0; step < T_; ++step) {
+        const int64_t t = s.reverse ? T_ - 1 - step : step;
+        const T* cprev = step == 0 ? c0 : cell + prev_t(step) * NH;
+        for (int64_t n = 0; n < N; ++n) {
+          const T* dr = da + (t * N + n) * GH;
+          const T* cp = cprev + n * H;
+          const T* cr = cell + t * NH + n * H;
+          for (int64_t j = j0; j < j1; ++j) {
+            dpeephole[j] += dr[j] * cp[j];
+            dpeephole[H + j] += dr[H + j] * cp[j];
+            dpeephole[2 * H + j] += dr[3 * H + j] * cr[j];
+          }
+        }
+      }
+    });
+  }
+}
+
+#define DLK_INSTANTIATE(T)                                                                      \
+  template void lstm_forward<T>(const LstmShape&, const T*, const T*, const T*, const T*,       \
+                                const T*, const T*, const T*, T*, T*, T*, T*);                  \
+  template void lstm_backward<T>(const LstmShape&, const T*, const T*, const T*, const T*,      \
+                                 const T*, const T*, const T*, const T*, const T*, const T*,    \
+                                 const T*, const T*, const T*, T*, T*, T*, T*, T*, T*, T*);
+DLK_INSTANTIATE(float)
+DLK_INSTANTIATE(double)
+#undef DLK_INSTANTIATE
+
+}  // namespace dlk::cpu

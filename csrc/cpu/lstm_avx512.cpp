@@ -1,0 +1,28 @@
+// The AVX-512 rung of the LSTM pointwise kernels (float32): lstm_pointwise.h compiled with
+// 16-lane polynomial sigmoid/tanh; the plain arithmetic loops vectorise at 16 lanes here too.
+#include "cpu/lstm_pointwise.h"
+#include "cpu/vec_math_avx512.h"
+
+namespace dlk::cpu {
+
+namespace {
+struct Avx512Math {
+  static void sigmoid(float* x, int64_t n) { avx512::sigmoid_inplace(x, n); }
+  static void tanh(float* x, int64_t n) { avx512::tanh_inplace(x, n); }
+  static void tanh_to(const float* x, float* y, int64_t n) { avx512::tanh_to(x, y, n); }
+};
+}  // namespace
+
+void lstm_pointwise_forward_avx512(int64_t N, int64_t H, LstmVariant v, const float* b,
+                                   const float* p, const float* cprev, float* g, float* c,
+                                   float* tc, float* h) {
+  lstm_pointwise_forward<float, Avx512Math>(N, H, v, b, p, cprev, g, c, tc, h);
+}
+
+void lstm_pointwise_backward_avx512(int64_t N, int64_t H, LstmVariant v, const float* p,
+                                    const float* g, const float* cprev, const float* tc,
+                                    const float* dy, const float* dh_next, float* dc, float* dg) {
+  lstm_pointwise_backward<float>(N, H, v, p, g, cprev, tc, dy, dh_next, dc, dg);
+}
+
+}  // namespace dlk::cpu

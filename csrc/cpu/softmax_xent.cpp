@@ -1,0 +1,211 @@
+// Softmax cross-entropy, fused, and log-softmax, on the CPU.
+//
+//   lse_i   = m_i + log sum_j exp(x_ij - m_i),  m_i = max_j x_ij   (exact for |x| up to 1e4+)
+//   loss_i  = (1 - eps) (lse_i - x_{i,t_i}) + eps (lse_i - (1/C) sum_j x_ij)     (label smoothing)
+//   dx_ij   = s_i (softmax_ij - (1 - eps) [j == t_i] - eps / C)
+// with s_i = grad / (number of non-ignored rows) for "mean" (PyTorch's rule), grad for "sum",
+// grad_i for "none"; ignored rows have loss 0 and gradient 0. The forward keeps only lse_i per
+// row, never the probability matrix; the backward recomputes softmax_ij = exp(x_ij - lse_i) on
+// the fly and writes each dx_ij once.
+//
+// Rungs (Xeon AVX-512, 1 thread, fp32, fwd+bwd; noisy shared machine, see bench/RESULTS.md):
+//   reference  two passes per row (max and sum of x; sum of exp) with scalar libm exp, double
+//              accumulators; the formula as loops. exp is ~15 ns scalar: ~0.5 s at 512x32000.
+//   avx512     same passes, 16 lanes, exp by a polynomial + vscalefps (vec_math_avx512.h) and
+//              masked tails, so a row of C = 10 is one vector; the second pass reads the row
+//              from L1/L2 (a 32000-float row is 128 KiB). float32 only; float64 stays on the
+//              reference rung (it is for gradient checks).
+// Both split rows over threads. Output buffers are taken from the caller, so the binding can
+// reuse them (fresh 65 MB buffers cost ~30 ms in first-touch page faults here).
+#include "cpu/softmax_xent.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "common/check.h"
+#include "common/cpu_features.h"
+#include "common/parallel.h"
+
+namespace dlk::cpu {
+
+// Defined in softmax_xent_avx512.cpp.
+void softmax_xent_forward_avx512(int64_t N, int64_t C, const float* x, const int64_t* t,
+                                 int64_t ignore_index, double eps, float* loss, float* lse);
+void softmax_xent_backward_avx512(int64_t N, int64_t C, const float* x, const int64_t* t,
+                                  const float* lse, int64_t ignore_index, double eps,
+                                  const float* row_scale, double scale, float* dx);
+void log_softmax_forward_avx512(int64_t N, int64_t C, const float* x, float* y);
+void log_softmax_backward_avx512(int64_t N, int64_t C, const float* gy, const float* y,
+                                 float* gx);
+
+namespace {
+std::atomic<int> g_rung{static_cast<int>(XentRung::Auto)};
+
+int64_t row_grain(int64_t C) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(C, 1)); }
+
+template <typename T>
+double row_lse(const T* x, int64_t C, double* sum_x) {
+  double m = -std::numeric_limits<double>::infinity(), sx = 0;
+  for (int64_t j = 0; j < C; ++j) {
+    m = std::max(m, double(x[j]));
+    sx += x[j];
+  }
+  double s = 0;
+  for (int64_t j = 0; j < C; ++j) s += std::exp(double(x[j]) - m);
+  *sum_x = sx;
+  return m + std::log(s);
+}
+}  // namespace
+
+void set_softmax_xent_rung(XentRung rung) {
+  DLK_CHECK(rung != XentRung::Avx512 || best_isa() == Isa::Avx512,
+            "softmax_xent rung avx512: this CPU or build has no AVX-512");
+  g_rung.store(static_cast<int>(rung));
+}
+
+XentRung softmax_xent_rung_resolved(bool is_float32) {
+  const auto r = static_cast<XentRung>(g_rung.load());
+  if (!is_float32) return XentRung::Reference;
+  if (r != XentRung::Auto) return r;
+  return best_isa() == Isa::Avx512 ? XentRung::Avx512 : XentRung::Reference;
+}
+
+XentRung xent_rung_from_name(const std::string& name) {
+  if (name == "auto") return XentRung::Auto;
+  if (name == "reference") return XentRung::Reference;
+  if (name == "avx512") return XentRung::Avx512;
+  fail("softmax_xent rung: expected 'auto', 'reference' or 'avx512', got '", name, "'");
+}
+
+const char* xent_rung_name(XentRung rung) {
+  switch (rung) {
+    case XentRung::Reference: return "reference";
+    case XentRung::Avx512: return "avx512";
+    default: return "auto";
+  }
+}
+
+int64_t check_xent_targets(int64_t N, int64_t C, const int64_t* t, int64_t ignore_index) {
+  int64_t count = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    if (t[i] == ignore_index) continue;
+    DLK_CHECK(t[i] >= 0 && t[i] < C, "targets: expected class indices in [0, ", C,
+              ") or ignore_index=", ignore_index, ", got targets[", i, "] = ", t[i]);
+    ++count;
+  }
+  return count;
+}
+
+// ---- reference rung ---------------------------------------------------------------------------
+template <typename T>
+static void forward_reference(int64_t N, int64_t C, const T* x, const int64_t* t, int64_t ign,
+                              double eps, T* loss, T* lse) {
+  parallel_for(N, row_grain(C), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const T* row = x + i * C;
+      double sx;
+      const double l = row_lse(row, C, &sx);
+      lse[i] = T(l);
+      loss[i] = t[i] == ign ? T(0)
+                            : T((1 - eps) * (l - double(row[t[i]])) + eps * (l - sx / double(C)));
+    }
+  });
+}
+
+template <typename T>
+static void backward_reference(int64_t N, int64_t C, const T* x, const int64_t* t, const T* lse,
+                               int64_t ign, double eps, const T* rs, double scale, T* dx) {
+  parallel_for(N, row_grain(C), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const T* row = x + i * C;
+      T* drow = dx + i * C;
+      if (t[i] == ign) {
+        std::fill(drow, drow + C, T(0));
+        continue;
+      }
+      const double s = scale * (rs ? double(rs[i]) : 1.0), l = lse[i], base = eps / double(C);
+      for (int64_t j = 0; j < C; ++j) drow[j] = T(s * (std::exp(double(row[j]) - l) - base));
+      drow[t[i]] = T(double(drow[t[i]]) - s * (1 - eps));
+    }
+  });
+}
+
+template <typename T>
+static void log_softmax_forward_reference(int64_t N, int64_t C, const T* x, T* y) {
+  parallel_for(N, row_grain(C), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      double sx;
+      const double l = row_lse(x + i * C, C, &sx);
+      for (int64_t j = 0; j < C; ++j) y[i * C + j] = T(double(x[i * C + j]) - l);
+    }
+  });
+}
+
+template <typename T>
+static void log_softmax_backward_reference(int64_t N, int64_t C, const T* gy, const T* y, T* gx) {
+  parallel_for(N, row_grain(C), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      double sg = 0;
+      for (int64_t j = 0; j < C; ++j) sg += gy[i * C + j];
+      for (int64_t j = 0; j < C; ++j)
+        gx[i * C + j] = T(double(gy[i * C + j]) - std::exp(double(y[i * C + j])) * sg);
+    }
+  });
+}
+
+// ---- dispatch ---------------------------------------------------------------------------------
+template <typename T>
+void softmax_xent_forward(int64_t N, int64_t C, const T* x, const int64_t* t, int64_t ign,
+                          double eps, T* loss, T* lse) {
+  check_xent_targets(N, C, t, ign);
+  if constexpr (std::is_same_v<T, float>) {
+    if (softmax_xent_rung_resolved(true) == XentRung::Avx512)
+      return softmax_xent_forward_avx512(N, C, x, t, ign, eps, loss, lse);
+  }
+  forward_reference(N, C, x, t, ign, eps, loss, lse);
+}
+
+template <typename T>
+void softmax_xent_backward(int64_t N, int64_t C, const T* x, const int64_t* t, const T* lse,
+                           int64_t ign, double eps, const T* rs, double scale, T* dx) {
+  check_xent_targets(N, C, t, ign);
+  if constexpr (std::is_same_v<T, float>) {
+    if (softmax_xent_rung_resolved(true) == XentRung::Avx512)
+      return softmax_xent_backward_avx512(N, C, x, t, lse, ign, eps, rs, scale, dx);
+  }
+  backward_reference(N, C, x, t, lse, ign, eps, rs, scale, dx);
+}
+
+template <typename T>
+void log_softmax_forward(int64_t N, int64_t C, const T* x, T* y) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (softmax_xent_rung_resolved(true) == XentRung::Avx512)
+      return log_softmax_forward_avx512(N, C, x, y);
+  }
+  log_softmax_forward_reference(N, C, x, y);
+}
+
+template <typename T>
+void log_softmax_backward(int64_t N, int64_t C, const T* gy, const T* y, T* gx) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (softmax_xent_rung_resolved(true) == XentRung::Avx512)
+      return log_softmax_backward_avx512(N, C, gy, y, gx);
+  }
+  log_softmax_backward_reference(N, C, gy, y, gx);
+}
+
+#define DLK_INSTANTIATE(T)                                                                   \
+  template void softmax_xent_forward<T>(int64_t, int64_t, const T*, const int64_t*, int64_t, \
+                                        double, T*, T*);                                     \
+  template void softmax_xent_backward<T>(int64_t, int64_t, const T*, const int64_t*,         \
+                                         const T*, int64_t, double, const T*, double, T*);   \
+  template void log_softmax_forward<T>(int64_t, int64_t, const T*, T*);                      \
+  template void log_softmax_backward<T>(int64_t, int64_t, const T*, const T*, T*);
+DLK_INSTANTIATE(float)
+DLK_INSTANTIATE(double)
+#undef DLK_INSTANTIATE
+
+}  // namespace dlk::cpu

@@ -1,0 +1,227 @@
+// Bindings for the CPU 2-D convolution (csrc/cpu/conv2d.cpp).
+#include <pybind11/stl.h>
+
+#include <vector>
+
+#include "cpu/conv2d.h"
+#include "python/array_checks.h"
+#include "python/cpu_bindings.h"
+
+namespace py = pybind11;
+
+namespace dlk {
+namespace {
+
+using namespace py_checks;
+using Ints = std::vector<int64_t>;
+
+// stride / dilation / kernel_hw / input_hw: a pair of positive ints (or non-negative for pads).
+void require_pair(const Ints& v, const char* name, int64_t min_value) {
+  DLK_CHECK(v.size() == 2, "conv2d: ", name, ": expected 2 values (h, w), got ", v.size());
+  DLK_CHECK(v[0] >= min_value && v[1] >= min_value, "conv2d: ", name, ": expected values >= ",
+            min_value, ", got ", shape_str(v));
+}
+
+// (top, bottom, left, right); a pair (ph, pw) means the same on both sides.
+Ints padding4(const Ints& p) {
+  DLK_CHECK(p.size() == 2 || p.size() == 4,
+            "conv2d: padding: expected (top, bottom, left, right) or (ph, pw), got ", p.size(),
+            " values");
+  Ints q = p.size() == 4 ? p : Ints{p[0], p[0], p[1], p[1]};
+  DLK_CHECK(q[0] >= 0 && q[1] >= 0 && q[2] >= 0 && q[3] >= 0,
+            "conv2d: padding: expected values >= 0, got ", shape_str(p));
+  return q;
+}
+
+// Checks every size of a convolution and fills in the output size. x_shape is N, C, H, W (or
+// what the caller reconstructs from input_hw); w_shape is O, C/groups, KH, KW.
+cpu::Conv2dShape make_shape(const Ints& x_shape, const Ints& w_shape, const Ints& stride,
+                            const Ints& padding, const Ints& dilation, int64_t groups) {
+  require_pair(stride, "stride", 1);
+  require_pair(dilation, "dilation", 1);
+  const Ints pad = padding4(padding);
+  DLK_CHECK(groups >= 1, "conv2d: groups: expected >= 1, got ", groups);
+  cpu::Conv2dShape s{};
+  s.N = x_shape[0];
+  s.C = x_shape[1];
+  s.H = x_shape[2];
+  s.W = x_shape[3];
+  s.O = w_shape[0];
+  s.KH = w_shape[2];
+  s.KW = w_shape[3];
+  DLK_CHECK(s.C % groups == 0, "conv2d: input channels ", s.C, " are not divisible by groups ",
+            groups);
+  DLK_CHECK(s.O % groups == 0, "conv2d: output channels ", s.O, " (w.shape[0]) are not divisible by groups ",
+            groups);
+  DLK_CHECK(w_shape[1] == s.C / groups, "conv2d: w.shape[1]: expected C / groups = ", s.C, " / ",
+            groups, " = ", s.C / groups, ", got ", w_shape[1], " (w has shape ",
+            shape_str(w_shape), ")");
+  DLK_CHECK(s.KH >= 1 && s.KW >= 1, "conv2d: expected a kernel of at least 1 x 1, got w shape ",
+            shape_str(w_shape));
+  DLK_CHECK(s.O >= 1, "conv2d: expected at least one output channel, got w shape ",
+            shape_str(w_shape));
+  s.sh = stride[0];
+  s.sw = stride[1];
+  s.pt = pad[0];
+  s.pb = pad[1];
+  s.pl = pad[2];
+  s.pr = pad[3];
+  s.dh = dilation[0];
+  s.dw = dilation[1];
+  s.groups = groups;
+  s.OH = cpu::conv2d_output_size(s.H, s.KH, s.sh, s.pt, s.pb, s.dh);
+  s.OW = cpu::conv2d_output_size(s.W, s.KW, s.sw, s.pl, s.pr, s.dw);
+  DLK_CHECK(s.OH >= 1 && s.OW >= 1, "conv2d: output size would be ", s.OH, " x ", s.OW,
+            " (expected at least 1 x 1): input ", s.H, " x ", s.W, ", kernel ", s.KH, " x ", s.KW,
+            ", dilation ", shape_str(dilation), ", padding ", shape_str(pad), ", stride ",
+            shape_str(stride));
+  return s;
+}
+
+template <typename T>
+const T* ptr(const py::array& a) {
+  return static_cast<const T*>(a.data());
+}
+
+void require_input(const py::array& a, const char* name, bool f64) {
+  require_ndim(a, 4, name);
+  if (f64) {
+    require_dtype<double>(a, name);
+  } else {
+    require_dtype<float>(a, name);
+  }
+  require_c_contiguous(a, name);
+}
+
+template <typename T>
+py::array forward(py::array x, py::array w, py::object bias_obj, const Ints& stride,
+                  const Ints& padding, const Ints& dilation, int64_t groups) {
+  const bool f64 = std::is_same_v<T, double>;
+  require_input(w, "w", f64);
+  const cpu::Conv2dShape s = make_shape(shape_of(x), shape_of(w), stride, padding, dilation, groups);
+  const T* b = nullptr;
+  py::array bias;
+  if (!bias_obj.is_none()) {
+    bias = bias_obj.cast<py::array>();
+    require_dtype<T>(bias, "bias");
+    require_shape(bias, {s.O}, "bias");
+    require_c_contiguous(bias, "bias");
+    b = ptr<T>(bias);
+  }
+  py::array_t<T> y({s.N, s.O, s.OH, s.OW});
+  T* py = y.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cpu::conv2d_forward<T>(s, ptr<T>(x), ptr<T>(w), b, py);
+  }
+  return y;
+}
+
+template <typename T>
+py::array backward_input(py::array gy, py::array w, const Ints& input_hw, const Ints& stride,
+                         const Ints& padding, const Ints& dilation, int64_t groups) {
+  const bool f64 = std::is_same_v<T, double>;
+  require_input(w, "w", f64);
+  require_pair(input_hw, "input_hw", 1);
+  const Ints gys = shape_of(gy), ws = shape_of(w);
+  const Ints xs{gys[0], ws[1] * groups, input_hw[0], input_hw[1]};
+  const cpu::Conv2dShape s = make_shape(xs, ws, stride, padding, dilation, groups);
+  require_shape(gy, {s.N, s.O, s.OH, s.OW}, "gy");
+  py::array_t<T> gx({s.N, s.C, s.H, s.W});
+  T* p = gx.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cpu::conv2d_backward_input<T>(s, ptr<T>(gy), ptr<T>(w), p);
+  }
+  return gx;
+}
+
+template <typename T>
+py::array backward_weight(py::array gy, py::array x, const Ints& kernel_hw, const Ints& stride,
+                          const Ints& padding, const Ints& dilation, int64_t groups) {
+  const bool f64 = std::is_same_v<T, double>;
+  require_input(x, "x", f64);
+  require_pair(kernel_hw, "kernel_hw", 1);
+  const Ints gys = shape_of(gy), xs = shape_of(x);
+  DLK_CHECK(groups >= 1, "conv2d: groups: expected >= 1, got ", groups);
+  const Ints ws{gys[1], xs[1] / groups, kernel_hw[0], kernel_hw[1]};
+  const cpu::Conv2dShape s = make_shape(xs, ws, stride, padding, dilation, groups);
+  require_shape(gy, {s.N, s.O, s.OH, s.OW}, "gy");
+  py::array_t<T> gw({s.O, s.C / groups, s.KH, s.KW});
+  T* p = gw.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cpu::conv2d_backward_weight<T>(s, ptr<T>(gy), ptr<T>(x), p);
+  }
+  return gw;
+}
+
+template <typename T>
+py::array backward_bias(py::array gy) {
+  const Ints g = shape_of(gy);
+  py::array_t<T> gb({g[1]});
+  T* p = gb.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cpu::conv2d_backward_bias<T>(g[0], g[1], g[2] * g[3], ptr<T>(gy), p);
+  }
+  return gb;
+}
+
+// Dtype of the call from its first array, which must be 4-D, float, C-contiguous.
+bool call_dtype(const py::array& a, const char* name) {
+  require_ndim(a, 4, name);
+  const bool f64 = is_float64(a, name);
+  require_c_contiguous(a, name);
+  return f64;
+}
+
+}  // namespace
+
+void bind_conv2d(py::module_& m) {
+  const auto s = py::arg("stride") = Ints{1, 1};
+  const auto p = py::arg("padding") = Ints{0, 0, 0, 0};
+  const auto d = py::arg("dilation") = Ints{1, 1};
+  const auto g = py::arg("groups") = 1;
+  m.def(
+      "conv2d_forward",
+      [](py::array x, py::array w, py::object bias, const Ints& st, const Ints& pd,
+         const Ints& dl, int64_t gr) {
+        return call_dtype(x, "x") ? forward<double>(x, w, bias, st, pd, dl, gr)
+                                  : forward<float>(x, w, bias, st, pd, dl, gr);
+      },
+      py::arg("x"), py::arg("w"), py::arg("bias") = py::none(), s, p, d, g,
+      "y[N, O, OH, OW] = conv2d(x[N, C, H, W], w[O, C/groups, KH, KW]) + bias[O].\n"
+      "stride (sh, sw); padding (top, bottom, left, right) or (ph, pw); dilation (dh, dw).");
+  m.def(
+      "conv2d_backward_input",
+      [](py::array gy, py::array w, const Ints& hw, const Ints& st, const Ints& pd,
+         const Ints& dl, int64_t gr) {
+        return call_dtype(gy, "gy") ? backward_input<double>(gy, w, hw, st, pd, dl, gr)
+                                    : backward_input<float>(gy, w, hw, st, pd, dl, gr);
+      },
+      py::arg("gy"), py::arg("w"), py::arg("input_hw"), s, p, d, g,
+      "Gradient of conv2d_forward with respect to x: gx[N, C, H, W] with (H, W) = input_hw.");
+  m.def(
+      "conv2d_backward_weight",
+      [](py::array gy, py::array x, const Ints& khw, const Ints& st, const Ints& pd,
+         const Ints& dl, int64_t gr) {
+        return call_dtype(gy, "gy") ? backward_weight<double>(gy, x, khw, st, pd, dl, gr)
+                                    : backward_weight<float>(gy, x, khw, st, pd, dl, gr);
+      },
+      py::arg("gy"), py::arg("x"), py::arg("kernel_hw"), s, p, d, g,
+      "Gradient of conv2d_forward with respect to w: gw[O, C/groups, KH, KW].");
+  m.def(
+      "conv2d_backward_bias",
+      [](py::array gy) {
+        return call_dtype(gy, "gy") ? backward_bias<double>(gy) : backward_bias<float>(gy);
+      },
+      py::arg("gy"), "Gradient of conv2d_forward with respect to bias: gy summed over N, OH, OW.");
+  m.def(
+      "set_conv2d_rung",
+      [](const std::string& name) { cpu::set_conv2d_rung(cpu::conv2d_rung_from_name(name)); },
+      py::arg("name"), "Force one conv2d rung: 'reference', 'im2col' or 'auto'.");
+  m.def("get_conv2d_rung", []() { return std::string(cpu::conv2d_rung_name(cpu::conv2d_rung())); });
+}
+
+}  // namespace dlk

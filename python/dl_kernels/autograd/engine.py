@@ -1,0 +1,208 @@
+"""The autograd engine: grad mode, the Function node, and the reverse walk over the graph.
+
+The whole idea in three parts:
+
+1. Every differentiable op is a ``Function`` subclass with ``forward(self, *arrays, **params)``
+   (backend arrays in, array or tuple of arrays out; it may keep on ``self`` what backward
+   needs) and ``backward(self, *grads)`` (one gradient per output in, one gradient or None per
+   input out, already summed back over broadcast axes).
+2. ``Function.apply`` runs forward and, when grad mode is on and an input requires grad, makes
+   the Function instance the output tensors' ``grad_fn``: the graph is the chain of
+   ``grad_fn.inputs``.
+3. ``backward(root)`` orders the nodes reachable from ``root`` topologically (depth-first post
+   order), then walks them from the root, calling each node's backward once with the sum of
+   the gradients its outputs received, and adds leaf gradients into ``tensor.grad``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+_Tensor: Any = None  # dl_kernels.tensor.Tensor, set when that module loads (avoids a cycle)
+
+
+# ---- grad mode ------------------------------------------------------------------------------
+class _GradMode:
+    enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _GradMode.enabled
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Context manager / decorator setting grad mode; also takes effect when called plainly."""
+
+    def __init__(self, mode: bool) -> None:
+        self.prev = _GradMode.enabled
+        self.mode = bool(mode)
+        _GradMode.enabled = self.mode
+
+    def __enter__(self) -> None:
+        _GradMode.enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.enabled = self.prev
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Nothing computed inside records a graph: ``with no_grad():``, ``@no_grad()`` or
+    ``@no_grad``."""
+
+    def __new__(cls, func: Any = None) -> Any:
+        self = super().__new__(cls)
+        if func is None:
+            return self
+        self.__init__()
+        return self(func)  # used bare as a decorator: the wrapped function
+
+    def __init__(self, func: Any = None) -> None:
+        self._prev: list[bool] = []
+
+    def __enter__(self) -> None:
+        self._prev.append(_GradMode.enabled)
+        _GradMode.enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.enabled = self._prev.pop()
+
+
+class enable_grad(no_grad):
+    """Turn recording back on inside a ``no_grad`` region."""
+
+    def __enter__(self) -> None:
+        self._prev.append(_GradMode.enabled)
+        _GradMode.enabled = True
+
+
+# ---- the node -------------------------------------------------------------------------------
+class Function:
+    """One recorded op: ``inputs`` (tensors or None), ``needs_input_grad``, ``n_outputs``."""
+
+    n_outputs = 1
+    inputs: tuple | None = None
+    needs_input_grad: tuple = ()
+
+    def forward(self, *args: Any, **params: Any) -> Any:
+        raise NotImplementedError
+
+    def backward(self, *grads: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Any, **params: Any) -> Any:
+        """Run forward on the inputs' arrays; record the node when a gradient is needed."""
+        fn = cls.__new__(cls)
+        needs = False
+        if _GradMode.enabled:
+            for t in inputs:
+                if t is not None and t.requires_grad:
+                    needs = True
+                    break
+        fn.be = be = inputs[0]._be  # by convention the first input is always a tensor
+        out = fn.forward(*[None if t is None else t._data for t in inputs], **params)
+        node = None
+        if needs:
+            fn.inputs = inputs
+            fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
+            node = fn
+        wrap = _Tensor._wrap
+        if type(out) is tuple:
+            fn.n_outputs = len(out)
+            fn.out_meta = [(o.shape, o.dtype) for o in out]
+            return tuple(wrap(o, be, node, i) for i, o in enumerate(out))
+        return wrap(out, be, node, 0)
+
+
+# ---- the reverse walk -----------------------------------------------------------------------
+def _topological_order(root: Function) -> list[Function]:
+    """Nodes reachable from root, each after every node that feeds it a gradient."""
+    order: list[Function] = []
+    visited = {root}
+    stack = [(root, iter(root.inputs))]
+    while stack:
+        node, children = stack[-1]
+        for t in children:
+            fn = None if t is None else t.grad_fn
+            if fn is not None and fn not in visited:
+                if fn.inputs is None:
+                    raise RuntimeError(_FREED)
+                visited.add(fn)
+                stack.append((fn, iter(fn.inputs)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    order.reverse()
+    return order
+
+
+_FREED = (
+    "Trying to backward through the graph a second time (or to use a graph whose saved values "
+    "were freed): pass retain_graph=True to the first backward()"
+)
+
+
+def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> None:
+    """Accumulate d(root)/d(leaf) (times ``gradient``) into every leaf's ``.grad``."""
+    if not root.requires_grad:
+        raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    be = root._be
+    if gradient is None:
+        if root.numel() != 1:
+            raise RuntimeError(
+                f"grad can be implicitly created only for scalar outputs; got shape "
+                f"{tuple(root.shape)}: pass gradient="
+            )
+        g = be.ones(root._data.shape, root._data.dtype)
+    else:
+        g = gradient._data if isinstance(gradient, _Tensor) else be.asarray(gradient)
+        if tuple(g.shape) != tuple(root.shape):
+            raise ValueError(
+                f"backward: gradient has shape {tuple(g.shape)}, expected the output's "
+                f"shape {tuple(root.shape)}"
+            )
+        if g.dtype != root._data.dtype:
+            g = be.astype(g, root._data.dtype)
+    if root.grad_fn is None:  # a leaf: its gradient is the seed
+        root._accumulate_grad(g)
+        return
+    if root.grad_fn.inputs is None:
+        raise RuntimeError(_FREED)
+    pending: dict[Function, list] = {root.grad_fn: [None] * root.grad_fn.n_outputs}
+    pending[root.grad_fn][root._out_idx] = g
+    for node in _topological_order(root.grad_fn):
+        grads = pending.pop(node, None)
+        if grads is None:
+            continue
+        retained = getattr(node, "retained", None)
+        if retained:
+            for i, t in retained.items():
+                if grads[i] is not None:
+                    t._accumulate_grad(grads[i])
+        if node.n_outputs == 1:
+            in_grads = node.backward(grads[0])
+        else:
+            for i, (shape, dtype) in enumerate(node.out_meta):
+                if grads[i] is None:
+                    grads[i] = be.zeros(shape, dtype)
+            in_grads = node.backward(*grads)
+        if type(in_grads) is not tuple:
+            in_grads = (in_grads,)
+        for t, gi, need in zip(node.inputs, in_grads, node.needs_input_grad):
+            if not need or gi is None:
+                continue
+            fn = t.grad_fn
+            if fn is None:
+                t._accumulate_grad(gi)
+                continue
+            slot = pending.get(fn)
+            if slot is None:
+                slot = pending[fn] = [None] * fn.n_outputs
+            i = t._out_idx
+            slot[i] = gi if slot[i] is None else slot[i] + gi
+        if not retain_graph:
+            node.__dict__.clear()  # drop saved arrays; inputs=None marks the node as freed
+            node.inputs = None
+

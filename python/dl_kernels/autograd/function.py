@@ -1,0 +1,716 @@
+"""The differentiable ops: one ``Function`` per op, forward and backward on backend arrays.
+
+Each ``forward`` receives the inputs' arrays (None for an absent optional input) and keyword
+parameters, and keeps on ``self`` only what its backward needs. Each ``backward`` returns one
+gradient per input, summed back to the input's shape where the op broadcast it. ``self.be`` is
+the inputs' backend: no op here touches numpy directly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from dl_kernels.autograd.engine import Function
+
+
+def _mT(be: Any, x: Any) -> Any:
+    """Swap the last two axes (a view)."""
+    axes = list(range(x.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    return be.permute(x, axes)
+
+
+def _normalize_axis(axis: Any, ndim: int) -> Any:
+    if axis is None:
+        return None
+    if isinstance(axis, (tuple, list)):
+        return tuple(a % ndim if ndim else a for a in axis)
+    return axis % ndim if ndim else axis
+
+
+def _expand_reduced(be: Any, g: Any, shape: tuple, axis: Any, keepdim: bool) -> Any:
+    """Broadcast the gradient of a reduction back over the reduced axes (a read-only view)."""
+    if not keepdim and axis is not None:
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        kshape = [1 if i in axes else n for i, n in enumerate(shape)]
+        g = be.reshape(g, kshape)
+    return be.broadcast_to(g, shape)
+
+
+# ---- arithmetic (the second operand is a tensor b, or a Python scalar when b is None) -------
+class Add(Function):
+    def forward(self, a, b, scalar=None):
+        if b is None:
+            self.shapes = (a.shape, None)
+            return self.be.add(a, scalar)
+        self.shapes = (a.shape, b.shape)
+        return self.be.add(a, b)
+
+    def backward(self, g):
+        ub = self.be.unbroadcast
+        sa, sb = self.shapes
+        return ub(g, sa), (ub(g, sb) if sb is not None else None)
+
+
+class Sub(Function):
+    def forward(self, a, b, scalar=None, reverse=False):
+        self.reverse = reverse
+        if b is None:
+            self.shapes = (a.shape, None)
+            return self.be.sub(scalar, a) if reverse else self.be.sub(a, scalar)
+        self.shapes = (a.shape, b.shape)
+        return self.be.sub(a, b)
+
+    def backward(self, g):
+        be = self.be
+        sa, sb = self.shapes
+        if sb is None:
+            return be.neg(g) if self.reverse else g
+        return be.unbroadcast(g, sa), be.unbroadcast(be.neg(g), sb)
+
+
+class Mul(Function):
+    def forward(self, a, b, scalar=None):
+        if b is None:
+            self.scalar = scalar
+            return self.be.mul(a, scalar)
+        self.a, self.b = a, b
+        return self.be.mul(a, b)
+
+    def backward(self, g):
+        be = self.be
+        if self.inputs[1] is None:
+            return be.mul(g, self.scalar)
+        a, b = self.a, self.b
+        need_a, need_b = self.needs_input_grad
+        ga = be.unbroadcast(be.mul(g, b), a.shape) if need_a else None
+        gb = be.unbroadcast(be.mul(g, a), b.shape) if need_b else None
+        return ga, gb
+
+
+class Div(Function):
+    def forward(self, a, b, scalar=None, reverse=False):
+        be = self.be
+        self.reverse, self.scalar = reverse, scalar
+        if b is None:
+            out = be.div(scalar, a) if reverse else be.div(a, scalar)
+            self.a, self.out = a, out
+            return out
+        self.a, self.b = a, b
+        return be.div(a, b)
+
+    def backward(self, g):
+        be = self.be
+        if self.inputs[1] is None:
+            if self.reverse:  # d(s/a) = -s/a^2 = -out/a
+                return be.neg(be.mul(g, be.div(self.out, self.a)))
+            return be.div(g, self.scalar)
+        a, b = self.a, self.b
+        need_a, need_b = self.needs_input_grad
+        ga = be.unbroadcast(be.div(g, b), a.shape) if need_a else None
+        gb = None
+        if need_b:
+            gb = be.unbroadcast(be.neg(be.div(be.mul(g, a), be.mul(b, b))), b.shape)
+        return ga, gb
+
+
+class Pow(Function):
+    """a ** b, a ** scalar, or scalar ** a (reverse=True)."""
+
+    def forward(self, a, b, scalar=None, reverse=False):
+        be = self.be
+        self.a, self.b, self.scalar, self.reverse = a, b, scalar, reverse
+        if b is None:
+            self.out = be.pow(scalar, a) if reverse else be.pow(a, scalar)
+        else:
+            self.out = be.pow(a, b)
+        return self.out
+
+    def backward(self, g):
+        be = self.be
+        a, b, out = self.a, self.b, self.out
+        if b is None:
+            if self.reverse:
+                return be.mul(g, be.mul(out, math.log(self.scalar)))
+            p = self.scalar
+            if p == 2:
+                return be.mul(g, be.mul(a, 2.0))
+            return be.mul(g, be.mul(be.pow(a, p - 1), p))
+        need_a, need_b = self.needs_input_grad
+        ga = gb = None
+        if need_a:
+            ga = be.unbroadcast(be.mul(g, be.mul(b, be.pow(a, be.sub(b, 1)))), a.shape)
+        if need_b:
+            safe = be.where(be.gt(a, 0), a, 1)
+            gb = be.unbroadcast(be.mul(g, be.mul(out, be.log(safe))), b.shape)
+        return ga, gb
+
+
+class Neg(Function):
+    def forward(self, a):
+        return self.be.neg(a)
+
+    def backward(self, g):
+        return self.be.neg(g)
+
+
+class MatMul(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return self.be.matmul(a, b)
+
+    def backward(self, g):
+        be = self.be
+        a, b = self.a, self.b
+        need_a, need_b = self.needs_input_grad
+        if a.ndim == 2 and b.ndim == 2:
+            ga = be.gemm(g, b, trans_b=True) if need_a else None
+            gb = be.gemm(a, g, trans_a=True) if need_b else None
+            return ga, gb
+        a2 = be.reshape(a, (1, -1)) if a.ndim == 1 else a
+        b2 = be.reshape(b, (-1, 1)) if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = be.reshape(g2, g2.shape[:-1] + (1,) + g2.shape[-1:])
+        if b.ndim == 1:
+            g2 = be.reshape(g2, g2.shape + (1,))
+        ga = gb = None
+        if need_a:
+            ga = be.unbroadcast(be.matmul(g2, _mT(be, b2)), a2.shape)
+            ga = be.reshape(ga, a.shape)
+        if need_b:
+            if b2.ndim == 2:  # one GEMM over all rows of the batch
+                k, m = b2.shape
+                gb = be.gemm(be.reshape(a2, (-1, k)), be.reshape(g2, (-1, m)), trans_a=True)
+            else:
+                gb = be.unbroadcast(be.matmul(_mT(be, a2), g2), b2.shape)
+            gb = be.reshape(gb, b.shape)
+        return ga, gb
+
+
+# ---- elementwise unary ----------------------------------------------------------------------
+class Exp(Function):
+    def forward(self, a):
+        self.out = self.be.exp(a)
+        return self.out
+
+    def backward(self, g):
+        return self.be.mul(g, self.out)
+
+
+class Log(Function):
+    def forward(self, a):
+        self.a = a
+        return self.be.log(a)
+
+    def backward(self, g):
+        return self.be.div(g, self.a)
+
+
+class Sqrt(Function):
+    def forward(self, a):
+        self.out = self.be.sqrt(a)
+        return self.out
+
+    def backward(self, g):
+        return self.be.div(g, self.be.mul(self.out, 2.0))
+
+
+class Abs(Function):
+    def forward(self, a):
+        self.a = a
+        return self.be.abs(a)
+
+    def backward(self, g):
+        return self.be.mul(g, self.be.sign(self.a))
+
+
+class Tanh(Function):
+    def forward(self, a):
+        self.out = self.be.tanh(a)
+        return self.out
+
+    def backward(self, g):
+        be, y = self.be, self.out
+        return be.mul(g, be.sub(1.0, be.mul(y, y)))
+
+
+class Sigmoid(Function):
+    def forward(self, a):
+        self.out = self.be.sigmoid(a)
+        return self.out
+
+    def backward(self, g):
+        be, y = self.be, self.out
+        return be.mul(g, be.mul(y, be.sub(1.0, y)))
+
+
+class Relu(Function):
+    def forward(self, a):
+        self.out = self.be.maximum(a, 0)
+        return self.out
+
+    def backward(self, g):
+        return self.be.mul(g, self.be.gt(self.out, 0))
+
+
+class LeakyRelu(Function):
+    def forward(self, a, slope=0.01):
+        be = self.be
+        self.factor = be.where(be.ge(a, 0), 1.0, slope).astype(a.dtype, copy=False)
+        return be.mul(a, self.factor)
+
+    def backward(self, g):
+        return self.be.mul(g, self.factor)
+
+
+class Softplus(Function):
+    def forward(self, a, beta=1.0, threshold=20.0):
+        self.a, self.beta, self.threshold = a, beta, threshold
+        return self.be.softplus(a, beta, threshold)
+
+    def backward(self, g):
+        be = self.be
+        ba = be.mul(self.a, self.beta)
+        s = be.sigmoid(ba)
+        return be.mul(g, be.where(be.gt(ba, self.threshold), 1.0, s))
+
+
+class Clamp(Function):
+    def forward(self, a, min=None, max=None):
+        be = self.be
+        inside = None
+        if min is not None:
+            inside = be.ge(a, min)
+        if max is not None:
+            le = be.le(a, max)
+            inside = le if inside is None else be.logical_and(inside, le)
+        self.inside = inside
+        return be.clip(a, min, max)
+
+    def backward(self, g):
+        return g if self.inside is None else self.be.mul(g, self.inside)
+
+
+class Where(Function):
+    """where(cond, a, b); cond is a bool array parameter, not an input."""
+
+    def forward(self, a, b, cond=None):
+        self.cond, self.shapes = cond, (a.shape, b.shape)
+        return self.be.where(cond, a, b)
+
+    def backward(self, g):
+        be = self.be
+        zero = be.zeros((), g.dtype)
+        ga = be.unbroadcast(be.where(self.cond, g, zero), self.shapes[0])
+        gb = be.unbroadcast(be.where(self.cond, zero, g), self.shapes[1])
+        return ga, gb
+
+
+class Maximum(Function):
+    """maximum / minimum; at ties the gradient is split evenly, as torch does."""
+
+    def forward(self, a, b, minimum=False):
+        be = self.be
+        self.shapes = (a.shape, b.shape)
+        out = be.minimum(a, b) if minimum else be.maximum(a, b)
+        win = be.lt(a, b) if minimum else be.gt(a, b)
+        self.wa = be.add(win, be.mul(be.eq(a, b), 0.5)).astype(out.dtype, copy=False)
+        return out
+
+    def backward(self, g):
+        be = self.be
+        ga = be.mul(g, self.wa)
+        return be.unbroadcast(ga, self.shapes[0]), be.unbroadcast(be.sub(g, ga), self.shapes[1])
+
+
+class Clone(Function):
+    def forward(self, a):
+        return self.be.copy(a)
+
+    def backward(self, g):
+        return g
+
+
+class Cast(Function):
+    def forward(self, a, dtype=None):
+        self.src = a.dtype
+        return self.be.astype(a, dtype)
+
+    def backward(self, g):
+        return self.be.astype(g, self.src)
+
+
+# ---- reductions -----------------------------------------------------------------------------
+class Sum(Function):
+    def forward(self, a, axis=None, keepdim=False):
+        self.shape, self.axis, self.keepdim = a.shape, _normalize_axis(axis, a.ndim), keepdim
+        return self.be.sum(a, self.axis, keepdim)
+
+    def backward(self, g):
+        return _expand_reduced(self.be, g, self.shape, self.axis, self.keepdim)
+
+
+class Mean(Function):
+    def forward(self, a, axis=None, keepdim=False):
+        self.shape, self.axis, self.keepdim = a.shape, _normalize_axis(axis, a.ndim), keepdim
+        out = self.be.mean(a, self.axis, keepdim)
+        self.count = max(a.size // max(out.size, 1), 1) if a.size else 1
+        return out
+
+    def backward(self, g):
+        g = self.be.div(g, self.count)
+        return _expand_reduced(self.be, g, self.shape, self.axis, self.keepdim)
+
+
+class MaxReduce(Function):
+    """max / min over axes; ties share the gradient evenly (a valid subgradient)."""
+
+    def forward(self, a, axis=None, keepdim=False, minimum=False):
+        be = self.be
+        self.shape, self.axis, self.keepdim = a.shape, _normalize_axis(axis, a.ndim), keepdim
+        out_k = (be.min if minimum else be.max)(a, self.axis, True)
+        mask = be.eq(a, out_k).astype(a.dtype)
+        self.mask = be.div(mask, be.sum(mask, self.axis, True))
+        if keepdim:
+            return out_k
+        return be.reshape(out_k, be.sum(mask, self.axis, False).shape)
+
+    def backward(self, g):
+        be = self.be
+        g = _expand_reduced(be, g, self.shape, self.axis, self.keepdim)
+        return be.mul(g, self.mask)
+
+
+class Var(Function):
+    def forward(self, a, axis=None, correction=1, keepdim=False):
+        be = self.be
+        self.shape, self.axis, self.keepdim = a.shape, _normalize_axis(axis, a.ndim), keepdim
+        mean = be.mean(a, self.axis, True)
+        self.centered = be.sub(a, mean)
+        n = a.size // max(mean.size, 1)
+        self.denom = max(n - correction, 0)
+        sq = be.sum(be.mul(self.centered, self.centered), self.axis, keepdim)
+        return be.div(sq, self.denom)
+
+    def backward(self, g):
+        be = self.be
+        g = _expand_reduced(be, g, self.shape, self.axis, self.keepdim)
+        return be.mul(g, be.mul(self.centered, 2.0 / self.denom))
+
+
+class LogSumExp(Function):
+    def forward(self, a, axis=None, keepdim=False):
+        be = self.be
+        self.a, self.axis, self.keepdim = a, _normalize_axis(axis, a.ndim), keepdim
+        self.out_k = be.logsumexp(a, self.axis, True)
+        if keepdim:
+            return self.out_k
+        return be.logsumexp(a, self.axis, False)
+
+    def backward(self, g):
+        be = self.be
+        g = _expand_reduced(be, g, self.a.shape, self.axis, self.keepdim)
+        return be.mul(g, be.exp(be.sub(self.a, self.out_k)))
+
+
+class Softmax(Function):
+    def forward(self, a, dim=-1):
+        be = self.be
+        self.dim = dim
+        shifted = be.sub(a, be.max(a, dim, True))
+        e = be.exp(shifted)
+        self.out = be.div(e, be.sum(e, dim, True))
+        return self.out
+
+    def backward(self, g):
+        be, y = self.be, self.out
+        gy = be.mul(g, y)
+        return be.sub(gy, be.mul(y, be.sum(gy, self.dim, True)))
+
+
+class LogSoftmax(Function):
+    def forward(self, a, dim=-1):
+        be = self.be
+        self.dim = dim
+        self.out = be.sub(a, be.logsumexp(a, dim, True))
+        return self.out
+
+    def backward(self, g):
+        be = self.be
+        return be.sub(g, be.mul(be.exp(self.out), be.sum(g, self.dim, True)))
+
+
+# ---- movement -------------------------------------------------------------------------------
+class Reshape(Function):
+    def forward(self, a, shape=None):
+        self.shape = a.shape
+        return self.be.reshape(a, shape)
+
+    def backward(self, g):
+        return self.be.reshape(g, self.shape)
+
+
+class Permute(Function):
+    def forward(self, a, axes=None):
+        self.inverse = [0] * len(axes)
+        for i, ax in enumerate(axes):
+            self.inverse[ax] = i
+        return self.be.permute(a, axes)
+
+    def backward(self, g):
+        return self.be.permute(g, self.inverse)
+
+
+class Expand(Function):
+    def forward(self, a, shape=None):
+        self.shape = a.shape
+        return self.be.broadcast_to(a, shape)
+
+    def backward(self, g):
+        return self.be.unbroadcast(g, self.shape)
+
+
+class GetItem(Function):
+    def forward(self, a, index=None, advanced=False):
+        self.shape, self.dtype, self.index, self.advanced = a.shape, a.dtype, index, advanced
+        return self.be.getitem(a, index)
+
+    def backward(self, g):
+        be = self.be
+        if self.advanced:  # repeated indices must accumulate
+            return be.index_add(self.shape, self.index, g)
+        out = be.zeros(self.shape, self.dtype)
+        be.setitem(out, self.index, g)
+        return out
+
+
+class Gather(Function):
+    def forward(self, a, index=None, axis=0):
+        self.shape, self.index, self.axis = a.shape, index, axis
+        return self.be.gather(a, index, axis)
+
+    def backward(self, g):
+        return self.be.scatter_add(self.shape, self.index, g, self.axis)
+
+
+class SetItem(Function):
+    """out = a with out[index] = value (value broadcast); a's grad is zero at index."""
+
+    def forward(self, a, value, index=None, scalar=None):
+        self.index = index
+        self.vshape = None if value is None else value.shape
+        self.be.setitem(a, index, scalar if value is None else value)
+        return a
+
+    def backward(self, g):
+        be = self.be
+        ga = None
+        if self.needs_input_grad[0]:
+            ga = be.copy(g)
+            be.setitem(ga, self.index, 0)
+        gv = None
+        if self.vshape is not None and self.needs_input_grad[1]:
+            gv = be.unbroadcast(be.getitem(g, self.index), self.vshape)
+        return ga, gv
+
+
+class Cat(Function):
+    def forward(self, *arrays, axis=0):
+        self.axis = axis
+        self.bounds = []
+        total = 0
+        for a in arrays:
+            total += a.shape[axis]
+            self.bounds.append(total)
+        return self.be.concat(arrays, axis)
+
+    def backward(self, g):
+        return tuple(self.be.split(g, self.bounds[:-1], self.axis))
+
+
+class Stack(Function):
+    def forward(self, *arrays, axis=0):
+        self.axis = axis
+        return self.be.stack(arrays, axis)
+
+    def backward(self, g):
+        be, n = self.be, len(self.inputs)
+        parts = be.split(g, n, self.axis)
+        return tuple(be.reshape(p, p.shape[: self.axis] + p.shape[self.axis + 1 :]) for p in parts)
+
+
+class Split(Function):
+    def forward(self, a, sections=None, axis=0):
+        self.axis = axis
+        return tuple(self.be.split(a, sections, axis))
+
+    def backward(self, *grads):
+        return self.be.concat(grads, self.axis)
+
+
+# ---- ops on the compiled kernels (through the backend) --------------------------------------
+class Linear(Function):
+    """y = x @ w.T + b over the last axis of x, one GEMM for all leading axes."""
+
+    def forward(self, x, w, b):
+        be = self.be
+        self.x_shape = x.shape
+        x2 = x if x.ndim == 2 else be.reshape(x, (-1, x.shape[-1]))
+        self.x2, self.w = x2, w
+        y = be.gemm(x2, w, trans_b=True)
+        if b is not None:
+            be.add(y, b, out=y)
+        return y if x.ndim == 2 else be.reshape(y, x.shape[:-1] + (w.shape[0],))
+
+    def backward(self, g):
+        be = self.be
+        g2 = g if g.ndim == 2 else be.reshape(g, (-1, g.shape[-1]))
+        need_x, need_w, need_b = self.needs_input_grad
+        gx = be.reshape(be.gemm(g2, self.w), self.x_shape) if need_x else None
+        gw = be.gemm(g2, self.x2, trans_a=True) if need_w else None
+        gb = be.sum(g2, 0) if need_b else None
+        return gx, gw, gb
+
+
+class Conv2d(Function):
+    def forward(self, x, w, b, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+        self.x, self.w = x, w
+        self.params = (stride, padding, dilation, groups)
+        return self.be.conv2d_forward(x, w, b, stride, padding, dilation, groups)
+
+    def backward(self, g):
+        be, x, w, p = self.be, self.x, self.w, self.params
+        need_x, need_w, need_b = self.needs_input_grad
+        gx = be.conv2d_backward_input(g, w, x.shape[2:], *p) if need_x else None
+        gw = be.conv2d_backward_weight(g, x, w.shape[2:], *p) if need_w else None
+        gb = be.conv2d_backward_bias(g) if need_b else None
+        return gx, gw, gb
+
+
+class MaxPool2d(Function):
+    def forward(self, x, kernel=None, stride=None, padding=(0, 0)):
+        y, self.argmax = self.be.max_pool2d_forward(x, kernel, stride, padding)
+        self.hw = x.shape[2:]
+        return y
+
+    def backward(self, g):
+        return self.be.max_pool2d_backward(g, self.argmax, self.hw)
+
+
+class AvgPool2d(Function):
+    def forward(self, x, kernel=None, stride=None, padding=(0, 0), count_include_pad=True):
+        self.params = (x.shape[2:], kernel, stride, padding, count_include_pad)
+        return self.be.avg_pool2d_forward(x, kernel, stride, padding, count_include_pad)
+
+    def backward(self, g):
+        return self.be.avg_pool2d_backward(g, *self.params)
+
+
+class LogSoftmaxLast(Function):
+    """log_softmax over the last axis on the fused kernel."""
+
+    def forward(self, x):
+        self.out = self.be.log_softmax_forward(x)
+        return self.out
+
+    def backward(self, g):
+        return self.be.log_softmax_backward(g, self.out)
+
+
+class SoftmaxCrossEntropy(Function):
+    """Fused softmax + cross-entropy over (N, C) logits and (N,) int64 targets."""
+
+    def forward(self, logits, targets=None, ignore_index=-100, label_smoothing=0.0,
+                reduction="mean"):
+        be = self.be
+        self.logits = be.contiguous(logits)
+        self.targets = targets
+        self.opts = (ignore_index, label_smoothing, reduction)
+        loss, self.lse = be.softmax_cross_entropy_forward(self.logits, targets, *self.opts)
+        return loss
+
+    def backward(self, g):
+        return self.be.softmax_cross_entropy_backward(self.logits, self.targets, self.lse, g,
+                                                      *self.opts)
+
+
+class Embedding(Function):
+    def forward(self, w, indices=None, padding_idx=None):
+        self.shape, self.indices, self.padding_idx = w.shape, indices, padding_idx
+        return self.be.getitem(w, indices)
+
+    def backward(self, g):
+        be = self.be
+        gw = be.index_add(self.shape, self.indices, g)
+        if self.padding_idx is not None:
+            be.setitem(gw, self.padding_idx, 0)
+        return gw
+
+
+class Step(Function):
+    """Heaviside step: its derivative is zero wherever it exists."""
+
+    def forward(self, x, low=0.0, high=1.0):
+        be = self.be
+        return be.astype(be.where(be.ge(x, 0), high, low), x.dtype)
+
+    def backward(self, g):
+        return self.be.mul(g, 0)
+
+
+class LSTM(Function):
+    """A whole sequence on the LSTM driver: inputs (x, h0, c0, w_ih, w_hh, b, peephole),
+    outputs (y, h_T, c_T)."""
+
+    def forward(self, x, h0, c0, w_ih, w_hh, b, peephole, variant="standard", reverse=False):
+        self.args = (x, h0, c0, w_ih, w_hh, peephole, variant, reverse)
+        y, h_t, c_t, self.saved = self.be.lstm_forward(x, h0, c0, w_ih, w_hh, b, peephole,
+                                                       variant, reverse)
+        self.y = y
+        return y, h_t, c_t
+
+    def backward(self, dy, dh_t, dc_t):
+        dx, dh0, dc0, dwi, dwh, db, dp = self.be.lstm_backward(*self.args, self.y, self.saved,
+                                                               dy, dh_t, dc_t)
+        return dx, dh0, dc0, dwi, dwh, db, dp
+
+
+class LSTMCell(Function):
+    """One LSTM step: inputs (x, h, c, w_ih, w_hh, b, peephole), outputs (h_new, c_new)."""
+
+    def forward(self, x, h, c, w_ih, w_hh, b, peephole, variant="standard"):
+        self.args = (x, h, c, w_ih, w_hh, peephole, variant)
+        h_new, self.c_new, self.saved = self.be.lstm_cell_forward(x, h, c, w_ih, w_hh, b,
+                                                                  peephole, variant)
+        return h_new, self.c_new
+
+    def backward(self, dh, dc):
+        return tuple(self.be.lstm_cell_backward(*self.args, self.c_new, self.saved, dh, dc))
+
+
+class GRU(Function):
+    """A whole sequence on the GRU driver: inputs (x, h0, w_ih, w_hh, b, b_hn), outputs
+    (y, h_T)."""
+
+    def forward(self, x, h0, w_ih, w_hh, b, b_hn, variant="notes", reverse=False):
+        self.args = (x, h0, w_ih, w_hh, variant, reverse)
+        self.y, h_t, self.saved = self.be.gru_forward(x, h0, w_ih, w_hh, b, b_hn, variant,
+                                                      reverse)
+        return self.y, h_t
+
+    def backward(self, dy, dh_t):
+        return tuple(self.be.gru_backward(*self.args, self.y, self.saved, dy, dh_t))
+
+
+class GRUCell(Function):
+    """One GRU step: inputs (x, h, w_ih, w_hh, b, b_hn), output h_new."""
+
+    def forward(self, x, h, w_ih, w_hh, b, b_hn, variant="notes"):
+        self.args = (x, h, w_ih, w_hh, variant)
+        h_new, self.saved = self.be.gru_cell_forward(x, h, w_ih, w_hh, b, b_hn, variant)
+        return h_new
+
+    def backward(self, dh):
+        return tuple(self.be.gru_cell_backward(*self.args, self.saved, dh))

@@ -1,0 +1,637 @@
+"""Functional ops with autograd, following ``torch.nn.functional``'s signatures.
+
+Heavy ops run on the compiled kernels through the backend (linear on our GEMM; conv2d,
+max/avg pooling, log-softmax and softmax cross-entropy on their fused kernels); the rest are
+compositions of Tensor ops. Also the course notes' activations: ``step``, ``noisy_relu``,
+``maxout``, ``soft_maxout``, ``p_norm``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Union
+
+from dl_kernels.autograd import function as Fn
+from dl_kernels.tensor import Tensor, _floating, int64, tensor
+
+IntPair = Union[int, Sequence[int]]
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _pair(v: IntPair, name: str) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(x) for x in v)
+    if len(v) != 2:
+        raise ValueError(f"{name}: expected an int or 2 values, got {v}")
+    return v
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _same_shape(a: Tensor, b: Tensor, what: str) -> None:
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(
+            f"{what}: input shape {tuple(a.shape)} and target shape {tuple(b.shape)} differ"
+        )
+
+
+def _float_operands(what: str, *pairs: tuple[str, Tensor | None]) -> None:
+    """All given tensors floating point, of one dtype, on one device."""
+    ref_name, ref = pairs[0]
+    if not ref.is_floating_point():
+        raise TypeError(f"{what}: {ref_name} must be floating point, got {ref.dtype}")
+    for name, t in pairs[1:]:
+        if t is None:
+            continue
+        if t.device != ref.device:
+            raise ValueError(f"{what}: {ref_name} is on {ref.device} but {name} is on {t.device}")
+        if t.dtype is not ref.dtype:
+            raise TypeError(f"{what}: {ref_name} is {ref.dtype} but {name} is {t.dtype}")
+
+
+# ---- linear ---------------------------------------------------------------------------------
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = input @ weight.T + bias; input (..., in), weight (out, in), bias (out,)."""
+    _float_operands("linear", ("input", input), ("weight", weight), ("bias", bias))
+    if weight.ndim != 2 or input.ndim < 1 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear: input shape {tuple(input.shape)} does not match weight shape "
+            f"{tuple(weight.shape)} (expected input (..., {weight.shape[-1]}))"
+        )
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(
+            f"linear: bias shape {tuple(bias.shape)}, expected ({weight.shape[0]},) for weight "
+            f"{tuple(weight.shape)}"
+        )
+    return Fn.Linear.apply(input, weight, bias)
+
+
+# ---- convolution and pooling ----------------------------------------------------------------
+def _conv_padding(padding: Any, kernel: tuple[int, int], dilation: tuple[int, int],
+                  stride: tuple[int, int]) -> tuple[int, int, int, int]:
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError("conv2d: padding='same' needs stride 1 (as in torch)")
+            th, tw = dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1)
+            return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+        raise ValueError(f"conv2d: padding: expected an int, a pair, 'same' or 'valid', got "
+                         f"{padding!r}")
+    ph, pw = _pair(padding, "conv2d: padding")
+    return (ph, ph, pw, pw)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
+           stride: IntPair = 1, padding: Any = 0, dilation: IntPair = 1,
+           groups: int = 1) -> Tensor:
+    """2-D cross-correlation, NCHW; weight (O, C/groups, KH, KW); padding int, pair, 'same' or
+    'valid' (zeros); any stride, dilation and groups."""
+    _float_operands("conv2d", ("input", input), ("weight", weight), ("bias", bias))
+    unbatched = input.ndim == 3
+    if unbatched:
+        input = input.unsqueeze(0)
+    if input.ndim != 4 or weight.ndim != 4:
+        raise ValueError(f"conv2d: expected input (N, C, H, W) and weight (O, C/groups, KH, KW), "
+                         f"got {tuple(input.shape)} and {tuple(weight.shape)}")
+    if input.shape[1] != weight.shape[1] * groups:
+        raise ValueError(
+            f"conv2d: input has {input.shape[1]} channels but weight {tuple(weight.shape)} with "
+            f"groups={groups} expects {weight.shape[1] * groups}"
+        )
+    st, dil = _pair(stride, "conv2d: stride"), _pair(dilation, "conv2d: dilation")
+    pad = _conv_padding(padding, tuple(weight.shape[2:]), dil, st)
+    out = Fn.Conv2d.apply(input, weight, bias, stride=st, padding=pad, dilation=dil,
+                          groups=groups)
+    return out.squeeze(0) if unbatched else out
+
+
+def _pool_args(kernel_size: IntPair, stride: Any, padding: IntPair, what: str) -> tuple:
+    k = _pair(kernel_size, f"{what}: kernel_size")
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _pair(
+        stride, f"{what}: stride")
+    return k, s, _pair(padding, f"{what}: padding")
+
+
+def max_pool2d(input: Tensor, kernel_size: IntPair, stride: Any = None,
+               padding: IntPair = 0, dilation: IntPair = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Any:
+    """Max over each window (stride defaults to the kernel); the gradient goes to the first
+    maximum of each window. return_indices gives the flat h * W + w index per output."""
+    k, s, p = _pool_args(kernel_size, stride, padding, "max_pool2d")
+    if _pair(dilation, "max_pool2d: dilation") != (1, 1) or ceil_mode:
+        raise NotImplementedError("max_pool2d: dilation != 1 and ceil_mode are not supported")
+    unbatched = input.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    out = Fn.MaxPool2d.apply(x, kernel=k, stride=s, padding=p)
+    if return_indices:
+        idx = Tensor._wrap(out.grad_fn.argmax if out.grad_fn is not None else
+                           x._be.max_pool2d_forward(x._data, k, s, p)[1], x._be)
+        if unbatched:
+            return out.squeeze(0), idx.squeeze(0)
+        return out, idx
+    return out.squeeze(0) if unbatched else out
+
+
+def avg_pool2d(input: Tensor, kernel_size: IntPair, stride: Any = None,
+               padding: IntPair = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Tensor:
+    """Mean over each window (zero padding counted when count_include_pad)."""
+    k, s, p = _pool_args(kernel_size, stride, padding, "avg_pool2d")
+    if ceil_mode:
+        raise NotImplementedError("avg_pool2d: ceil_mode is not supported")
+    unbatched = input.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    out = Fn.AvgPool2d.apply(x, kernel=k, stride=s, padding=p,
+                             count_include_pad=count_include_pad)
+    if divisor_override is not None:
+        out = out * (float(k[0] * k[1]) / divisor_override)
+    return out.squeeze(0) if unbatched else out
+
+
+# ---- activations ----------------------------------------------------------------------------
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    return Fn.Relu.apply(input)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01,
+               inplace: bool = False) -> Tensor:
+    return Fn.LeakyRelu.apply(input, slope=negative_slope)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return Fn.Sigmoid.apply(_floating(input))
+
+
+def tanh(input: Tensor) -> Tensor:
+    return Fn.Tanh.apply(_floating(input))
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, linear above threshold (as torch)."""
+    return Fn.Softplus.apply(_floating(input), beta=beta, threshold=threshold)
+
+
+def step(input: Tensor, low: float = 0.0, high: float = 1.0) -> Tensor:
+    """The notes' step function: ``high`` where input >= 0, else ``low`` (the perceptron uses
+    low=-1). Its gradient is zero."""
+    return Fn.Step.apply(_floating(input), low=low, high=high)
+
+
+def noisy_relu(input: Tensor, sigma: float = 1.0, training: bool = True) -> Tensor:
+    """max(0, x + eps), eps ~ N(0, sigma^2) while training; plain ReLU otherwise."""
+    if not training or sigma == 0:
+        return relu(input)
+    noise = Tensor._wrap(input._be.randn(tuple(input.shape), input._data.dtype), input._be)
+    return relu(input + noise * sigma)
+
+
+def _pieces(input: Tensor, num_pieces: int, dim: int, what: str) -> tuple[Tensor, int]:
+    """Group consecutive units of ``dim`` into pieces of ``num_pieces``: (..., C/k, k, ...)."""
+    dim = dim % input.ndim
+    c = input.shape[dim]
+    if num_pieces < 1 or c % num_pieces:
+        raise ValueError(f"{what}: dimension {dim} has {c} units, not divisible by "
+                         f"num_pieces={num_pieces}")
+    shape = tuple(input.shape[:dim]) + (c // num_pieces, num_pieces) + tuple(input.shape[dim + 1:])
+    return input.reshape(shape), dim + 1
+
+
+def maxout(input: Tensor, num_pieces: int, dim: int = 1) -> Tensor:
+    """phi(y_1..y_k) = max_i y_i over groups of ``num_pieces`` consecutive units of ``dim``."""
+    x, d = _pieces(input, num_pieces, dim, "maxout")
+    return x.amax(d)
+
+
+def soft_maxout(input: Tensor, num_pieces: int, dim: int = 1) -> Tensor:
+    """phi(y_1..y_k) = log sum_i exp(y_i) over each group (a smooth maxout)."""
+    x, d = _pieces(input, num_pieces, dim, "soft_maxout")
+    return x.logsumexp(d)
+
+
+def p_norm(input: Tensor, num_pieces: int, p: float = 2.0, dim: int = 1) -> Tensor:
+    """phi(y_1..y_k) = (sum_i |y_i|^p)^(1/p) over each group. (The notes print the sum without
+    the inner power; with it this is the p-norm the name and the cited work mean.)"""
+    x, d = _pieces(input, num_pieces, dim, "p_norm")
+    return (x.abs() ** p).sum(d) ** (1.0 / p)
+
+
+def _softmax_dim(ndim: int) -> int:
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
+    x = input if dtype is None else input.to(dtype)
+    if dim is None:
+        dim = _softmax_dim(x.ndim)
+    return log_softmax(x, dim).exp()
+
+
+def log_softmax(input: Tensor, dim: int | None = None,
+                dtype: Any = None) -> Tensor:
+    """Numerically stable log-softmax on the fused kernel (over the last axis; other axes are
+    moved last and back)."""
+    x = _floating(input if dtype is None else input.to(dtype))
+    if dim is None:
+        dim = _softmax_dim(x.ndim)
+    if x.ndim == 0:
+        return x - x
+    dim = dim % x.ndim
+    if dim == x.ndim - 1:
+        return Fn.LogSoftmaxLast.apply(x)
+    return Fn.LogSoftmaxLast.apply(x.transpose(dim, -1)).transpose(dim, -1)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True,
+            inplace: bool = False) -> Tensor:
+    """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p)
+    while training; the identity otherwise."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    be = input._be
+    mask = be.bernoulli(tuple(input.shape), 1.0 - p, input._data.dtype)
+    return input * Tensor._wrap(be.mul(mask, 1.0 / (1.0 - p)), be)
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
+              max_norm: float | None = None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of ``weight`` (num_embeddings, dim) picked by integer ``input`` (any shape)."""
+    if input.is_floating_point():
+        raise TypeError(f"embedding: indices must be int64, got {input.dtype}")
+    n = weight.shape[0]
+    idx = input._data
+    if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
+        raise ValueError(f"embedding: indices must be in [0, {n}) for weight "
+                         f"{tuple(weight.shape)}, got range [{int(idx.min())}, {int(idx.max())}]")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += n
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse")
+    return Fn.Embedding.apply(weight, indices=idx, padding_idx=padding_idx)
+
+
+# ---- recurrent cells and sequences ---------------------------------------------------------
+def _rnn_bias(b_ih: Tensor | None, b_hh: Tensor | None, w_ih: Tensor) -> Tensor:
+    """The kernels take one bias per gate: b_ih + b_hh when both are given (torch's layout)."""
+    if b_ih is None and b_hh is None:
+        return Tensor._wrap(w_ih._be.zeros((w_ih.shape[0],), w_ih._data.dtype), w_ih._be)
+    if b_ih is None or b_hh is None:
+        return b_ih if b_hh is None else b_hh
+    return b_ih + b_hh
+
+
+def _rnn_checks(what: str, x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, gates: int,
+                bias: Tensor | None, peephole: Tensor | None) -> None:
+    _float_operands(what, ("input", x), ("hidden state", h), ("w_ih", w_ih), ("w_hh", w_hh),
+                    ("bias", bias), ("peephole", peephole))
+    hidden = w_hh.shape[1] if w_hh.ndim == 2 else -1
+    if w_hh.ndim != 2 or w_hh.shape[0] != gates * hidden:
+        raise ValueError(f"{what}: w_hh shape {tuple(w_hh.shape)}, expected ({gates} * H, H)")
+    if w_ih.ndim != 2 or tuple(w_ih.shape) != (gates * hidden, x.shape[-1]):
+        raise ValueError(f"{what}: w_ih shape {tuple(w_ih.shape)} does not match input shape "
+                         f"{tuple(x.shape)}: expected ({gates * hidden}, {x.shape[-1]})")
+    if h.shape[-1] != hidden:
+        raise ValueError(f"{what}: hidden state shape {tuple(h.shape)} does not match w_hh "
+                         f"{tuple(w_hh.shape)} (hidden size {hidden})")
+
+
+_LSTM_GATES = {"standard": 4, "peephole": 4, "coupled": 3}
+
+
+def _lstm_gates(variant: str, peephole: Tensor | None) -> int:
+    if variant not in _LSTM_GATES:
+        raise ValueError(f"lstm: variant: expected one of {sorted(_LSTM_GATES)}, got {variant!r}")
+    if (variant == "peephole") != (peephole is not None):
+        raise ValueError("lstm: variant='peephole' needs peephole weights (3, H); the other "
+                         "variants take peephole=None")
+    return _LSTM_GATES[variant]
+
+
+def lstm_cell(input: Tensor, hx: tuple[Tensor, Tensor] | None, w_ih: Tensor,
+              w_hh: Tensor, b_ih: Tensor | None = None, b_hh: Tensor | None = None,
+              peephole: Tensor | None = None, variant: str = "standard"
+              ) -> tuple[Tensor, Tensor]:
+    """One LSTM step on the fused kernel: input (N, I), hx = (h, c) each (N, H) (zeros when
+    None); w_ih (G*H, I), w_hh (G*H, H), gate order i, f, g, o as torch (variant 'coupled':
+    f, g, o with i = 1 - f; 'peephole': peephole (3, H) for i, f, o). Returns (h_new, c_new)."""
+    gates = _lstm_gates(variant, peephole)
+    n, hidden = input.shape[0], w_hh.shape[1]
+    if hx is None:
+        z = zeros_state(input, (n, hidden))
+        hx = (z, z)
+    h, c = hx
+    bias = _rnn_bias(b_ih, b_hh, w_ih)
+    _rnn_checks("lstm_cell", input, h, w_ih, w_hh, gates, bias, peephole)
+    return Fn.LSTMCell.apply(input, h, c, w_ih, w_hh, bias, peephole, variant=variant)
+
+
+def lstm(input: Tensor, hx: tuple[Tensor, Tensor] | None, w_ih: Tensor,
+         w_hh: Tensor, b_ih: Tensor | None = None, b_hh: Tensor | None = None,
+         peephole: Tensor | None = None, variant: str = "standard", reverse: bool = False,
+         batch_first: bool = False) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """One LSTM layer over a whole sequence on the sequence driver (one input GEMM for all
+    steps, one recurrent GEMM and a fused pointwise step per time step). input (T, N, I), or
+    (N, T, I) with batch_first; reverse runs from the last step to the first. Returns
+    (output (T, N, H), (h_T, c_T)) where h_T is the state after the last step processed."""
+    gates = _lstm_gates(variant, peephole)
+    x = input.transpose(0, 1) if batch_first else input
+    hidden = w_hh.shape[1]
+    if hx is None:
+        z = zeros_state(input, (x.shape[1], hidden))
+        hx = (z, z)
+    h0, c0 = hx
+    bias = _rnn_bias(b_ih, b_hh, w_ih)
+    _rnn_checks("lstm", x, h0, w_ih, w_hh, gates, bias, peephole)
+    y, h_t, c_t = Fn.LSTM.apply(x, h0, c0, w_ih, w_hh, bias, peephole, variant=variant,
+                                reverse=reverse)
+    return (y.transpose(0, 1) if batch_first else y), (h_t, c_t)
+
+
+_GRU_VARIANTS = ("notes", "reset_after")
+
+
+def _gru_biases(b_ih: Tensor | None, b_hh: Tensor | None, w_ih: Tensor, variant: str,
+                b_hn: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    """torch's two biases -> the kernel's b (3H,) and, for reset_after, b_hn (H,). With b_hn
+    given, b_ih is already the kernel's b (and b_hh must be None)."""
+    if variant not in _GRU_VARIANTS:
+        raise ValueError(f"gru: variant: expected one of {_GRU_VARIANTS}, got {variant!r}")
+    hidden = w_ih.shape[0] // 3
+    if b_hn is not None:
+        if variant != "reset_after" or b_hh is not None:
+            raise ValueError("gru: b_hn is the reset_after variant's bias and replaces b_hh")
+        b = b_ih if b_ih is not None else zeros_state(w_ih, (3 * hidden,))
+        return b, b_hn
+    if variant == "notes":
+        return _rnn_bias(b_ih, b_hh, w_ih), None
+    b = b_ih if b_ih is not None else zeros_state(w_ih, (3 * hidden,))
+    if b_hh is None:
+        return b, zeros_state(w_ih, (hidden,))
+    from dl_kernels.tensor import cat
+
+    b = b + cat([b_hh[: 2 * hidden], zeros_state(w_ih, (hidden,))])
+    return b, b_hh[2 * hidden :]
+
+
+def gru_cell(input: Tensor, hx: Tensor | None, w_ih: Tensor, w_hh: Tensor,
+             b_ih: Tensor | None = None, b_hh: Tensor | None = None,
+             variant: str = "notes", b_hn: Tensor | None = None) -> Tensor:
+    """One GRU step on the fused kernel: input (N, I), hx (N, H) (zeros when None); w_ih (3H, I),
+    w_hh (3H, H), gate order r, z, n. variant 'notes': n = tanh(W_n[r h, x] + b_n),
+    h' = (1 - z) h + z n; 'reset_after' (torch.nn.GRU): n = tanh(W_in x + b_in + r (W_hn h +
+    b_hn)), h' = (1 - z) n + z h, with torch's b_ih, b_hh layout; or the kernel's layout:
+    b_ih = b (3H,) and b_hn (H,). Returns h_new."""
+    if hx is None:
+        hx = zeros_state(input, (input.shape[0], w_hh.shape[1]))
+    b, b_hn = _gru_biases(b_ih, b_hh, w_ih, variant, b_hn)
+    _rnn_checks("gru_cell", input, hx, w_ih, w_hh, 3, b, None)
+    return Fn.GRUCell.apply(input, hx, w_ih, w_hh, b, b_hn, variant=variant)
+
+
+def gru(input: Tensor, hx: Tensor | None, w_ih: Tensor, w_hh: Tensor,
+        b_ih: Tensor | None = None, b_hh: Tensor | None = None, variant: str = "notes",
+        reverse: bool = False, batch_first: bool = False, b_hn: Tensor | None = None
+        ) -> tuple[Tensor, Tensor]:
+    """One GRU layer over a whole sequence on the sequence driver; input (T, N, I) or (N, T, I)
+    with batch_first. Returns (output (T, N, H), h_T). See gru_cell for the variants."""
+    x = input.transpose(0, 1) if batch_first else input
+    if hx is None:
+        hx = zeros_state(input, (x.shape[1], w_hh.shape[1]))
+    b, b_hn = _gru_biases(b_ih, b_hh, w_ih, variant, b_hn)
+    _rnn_checks("gru", x, hx, w_ih, w_hh, 3, b, None)
+    y, h_t = Fn.GRU.apply(x, hx, w_ih, w_hh, b, b_hn, variant=variant, reverse=reverse)
+    return (y.transpose(0, 1) if batch_first else y), h_t
+
+
+def zeros_state(like: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """A zero hidden state of ``like``'s dtype and device."""
+    return Tensor._wrap(like._be.zeros(shape, like._data.dtype), like._be)
+
+
+# ---- losses ---------------------------------------------------------------------------------
+def _class_last(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """(N, C, d1, ...) logits and (N, d1, ...) targets -> (M, C) and (M,)."""
+    if input.ndim == 1:
+        return input.unsqueeze(0), target.reshape(1)
+    if input.ndim == 2:
+        return input, target
+    c = input.shape[1]
+    perm = (0,) + tuple(range(2, input.ndim)) + (1,)
+    return input.permute(perm).reshape(-1, c), target.reshape(-1)
+
+
+def _check_targets(input: Tensor, target: Tensor, what: str) -> None:
+    if target.is_floating_point():
+        return
+    n = input.shape[0] if input.ndim > 1 else 1
+    expected = (input.shape[:1] + input.shape[2:]) if input.ndim > 1 else ()
+    if tuple(target.shape) != tuple(expected):
+        raise ValueError(f"{what}: input shape {tuple(input.shape)} needs target shape "
+                         f"{tuple(expected)}, got {tuple(target.shape)}")
+    del n
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
+             ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """-input[i, target[i]] * weight[target[i]]; 'mean' divides by the summed weights of the
+    non-ignored targets (as torch)."""
+    _check_targets(input, target, "nll_loss")
+    out_shape = tuple(target.shape)
+    x, t = _class_last(input, target)
+    c = x.shape[1]
+    td = t._data
+    be = x._be
+    ignored = be.eq(td, ignore_index)
+    valid = be.logical_not(ignored)
+    tv = td[valid] if td.size else td
+    if tv.size and (int(tv.min()) < 0 or int(tv.max()) >= c):
+        raise ValueError(f"nll_loss: targets must be in [0, {c}) or ignore_index={ignore_index}, "
+                         f"got range [{int(tv.min())}, {int(tv.max())}]")
+    safe = be.where(ignored, 0, td)
+    rows = be.arange(0, x.shape[0], 1, int64.np)
+    picked = x[Tensor._wrap(rows, be), Tensor._wrap(safe, be)]
+    w = be.astype(valid, x._data.dtype)
+    if weight is not None:
+        w = be.mul(w, be.getitem(weight._data, safe))
+    wt = Tensor._wrap(w, be)
+    loss = -(picked * wt)
+    if reduction == "none":
+        return loss.reshape(out_shape)
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "mean":
+        return loss.sum() / Tensor._wrap(be.sum(w), be)
+    raise ValueError(f"nll_loss: reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                  size_average: Any = None, ignore_index: int = -100, reduce: Any = None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy over class dim 1 (torch semantics: class-index targets with
+    ignore_index, or class-probability targets; label_smoothing; reduction). (N, C) logits with
+    index targets and no weight run on the fused kernel."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction: expected one of {_REDUCTIONS}, got "
+                         f"{reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    _float_operands("cross_entropy", ("input", input), ("weight", weight))
+    if target.is_floating_point():  # class probabilities
+        _same_shape(input, target, "cross_entropy")
+        logp = log_softmax(input, 1 if input.ndim > 1 else 0)
+        c = input.shape[1] if input.ndim > 1 else input.shape[0]
+        t = target
+        if label_smoothing:
+            t = t * (1.0 - label_smoothing) + label_smoothing / c
+        prod = logp * t
+        if weight is not None:
+            wshape = (1, c) + (1,) * (input.ndim - 2) if input.ndim > 1 else (c,)
+            prod = prod * weight.reshape(wshape)
+        loss = -prod.sum(1 if input.ndim > 1 else 0)
+        if reduction == "mean" and input.ndim > 1:
+            return loss.sum() / (loss.numel())
+        return _reduce(loss, reduction)
+    _check_targets(input, target, "cross_entropy")
+    if input.ndim == 2 and weight is None:
+        return Fn.SoftmaxCrossEntropy.apply(
+            input, targets=target._data, ignore_index=ignore_index,
+            label_smoothing=float(label_smoothing), reduction=reduction)
+    logp = log_softmax(input, 1 if input.ndim > 1 else 0)
+    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    if not label_smoothing:
+        return nll
+    x, t = _class_last(logp, target)
+    c = x.shape[1]
+    be = x._be
+    valid = be.ne(t._data, ignore_index)
+    w = Tensor._wrap(be.astype(valid, x._data.dtype), be)
+    per_class = x if weight is None else x * weight.reshape(1, c)
+    smooth = -(per_class.sum(1) * w)
+    if reduction == "none":
+        smooth = smooth.reshape(tuple(target.shape))
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    else:
+        if weight is None:
+            denom = be.sum(valid)
+        else:
+            safe = be.where(valid, t._data, 0)
+            denom = be.sum(be.mul(be.getitem(weight._data, safe), valid))
+        smooth = smooth.sum() / float(denom)
+    return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / c)
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average: Any = None,
+             reduce: Any = None, reduction: str = "mean") -> Tensor:
+    _same_shape(input, target, "mse_loss")
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    _same_shape(input, target, "l1_loss")
+    return _reduce((input - target).abs(), reduction)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor,
+                         weight: Tensor | None = None, size_average: Any = None,
+                         reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """-(t log p + (1 - t) log(1 - p)) with the logs clamped at -100 (as torch)."""
+    _same_shape(input, target, "binary_cross_entropy")
+    lp = input.log().clamp(min=-100.0)
+    lq = (1.0 - input).log().clamp(min=-100.0)
+    loss = -(target * lp + (1.0 - target) * lq)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
+                                     weight: Tensor | None = None, size_average: Any = None,
+                                     reduce: Any = None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """Stable BCE on logits: (1 - t) x + (1 + (pw - 1) t) softplus(-x)."""
+    _same_shape(input, target, "binary_cross_entropy_with_logits")
+    sp = Fn.Softplus.apply(-input, beta=1.0, threshold=math.inf)
+    if pos_weight is not None:
+        loss = (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * sp
+    else:
+        loss = (1.0 - target) * input + sp
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var: Any,
+                      full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    """0.5 (log max(var, eps) + (input - target)^2 / max(var, eps)) [+ 0.5 log 2 pi]; var may be
+    a tensor of input's shape, of input's shape with one fewer trailing dim or a trailing 1, or
+    a float. The clamp at eps passes the gradient through, as in torch."""
+    if not isinstance(var, Tensor):
+        var = tensor(float(var), dtype=input.dtype)
+    _same_shape(input, target, "gaussian_nll_loss")
+    if var.ndim == input.ndim - 1 and tuple(var.shape) == tuple(input.shape[:-1]):
+        var = var.unsqueeze(-1)
+    elif var.ndim > 0 and tuple(var.shape) != tuple(input.shape) and not (
+        tuple(var.shape[:-1]) == tuple(input.shape[:-1]) and var.shape[-1] == 1
+    ):
+        raise ValueError(f"gaussian_nll_loss: var shape {tuple(var.shape)} does not match input "
+                         f"shape {tuple(input.shape)}")
+    if bool((var < 0).any()):
+        raise ValueError("gaussian_nll_loss: var has negative entries")
+    clamped = var.detach().clamp(min=eps)
+    v = var + (clamped - var.detach())
+    loss = 0.5 * (v.log() + (input - target) ** 2 / v)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
+
+
+__all__ = [
+    "avg_pool2d",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "conv2d",
+    "cross_entropy",
+    "dropout",
+    "embedding",
+    "gaussian_nll_loss",
+    "gru",
+    "gru_cell",
+    "l1_loss",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "lstm",
+    "lstm_cell",
+    "max_pool2d",
+    "maxout",
+    "mse_loss",
+    "nll_loss",
+    "noisy_relu",
+    "p_norm",
+    "relu",
+    "sigmoid",
+    "soft_maxout",
+    "softmax",
+    "softplus",
+    "step",
+    "tanh",
+]

@@ -1,0 +1,166 @@
+"""The optimiser base class: parameter groups, per-parameter state, state_dict.
+
+Semantics follow ``torch.optim.Optimizer``: ``params`` is an iterable of tensors or of dicts
+(parameter groups, each with its own hyper-parameters overriding the defaults);
+``zero_grad(set_to_none=True)``; ``step(closure=None)``; ``state_dict()`` holds the state
+keyed by the parameter's position over all groups, and ``load_state_dict`` restores it onto
+the same parameters in the same order.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any, Callable
+
+import numpy as np
+
+import dl_kernels as dlk
+
+
+def _is_tensor(x: Any) -> bool:
+    return isinstance(x, dlk.Tensor)
+
+
+class Optimizer:
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        self.defaults = dict(defaults)
+        self.state: dict[int, dict[str, Any]] = {}  # keyed by id(param)
+        self.param_groups: list[dict[str, Any]] = []
+        params = list(params)
+        if len(params) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(params[0], dict):
+            params = [{"params": params}]
+        for group in params:
+            self.add_param_group(group)
+
+    # ---- groups -------------------------------------------------------------------------
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if not isinstance(param_group, dict):
+            raise TypeError(f"a param group must be a dict, got {type(param_group).__name__}")
+        group = dict(param_group)
+        params = group["params"]
+        params = [params] if _is_tensor(params) else list(params)
+        for p in params:
+            if not _is_tensor(p):
+                raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for p in params:
+            if id(p) in seen:
+                raise ValueError("some parameters appear in more than one parameter group")
+        group["params"] = params
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self._check_group(group)
+        self.param_groups.append(group)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        lr = group.get("lr")
+        if lr is not None and lr < 0:
+            raise ValueError(f"Invalid learning rate: expected >= 0, got {lr}")
+
+    # ---- per-parameter state --------------------------------------------------------------
+    def state_of(self, p: Any) -> dict[str, Any]:
+        return self.state.setdefault(id(p), {})
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    with dlk.no_grad():
+                        p.grad.zero_()
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = None
+        if closure is not None:
+            loss = closure()  # the closure runs forward and backward itself
+        with dlk.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    self._update(p, p.grad, group, self.state_of(p))
+        return loss
+
+    def _update(self, p: Any, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # ---- state_dict ---------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """{'state': {index: {name: Tensor | number}},
+        'param_groups': [{..., 'params': [index, ...]}]}"""
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            ids = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            packed["params"] = ids
+            groups.append(packed)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if id(p) in self.state and self.state[id(p)]:
+                    state[index[id(p)]] = {
+                        k: (v.detach().clone() if _is_tensor(v) else copy.deepcopy(v))
+                        for k, v in self.state[id(p)].items()
+                    }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(
+                f"loaded state dict has {len(groups)} parameter groups, "
+                f"this optimizer has {len(self.param_groups)}"
+            )
+        for saved, own in zip(groups, self.param_groups):
+            if len(saved["params"]) != len(own["params"]):
+                raise ValueError(
+                    "loaded state dict has a parameter group of size "
+                    f"{len(saved['params'])}, this optimizer's group has {len(own['params'])}"
+                )
+        by_index = {}
+        for saved, own in zip(groups, self.param_groups):
+            for i, p in zip(saved["params"], own["params"]):
+                by_index[int(i)] = p
+        self.state = {}
+        for key, pstate in state_dict["state"].items():
+            p = by_index[int(key)]
+            restored = {}
+            for k, v in pstate.items():
+                if _is_tensor(v) or isinstance(v, np.ndarray):
+                    arr = v.numpy() if _is_tensor(v) else v
+                    if arr.ndim == 0:
+                        restored[k] = arr.item()
+                        continue
+                    if tuple(arr.shape) != tuple(p.shape):
+                        raise ValueError(
+                            f"optimizer state '{k}' has shape {tuple(arr.shape)}, "
+                            f"the parameter has shape {tuple(p.shape)}"
+                        )
+                    restored[k] = dlk.tensor(np.array(arr), dtype=p.dtype, device=p.device)
+                else:
+                    restored[k] = copy.deepcopy(v)
+            self.state[id(p)] = restored
+        for saved, own in zip(groups, self.param_groups):
+            for k, v in saved.items():
+                if k != "params":
+                    own[k] = v
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(group):
+                if k != "params":
+                    lines.append(f"    {k}: {group[k]}")
+        lines.append(")")
+        return "\n".join(lines)
