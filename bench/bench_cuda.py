@@ -286,13 +286,15 @@ def rnn_case(table: Table, kind: str, n: int, repeats: int, flops_peak: float) -
     x, h0, c0 = up(x32), C.zeros((n, H)), C.zeros((n, H))
     w_x, w_h, b, dhs = up(wx), up(wh), up(bb), up(dhs32)
 
+    b_hn = C.zeros((H,))
+
     def ours_lstm() -> None:
-        hs, cs, act = C.lstm_forward(x, h0, c0, w_x, w_h, b)
-        C.lstm_backward(dhs, None, x, h0, c0, w_x, w_h, b, hs, cs, act)
+        y, _, _, saved = C.lstm_forward(x, h0, c0, w_x, w_h, b)
+        C.lstm_backward(x, h0, c0, w_x, w_h, None, "standard", False, y, saved, dhs)
 
     def ours_gru() -> None:
-        hs, act, aux = C.gru_forward(x, h0, w_x, w_h, b, b, reset_after=True)
-        C.gru_backward(dhs, x, h0, w_x, w_h, hs, act, aux, reset_after=True)
+        y, _, saved = C.gru_forward(x, h0, w_x, w_h, b, b_hn, "reset_after")
+        C.gru_backward(x, h0, w_x, w_h, "reset_after", False, y, saved, dhs)
 
     module = (torch.nn.LSTM if kind == "LSTM" else torch.nn.GRU)(I, H).to(TDEV)
     tx = torch.from_numpy(x32).to(TDEV).requires_grad_(True)

@@ -1,7 +1,7 @@
-"""CUDA LSTM and GRU: the fused pointwise steps and the sequence drivers against a direct numpy
-transcription of the notes' formulas (float64), every variant (peephole, coupled; the notes' GRU
-and reset-after; both directions), backward checked by central finite differences of the
-float64 reference."""
+"""CUDA LSTM and GRU (the CPU kernels' interface): fused pointwise steps, cells and sequence
+drivers against a direct numpy transcription of the formulas (float64), every variant (standard,
+peephole, coupled; the notes' GRU and reset_after; both directions), backward checked by central
+finite differences of the float64 reference."""
 
 from __future__ import annotations
 
@@ -16,17 +16,22 @@ def sig(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def lstm_ref(x, h0, c0, w_x, w_h, b, peep, coupled, reverse):
-    T = x.shape[0]
-    H = h0.shape[1]
+def lstm_ref(x, h0, c0, w_ih, w_hh, b, peep, variant, reverse):
+    """Gate order i, f, g, o; 'coupled' stores f, g, o only (i = 1 - f)."""
+    T, H = x.shape[0], h0.shape[1]
     h, c = h0, c0
     hs, cs = [None] * T, [None] * T
-    p = peep if peep is not None else np.zeros((3, H))
+    p = peep if variant == "peephole" else np.zeros((3, H))
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        a = x[t] @ w_x.T + h @ w_h.T + b
-        ai, af, ag, ao = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        f = sig(af + p[1] * c)
-        i = 1 - f if coupled else sig(ai + p[0] * c)
+        a = x[t] @ w_ih.T + h @ w_hh.T + b
+        if variant == "coupled":
+            af, ag, ao = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+            f = sig(af)
+            i = 1 - f
+        else:
+            ai, af, ag, ao = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            f = sig(af + p[1] * c)
+            i = sig(ai + p[0] * c)
         c = f * c + i * np.tanh(ag)
         o = sig(ao + p[2] * c)
         h = o * np.tanh(c)
@@ -34,23 +39,24 @@ def lstm_ref(x, h0, c0, w_x, w_h, b, peep, coupled, reverse):
     return np.stack(hs), np.stack(cs)
 
 
-def gru_ref(x, h0, w_x, w_h, b_x, b_h, reset_after, reverse):
-    T = x.shape[0]
-    H = h0.shape[1]
+def gru_ref(x, h0, w_ih, w_hh, b, b_hn, variant, reverse):
+    T, H = x.shape[0], h0.shape[1]
     h = h0
     hs = [None] * T
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        xp = x[t] @ w_x.T + b_x
-        if reset_after:
-            hp = h @ w_h.T + b_h
+        xp = x[t] @ w_ih.T + b
+        if variant == "reset_after":
+            hp = h @ w_hh.T
+            hp[:, 2 * H:] += b_hn
             r = sig(xp[:, :H] + hp[:, :H])
             z = sig(xp[:, H:2 * H] + hp[:, H:2 * H])
             n = np.tanh(xp[:, 2 * H:] + r * hp[:, 2 * H:])
+            h = (1 - z) * n + z * h
         else:
-            r = sig(xp[:, :H] + h @ w_h[:H].T + b_h[:H])
-            z = sig(xp[:, H:2 * H] + h @ w_h[H:2 * H].T + b_h[H:2 * H])
-            n = np.tanh(xp[:, 2 * H:] + (r * h) @ w_h[2 * H:].T + b_h[2 * H:])
-        h = (1 - z) * h + z * n
+            r = sig(xp[:, :H] + h @ w_hh[:H].T)
+            z = sig(xp[:, H:2 * H] + h @ w_hh[H:2 * H].T)
+            n = np.tanh(xp[:, 2 * H:] + (r * h) @ w_hh[2 * H:].T)
+            h = (1 - z) * h + z * n
         hs[t] = h
     return np.stack(hs)
 
@@ -71,50 +77,71 @@ def finite_difference(loss, params, eps=1e-6):
     return grads
 
 
-def lstm_params(rng, T, N, I, H):
+def lstm_params(rng, T, N, I, H, variant):
+    G = (3 if variant == "coupled" else 4) * H
     return [f32(rng.standard_normal(s) * sc) for s, sc in
-            [((T, N, I), 1.0), ((N, H), 0.5), ((N, H), 0.5), ((4 * H, I), 0.4),
-             ((4 * H, H), 0.4), ((4 * H,), 0.3), ((3, H), 0.5)]]
+            [((T, N, I), 1.0), ((N, H), 0.5), ((N, H), 0.5), ((G, I), 0.4), ((G, H), 0.4),
+             ((G,), 0.3), ((3, H), 0.5)]]
 
 
-VARIANTS = [{"peephole": p, "coupled": c} for c in (False, True) for p in (False, True)]
-
-
-@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(k for k in v if v[k]) or "standard")
+@pytest.mark.parametrize("variant", ["standard", "peephole", "coupled"])
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("T,N,I,H", [(1, 1, 1, 1), (4, 3, 5, 7), (3, 2, 33, 36)])
 def test_lstm_sequence_forward_and_backward_match_float64(variant, reverse, T, N, I, H, rng):
-    x, h0, c0, w_x, w_h, b, peep = lstm_params(rng, T, N, I, H)
-    peep_arg = peep if variant["peephole"] else None
-    coupled = variant["coupled"]
-    hs, cs, act = mod().lstm_forward(dev(x), dev(h0), dev(c0), dev(w_x), dev(w_h), dev(b),
-                                     dev(peep) if peep_arg is not None else None,
-                                     coupled=coupled, reverse=reverse)
-    ref_hs, ref_cs = lstm_ref(x, h0, c0, w_x, w_h, b, peep_arg, coupled, reverse)
-    np.testing.assert_allclose(hs.numpy(), ref_hs, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(cs.numpy(), ref_cs, rtol=1e-4, atol=1e-5)
+    x, h0, c0, w_ih, w_hh, b, peep = lstm_params(rng, T, N, I, H, variant)
+    peep_dev = dev(peep) if variant == "peephole" else None
+    y, h_T, c_T, saved = mod().lstm_forward(dev(x), dev(h0), dev(c0), dev(w_ih), dev(w_hh),
+                                            dev(b), peep_dev, variant, reverse)
+    ref_y, ref_c = lstm_ref(x, h0, c0, w_ih, w_hh, b, peep, variant, reverse)
+    last = 0 if reverse else T - 1
+    np.testing.assert_allclose(y.numpy(), ref_y, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h_T.numpy(), ref_y[last], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(c_T.numpy(), ref_c[last], rtol=1e-4, atol=1e-5)
 
     if T * N * I * H > 1000:
         return  # finite differences on the small shapes only
-    dhs = f32(rng.standard_normal((T, N, H)))
-    dcl = f32(rng.standard_normal((N, H)))
-    last = 0 if reverse else T - 1
-    params = [x, h0, c0, w_x, w_h, b] + ([peep] if peep_arg is not None else [])
+    dy = f32(rng.standard_normal((T, N, H)))
+    dh_T = f32(rng.standard_normal((N, H)))
+    dc_T = f32(rng.standard_normal((N, H)))
+    params = [x, h0, c0, w_ih, w_hh, b] + ([peep] if variant == "peephole" else [])
 
     def loss():
-        p = params[6] if peep_arg is not None else None
-        rh, rc = lstm_ref(*params[:6], p, coupled, reverse)
-        return (rh * dhs).sum() + (rc[last] * dcl).sum()
+        rh, rc = lstm_ref(*params[:6], peep, variant, reverse)
+        return (rh * dy).sum() + (rh[last] * dh_T).sum() + (rc[last] * dc_T).sum()
 
     want = finite_difference(loss, params)
-    got = mod().lstm_backward(dev(dhs), dev(dcl), dev(x), dev(h0), dev(c0), dev(w_x), dev(w_h),
-                              dev(b), hs, cs, act, dev(peep) if peep_arg is not None else None,
-                              coupled=coupled, reverse=reverse)
-    names = ["dx", "dh0", "dc0", "dw_x", "dw_h", "db", "dpeep"]
+    got = mod().lstm_backward(dev(x), dev(h0), dev(c0), dev(w_ih), dev(w_hh), peep_dev, variant,
+                              reverse, y, saved, dev(dy), dev(dh_T), dev(dc_T))
+    names = ["dx", "dh0", "dc0", "dw_ih", "dw_hh", "db", "dpeephole"]
     for name, g, w in zip(names, got, want):
         np.testing.assert_allclose(g.numpy(), w, rtol=2e-3, atol=2e-4, err_msg=name)
-    if peep_arg is None:
+    if variant != "peephole":
         assert got[6] is None
+
+
+@pytest.mark.parametrize("variant", ["standard", "peephole", "coupled"])
+def test_lstm_cell_is_one_step_of_the_sequence(variant, rng):
+    N, I, H = 3, 4, 5
+    x, h0, c0, w_ih, w_hh, b, peep = lstm_params(rng, 1, N, I, H, variant)
+    peep_dev = dev(peep) if variant == "peephole" else None
+    h1, c1, saved = mod().lstm_cell_forward(dev(x[0]), dev(h0), dev(c0), dev(w_ih), dev(w_hh),
+                                            dev(b), peep_dev, variant)
+    ref_y, ref_c = lstm_ref(x, h0, c0, w_ih, w_hh, b, peep, variant, False)
+    np.testing.assert_allclose(h1.numpy(), ref_y[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(c1.numpy(), ref_c[0], rtol=1e-4, atol=1e-5)
+    dh1, dc1 = f32(rng.standard_normal((N, H))), f32(rng.standard_normal((N, H)))
+    got = mod().lstm_cell_backward(dev(x[0]), dev(h0), dev(c0), dev(w_ih), dev(w_hh), peep_dev,
+                                   variant, c1, saved, dev(dh1), dev(dc1))
+    params = [x, h0, c0, w_ih, w_hh, b] + ([peep] if variant == "peephole" else [])
+
+    def loss():
+        rh, rc = lstm_ref(*params[:6], peep, variant, False)
+        return (rh[0] * dh1).sum() + (rc[0] * dc1).sum()
+
+    want = finite_difference(loss, params)
+    want[0] = want[0][0]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w, rtol=2e-3, atol=2e-4)
 
 
 def test_lstm_pointwise_step_matches_the_formulas(rng):
@@ -149,36 +176,73 @@ def test_lstm_pointwise_step_matches_the_formulas(rng):
         np.testing.assert_allclose(g.numpy(), w, rtol=2e-3, atol=2e-4)
 
 
-@pytest.mark.parametrize("reset_after", [False, True], ids=["notes", "reset_after"])
+def gru_params(rng, T, N, I, H):
+    return [f32(rng.standard_normal(s) * sc) for s, sc in
+            [((T, N, I), 1.0), ((N, H), 0.5), ((3 * H, I), 0.4), ((3 * H, H), 0.4),
+             ((3 * H,), 0.3), ((H,), 0.3)]]
+
+
+@pytest.mark.parametrize("variant", ["notes", "reset_after"])
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("T,N,I,H", [(1, 1, 1, 1), (4, 3, 5, 6), (3, 2, 33, 37)])
-def test_gru_sequence_forward_and_backward_match_float64(reset_after, reverse, T, N, I, H, rng):
-    params = [f32(rng.standard_normal(s) * sc) for s, sc in
-              [((T, N, I), 1.0), ((N, H), 0.5), ((3 * H, I), 0.4), ((3 * H, H), 0.4),
-               ((3 * H,), 0.3), ((3 * H,), 0.3)]]
-    x, h0, w_x, w_h, b_x, b_h = params
-    hs, act, aux = mod().gru_forward(dev(x), dev(h0), dev(w_x), dev(w_h), dev(b_x), dev(b_h),
-                                     reset_after=reset_after, reverse=reverse)
-    np.testing.assert_allclose(hs.numpy(), gru_ref(*params, reset_after, reverse), rtol=1e-4,
-                               atol=1e-5)
+def test_gru_sequence_forward_and_backward_match_float64(variant, reverse, T, N, I, H, rng):
+    params = gru_params(rng, T, N, I, H)
+    x, h0, w_ih, w_hh, b, b_hn = params
+    ra = variant == "reset_after"
+    y, h_T, saved = mod().gru_forward(dev(x), dev(h0), dev(w_ih), dev(w_hh), dev(b),
+                                      dev(b_hn) if ra else None, variant, reverse)
+    ref = gru_ref(*params, variant, reverse)
+    last = 0 if reverse else T - 1
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h_T.numpy(), ref[last], rtol=1e-4, atol=1e-5)
     if T * N * I * H > 1000:
         return
-    dhs = f32(rng.standard_normal((T, N, H)))
+    dy = f32(rng.standard_normal((T, N, H)))
+    dh_T = f32(rng.standard_normal((N, H)))
+    fd_params = params if ra else params[:5]
 
     def loss():
-        return (gru_ref(*params, reset_after, reverse) * dhs).sum()
+        out = gru_ref(*params, variant, reverse)
+        return (out * dy).sum() + (out[last] * dh_T).sum()
 
-    want = finite_difference(loss, params)
-    got = mod().gru_backward(dev(dhs), dev(x), dev(h0), dev(w_x), dev(w_h), hs, act, aux,
-                             reset_after=reset_after, reverse=reverse)
-    for name, g, w in zip(["dx", "dh0", "dw_x", "dw_h", "db_x", "db_h"], got, want):
+    want = finite_difference(loss, fd_params)
+    got = mod().gru_backward(dev(x), dev(h0), dev(w_ih), dev(w_hh), variant, reverse, y, saved,
+                             dev(dy), dev(dh_T))
+    for name, g, w in zip(["dx", "dh0", "dw_ih", "dw_hh", "db", "db_hn"], got, want):
         np.testing.assert_allclose(g.numpy(), w, rtol=2e-3, atol=2e-4, err_msg=name)
+    if not ra:
+        assert got[5] is None
 
 
-def test_rnn_rejects_mismatched_shapes():
+@pytest.mark.parametrize("variant", ["notes", "reset_after"])
+def test_gru_cell_is_one_step_of_the_sequence(variant, rng):
+    N, I, H = 3, 4, 5
+    params = gru_params(rng, 1, N, I, H)
+    x, h0, w_ih, w_hh, b, b_hn = params
+    ra = variant == "reset_after"
+    h1, saved = mod().gru_cell_forward(dev(x[0]), dev(h0), dev(w_ih), dev(w_hh), dev(b),
+                                       dev(b_hn) if ra else None, variant)
+    np.testing.assert_allclose(h1.numpy(), gru_ref(*params, variant, False)[0], rtol=1e-4,
+                               atol=1e-5)
+    dh1 = f32(rng.standard_normal((N, H)))
+    got = mod().gru_cell_backward(dev(x[0]), dev(h0), dev(w_ih), dev(w_hh), variant, saved,
+                                  dev(dh1))
+    fd_params = params if ra else params[:5]
+    want = finite_difference(lambda: (gru_ref(*params, variant, False)[0] * dh1).sum(), fd_params)
+    want[0] = want[0][0]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w, rtol=2e-3, atol=2e-4)
+
+
+def test_rnn_rejects_bad_shapes_and_variants():
     x = mod().zeros((2, 3, 4))
-    with pytest.raises(ValueError, match=r"w_x: expected shape \(8, 4\), got \(8, 5\)"):
-        mod().lstm_forward(x, mod().zeros((3, 2)), mod().zeros((3, 2)), mod().zeros((8, 5)),
-                           mod().zeros((8, 2)), mod().zeros((8,)))
-    with pytest.raises(ValueError, match=r"h0: expected shape \(3, 2\)"):
-        mod().gru_forward(x, mod().zeros((2, 2)), mod().zeros((6, 4)), mod().zeros((6, 2)))
+    h = mod().zeros((3, 2))
+    with pytest.raises(ValueError, match=r"w_ih: expected shape \(8, 4\), got \(8, 5\)"):
+        mod().lstm_forward(x, h, h, mod().zeros((8, 5)), mod().zeros((8, 2)), mod().zeros((8,)))
+    with pytest.raises(ValueError, match=r"w_ih: expected shape \(6, 4\), got \(8, 4\)"):
+        mod().lstm_forward(x, h, h, mod().zeros((8, 4)), mod().zeros((8, 2)), mod().zeros((8,)),
+                           None, "coupled")
+    with pytest.raises(ValueError, match="variant"):
+        mod().gru_forward(x, h, mod().zeros((6, 4)), mod().zeros((6, 2)), None, None, "cudnn")
+    with pytest.raises(ValueError, match=r"h0: expected shape \(3, -1\)"):
+        mod().gru_forward(x, mod().zeros((2, 2)), mod().zeros((6, 4)), mod().zeros((6, 2)), None)

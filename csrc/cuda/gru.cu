@@ -1,20 +1,22 @@
 // Fused GRU step (pointwise parts) and sequence drivers, forward and backward, float32.
 //
-// Gate order [r, z, n] in every 3H block; the notes' update h_t = (1 - z) h_{t-1} + z n.
-//   notes:        r = s(a_r),  z = s(a_z),  n = tanh(W_hn (r h_{t-1}) + xp_n + b_hn)
-//                 with a_{r,z} = xp_{r,z} + h_{t-1} W_h{r,z}^T + b_h{r,z};
+// Gate order [r, z, n] in every 3H block; xp = x W_ih^T + b for all steps in one GEMM (b holds
+// every bias of the notes' formulation, and all but b_hn of reset_after).
+//   notes:        r = s(a_r),  z = s(a_z),  n = tanh(xp_n + (r h_{t-1}) W_hn^T),
+//                 a_{r,z} = xp_{r,z} + h_{t-1} W_h{r,z}^T;  h_t = (1 - z) h_{t-1} + z n;
 //                 aux = r h_{t-1} (the input of the candidate's recurrent GEMM).
-//   reset_after:  hp = h_{t-1} W_h^T + b_h (N x 3H, one GEMM), r = s(xp_r + hp_r),
-//                 z = s(xp_z + hp_z), n = tanh(xp_n + r hp_n); aux = hp_n.
-//   (xp = x W_x^T + b_x for all steps in one GEMM.) PyTorch's z is 1 - ours.
+//   reset_after:  hp = h_{t-1} W_hh^T + [0, 0, b_hn] (N x 3H, one GEMM), r = s(xp_r + hp_r),
+//                 z = s(xp_z + hp_z), n = tanh(xp_n + r hp_n);  h_t = (1 - z) n + z h_{t-1}
+//                 (cuDNN's and PyTorch's z convention, the opposite of the notes'); aux = hp_n.
 // Backward, with dh = dL/dh_t:
-//   dn = dh z;  da_z = dh (n - h_{t-1}) z(1-z);  da_n = dn (1 - n^2);  dh_{t-1} = dh (1 - z) + ...
-//   notes:       d(rh) = da_n W_hn;  da_r = d(rh) h_{t-1} r(1-r);  dh_{t-1} += d(rh) r
+//   notes:       da_n = dh z (1 - n^2);  da_z = dh (n - h_{t-1}) z(1-z);  dh_{t-1} = dh (1 - z);
+//                d(rh) = da_n W_hn;  da_r = d(rh) h_{t-1} r(1-r);  dh_{t-1} += d(rh) r
 //                + [da_r, da_z] W_h{r,z}
-//   reset_after: dhp_n = da_n r;  da_r = da_n hp_n r(1-r);  dxp = [da_r, da_z, da_n],
-//                dhp = [da_r, da_z, dhp_n];  dh_{t-1} += dhp W_h
-// Weight gradients over all steps at once: dW_x = dXP^T X, dW_h = dHP^T H_prev (reset_after) or
-// [dA_rz^T H_prev ; dA_n^T (r h_prev)] (notes); biases are column sums.
+//   reset_after: da_n = dh (1-z)(1 - n^2);  da_z = dh (h_{t-1} - n) z(1-z);  dh_{t-1} = dh z;
+//                dhp_n = da_n r;  da_r = da_n hp_n r(1-r);  dxp = [da_r, da_z, da_n],
+//                dhp = [da_r, da_z, dhp_n];  dh_{t-1} += dhp W_hh
+// Weight gradients over all steps at once: dW_ih = dXP^T X, dW_hh = dHP^T H_prev (reset_after)
+// or [dA_rz^T H_prev ; dA_n^T (r h_prev)] (notes); db and db_hn are column sums.
 //
 // Rungs (measured throughput: not yet measured: no GPU lent): one thread per (n, j) element;
 // the notes' formulation needs two dependent GEMMs per step (the candidate's input depends on
@@ -72,7 +74,7 @@ __global__ void gru_ra_fwd(const float* __restrict__ xp, const float* __restrict
     const float nn = tanhf(xp[row + 2 * H + j] + r * hpn);
     act[row + j] = r, act[row + H + j] = z, act[row + 2 * H + j] = nn;
     aux[idx] = hpn;
-    h[idx] = (1.f - z) * h_prev[idx] + z * nn;
+    h[idx] = (1.f - z) * nn + z * h_prev[idx];
   }
 }
 
@@ -113,12 +115,12 @@ __global__ void gru_ra_bwd(const float* __restrict__ dh_a, const float* __restri
     const float dh = dh_a[idx] + (dh_b ? dh_b[idx] : 0.f);
     const float r = act[row + j], z = act[row + H + j], nn = act[row + 2 * H + j];
     const float hp = h_prev[idx], hpn = aux[idx];
-    const float da_n = dh * z * (1.f - nn * nn);
-    const float da_z = dh * (nn - hp) * z * (1.f - z);
+    const float da_n = dh * (1.f - z) * (1.f - nn * nn);
+    const float da_z = dh * (hp - nn) * z * (1.f - z);
     const float da_r = da_n * hpn * r * (1.f - r);
     dxp[row + j] = da_r, dxp[row + H + j] = da_z, dxp[row + 2 * H + j] = da_n;
     dhp[row + j] = da_r, dhp[row + H + j] = da_z, dhp[row + 2 * H + j] = da_n * r;
-    dh_prev[idx] = dh * (1.f - z);
+    dh_prev[idx] = dh * z;
   }
 }
 
@@ -147,13 +149,13 @@ void input_projection(int64_t R, int64_t G, int64_t I, const float* x, const flo
 }  // namespace
 
 void gru_sequence_forward(const RnnDims& d, const float* x, const float* h0, const float* w_x,
-                          const float* w_h, const float* b_x, const float* b_h, bool reset_after,
+                          const float* w_h, const float* b, const float* b_hn, bool reset_after,
                           bool reverse, float* hs, float* act, float* aux) {
   const int64_t T = d.T, N = d.N, I = d.I, H = d.H, G = 3 * H, NH = N * H;
   if (T == 0 || N == 0 || H == 0) return;
   Scratch<float> xp{size_t(T * N * G)}, hp{reset_after ? size_t(N * G) : 0};
-  input_projection(T * N, G, I, x, w_x, b_x, xp.ptr);
-  Scratch<float> ones{reset_after && b_h ? size_t(N) : 0};
+  input_projection(T * N, G, I, x, w_x, b, xp.ptr);
+  Scratch<float> ones{reset_after && b_hn ? size_t(N) : 0};
   if (ones.ptr) fill_f32(ones.ptr, N, 1.f);
   cudaStream_t s = stream();
   const unsigned grid = grid_for(NH, kBlock);
@@ -165,34 +167,36 @@ void gru_sequence_forward(const RnnDims& d, const float* x, const float* h0, con
     float* at = act + t * N * G;
     if (reset_after) {
       gemm(false, true, N, G, H, 1.f, h_prev, H, w_h, H, 0.f, hp.ptr, G);
-      if (b_h) gemm(false, false, N, G, 1, 1.f, ones.ptr, 1, b_h, G, 1.f, hp.ptr, G);
+      if (b_hn) gemm(false, false, N, H, 1, 1.f, ones.ptr, 1, b_hn, H, 1.f, hp.ptr + 2 * H, G);
       gru_ra_fwd<<<grid, kBlock, 0, s>>>(a, hp.ptr, h_prev, N, H, at, aux + t * NH, ht);
       DLK_CUDA_LAUNCH_CHECK("gru_reset_after_forward");
     } else {
       // a[:, 0:2H] += h_{t-1} W_h[0:2H]^T
       gemm(false, true, N, 2 * H, H, 1.f, h_prev, H, w_h, H, 1.f, a, G);
-      gru_gates_fwd<<<grid, kBlock, 0, s>>>(a, b_h, h_prev, N, H, at, aux + t * NH);
+      gru_gates_fwd<<<grid, kBlock, 0, s>>>(a, nullptr, h_prev, N, H, at, aux + t * NH);
       DLK_CUDA_LAUNCH_CHECK("gru_gates_forward");
       // a[:, 2H:3H] += (r h_{t-1}) W_h[2H:3H]^T
       gemm(false, true, N, H, H, 1.f, aux + t * NH, H, w_h + 2 * H * H, H, 1.f, a + 2 * H, G);
-      gru_cand_fwd<<<grid, kBlock, 0, s>>>(a, b_h, h_prev, N, H, at, ht);
+      gru_cand_fwd<<<grid, kBlock, 0, s>>>(a, nullptr, h_prev, N, H, at, ht);
       DLK_CUDA_LAUNCH_CHECK("gru_candidate_forward");
     }
   }
 }
 
-void gru_sequence_backward(const RnnDims& d, const float* dhs, const float* x, const float* h0,
-                           const float* w_x, const float* w_h, bool reset_after, bool reverse,
-                           const float* hs, const float* act, const float* aux, float* dx,
-                           float* dh0, float* dw_x, float* dw_h, float* db_x, float* db_h) {
+void gru_sequence_backward(const RnnDims& d, const float* dhs, const float* dh_last,
+                           const float* x, const float* h0, const float* w_x, const float* w_h,
+                           bool reset_after, bool reverse, const float* hs, const float* act,
+                           const float* aux, float* dx, float* dh0, float* dw_x, float* dw_h,
+                           float* db, float* db_hn) {
   const int64_t T = d.T, N = d.N, I = d.I, H = d.H, G = 3 * H, NH = N * H, R = T * N;
   if (T == 0 || N == 0 || H == 0) {
     fill_f32(dx, T * N * I, 0.f);
-    fill_f32(dh0, NH, 0.f);
+    if (dh_last) copy_bytes(dh0, dh_last, size_t(NH) * sizeof(float));
+    else fill_f32(dh0, NH, 0.f);
     fill_f32(dw_x, G * I, 0.f);
     fill_f32(dw_h, G * H, 0.f);
-    fill_f32(db_x, G, 0.f);
-    fill_f32(db_h, G, 0.f);
+    fill_f32(db, G, 0.f);
+    if (db_hn) fill_f32(db_hn, H, 0.f);
     return;
   }
   Scratch<float> dxp{size_t(R * G)}, dhp{reset_after ? size_t(R * G) : 0};
@@ -206,7 +210,7 @@ void gru_sequence_backward(const RnnDims& d, const float* dhs, const float* x, c
     const float* hp_t = hprev.ptr + t * NH;
     const float* at = act + t * N * G;
     float* dA = dxp.ptr + t * N * G;
-    const float* dh_b = k == 0 ? nullptr : dh_rec.ptr;
+    const float* dh_b = k == 0 ? dh_last : dh_rec.ptr;
     if (reset_after) {
       float* dH = dhp.ptr + t * N * G;
       gru_ra_bwd<<<grid, kBlock, 0, s>>>(dhs + t * NH, dh_b, at, aux + t * NH, hp_t, N, H, dA, dH,
@@ -228,14 +232,14 @@ void gru_sequence_backward(const RnnDims& d, const float* dhs, const float* x, c
   copy_bytes(dh0, dh_rec.ptr, size_t(NH) * sizeof(float));
   gemm(true, false, G, I, R, 1.f, dxp.ptr, G, x, I, 0.f, dw_x, I);  // dW_x = dXP^T X
   gemm(false, false, R, I, G, 1.f, dxp.ptr, G, w_x, I, 0.f, dx, I);  // dX = dXP W_x
-  column_sum(dxp.ptr, G, nullptr, 0, R, G, db_x, false);
+  column_sum(dxp.ptr, G, nullptr, 0, R, G, db, false);
   if (reset_after) {
     gemm(true, false, G, H, R, 1.f, dhp.ptr, G, hprev.ptr, H, 0.f, dw_h, H);
-    column_sum(dhp.ptr, G, nullptr, 0, R, G, db_h, false);
+    if (db_hn) column_sum(dhp.ptr + 2 * H, G, nullptr, 0, R, H, db_hn, false);
   } else {
     gemm(true, false, 2 * H, H, R, 1.f, dxp.ptr, G, hprev.ptr, H, 0.f, dw_h, H);
     gemm(true, false, H, H, R, 1.f, dxp.ptr + 2 * H, G, aux, H, 0.f, dw_h + 2 * H * H, H);
-    copy_bytes(db_h, db_x, size_t(G) * sizeof(float));  // b_h adds to the same pre-activations
+    if (db_hn) fill_f32(db_hn, H, 0.f);
   }
 }
 

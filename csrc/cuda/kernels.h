@@ -69,8 +69,9 @@ void avg_pool2d_forward(const PoolGeom& g, const float* x, float* y, bool count_
 void avg_pool2d_backward(const PoolGeom& g, const float* dy, float* dx, bool count_include_pad);
 
 // ---- lstm.cu -------------------------------------------------------------------------------
-// Pointwise LSTM step over N x H. gates: N x 4H pre-activations [i, f, g, o] (row stride 4H);
-// bias (4H) and peep (3 x H: p_i, p_f, p_o) may be null. act receives [i, f, g, o] activated.
+// Pointwise LSTM step over N x H. gates: N x G pre-activations, G = 4H [i, f, g, o], or 3H
+// [f, g, o] when coupled (i = 1 - f); bias (G) and peep (3 x H: p_i, p_f, p_o) may be null.
+// act receives the activated gates in the same layout.
 void lstm_pointwise_forward(const float* gates, const float* bias, const float* c_prev,
                             const float* peep, bool coupled, int64_t N, int64_t H, float* h,
                             float* c, float* act);
@@ -86,8 +87,10 @@ struct RnnDims {
 void lstm_sequence_forward(const RnnDims& d, const float* x, const float* h0, const float* c0,
                            const float* w_x, const float* w_h, const float* b, const float* peep,
                            bool coupled, bool reverse, float* hs, float* cs, float* act);
-// dpeep may be null when peep is null; dc_last may be null.
-void lstm_sequence_backward(const RnnDims& d, const float* dhs, const float* dc_last,
+// dpeep may be null when peep is null; dh_last and dc_last (gradients of the last state) may be
+// null.
+void lstm_sequence_backward(const RnnDims& d, const float* dhs, const float* dh_last,
+                            const float* dc_last,
                             const float* x, const float* h0, const float* c0, const float* w_x,
                             const float* w_h, const float* peep, bool coupled, bool reverse,
                             const float* hs, const float* cs, const float* act, float* dx,
@@ -95,16 +98,18 @@ void lstm_sequence_backward(const RnnDims& d, const float* dhs, const float* dc_
                             float* dpeep);
 
 // ---- gru.cu --------------------------------------------------------------------------------
-// Gate order in every 3H block: [r, z, n]. h_t = (1 - z) h_{t-1} + z n (the notes' update).
-// The notes' formulation: n = tanh(W_n [r*h_{t-1}, x] + b_n); reset_after (cuDNN/PyTorch):
-// n = tanh(W_xn x + b_xn + r * (W_hn h_{t-1} + b_hn)).
+// Gate order [r, z, n] in every 3H block (the CPU kernels' conventions, csrc/cpu/gru.cpp).
+// notes: n = tanh(W_n [r*h_{t-1}, x] + b_n), h_t = (1 - z) h_{t-1} + z n; reset_after
+// (cuDNN/PyTorch): n = tanh(W_in x + b_n + r * (W_hn h_{t-1} + b_hn)), h_t = (1 - z) n + z h_{t-1}.
+// b (3H) and b_hn (H, reset_after only) may be null; dh_last and db_hn may be null.
 void gru_sequence_forward(const RnnDims& d, const float* x, const float* h0, const float* w_x,
-                          const float* w_h, const float* b_x, const float* b_h, bool reset_after,
+                          const float* w_h, const float* b, const float* b_hn, bool reset_after,
                           bool reverse, float* hs, float* act, float* aux);
-void gru_sequence_backward(const RnnDims& d, const float* dhs, const float* x, const float* h0,
-                           const float* w_x, const float* w_h, bool reset_after, bool reverse,
-                           const float* hs, const float* act, const float* aux, float* dx,
-                           float* dh0, float* dw_x, float* dw_h, float* db_x, float* db_h);
+void gru_sequence_backward(const RnnDims& d, const float* dhs, const float* dh_last,
+                           const float* x, const float* h0, const float* w_x, const float* w_h,
+                           bool reset_after, bool reverse, const float* hs, const float* act,
+                           const float* aux, float* dx, float* dh0, float* dw_x, float* dw_h,
+                           float* db, float* db_hn);
 
 // ---- conv2d.cu -----------------------------------------------------------------------------
 struct ConvGeom {

@@ -4,8 +4,8 @@
 // (x W_x^T + h_{t-1} W_h^T + b, one N x 4H matrix from the GEMMs):
 //   i = s(a_i + p_i c_{t-1})   f = s(a_f + p_f c_{t-1})   g = tanh(a_g)
 //   c_t = f c_{t-1} + i g      o = s(a_o + p_o c_t)       h_t = o tanh(c_t)
-// p_* are the peephole weights (Gers & Schmidhuber; absent = 0). Coupled: i = 1 - f (the i
-// slot of a is ignored and its gradient is 0).
+// p_* are the peephole weights (Gers & Schmidhuber; absent = 0). Coupled: i = 1 - f, and only
+// G = 3 gates [f, g, o] are stored (as in the CPU kernels: no dead input-gate parameters).
 // Backward, with dh (from the output and the next step) and dc_next (from the next step):
 //   da_o = dh tanh(c_t) o(1-o)
 //   dc   = dc_next + dh o (1 - tanh^2 c_t) + da_o p_o
@@ -31,17 +31,25 @@ namespace {
 
 __device__ __forceinline__ float sigmoidf(float x) { return 1.f / (1.f + __expf(-x)); }
 
+// Slot offsets of the gates within a row of G = 4H ([i, f, g, o]) or 3H when coupled ([f, g, o]).
+struct Slots {
+  int64_t G, f, g, o;
+  __host__ __device__ Slots(bool coupled, int64_t H)
+      : G(coupled ? 3 * H : 4 * H), f(coupled ? 0 : H), g(f + H), o(f + 2 * H) {}
+};
+
 __global__ void lstm_fwd_kernel(const float* __restrict__ gates, const float* __restrict__ bias,
                                 const float* __restrict__ c_prev, const float* __restrict__ peep,
                                 bool coupled, int64_t N, int64_t H, float* __restrict__ h_out,
                                 float* __restrict__ c_out, float* __restrict__ act) {
+  const Slots k(coupled, H);
   const int64_t total = N * H;
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total;
        idx += int64_t(gridDim.x) * blockDim.x) {
     const int64_t n = idx / H, j = idx % H;
-    const float* a = gates + n * 4 * H;
-    float ai = a[j], af = a[H + j], ag = a[2 * H + j], ao = a[3 * H + j];
-    if (bias) ai += bias[j], af += bias[H + j], ag += bias[2 * H + j], ao += bias[3 * H + j];
+    const float* a = gates + n * k.G;
+    float af = a[k.f + j], ag = a[k.g + j], ao = a[k.o + j];
+    if (bias) af += bias[k.f + j], ag += bias[k.g + j], ao += bias[k.o + j];
     const float cp = c_prev[idx];
     if (peep) af += peep[H + j] * cp;
     const float f = sigmoidf(af);
@@ -49,6 +57,7 @@ __global__ void lstm_fwd_kernel(const float* __restrict__ gates, const float* __
     if (coupled) {
       i = 1.f - f;
     } else {
+      float ai = a[j] + (bias ? bias[j] : 0.f);
       if (peep) ai += peep[j] * cp;
       i = sigmoidf(ai);
     }
@@ -58,8 +67,9 @@ __global__ void lstm_fwd_kernel(const float* __restrict__ gates, const float* __
     const float o = sigmoidf(ao);
     c_out[idx] = c;
     h_out[idx] = o * tanhf(c);
-    float* s = act + n * 4 * H;
-    s[j] = i, s[H + j] = f, s[2 * H + j] = g, s[3 * H + j] = o;
+    float* s = act + n * k.G;
+    if (!coupled) s[j] = i;
+    s[k.f + j] = f, s[k.g + j] = g, s[k.o + j] = o;
   }
 }
 
@@ -69,12 +79,14 @@ __global__ void lstm_bwd_kernel(const float* __restrict__ dh_a, const float* __r
                                 const float* __restrict__ act, const float* __restrict__ peep,
                                 bool coupled, int64_t N, int64_t H, float* __restrict__ dgates,
                                 float* __restrict__ dc_prev) {
+  const Slots k(coupled, H);
   const int64_t total = N * H;
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total;
        idx += int64_t(gridDim.x) * blockDim.x) {
     const int64_t n = idx / H, j = idx % H;
-    const float* s = act + n * 4 * H;
-    const float i = s[j], f = s[H + j], g = s[2 * H + j], o = s[3 * H + j];
+    const float* s = act + n * k.G;
+    const float f = s[k.f + j], g = s[k.g + j], o = s[k.o + j];
+    const float i = coupled ? 1.f - f : s[j];
     const float cp = c_prev[idx], c = c_cur[idx], tc = tanhf(c);
     float dh = 0.f;
     if (dh_a) dh += dh_a[idx];
@@ -94,8 +106,9 @@ __global__ void lstm_bwd_kernel(const float* __restrict__ dh_a, const float* __r
     float dcp = dc * f;
     if (peep) dcp += da_i * peep[j] + da_f * peep[H + j];
     dc_prev[idx] = dcp;
-    float* d = dgates + n * 4 * H;
-    d[j] = da_i, d[H + j] = da_f, d[2 * H + j] = da_g, d[3 * H + j] = da_o;
+    float* d = dgates + n * k.G;
+    if (!coupled) d[j] = da_i;
+    d[k.f + j] = da_f, d[k.g + j] = da_g, d[k.o + j] = da_o;
   }
 }
 
@@ -138,7 +151,7 @@ void lstm_pointwise_backward(const float* dh_a, const float* dh_b, const float* 
 void lstm_sequence_forward(const RnnDims& d, const float* x, const float* h0, const float* c0,
                            const float* w_x, const float* w_h, const float* b, const float* peep,
                            bool coupled, bool reverse, float* hs, float* cs, float* act) {
-  const int64_t T = d.T, N = d.N, I = d.I, H = d.H, G = 4 * H;
+  const int64_t T = d.T, N = d.N, I = d.I, H = d.H, G = Slots(coupled, H).G;
   if (T == 0 || N == 0 || H == 0) return;
   Scratch<float> xp{size_t(T * N * G)};
   // All input projections at once: XP = X W_x^T (T*N x 4H).
@@ -154,13 +167,15 @@ void lstm_sequence_forward(const RnnDims& d, const float* x, const float* h0, co
   }
 }
 
-void lstm_sequence_backward(const RnnDims& d, const float* dhs, const float* dc_last,
+void lstm_sequence_backward(const RnnDims& d, const float* dhs, const float* dh_last,
+                            const float* dc_last,
                             const float* x, const float* h0, const float* c0, const float* w_x,
                             const float* w_h, const float* peep, bool coupled, bool reverse,
                             const float* hs, const float* cs, const float* act, float* dx,
                             float* dh0, float* dc0, float* dw_x, float* dw_h, float* db,
                             float* dpeep) {
-  const int64_t T = d.T, N = d.N, I = d.I, H = d.H, G = 4 * H;
+  const Slots k(coupled, d.H);
+  const int64_t T = d.T, N = d.N, I = d.I, H = d.H, G = k.G;
   const int64_t NH = N * H;
   if (T == 0 || N == 0 || H == 0) {
     // Nothing ran: gradients are zero, and the initial states pass dc_last through.
@@ -169,7 +184,8 @@ void lstm_sequence_backward(const RnnDims& d, const float* dhs, const float* dc_
     fill_f32(dw_h, G * H, 0.f);
     fill_f32(db, G, 0.f);
     if (dpeep) fill_f32(dpeep, 3 * H, 0.f);
-    fill_f32(dh0, NH, 0.f);
+    if (dh_last) copy_bytes(dh0, dh_last, size_t(NH) * sizeof(float));
+    else fill_f32(dh0, NH, 0.f);
     if (dc_last) copy_bytes(dc0, dc_last, size_t(NH) * sizeof(float));
     else fill_f32(dc0, NH, 0.f);
     return;
@@ -183,7 +199,7 @@ void lstm_sequence_backward(const RnnDims& d, const float* dhs, const float* dc_
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = reverse ? s : T - 1 - s;  // reverse of the forward order
     float* dc_out = dc_bufs[s & 1];
-    lstm_pointwise_backward(dhs + t * NH, s == 0 ? nullptr : dh_rec.ptr, dc_next,
+    lstm_pointwise_backward(dhs + t * NH, s == 0 ? dh_last : dh_rec.ptr, dc_next,
                             cprev.ptr + t * NH, cs + t * NH, act + t * N * G, peep, coupled, N, H,
                             dA.ptr + t * N * G, dc_out);
     // dh_{t-1} (recurrent part) = dA_t W_h  (N x 4H by 4H x H)
@@ -198,9 +214,10 @@ void lstm_sequence_backward(const RnnDims& d, const float* dhs, const float* dc_
   gemm(false, false, R, I, G, 1.f, dA.ptr, G, w_x, I, 0.f, dx, I);          // dX = dA W_x
   column_sum(dA.ptr, G, nullptr, 0, R, G, db, false);
   if (dpeep) {
-    column_sum(dA.ptr, G, cprev.ptr, H, R, H, dpeep, false);               // dp_i
-    column_sum(dA.ptr + H, G, cprev.ptr, H, R, H, dpeep + H, false);       // dp_f
-    column_sum(dA.ptr + 3 * H, G, cs, H, R, H, dpeep + 2 * H, false);      // dp_o
+    if (coupled) fill_f32(dpeep, H, 0.f);                                   // no input gate
+    else column_sum(dA.ptr, G, cprev.ptr, H, R, H, dpeep, false);           // dp_i
+    column_sum(dA.ptr + k.f, G, cprev.ptr, H, R, H, dpeep + H, false);      // dp_f
+    column_sum(dA.ptr + k.o, G, cs, H, R, H, dpeep + 2 * H, false);         // dp_o
   }
 }
 

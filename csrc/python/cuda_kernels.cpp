@@ -60,7 +60,7 @@ void check_xent(const DeviceArray& logits, const DeviceArray& targets, double ep
 }
 
 py::tuple xent_forward(const DeviceArray& logits, const DeviceArray& targets,
-                       const std::string& reduction, int64_t ignore_index, double eps,
+                       int64_t ignore_index, double eps, const std::string& reduction,
                        bool check_targets) {
   require_device();
   check_xent(logits, targets, eps);
@@ -84,7 +84,7 @@ py::tuple xent_forward(const DeviceArray& logits, const DeviceArray& targets,
 }
 
 py::tuple xent_fused(const DeviceArray& logits, const DeviceArray& targets,
-                     const std::string& reduction, int64_t ignore_index, double eps, double grad,
+                     int64_t ignore_index, double eps, const std::string& reduction, double grad,
                      bool check_targets) {
   require_device();
   check_xent(logits, targets, eps);
@@ -108,8 +108,8 @@ py::tuple xent_fused(const DeviceArray& logits, const DeviceArray& targets,
 }
 
 ArrayPtr xent_backward(const DeviceArray& logits, const DeviceArray& targets,
-                       const DeviceArray& lse, py::object grad, const std::string& reduction,
-                       int64_t ignore_index, double eps) {
+                       const DeviceArray& lse, py::object grad, int64_t ignore_index, double eps,
+                       const std::string& reduction) {
   require_device();
   check_xent(logits, targets, eps);
   const Reduction red = parse_reduction(reduction);
@@ -118,15 +118,16 @@ ArrayPtr xent_backward(const DeviceArray& logits, const DeviceArray& targets,
   ArrayPtr g;
   if (py::isinstance<DeviceArray>(grad)) {
     g = grad.cast<ArrayPtr>();
-    DLK_CHECK(g->dtype == DType::float32, "grad: expected float32, got ", dtype_name(g->dtype));
+    DLK_CHECK(g->dtype == DType::float32, "grad_loss: expected float32, got ",
+              dtype_name(g->dtype));
     if (red == Reduction::none)
-      require_array(*g, "grad", DType::float32, {N});
+      require_array(*g, "grad_loss", DType::float32, {N});
     else
-      DLK_CHECK(g->size() == 1, "grad: expected one element for reduction '", reduction,
+      DLK_CHECK(g->size() == 1, "grad_loss: expected one element for reduction '", reduction,
                 "', got shape ", shape_str(g->shape));
   } else {
     DLK_CHECK(red != Reduction::none,
-              "grad: expected a DeviceArray of shape (N,) for reduction 'none', got a number");
+              "grad_loss: expected a DeviceArray of shape (N,) for reduction 'none', got a number");
     g = new_array({1});
     fill_f32(g->f32(), 1, grad.cast<float>());
   }
@@ -192,31 +193,172 @@ ConvGeom conv_geom(const std::vector<int64_t>& xs, const std::vector<int64_t>& w
 }
 
 // ---- recurrent ------------------------------------------------------------------------------
-void check_lstm(const RnnDims& d, const DeviceArray& h0, const DeviceArray& c0,
-                const DeviceArray& w_x, const DeviceArray& w_h, const DeviceArray& b,
-                const OptArr& peep) {
-  require_array(h0, "h0", DType::float32, {d.N, d.H});
-  require_array(c0, "c0", DType::float32, {d.N, d.H});
-  require_array(w_x, "w_x", DType::float32, {4 * d.H, d.I});
-  require_array(w_h, "w_h", DType::float32, {4 * d.H, d.H});
-  require_array(b, "b", DType::float32, {4 * d.H});
-  if (peep && *peep) require_array(**peep, "peephole", DType::float32, {3, d.H});
+// The CPU kernels' interface (csrc/python/README.md): variant strings, w_ih / w_hh, saved tuples.
+struct LstmVariant {
+  bool peephole = false, coupled = false;
+};
+
+LstmVariant parse_lstm_variant(const std::string& v) {
+  if (v == "standard") return {};
+  if (v == "peephole") return {true, false};
+  if (v == "coupled") return {false, true};
+  fail("variant: expected 'standard', 'peephole' or 'coupled', got '", v, "'");
 }
 
-RnnDims dims_of(const DeviceArray& x, const DeviceArray& w_h, int64_t gates) {
+bool parse_gru_variant(const std::string& v) {  // true for reset_after
+  if (v == "notes") return false;
+  if (v == "reset_after") return true;
+  fail("variant: expected 'notes' or 'reset_after', got '", v, "'");
+}
+
+RnnDims dims_of(const DeviceArray& x, const DeviceArray& h0) {
   require_array(x, "x", DType::float32, {-1, -1, -1});
-  DLK_CHECK(w_h.ndim() == 2 && w_h.shape[0] % gates == 0, "w_h: expected shape (", gates,
-            "*H, H), got ", shape_str(w_h.shape));
-  return RnnDims{x.shape[0], x.shape[1], x.shape[2], w_h.shape[0] / gates};
+  require_array(h0, "h0", DType::float32, {x.shape[1], -1});
+  return RnnDims{x.shape[0], x.shape[1], x.shape[2], h0.shape[1]};
 }
 
-void check_gru(const RnnDims& d, const DeviceArray& h0, const DeviceArray& w_x,
-               const DeviceArray& w_h, const OptArr& b_x, const OptArr& b_h) {
-  require_array(h0, "h0", DType::float32, {d.N, d.H});
-  require_array(w_x, "w_x", DType::float32, {3 * d.H, d.I});
-  require_array(w_h, "w_h", DType::float32, {3 * d.H, d.H});
-  if (b_x && *b_x) require_array(**b_x, "b_x", DType::float32, {3 * d.H});
-  if (b_h && *b_h) require_array(**b_h, "b_h", DType::float32, {3 * d.H});
+void check_lstm(const RnnDims& d, const DeviceArray& c0, const DeviceArray& w_ih,
+                const DeviceArray& w_hh, const OptArr& b, const OptArr& peep, LstmVariant v) {
+  const int64_t G = (v.coupled ? 3 : 4) * d.H;
+  require_array(c0, "c0", DType::float32, {d.N, d.H});
+  require_array(w_ih, "w_ih", DType::float32, {G, d.I});
+  require_array(w_hh, "w_hh", DType::float32, {G, d.H});
+  if (b && *b) require_array(**b, "b", DType::float32, {G});
+  if (v.peephole) {
+    DLK_CHECK(peep && *peep, "peephole: variant 'peephole' needs the (3, H) peephole weights");
+    require_array(**peep, "peephole", DType::float32, {3, d.H});
+  }
+}
+
+void check_gru(const RnnDims& d, const DeviceArray& w_ih, const DeviceArray& w_hh,
+               const OptArr& b, const OptArr& b_hn) {
+  require_array(w_ih, "w_ih", DType::float32, {3 * d.H, d.I});
+  require_array(w_hh, "w_hh", DType::float32, {3 * d.H, d.H});
+  if (b && *b) require_array(**b, "b", DType::float32, {3 * d.H});
+  if (b_hn && *b_hn) require_array(**b_hn, "b_hn", DType::float32, {d.H});
+}
+
+// The (T, N, ...) array `seq`'s slice at time t, as a view.
+ArrayPtr step_view(const ArrayPtr& seq, int64_t t) {
+  const int64_t step = seq->size() / seq->shape[0];
+  return std::make_shared<DeviceArray>(seq->storage, seq->offset_bytes + size_t(t * step) * 4,
+                                       std::vector<int64_t>(seq->shape.begin() + 1, seq->shape.end()),
+                                       seq->dtype);
+}
+
+ArrayPtr as_seq(const DeviceArray& a) {  // (N, K) -> (1, N, K) view
+  std::vector<int64_t> s = a.shape;
+  s.insert(s.begin(), 1);
+  return std::make_shared<DeviceArray>(a.storage, a.offset_bytes, s, a.dtype);
+}
+
+py::tuple lstm_fwd_py(const DeviceArray& x, const DeviceArray& h0, const DeviceArray& c0,
+                      const DeviceArray& w_ih, const DeviceArray& w_hh, const OptArr& b,
+                      const OptArr& peep, const std::string& variant, bool reverse) {
+  require_device();
+  const LstmVariant v = parse_lstm_variant(variant);
+  const RnnDims d = dims_of(x, h0);
+  check_lstm(d, c0, w_ih, w_hh, b, peep, v);
+  const int64_t G = (v.coupled ? 3 : 4) * d.H;
+  ArrayPtr y = new_array({d.T, d.N, d.H}), cs = new_array({d.T, d.N, d.H});
+  ArrayPtr act = new_array({d.T, d.N, G});
+  lstm_sequence_forward(d, x.f32(), h0.f32(), c0.f32(), w_ih.f32(), w_hh.f32(), opt_ptr(b),
+                        v.peephole ? opt_ptr(peep) : nullptr, v.coupled, reverse, y->f32(),
+                        cs->f32(), act->f32());
+  ArrayPtr hT = new_array({d.N, d.H}), cT = new_array({d.N, d.H});
+  if (d.T > 0) {
+    const int64_t last = reverse ? 0 : d.T - 1;
+    copy_bytes(hT->data(), step_view(y, last)->data(), hT->nbytes());
+    copy_bytes(cT->data(), step_view(cs, last)->data(), cT->nbytes());
+  } else {
+    copy_bytes(hT->data(), h0.data(), hT->nbytes());
+    copy_bytes(cT->data(), c0.data(), cT->nbytes());
+  }
+  return py::make_tuple(y, hT, cT, py::make_tuple(act, cs));
+}
+
+py::tuple lstm_bwd_py(const DeviceArray& x, const DeviceArray& h0, const DeviceArray& c0,
+                      const DeviceArray& w_ih, const DeviceArray& w_hh, const OptArr& peep,
+                      const std::string& variant, bool reverse, const DeviceArray& y,
+                      py::tuple saved, const OptArr& dy, const OptArr& dh_T, const OptArr& dc_T) {
+  require_device();
+  const LstmVariant v = parse_lstm_variant(variant);
+  const RnnDims d = dims_of(x, h0);
+  check_lstm(d, c0, w_ih, w_hh, std::nullopt, peep, v);
+  const int64_t G = (v.coupled ? 3 : 4) * d.H;
+  DLK_CHECK(saved.size() == 2, "saved: expected the (gates, cell) pair lstm_forward returned");
+  ArrayPtr act = saved[0].cast<ArrayPtr>(), cs = saved[1].cast<ArrayPtr>();
+  require_array(y, "y", DType::float32, {d.T, d.N, d.H});
+  require_array(*act, "saved[0]", DType::float32, {d.T, d.N, G});
+  require_array(*cs, "saved[1]", DType::float32, {d.T, d.N, d.H});
+  if (dy && *dy) require_array(**dy, "dy", DType::float32, {d.T, d.N, d.H});
+  if (dh_T && *dh_T) require_array(**dh_T, "dh_T", DType::float32, {d.N, d.H});
+  if (dc_T && *dc_T) require_array(**dc_T, "dc_T", DType::float32, {d.N, d.H});
+  ArrayPtr zeros;
+  const float* dys = opt_ptr(dy);
+  if (!dys) {
+    zeros = new_array({d.T, d.N, d.H});
+    fill_f32(zeros->f32(), zeros->size(), 0.f);
+    dys = zeros->f32();
+  }
+  ArrayPtr dx = new_array({d.T, d.N, d.I}), dh0 = new_array({d.N, d.H});
+  ArrayPtr dc0 = new_array({d.N, d.H}), dwi = new_array({G, d.I});
+  ArrayPtr dwh = new_array({G, d.H}), db = new_array({G});
+  ArrayPtr dp = v.peephole ? new_array({3, d.H}) : nullptr;
+  lstm_sequence_backward(d, dys, opt_ptr(dh_T), opt_ptr(dc_T), x.f32(), h0.f32(), c0.f32(),
+                         w_ih.f32(), w_hh.f32(), v.peephole ? opt_ptr(peep) : nullptr, v.coupled,
+                         reverse, y.f32(), cs->f32(), act->f32(), dx->f32(), dh0->f32(),
+                         dc0->f32(), dwi->f32(), dwh->f32(), db->f32(), dp ? dp->f32() : nullptr);
+  return py::make_tuple(dx, dh0, dc0, dwi, dwh, db, dp ? py::cast(dp) : py::none());
+}
+
+py::tuple gru_fwd_py(const DeviceArray& x, const DeviceArray& h0, const DeviceArray& w_ih,
+                     const DeviceArray& w_hh, const OptArr& b, const OptArr& b_hn,
+                     const std::string& variant, bool reverse) {
+  require_device();
+  const bool ra = parse_gru_variant(variant);
+  const RnnDims d = dims_of(x, h0);
+  check_gru(d, w_ih, w_hh, b, b_hn);
+  ArrayPtr y = new_array({d.T, d.N, d.H}), act = new_array({d.T, d.N, 3 * d.H});
+  ArrayPtr aux = new_array({d.T, d.N, d.H});
+  gru_sequence_forward(d, x.f32(), h0.f32(), w_ih.f32(), w_hh.f32(), opt_ptr(b),
+                       ra ? opt_ptr(b_hn) : nullptr, ra, reverse, y->f32(), act->f32(),
+                       aux->f32());
+  ArrayPtr hT = new_array({d.N, d.H});
+  if (d.T > 0) copy_bytes(hT->data(), step_view(y, reverse ? 0 : d.T - 1)->data(), hT->nbytes());
+  else copy_bytes(hT->data(), h0.data(), hT->nbytes());
+  return py::make_tuple(y, hT, py::make_tuple(act, aux));
+}
+
+py::tuple gru_bwd_py(const DeviceArray& x, const DeviceArray& h0, const DeviceArray& w_ih,
+                     const DeviceArray& w_hh, const std::string& variant, bool reverse,
+                     const DeviceArray& y, py::tuple saved, const OptArr& dy, const OptArr& dh_T) {
+  require_device();
+  const bool ra = parse_gru_variant(variant);
+  const RnnDims d = dims_of(x, h0);
+  check_gru(d, w_ih, w_hh, std::nullopt, std::nullopt);
+  DLK_CHECK(saved.size() == 2, "saved: expected the (gates, extra) pair gru_forward returned");
+  ArrayPtr act = saved[0].cast<ArrayPtr>(), aux = saved[1].cast<ArrayPtr>();
+  require_array(y, "y", DType::float32, {d.T, d.N, d.H});
+  require_array(*act, "saved[0]", DType::float32, {d.T, d.N, 3 * d.H});
+  require_array(*aux, "saved[1]", DType::float32, {d.T, d.N, d.H});
+  if (dy && *dy) require_array(**dy, "dy", DType::float32, {d.T, d.N, d.H});
+  if (dh_T && *dh_T) require_array(**dh_T, "dh_T", DType::float32, {d.N, d.H});
+  ArrayPtr zeros;
+  const float* dys = opt_ptr(dy);
+  if (!dys) {
+    zeros = new_array({d.T, d.N, d.H});
+    fill_f32(zeros->f32(), zeros->size(), 0.f);
+    dys = zeros->f32();
+  }
+  ArrayPtr dx = new_array({d.T, d.N, d.I}), dh0 = new_array({d.N, d.H});
+  ArrayPtr dwi = new_array({3 * d.H, d.I}), dwh = new_array({3 * d.H, d.H});
+  ArrayPtr db = new_array({3 * d.H});
+  ArrayPtr dbhn = ra ? new_array({d.H}) : nullptr;
+  gru_sequence_backward(d, dys, opt_ptr(dh_T), x.f32(), h0.f32(), w_ih.f32(), w_hh.f32(), ra,
+                        reverse, y.f32(), act->f32(), aux->f32(), dx->f32(), dh0->f32(),
+                        dwi->f32(), dwh->f32(), db->f32(), dbhn ? dbhn->f32() : nullptr);
+  return py::make_tuple(dx, dh0, dwi, dwh, db, dbhn ? py::cast(dbhn) : py::none());
 }
 
 }  // namespace
@@ -257,21 +399,22 @@ void bind_kernels(py::module_& m) {
 
   // softmax cross-entropy and log-softmax
   m.def("softmax_cross_entropy_forward", &xent_forward, py::arg("logits"), py::arg("targets"),
-        py::kw_only(), py::arg("reduction") = "mean", py::arg("ignore_index") = -100,
-        py::arg("label_smoothing") = 0.0, py::arg("check_targets") = true,
+        py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
+        py::arg("reduction") = "mean", py::kw_only(), py::arg("check_targets") = true,
         "(loss, lse): loss () for mean/sum or (N,) for none; lse (N,) is kept for backward.\n"
         "Targets outside [0, C) other than ignore_index raise ValueError (this waits for the\n"
         "GPU); check_targets=False skips the check and the wait, and such rows get a NaN loss.");
   m.def("softmax_cross_entropy_backward", &xent_backward, py::arg("logits"), py::arg("targets"),
-        py::arg("lse"), py::arg("grad") = 1.0, py::kw_only(), py::arg("reduction") = "mean",
-        py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
-        "dlogits (N, C) = (softmax - q) * grad [/ valid rows for mean]; grad is a number or a\n"
-        "DeviceArray (one element for mean/sum, (N,) for none).");
+        py::arg("lse"), py::arg("grad_loss") = 1.0, py::arg("ignore_index") = -100,
+        py::arg("label_smoothing") = 0.0, py::arg("reduction") = "mean",
+        "dlogits (N, C) = (softmax - q) * grad_loss [/ valid rows for mean]; grad_loss is a number\n"
+        "or a DeviceArray (one element for mean/sum, (N,) for none).");
   m.def("softmax_cross_entropy_fused", &xent_fused, py::arg("logits"), py::arg("targets"),
-        py::kw_only(), py::arg("reduction") = "mean", py::arg("ignore_index") = -100,
-        py::arg("label_smoothing") = 0.0, py::arg("grad") = 1.0, py::arg("check_targets") = true,
+        py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
+        py::arg("reduction") = "mean", py::kw_only(), py::arg("grad_loss") = 1.0,
+        py::arg("check_targets") = true,
         "(loss, lse, dlogits): forward and backward in one kernel; dlogits is the gradient of\n"
-        "grad * loss (for 'none': of grad * sum of the row losses).");
+        "grad_loss * loss (for 'none': of grad_loss * the sum of the row losses).");
   m.def(
       "log_softmax_forward",
       [](const DeviceArray& x) {
@@ -284,18 +427,18 @@ void bind_kernels(py::module_& m) {
       py::arg("x"), "Row-wise log-softmax of a 2-D array.");
   m.def(
       "log_softmax_backward",
-      [](const DeviceArray& y, const DeviceArray& dy) {
+      [](const DeviceArray& gy, const DeviceArray& y) {
         require_device();
         require_array(y, "y", DType::float32, {-1, -1});
-        require_array(dy, "dy", DType::float32, y.shape);
-        ArrayPtr dx = new_array(y.shape);
-        log_softmax_backward(y.f32(), dy.f32(), y.shape[0], y.shape[1], dx->f32());
-        return dx;
+        require_array(gy, "gy", DType::float32, y.shape);
+        ArrayPtr gx = new_array(y.shape);
+        log_softmax_backward(y.f32(), gy.f32(), y.shape[0], y.shape[1], gx->f32());
+        return gx;
       },
-      py::arg("y"), py::arg("dy"), "dx = dy - exp(y) * sum(dy) per row (y = log_softmax(x)).");
-  m.def("set_softmax_rung", &set_softmax_rung, py::arg("name"),
+      py::arg("gy"), py::arg("y"), "gx = gy - exp(y) * sum(gy) per row (y = log_softmax(x)).");
+  m.def("set_softmax_xent_rung", &set_softmax_rung, py::arg("name"),
         "Force the row kernel: 'reference', 'warp', 'block' or 'auto'.");
-  m.def("get_softmax_rung", &get_softmax_rung);
+  m.def("get_softmax_xent_rung", &get_softmax_rung);
 
   // pooling
   m.def(
@@ -421,139 +564,132 @@ void bind_kernels(py::module_& m) {
          bool coupled) {
         require_device();
         require_array(c_prev, "c_prev", DType::float32, {-1, -1});
-        const int64_t N = c_prev.shape[0], H = c_prev.shape[1];
-        require_array(gates, "gates", DType::float32, {N, 4 * H});
-        if (bias && *bias) require_array(**bias, "bias", DType::float32, {4 * H});
+        const int64_t N = c_prev.shape[0], H = c_prev.shape[1], G = (coupled ? 3 : 4) * H;
+        require_array(gates, "gates", DType::float32, {N, G});
+        if (bias && *bias) require_array(**bias, "bias", DType::float32, {G});
         if (peep && *peep) require_array(**peep, "peephole", DType::float32, {3, H});
-        ArrayPtr h = new_array({N, H}), c = new_array({N, H}), act = new_array({N, 4 * H});
+        ArrayPtr h = new_array({N, H}), c = new_array({N, H}), act = new_array({N, G});
         lstm_pointwise_forward(gates.f32(), opt_ptr(bias), c_prev.f32(), opt_ptr(peep), coupled,
                                N, H, h->f32(), c->f32(), act->f32());
         return py::make_tuple(h, c, act);
       },
       py::arg("gates"), py::arg("c_prev"), py::arg("bias") = py::none(),
       py::arg("peephole") = py::none(), py::kw_only(), py::arg("coupled") = false,
-      "(h, c, act) from gate pre-activations (N, 4H) in order i, f, g, o; act = activated gates.");
+      "(h, c, act) from gate pre-activations (N, 4H) in order i, f, g, o ((N, 3H): f, g, o when\n"
+      "coupled); act = the activated gates in the same layout.");
   m.def(
       "lstm_pointwise_backward",
       [](OptArr dh, OptArr dc, const DeviceArray& c_prev, const DeviceArray& c,
          const DeviceArray& act, OptArr peep, bool coupled) {
         require_device();
         require_array(c_prev, "c_prev", DType::float32, {-1, -1});
-        const int64_t N = c_prev.shape[0], H = c_prev.shape[1];
+        const int64_t N = c_prev.shape[0], H = c_prev.shape[1], G = (coupled ? 3 : 4) * H;
+        const int64_t off_f = coupled ? 0 : H, off_o = off_f + 2 * H;
         require_array(c, "c", DType::float32, {N, H});
-        require_array(act, "act", DType::float32, {N, 4 * H});
+        require_array(act, "act", DType::float32, {N, G});
         if (dh && *dh) require_array(**dh, "dh", DType::float32, {N, H});
         if (dc && *dc) require_array(**dc, "dc", DType::float32, {N, H});
         if (peep && *peep) require_array(**peep, "peephole", DType::float32, {3, H});
-        ArrayPtr dg = new_array({N, 4 * H}), dcp = new_array({N, H});
+        ArrayPtr dg = new_array({N, G}), dcp = new_array({N, H});
         lstm_pointwise_backward(opt_ptr(dh), nullptr, opt_ptr(dc), c_prev.f32(), c.f32(),
                                 act.f32(), opt_ptr(peep), coupled, N, H, dg->f32(), dcp->f32());
         py::object dpeep = py::none();
         if (peep && *peep) {
           ArrayPtr dp = new_array({3, H});
-          column_sum(dg->f32(), 4 * H, c_prev.f32(), H, N, H, dp->f32(), false);
-          column_sum(dg->f32() + H, 4 * H, c_prev.f32(), H, N, H, dp->f32() + H, false);
-          column_sum(dg->f32() + 3 * H, 4 * H, c.f32(), H, N, H, dp->f32() + 2 * H, false);
+          if (coupled) fill_f32(dp->f32(), H, 0.f);
+          else column_sum(dg->f32(), G, c_prev.f32(), H, N, H, dp->f32(), false);
+          column_sum(dg->f32() + off_f, G, c_prev.f32(), H, N, H, dp->f32() + H, false);
+          column_sum(dg->f32() + off_o, G, c.f32(), H, N, H, dp->f32() + 2 * H, false);
           dpeep = py::cast(dp);
         }
         return py::make_tuple(dg, dcp, dpeep);
       },
       py::arg("dh"), py::arg("dc"), py::arg("c_prev"), py::arg("c"), py::arg("act"),
       py::arg("peephole") = py::none(), py::kw_only(), py::arg("coupled") = false,
-      "(dgates (N, 4H), dc_prev, dpeephole or None); dh and dc may be None (zero).");
+      "(dgates, dc_prev, dpeephole or None); dh and dc may be None (zero).");
+  m.def("lstm_forward", &lstm_fwd_py, py::arg("x"), py::arg("h0"), py::arg("c0"),
+        py::arg("w_ih"), py::arg("w_hh"), py::arg("b"), py::arg("peephole") = py::none(),
+        py::arg("variant") = "standard", py::arg("reverse") = false,
+        "(y, h_T, c_T, saved) over x (T, N, I); w_ih (G*H, I), w_hh (G*H, H), b (G*H,), G = 4\n"
+        "(3 for 'coupled': gates f, g, o); peephole (3, H). saved = (gates, cell) for the backward.");
+  m.def("lstm_backward", &lstm_bwd_py, py::arg("x"), py::arg("h0"), py::arg("c0"),
+        py::arg("w_ih"), py::arg("w_hh"), py::arg("peephole"), py::arg("variant"),
+        py::arg("reverse"), py::arg("y"), py::arg("saved"), py::arg("dy"),
+        py::arg("dh_T") = py::none(), py::arg("dc_T") = py::none(),
+        "(dx, dh0, dc0, dw_ih, dw_hh, db, dpeephole or None); dy, dh_T, dc_T may be None.");
   m.def(
-      "lstm_forward",
-      [](const DeviceArray& x, const DeviceArray& h0, const DeviceArray& c0,
-         const DeviceArray& w_x, const DeviceArray& w_h, const DeviceArray& b, OptArr peep,
-         bool coupled, bool reverse) {
-        require_device();
-        const RnnDims d = dims_of(x, w_h, 4);
-        check_lstm(d, h0, c0, w_x, w_h, b, peep);
-        ArrayPtr hs = new_array({d.T, d.N, d.H}), cs = new_array({d.T, d.N, d.H});
-        ArrayPtr act = new_array({d.T, d.N, 4 * d.H});
-        lstm_sequence_forward(d, x.f32(), h0.f32(), c0.f32(), w_x.f32(), w_h.f32(), b.f32(),
-                              opt_ptr(peep), coupled, reverse, hs->f32(), cs->f32(), act->f32());
-        return py::make_tuple(hs, cs, act);
+      "lstm_cell_forward",
+      [](const DeviceArray& x, const DeviceArray& h, const DeviceArray& c,
+         const DeviceArray& w_ih, const DeviceArray& w_hh, const OptArr& b, const OptArr& peep,
+         const std::string& variant) {
+        py::tuple r = lstm_fwd_py(*as_seq(x), h, c, w_ih, w_hh, b, peep, variant, false);
+        py::tuple saved = r[3].cast<py::tuple>();
+        return py::make_tuple(r[1], r[2],
+                              py::make_tuple(step_view(saved[0].cast<ArrayPtr>(), 0), r[2]));
       },
-      py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_x"), py::arg("w_h"), py::arg("b"),
-      py::arg("peephole") = py::none(), py::kw_only(), py::arg("coupled") = false,
-      py::arg("reverse") = false,
-      "(hs, cs, act) over x (T, N, I); w_x (4H, I), w_h (4H, H), b (4H,), peephole (3, H).\n"
-      "A single cell step is T = 1.");
+      py::arg("x"), py::arg("h"), py::arg("c"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b"),
+      py::arg("peephole") = py::none(), py::arg("variant") = "standard",
+      "(h_new, c_new, saved): one step, x (N, I); saved = (gates (N, G*H), c_new).");
   m.def(
-      "lstm_backward",
-      [](const DeviceArray& dhs, OptArr dc_last, const DeviceArray& x, const DeviceArray& h0,
-         const DeviceArray& c0, const DeviceArray& w_x, const DeviceArray& w_h,
-         const DeviceArray& b, const DeviceArray& hs, const DeviceArray& cs,
-         const DeviceArray& act, OptArr peep, bool coupled, bool reverse) {
-        require_device();
-        const RnnDims d = dims_of(x, w_h, 4);
-        check_lstm(d, h0, c0, w_x, w_h, b, peep);
-        require_array(dhs, "dhs", DType::float32, {d.T, d.N, d.H});
-        require_array(hs, "hs", DType::float32, {d.T, d.N, d.H});
-        require_array(cs, "cs", DType::float32, {d.T, d.N, d.H});
-        require_array(act, "act", DType::float32, {d.T, d.N, 4 * d.H});
-        if (dc_last && *dc_last) require_array(**dc_last, "dc_last", DType::float32, {d.N, d.H});
-        ArrayPtr dx = new_array({d.T, d.N, d.I}), dh0 = new_array({d.N, d.H});
-        ArrayPtr dc0 = new_array({d.N, d.H}), dwx = new_array({4 * d.H, d.I});
-        ArrayPtr dwh = new_array({4 * d.H, d.H}), db = new_array({4 * d.H});
-        ArrayPtr dp = peep && *peep ? new_array({3, d.H}) : nullptr;
-        lstm_sequence_backward(d, dhs.f32(), opt_ptr(dc_last), x.f32(), h0.f32(), c0.f32(),
-                               w_x.f32(), w_h.f32(), opt_ptr(peep), coupled, reverse, hs.f32(),
-                               cs.f32(), act.f32(), dx->f32(), dh0->f32(), dc0->f32(), dwx->f32(),
-                               dwh->f32(), db->f32(), dp ? dp->f32() : nullptr);
-        return py::make_tuple(dx, dh0, dc0, dwx, dwh, db, dp ? py::cast(dp) : py::none());
+      "lstm_cell_backward",
+      [](const DeviceArray& x, const DeviceArray& h, const DeviceArray& c,
+         const DeviceArray& w_ih, const DeviceArray& w_hh, const OptArr& peep,
+         const std::string& variant, const DeviceArray& c_new, py::tuple saved,
+         const OptArr& dh_new, const OptArr& dc_new) {
+        DLK_CHECK(saved.size() == 2, "saved: expected the pair lstm_cell_forward returned");
+        ArrayPtr act = saved[0].cast<ArrayPtr>();
+        ArrayPtr cs = as_seq(c_new);
+        // T = 1: y is never read (the previous state is h), so the cell state stands in for it.
+        py::tuple r = lstm_bwd_py(*as_seq(x), h, c, w_ih, w_hh, peep, variant, false, *cs,
+                                  py::make_tuple(as_seq(*act), cs),
+                                  dh_new && *dh_new ? OptArr(as_seq(**dh_new)) : OptArr(),
+                                  std::nullopt, dc_new);
+        return py::make_tuple(step_view(r[0].cast<ArrayPtr>(), 0), r[1], r[2], r[3], r[4], r[5],
+                              r[6]);
       },
-      py::arg("dhs"), py::arg("dc_last"), py::arg("x"), py::arg("h0"), py::arg("c0"),
-      py::arg("w_x"), py::arg("w_h"), py::arg("b"), py::arg("hs"), py::arg("cs"), py::arg("act"),
-      py::arg("peephole") = py::none(), py::kw_only(), py::arg("coupled") = false,
-      py::arg("reverse") = false,
-      "(dx, dh0, dc0, dw_x, dw_h, db, dpeephole or None). dhs: gradient of every h_t;\n"
-      "dc_last: gradient of the last cell state (None = 0).");
-
-  // GRU
+      py::arg("x"), py::arg("h"), py::arg("c"), py::arg("w_ih"), py::arg("w_hh"),
+      py::arg("peephole"), py::arg("variant"), py::arg("c_new"), py::arg("saved"),
+      py::arg("dh_new"), py::arg("dc_new") = py::none(),
+      "(dx, dh, dc, dw_ih, dw_hh, db, dpeephole or None): backward of one step.");
+  m.def("gru_forward", &gru_fwd_py, py::arg("x"), py::arg("h0"), py::arg("w_ih"),
+        py::arg("w_hh"), py::arg("b"), py::arg("b_hn") = py::none(),
+        py::arg("variant") = "notes", py::arg("reverse") = false,
+        "(y, h_T, saved) over x (T, N, I); gate order r, z, n; w_ih (3H, I), w_hh (3H, H),\n"
+        "b (3H,), b_hn (H,) for 'reset_after'. saved = (gates, extra), extra = r*h_prev (notes)\n"
+        "or W_hn h_prev + b_hn (reset_after).");
+  m.def("gru_backward", &gru_bwd_py, py::arg("x"), py::arg("h0"), py::arg("w_ih"),
+        py::arg("w_hh"), py::arg("variant"), py::arg("reverse"), py::arg("y"), py::arg("saved"),
+        py::arg("dy"), py::arg("dh_T") = py::none(),
+        "(dx, dh0, dw_ih, dw_hh, db, db_hn or None); db_hn is None for 'notes'.");
   m.def(
-      "gru_forward",
-      [](const DeviceArray& x, const DeviceArray& h0, const DeviceArray& w_x,
-         const DeviceArray& w_h, OptArr b_x, OptArr b_h, bool reset_after, bool reverse) {
-        require_device();
-        const RnnDims d = dims_of(x, w_h, 3);
-        check_gru(d, h0, w_x, w_h, b_x, b_h);
-        ArrayPtr hs = new_array({d.T, d.N, d.H}), act = new_array({d.T, d.N, 3 * d.H});
-        ArrayPtr aux = new_array({d.T, d.N, d.H});
-        gru_sequence_forward(d, x.f32(), h0.f32(), w_x.f32(), w_h.f32(), opt_ptr(b_x),
-                             opt_ptr(b_h), reset_after, reverse, hs->f32(), act->f32(),
-                             aux->f32());
-        return py::make_tuple(hs, act, aux);
+      "gru_cell_forward",
+      [](const DeviceArray& x, const DeviceArray& h, const DeviceArray& w_ih,
+         const DeviceArray& w_hh, const OptArr& b, const OptArr& b_hn,
+         const std::string& variant) {
+        py::tuple r = gru_fwd_py(*as_seq(x), h, w_ih, w_hh, b, b_hn, variant, false);
+        py::tuple saved = r[2].cast<py::tuple>();
+        return py::make_tuple(r[1], py::make_tuple(step_view(saved[0].cast<ArrayPtr>(), 0),
+                                                   step_view(saved[1].cast<ArrayPtr>(), 0)));
       },
-      py::arg("x"), py::arg("h0"), py::arg("w_x"), py::arg("w_h"), py::arg("b_x") = py::none(),
-      py::arg("b_h") = py::none(), py::kw_only(), py::arg("reset_after") = false,
-      py::arg("reverse") = false,
-      "(hs, act, aux) over x (T, N, I); gate order r, z, n; w_x (3H, I), w_h (3H, H).\n"
-      "act = activated [r, z, n]; aux = r*h_prev (notes) or W_hn h_prev + b_hn (reset_after).");
+      py::arg("x"), py::arg("h"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b"),
+      py::arg("b_hn") = py::none(), py::arg("variant") = "notes",
+      "(h_new, saved): one step; saved = (gates (N, 3H), extra (N, H)).");
   m.def(
-      "gru_backward",
-      [](const DeviceArray& dhs, const DeviceArray& x, const DeviceArray& h0,
-         const DeviceArray& w_x, const DeviceArray& w_h, const DeviceArray& hs,
-         const DeviceArray& act, const DeviceArray& aux, bool reset_after, bool reverse) {
-        require_device();
-        const RnnDims d = dims_of(x, w_h, 3);
-        check_gru(d, h0, w_x, w_h, std::nullopt, std::nullopt);
-        require_array(dhs, "dhs", DType::float32, {d.T, d.N, d.H});
-        require_array(hs, "hs", DType::float32, {d.T, d.N, d.H});
-        require_array(act, "act", DType::float32, {d.T, d.N, 3 * d.H});
-        require_array(aux, "aux", DType::float32, {d.T, d.N, d.H});
-        ArrayPtr dx = new_array({d.T, d.N, d.I}), dh0 = new_array({d.N, d.H});
-        ArrayPtr dwx = new_array({3 * d.H, d.I}), dwh = new_array({3 * d.H, d.H});
-        ArrayPtr dbx = new_array({3 * d.H}), dbh = new_array({3 * d.H});
-        gru_sequence_backward(d, dhs.f32(), x.f32(), h0.f32(), w_x.f32(), w_h.f32(), reset_after,
-                              reverse, hs.f32(), act.f32(), aux.f32(), dx->f32(), dh0->f32(),
-                              dwx->f32(), dwh->f32(), dbx->f32(), dbh->f32());
-        return py::make_tuple(dx, dh0, dwx, dwh, dbx, dbh);
+      "gru_cell_backward",
+      [](const DeviceArray& x, const DeviceArray& h, const DeviceArray& w_ih,
+         const DeviceArray& w_hh, const std::string& variant, py::tuple saved,
+         const DeviceArray& dh_new) {
+        DLK_CHECK(saved.size() == 2, "saved: expected the pair gru_cell_forward returned");
+        ArrayPtr act = saved[0].cast<ArrayPtr>(), aux = saved[1].cast<ArrayPtr>();
+        ArrayPtr dy = as_seq(dh_new);
+        // T = 1: y is never read (the previous state is h); dh_new stands in for it.
+        py::tuple r = gru_bwd_py(*as_seq(x), h, w_ih, w_hh, variant, false, *dy,
+                                 py::make_tuple(as_seq(*act), as_seq(*aux)), OptArr(dy),
+                                 std::nullopt);
+        return py::make_tuple(step_view(r[0].cast<ArrayPtr>(), 0), r[1], r[2], r[3], r[4], r[5]);
       },
-      py::arg("dhs"), py::arg("x"), py::arg("h0"), py::arg("w_x"), py::arg("w_h"), py::arg("hs"),
-      py::arg("act"), py::arg("aux"), py::kw_only(), py::arg("reset_after") = false,
-      py::arg("reverse") = false, "(dx, dh0, dw_x, dw_h, db_x, db_h).");
+      py::arg("x"), py::arg("h"), py::arg("w_ih"), py::arg("w_hh"), py::arg("variant"),
+      py::arg("saved"), py::arg("dh_new"), "(dx, dh, dw_ih, dw_hh, db, db_hn or None).");
 }
 
 }  // namespace dlk::cuda
