@@ -8,7 +8,8 @@ SECTION (its RESULTS.md section name), TITLE and CASES: objects with `name`, `un
 Each thread count runs in its own process (thread pools are fixed at import by some
 libraries). In it, every case times ours and PyTorch round-robin, 2 warm-ups then the median
 of --repeats. Ceilings, measured in the same process: the FMA loop (dl_kernels._C.fma_peak_gflops)
-for GFLOP/s cases, a numpy copy of 64 MiB (read + write bytes; one slice per thread) for GB/s.
+for GFLOP/s cases, the STREAM triad (dl_kernels._C.triad_bandwidth_gbps; a numpy copy of
+64 MiB where that is missing) for GB/s.
 
     python bench/bench_cpu_kernels.py [--repeats 11] [--threads 1 2] [--only conv] [--write]
 """
@@ -77,7 +78,9 @@ def worker(threads: int, repeats: int, only: str | None) -> dict:
     except ImportError:
         pass
     dl_kernels.set_num_threads(threads)
-    ceilings = {"GFLOP/s": _C.fma_peak_gflops(threads, 0.5), "GB/s": copy_bandwidth(threads)}
+    triad = getattr(_C, "triad_bandwidth_gbps", None)
+    bandwidth = triad(threads, 0.5) if triad else copy_bandwidth(threads)
+    ceilings = {"GFLOP/s": _C.fma_peak_gflops(threads, 0.5), "GB/s": bandwidth}
     sections = []
     for mod in load_modules():
         rows = []
@@ -132,7 +135,7 @@ def tables(results: list[dict]) -> dict[str, tuple[str, str]]:
                 )
         ceil = "; ".join(
             f"{res['threads']} thread(s): FMA loop {res['ceilings']['GFLOP/s']:.0f} GFLOP/s, "
-            f"copy {res['ceilings']['GB/s']:.1f} GB/s"
+            f"memory {res['ceilings']['GB/s']:.1f} GB/s"
             for res in results
         )
         text = "\n".join(lines) + f"\n\nCeilings measured in the same run: {ceil}.\n"
@@ -156,10 +159,12 @@ def main() -> None:
     from benchlib import header, write_section
 
     command = "python bench/bench_cpu_kernels.py" + (" --write" if args.write else "")
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    note = f"Load average (1/5/15 min) when the run ended: {load} on {os.cpu_count()} vCPUs.\n"
     for section, (title, text) in tables(results).items():
-        print(f"## {title}\n\n{text}")
+        print(f"## {title}\n\n{text}\n{note}")
         if args.write:
-            write_section(section, f"## {title}\n\n" + header(command) + "\n" + text)
+            write_section(section, f"## {title}\n\n" + header(command) + note + "\n" + text)
 
 
 if __name__ == "__main__":

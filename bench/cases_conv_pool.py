@@ -40,7 +40,9 @@ def _torch():
         return None
 
 
-def conv_case(name: str, n: int, c: int, hw: int, o: int, k: int, pad: int) -> Case:
+def conv_case(
+    name: str, n: int, c: int, hw: int, o: int, k: int, pad: int, rung: str = "auto"
+) -> Case:
     flops = 3 * 2.0 * n * o * c * k * k * hw * hw
 
     def make() -> tuple[Fn, Fn | None]:
@@ -54,10 +56,14 @@ def conv_case(name: str, n: int, c: int, hw: int, o: int, k: int, pad: int) -> C
         p4 = (pad, pad, pad, pad)
 
         def ours() -> None:
-            _C.conv2d_forward(x, w, b, padding=p4)
-            _C.conv2d_backward_input(gy, w, input_hw=(hw, hw), padding=p4)
-            _C.conv2d_backward_weight(gy, x, kernel_hw=(k, k), padding=p4)
-            _C.conv2d_backward_bias(gy)
+            _C.set_conv2d_rung(rung)
+            try:
+                _C.conv2d_forward(x, w, b, padding=p4)
+                _C.conv2d_backward_input(gy, w, input_hw=(hw, hw), padding=p4)
+                _C.conv2d_backward_weight(gy, x, kernel_hw=(k, k), padding=p4)
+                _C.conv2d_backward_bias(gy)
+            finally:
+                _C.set_conv2d_rung("auto")
 
         torch = _torch()
         if torch is None:
@@ -76,7 +82,7 @@ def conv_case(name: str, n: int, c: int, hw: int, o: int, k: int, pad: int) -> C
     return Case(name, "GFLOP/s", flops, make)
 
 
-def pool_case(name: str, kind: str, shape: tuple[int, int, int, int]) -> Case:
+def pool_case(name: str, kind: str, shape: tuple[int, int, int, int], rung: str = "auto") -> Case:
     n, c, h, w = shape
     x_bytes = 4.0 * n * c * h * w
     y_bytes = 4.0 * n * c * (h // 2) * (w // 2)
@@ -89,16 +95,20 @@ def pool_case(name: str, kind: str, shape: tuple[int, int, int, int]) -> Case:
         x = rng.standard_normal(shape).astype(np.float32)
         gy = rng.standard_normal((n, c, h // 2, w // 2)).astype(np.float32)
 
-        if kind == "max":
-
-            def ours() -> None:
+        def step() -> None:
+            if kind == "max":
                 _, am = _C.max_pool2d_forward(x, (2, 2), (2, 2))
                 _C.max_pool2d_backward(gy, am, (h, w))
-        else:
-
-            def ours() -> None:
+            else:
                 _C.avg_pool2d_forward(x, (2, 2), (2, 2))
                 _C.avg_pool2d_backward(gy, (h, w), (2, 2), (2, 2))
+
+        def ours() -> None:
+            _C.set_pool2d_rung(rung)
+            try:
+                step()
+            finally:
+                _C.set_pool2d_rung("auto")
 
         torch = _torch()
         if torch is None:
@@ -118,11 +128,16 @@ def pool_case(name: str, kind: str, shape: tuple[int, int, int, int]) -> Case:
 
 LENET = (64, 32, 28, 28)
 VGG = (32, 64, 56, 56)
+# The auto rung for every case; the rows marked [rung] time a lower rung of the same ladder
+# against the same peer, to show what the faster rung buys.
 CASES = [
     conv_case("conv LeNet-like N64 1→32 28² k5 pad2", 64, 1, 28, 32, 5, 2),
     conv_case("conv VGG-like N32 64→64 56² k3 pad1", 32, 64, 56, 64, 3, 1),
+    conv_case("conv VGG-like [im2col rung]", 32, 64, 56, 64, 3, 1, rung="im2col"),
     pool_case("max-pool 2×2/2 on 64×32×28²", "max", LENET),
     pool_case("max-pool 2×2/2 on 32×64×56²", "max", VGG),
+    pool_case("max-pool 2×2/2 on 32×64×56² [reference rung]", "max", VGG, rung="reference"),
     pool_case("avg-pool 2×2/2 on 64×32×28²", "avg", LENET),
     pool_case("avg-pool 2×2/2 on 32×64×56²", "avg", VGG),
+    pool_case("avg-pool 2×2/2 on 32×64×56² [reference rung]", "avg", VGG, rung="reference"),
 ]

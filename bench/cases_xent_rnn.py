@@ -214,9 +214,8 @@ if __name__ == "__main__":
     import sys
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from benchlib import interleaved_medians
-
     import dl_kernels
+    from benchlib import interleaved_medians
 
     parser = argparse.ArgumentParser(description="quick look at these cases (no RESULTS.md)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])

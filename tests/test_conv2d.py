@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from dl_kernels import _C
 
-RUNGS = ["reference", "im2col", "auto"]
+RUNGS = ["reference", "im2col", "winograd", "auto"]
 
 
 @contextmanager
@@ -93,6 +93,8 @@ CONFIGS = [
     (4, 3, 17, 19, 7, (5, 5), (1, 1), (3, 3, 3, 3), (1, 1), 1),  # padding > kernel / 2
     (1, 2, 5, 6, 3, (5, 6), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # kernel = image: 1 x 1 output
     (2, 2, 6, 6, 3, (1, 1), (2, 3), (1, 0, 0, 1), (1, 1), 1),  # 1x1 strided and padded: im2col
+    (2, 5, 9, 8, 7, (3, 3), (1, 1), (0, 2, 1, 0), (1, 1), 1),  # Winograd, odd output rows
+    (1, 3, 6, 11, 4, (3, 3), (1, 1), (3, 0, 2, 2), (1, 1), 1),  # pad 3: Winograd forward only
 ]
 
 
@@ -137,11 +139,14 @@ def test_forward_and_backward_match_numpy_reference(cfg, dtype, rung):
     np.testing.assert_allclose(gb, gb_ref, **tol(dtype))
 
 
+@pytest.mark.parametrize("rung", ["im2col", "winograd"])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_chunked_and_threaded_im2col_agrees_with_reference(threads):
-    # 16 * 9 rows of 4 bytes: 512 KiB / 576 B = 910 positions per chunk, 41 * 43 = 1763
-    # positions: two chunks per image; batch 3 leaves the threads an uneven split.
-    cfg = (3, 16, 41, 43, 6, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1)
+def test_chunked_and_threaded_rungs_agree_with_reference(threads, rung):
+    # im2col: 16 * 9 rows of 4 bytes, 512 KiB / 576 B = 910 positions per chunk, 70 * 65 = 4550
+    # positions: five chunks per image. Winograd: 1 MiB / (16 * 16 * 4 B) = 1024 tiles per
+    # chunk, 35 * 33 = 1155 tiles: two chunks, odd last tile column. Batch 3 leaves the
+    # threads an uneven split.
+    cfg = (3, 16, 70, 65, 6, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1)
     x, w, b = make(cfg, np.float32, seed=3)
     _, _, h, wd, _, k, s, p, d, g = cfg
     kw = {"stride": s, "padding": p, "dilation": d, "groups": g}
@@ -151,9 +156,10 @@ def test_chunked_and_threaded_im2col_agrees_with_reference(threads):
     old = _C.get_num_threads()
     _C.set_num_threads(threads)
     try:
-        y = _C.conv2d_forward(x, w, b, **kw)
-        gx = _C.conv2d_backward_input(gy, w, input_hw=(h, wd), **kw)
-        gw = _C.conv2d_backward_weight(gy, x, kernel_hw=k, **kw)
+        with conv_rung(rung):
+            y = _C.conv2d_forward(x, w, b, **kw)
+            gx = _C.conv2d_backward_input(gy, w, input_hw=(h, wd), **kw)
+            gw = _C.conv2d_backward_weight(gy, x, kernel_hw=k, **kw)
     finally:
         _C.set_num_threads(old)
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-3)
@@ -161,8 +167,10 @@ def test_chunked_and_threaded_im2col_agrees_with_reference(threads):
     np.testing.assert_allclose(gw, gw_ref, rtol=1e-4, atol=1e-2)
 
 
-@pytest.mark.parametrize("rung", ["reference", "im2col"])
-@pytest.mark.parametrize("cfg", [CONFIGS[1], CONFIGS[5], CONFIGS[6]], ids=["asym", "dw", "grp"])
+@pytest.mark.parametrize("rung", ["reference", "im2col", "winograd"])
+@pytest.mark.parametrize(
+    "cfg", [CONFIGS[1], CONFIGS[5], CONFIGS[6], CONFIGS[10]], ids=["asym", "dw", "grp", "3x3"]
+)
 def test_backward_matches_central_finite_differences(cfg, rung):
     x, w, b = make(cfg, np.float64, seed=5)
     _, _, h, wd, _, k, s, p, d, g = cfg

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from dl_kernels import _C
 
-RUNGS = ["reference", "fast", "auto"]
+RUNGS = ["reference", "fast", "portable", "auto"]
 
 
 @contextmanager
@@ -181,7 +181,7 @@ def test_threaded_pooling_agrees_with_reference(cfg, threads):
     )
 
 
-@pytest.mark.parametrize("rung", ["reference", "fast"])
+@pytest.mark.parametrize("rung", ["reference", "fast", "portable"])
 @pytest.mark.parametrize("cfg", [CONFIGS[2], CONFIGS[3], CONFIGS[5]], ids=["pad", "overlap", "gap"])
 def test_backward_matches_central_finite_differences(cfg, rung):
     n, c, h, w, k, s, p = cfg

@@ -1,6 +1,6 @@
 // 2-D convolution on the CPU: forward, grad-input, grad-weight, grad-bias (formula in conv2d.h).
 //
-// Rungs of the ladder (2-vCPU AVX-512 Xeon; numbers in bench/RESULTS.md):
+// Rungs of the ladder (2-vCPU AVX-512 Xeon, shared and noisy; table in bench/RESULTS.md):
 //   reference  the formula as direct loops over every output and every tap; what a reader
 //              checks by eye. A few GFLOP/s at best: scalar, strided, bounds tests per tap.
 //   im2col     Caffe's scheme on our GEMM (dlk::cpu::gemm). For one image, one group and a chunk
@@ -10,14 +10,20 @@
 //                grad-weight  gw[o, (c,kh,kw)] += gy[o, p] . col^T             (GEMM O x K x P)
 //                grad-input   gcol = w^T . gy[:, p], scattered back (col2im)   (GEMM K x P x O)
 //              so all the arithmetic runs in the GEMM's register-tiled micro-kernel, and the
-//              only extra work is O(K * P) copying per chunk.
+//              only extra work is O(K * P) copying per chunk. VGG-like layer: ~0.6-0.7x
+//              PyTorch (oneDNN) fwd+bwd, the GEMM itself being the limit.
 //   1x1        (inside im2col) a 1x1, stride-1, unpadded convolution *is* a GEMM on the image
 //              as it lies in memory (C x H*W): no column matrix at all.
+//   winograd   (conv2d_winograd.cpp) 3x3 stride 1, ungrouped: F(2x2, 3x3) does 2.25x fewer
+//              multiplies; serves the forward and, as a convolution of gy with the flipped
+//              kernel, the grad-input. VGG-like fwd+bwd: ~0.9x PyTorch (grad-weight still im2col).
+//              Auto takes it when C and O are >= 16 (below that its transforms dominate).
 //
 // Why chunks, and why this parallel split:
 //   - A whole image's column matrix is K x OH*OW (VGG-like: 576 x 3136 floats = 7.2 MB): built
 //     and then read back through memory it costs about as much as the GEMM itself. A chunk of P
-//     positions sized to ~512 KiB stays in L2 (2 MiB per core here) between im2col and the GEMM that consumes it.
+//     positions sized to ~512 KiB (a multiple of the GEMM's 32 columns where possible) stays
+//     in L2 (2 MiB per core here) between im2col and the GEMM that consumes it.
 //     The buffer is per thread and reused across calls (fresh pages cost ~2 us per 4 KiB here),
 //     so the workspace is bounded by threads x 512 KiB (or K x 64 elements for huge K).
 //   - The per-chunk GEMMs are small (LeNet-like: 32 x 784 x 25) and the GEMM splits its tiles
@@ -64,14 +70,17 @@ const char* conv2d_rung_name(Conv2dRung rung) {
     case Conv2dRung::Auto: return "auto";
     case Conv2dRung::Reference: return "reference";
     case Conv2dRung::Im2col: return "im2col";
+    case Conv2dRung::Winograd: return "winograd";
   }
   return "?";
 }
 
 Conv2dRung conv2d_rung_from_name(const std::string& name) {
-  for (Conv2dRung r : {Conv2dRung::Auto, Conv2dRung::Reference, Conv2dRung::Im2col})
+  for (Conv2dRung r :
+       {Conv2dRung::Auto, Conv2dRung::Reference, Conv2dRung::Im2col, Conv2dRung::Winograd})
     if (name == conv2d_rung_name(r)) return r;
-  fail("unknown conv2d rung: expected one of 'auto', 'reference', 'im2col', got '", name, "'");
+  fail("unknown conv2d rung: expected one of 'auto', 'reference', 'im2col', 'winograd', got '",
+       name, "'");
 }
 
 // ---- reference rung ---------------------------------------------------------------------------
@@ -172,8 +181,8 @@ Chunking chunking_for(int64_t positions, int64_t rows, size_t elem_bytes) {
 }
 
 bool is_pointwise(const Conv2dShape& s) {
-  return s.KH == 1 && s.KW == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pb == 0 &&
-         s.pl == 0 && s.pr == 0;
+  return s.KH == 1 && s.KW == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pb == 0 && s.pl == 0 &&
+         s.pr == 0;
 }
 
 // Columns ow whose tap kw lands inside the row: 0 <= ow*sw + woff < W.
@@ -224,21 +233,21 @@ void im2col_chunk(const Conv2dShape& s, const T* xg, int64_t Cg, int64_t p0, int
         const ValidCols vc = valid_cols(s, kw);
         const int64_t woff = kw * s.dw - s.pl;
         const int64_t sw = s.sw;
-        for_segments(s, kh, vc, p0, P,
-                     [&](int64_t off, int64_t ih, int64_t ow0, int64_t ow1, int64_t lo,
-                         int64_t hi) {
-                       T* d = dst + off - ow0;  // d[ow]
-                       for (int64_t ow = ow0; ow < lo; ++ow) d[ow] = T(0);
-                       if (ih >= 0) {
-                         const T* src = xc + ih * s.W + woff;  // src[ow * sw]
-                         if (sw == 1) {
-                           std::memcpy(d + lo, src + lo, sizeof(T) * (hi - lo));
-                         } else {
-                           for (int64_t ow = lo; ow < hi; ++ow) d[ow] = src[ow * sw];
-                         }
-                       }
-                       for (int64_t ow = hi; ow < ow1; ++ow) d[ow] = T(0);
-                     });
+        for_segments(
+            s, kh, vc, p0, P,
+            [&](int64_t off, int64_t ih, int64_t ow0, int64_t ow1, int64_t lo, int64_t hi) {
+              T* d = dst + off - ow0;  // d[ow]
+              for (int64_t ow = ow0; ow < lo; ++ow) d[ow] = T(0);
+              if (ih >= 0) {
+                const T* src = xc + ih * s.W + woff;  // src[ow * sw]
+                if (sw == 1) {
+                  std::memcpy(d + lo, src + lo, sizeof(T) * (hi - lo));
+                } else {
+                  for (int64_t ow = lo; ow < hi; ++ow) d[ow] = src[ow * sw];
+                }
+              }
+              for (int64_t ow = hi; ow < ow1; ++ow) d[ow] = T(0);
+            });
       }
   }
 }
@@ -324,8 +333,8 @@ void backward_input_im2col(const Conv2dShape& s, const T* gy, const T* w, T* gx)
   for_tasks(s.N, [&](int64_t n) {
     if (pointwise) {
       for (int64_t g = 0; g < s.groups; ++g)
-        gemm<T>(true, false, Cg, HW, Og, T(1), w + g * Og * Kg, Kg,
-                gy + (n * s.O + g * Og) * P_all, P_all, T(0), gx + (n * s.C + g * Cg) * HW, HW);
+        gemm<T>(true, false, Cg, HW, Og, T(1), w + g * Og * Kg, Kg, gy + (n * s.O + g * Og) * P_all,
+                P_all, T(0), gx + (n * s.C + g * Cg) * HW, HW);
       return;
     }
     T* gxn = gx + n * s.C * HW;
@@ -395,9 +404,18 @@ void backward_weight_im2col(const Conv2dShape& s, const T* gy, const T* x, T* gw
 }  // namespace
 
 // ---- dispatch ---------------------------------------------------------------------------------
+// Auto takes Winograd where it applies and the channel counts make its 16 GEMMs worth
+// their transforms; measured on the VGG-like layer it is ~2x the im2col forward.
+static bool want_winograd(const Conv2dShape& s) {
+  const Conv2dRung r = conv2d_rung();
+  if (r == Conv2dRung::Winograd) return true;
+  return r == Conv2dRung::Auto && s.C >= 16 && s.O >= 16;
+}
+
 template <typename T>
 void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
   if (conv2d_rung() == Conv2dRung::Reference) return forward_reference(s, x, w, bias, y);
+  if (want_winograd(s) && winograd_applies(s)) return conv2d_forward_winograd(s, x, w, bias, y);
   forward_im2col(s, x, w, bias, y);
 }
 
@@ -405,6 +423,8 @@ template <typename T>
 void conv2d_backward_input(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
   if (conv2d_rung() == Conv2dRung::Reference)
     return backward_reference<T>(s, gy, nullptr, w, gx, nullptr);
+  if (want_winograd(s) && winograd_applies_backward_input(s))
+    return conv2d_backward_input_winograd(s, gy, w, gx);
   backward_input_im2col(s, gy, w, gx);
 }
 
@@ -447,10 +467,10 @@ void conv2d_backward_bias(int64_t N, int64_t O, int64_t P, const T* gy, T* gb) {
                });
 }
 
-#define DLK_CONV2D_INSTANTIATE(T)                                                              \
-  template void conv2d_forward<T>(const Conv2dShape&, const T*, const T*, const T*, T*);       \
-  template void conv2d_backward_input<T>(const Conv2dShape&, const T*, const T*, T*);          \
-  template void conv2d_backward_weight<T>(const Conv2dShape&, const T*, const T*, T*);         \
+#define DLK_CONV2D_INSTANTIATE(T)                                                        \
+  template void conv2d_forward<T>(const Conv2dShape&, const T*, const T*, const T*, T*); \
+  template void conv2d_backward_input<T>(const Conv2dShape&, const T*, const T*, T*);    \
+  template void conv2d_backward_weight<T>(const Conv2dShape&, const T*, const T*, T*);   \
   template void conv2d_backward_bias<T>(int64_t, int64_t, int64_t, const T*, T*);
 DLK_CONV2D_INSTANTIATE(float)
 DLK_CONV2D_INSTANTIATE(double)

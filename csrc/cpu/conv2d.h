@@ -16,12 +16,12 @@
 namespace dlk::cpu {
 
 struct Conv2dShape {
-  int64_t N, C, H, W;       // input
-  int64_t O, KH, KW;        // weight is O x (C / groups) x KH x KW
-  int64_t OH, OW;           // output, from conv2d_output_size
-  int64_t sh, sw;           // stride
-  int64_t pt, pb, pl, pr;   // zero padding: top, bottom, left, right
-  int64_t dh, dw;           // dilation
+  int64_t N, C, H, W;      // input
+  int64_t O, KH, KW;       // weight is O x (C / groups) x KH x KW
+  int64_t OH, OW;          // output, from conv2d_output_size
+  int64_t sh, sw;          // stride
+  int64_t pt, pb, pl, pr;  // zero padding: top, bottom, left, right
+  int64_t dh, dw;          // dilation
   int64_t groups;
 };
 
@@ -31,7 +31,9 @@ int64_t conv2d_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad_lo
                            int64_t dil);
 
 // The rungs (see conv2d.cpp's header): Auto picks the fastest one that applies to the shape.
-enum class Conv2dRung { Auto, Reference, Im2col };
+// Winograd applies to 3x3 stride-1 undilated ungrouped convolutions (forward, and grad-input
+// when every padding is <= 2); forced on any other shape it falls back to Im2col.
+enum class Conv2dRung { Auto, Reference, Im2col, Winograd };
 void set_conv2d_rung(Conv2dRung rung);
 Conv2dRung conv2d_rung();
 const char* conv2d_rung_name(Conv2dRung rung);
@@ -52,5 +54,13 @@ void conv2d_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* gw
 // gb[o] = sum over n and the P = OH * OW positions of gy[n, o, :]; overwritten.
 template <typename T>
 void conv2d_backward_bias(int64_t N, int64_t O, int64_t P, const T* gy, T* gb);
+
+// The Winograd F(2x2, 3x3) rung (conv2d_winograd.cpp), for shapes the predicates accept.
+bool winograd_applies(const Conv2dShape& s);
+bool winograd_applies_backward_input(const Conv2dShape& s);
+template <typename T>
+void conv2d_forward_winograd(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y);
+template <typename T>
+void conv2d_backward_input_winograd(const Conv2dShape& s, const T* gy, const T* w, T* gx);
 
 }  // namespace dlk::cpu

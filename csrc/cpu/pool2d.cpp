@@ -63,14 +63,17 @@ const char* pool2d_rung_name(Pool2dRung rung) {
     case Pool2dRung::Auto: return "auto";
     case Pool2dRung::Reference: return "reference";
     case Pool2dRung::Fast: return "fast";
+    case Pool2dRung::Portable: return "portable";
   }
   return "?";
 }
 
 Pool2dRung pool2d_rung_from_name(const std::string& name) {
-  for (Pool2dRung r : {Pool2dRung::Auto, Pool2dRung::Reference, Pool2dRung::Fast})
+  for (Pool2dRung r :
+       {Pool2dRung::Auto, Pool2dRung::Reference, Pool2dRung::Fast, Pool2dRung::Portable})
     if (name == pool2d_rung_name(r)) return r;
-  fail("unknown pool2d rung: expected one of 'auto', 'reference', 'fast', got '", name, "'");
+  fail("unknown pool2d rung: expected one of 'auto', 'reference', 'fast', 'portable', got '", name,
+       "'");
 }
 
 // ---- reference rung ---------------------------------------------------------------------------
@@ -86,7 +89,7 @@ static void max_forward_reference(const Pool2dShape& s, const T* x, T* y, int64_
 
 template <typename T>
 static int64_t max_backward_reference(const Pool2dShape& s, const T* gy, const int64_t* argmax,
-                                       T* gx) {
+                                      T* gx) {
   const int64_t hw = s.H * s.W, n = s.OH * s.OW;
   std::fill(gx, gx + s.N * s.C * hw, T(0));
   int64_t bad = 0;
@@ -138,7 +141,7 @@ static void avg_reference(const Pool2dShape& s, const T* x, T* y, const T* gy, T
 template <typename T>
 void max_pool2d_forward(const Pool2dShape& s, const T* x, T* y, int64_t* argmax) {
   if (pool2d_rung() == Pool2dRung::Reference) return max_forward_reference(s, x, y, argmax);
-  const bool wide = use_avx512();
+  const bool wide = use_avx512() && pool2d_rung() != Pool2dRung::Portable;
   const int64_t hw = s.H * s.W, ohw = s.OH * s.OW;
   parallel_for(s.N * s.C, plane_grain(s), [&](int64_t b, int64_t e) {
     for (int64_t pl = b; pl < e; ++pl) {
@@ -169,8 +172,9 @@ int64_t max_pool2d_backward(const Pool2dShape& s, const T* gy, const int64_t* ar
 
 template <typename T>
 void avg_pool2d_forward(const Pool2dShape& s, const T* x, T* y, bool cip) {
-  if (pool2d_rung() == Pool2dRung::Reference) return avg_reference<T>(s, x, y, nullptr, nullptr, cip);
-  const bool wide = use_avx512();
+  if (pool2d_rung() == Pool2dRung::Reference)
+    return avg_reference<T>(s, x, y, nullptr, nullptr, cip);
+  const bool wide = use_avx512() && pool2d_rung() != Pool2dRung::Portable;
   const int64_t hw = s.H * s.W, ohw = s.OH * s.OW;
   parallel_for(s.N * s.C, plane_grain(s), [&](int64_t b, int64_t e) {
     for (int64_t pl = b; pl < e; ++pl) {
@@ -187,8 +191,9 @@ void avg_pool2d_forward(const Pool2dShape& s, const T* x, T* y, bool cip) {
 
 template <typename T>
 void avg_pool2d_backward(const Pool2dShape& s, const T* gy, T* gx, bool cip) {
-  if (pool2d_rung() == Pool2dRung::Reference) return avg_reference<T>(s, nullptr, nullptr, gy, gx, cip);
-  const bool wide = use_avx512();
+  if (pool2d_rung() == Pool2dRung::Reference)
+    return avg_reference<T>(s, nullptr, nullptr, gy, gx, cip);
+  const bool wide = use_avx512() && pool2d_rung() != Pool2dRung::Portable;
   const int64_t hw = s.H * s.W, ohw = s.OH * s.OW;
   parallel_for(s.N * s.C, plane_grain(s), [&](int64_t b, int64_t e) {
     for (int64_t pl = b; pl < e; ++pl) {
@@ -203,10 +208,10 @@ void avg_pool2d_backward(const Pool2dShape& s, const T* gy, T* gx, bool cip) {
   });
 }
 
-#define DLK_POOL_INSTANTIATE(T)                                                                \
-  template void max_pool2d_forward<T>(const Pool2dShape&, const T*, T*, int64_t*);             \
-  template int64_t max_pool2d_backward<T>(const Pool2dShape&, const T*, const int64_t*, T*);   \
-  template void avg_pool2d_forward<T>(const Pool2dShape&, const T*, T*, bool);                 \
+#define DLK_POOL_INSTANTIATE(T)                                                              \
+  template void max_pool2d_forward<T>(const Pool2dShape&, const T*, T*, int64_t*);           \
+  template int64_t max_pool2d_backward<T>(const Pool2dShape&, const T*, const int64_t*, T*); \
+  template void avg_pool2d_forward<T>(const Pool2dShape&, const T*, T*, bool);               \
   template void avg_pool2d_backward<T>(const Pool2dShape&, const T*, T*, bool);
 DLK_POOL_INSTANTIATE(float)
 DLK_POOL_INSTANTIATE(double)

@@ -22,7 +22,9 @@ struct Pool2dShape {
   int64_t OH, OW;
 };
 
-enum class Pool2dRung { Auto, Reference, Fast };
+// Fast: the per-plane rung, AVX-512 build when the CPU has it; Portable: the same rung's
+// baseline-x86-64 build (what a CPU without AVX-512 runs), forced so tests cover it here too.
+enum class Pool2dRung { Auto, Reference, Fast, Portable };
 void set_pool2d_rung(Pool2dRung rung);
 Pool2dRung pool2d_rung();
 const char* pool2d_rung_name(Pool2dRung rung);

@@ -29,8 +29,8 @@ __mmask16 first_lanes(int64_t n) {
 void max_2x2_f32(const Pool2dShape& s, const float* xp, float* yp, int64_t* ap) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  const __m512i lane2 = _mm512_slli_epi32(
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 1);
+  const __m512i lane2 =
+      _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 1);
   const __m512i one = _mm512_set1_epi32(1), wv = _mm512_set1_epi32(static_cast<int32_t>(s.W));
   for (int64_t oh = 0; oh < s.OH; ++oh) {
     const float* r0 = xp + 2 * oh * s.W;
@@ -54,7 +54,8 @@ void max_2x2_f32(const Pool2dShape& s, const float* xp, float* yp, int64_t* ap) 
       __m512 best = v0;
       __m512i idx = i0;
       // Replace on strictly greater or NaN (v != v), in scan order: ties keep the first tap.
-      __mmask16 t = _mm512_cmp_ps_mask(v1, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v1, v1, _CMP_UNORD_Q);
+      __mmask16 t =
+          _mm512_cmp_ps_mask(v1, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v1, v1, _CMP_UNORD_Q);
       best = _mm512_mask_mov_ps(best, t, v1);
       idx = _mm512_mask_mov_epi32(idx, t, _mm512_add_epi32(i0, one));
       t = _mm512_cmp_ps_mask(v2, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v2, v2, _CMP_UNORD_Q);

@@ -18,8 +18,8 @@ using Ints = std::vector<int64_t>;
 // stride / dilation / kernel_hw / input_hw: a pair of positive ints (or non-negative for pads).
 void require_pair(const Ints& v, const char* name, int64_t min_value) {
   DLK_CHECK(v.size() == 2, "conv2d: ", name, ": expected 2 values (h, w), got ", v.size());
-  DLK_CHECK(v[0] >= min_value && v[1] >= min_value, "conv2d: ", name, ": expected values >= ",
-            min_value, ", got ", shape_str(v));
+  DLK_CHECK(v[0] >= min_value && v[1] >= min_value, "conv2d: ", name,
+            ": expected values >= ", min_value, ", got ", shape_str(v));
 }
 
 // (top, bottom, left, right); a pair (ph, pw) means the same on both sides.
@@ -51,11 +51,11 @@ cpu::Conv2dShape make_shape(const Ints& x_shape, const Ints& w_shape, const Ints
   s.KW = w_shape[3];
   DLK_CHECK(s.C % groups == 0, "conv2d: input channels ", s.C, " are not divisible by groups ",
             groups);
-  DLK_CHECK(s.O % groups == 0, "conv2d: output channels ", s.O, " (w.shape[0]) are not divisible by groups ",
-            groups);
+  DLK_CHECK(s.O % groups == 0, "conv2d: output channels ", s.O,
+            " (w.shape[0]) are not divisible by groups ", groups);
   DLK_CHECK(w_shape[1] == s.C / groups, "conv2d: w.shape[1]: expected C / groups = ", s.C, " / ",
-            groups, " = ", s.C / groups, ", got ", w_shape[1], " (w has shape ",
-            shape_str(w_shape), ")");
+            groups, " = ", s.C / groups, ", got ", w_shape[1], " (w has shape ", shape_str(w_shape),
+            ")");
   DLK_CHECK(s.KH >= 1 && s.KW >= 1, "conv2d: expected a kernel of at least 1 x 1, got w shape ",
             shape_str(w_shape));
   DLK_CHECK(s.O >= 1, "conv2d: expected at least one output channel, got w shape ",
@@ -98,7 +98,8 @@ py::array forward(py::array x, py::array w, py::object bias_obj, const Ints& str
                   const Ints& padding, const Ints& dilation, int64_t groups) {
   const bool f64 = std::is_same_v<T, double>;
   require_input(w, "w", f64);
-  const cpu::Conv2dShape s = make_shape(shape_of(x), shape_of(w), stride, padding, dilation, groups);
+  const cpu::Conv2dShape s =
+      make_shape(shape_of(x), shape_of(w), stride, padding, dilation, groups);
   const T* b = nullptr;
   py::array bias;
   if (!bias_obj.is_none()) {
@@ -185,8 +186,8 @@ void bind_conv2d(py::module_& m) {
   const auto g = py::arg("groups") = 1;
   m.def(
       "conv2d_forward",
-      [](py::array x, py::array w, py::object bias, const Ints& st, const Ints& pd,
-         const Ints& dl, int64_t gr) {
+      [](py::array x, py::array w, py::object bias, const Ints& st, const Ints& pd, const Ints& dl,
+         int64_t gr) {
         return call_dtype(x, "x") ? forward<double>(x, w, bias, st, pd, dl, gr)
                                   : forward<float>(x, w, bias, st, pd, dl, gr);
       },
@@ -195,8 +196,8 @@ void bind_conv2d(py::module_& m) {
       "stride (sh, sw); padding (top, bottom, left, right) or (ph, pw); dilation (dh, dw).");
   m.def(
       "conv2d_backward_input",
-      [](py::array gy, py::array w, const Ints& hw, const Ints& st, const Ints& pd,
-         const Ints& dl, int64_t gr) {
+      [](py::array gy, py::array w, const Ints& hw, const Ints& st, const Ints& pd, const Ints& dl,
+         int64_t gr) {
         return call_dtype(gy, "gy") ? backward_input<double>(gy, w, hw, st, pd, dl, gr)
                                     : backward_input<float>(gy, w, hw, st, pd, dl, gr);
       },
@@ -204,8 +205,8 @@ void bind_conv2d(py::module_& m) {
       "Gradient of conv2d_forward with respect to x: gx[N, C, H, W] with (H, W) = input_hw.");
   m.def(
       "conv2d_backward_weight",
-      [](py::array gy, py::array x, const Ints& khw, const Ints& st, const Ints& pd,
-         const Ints& dl, int64_t gr) {
+      [](py::array gy, py::array x, const Ints& khw, const Ints& st, const Ints& pd, const Ints& dl,
+         int64_t gr) {
         return call_dtype(gy, "gy") ? backward_weight<double>(gy, x, khw, st, pd, dl, gr)
                                     : backward_weight<float>(gy, x, khw, st, pd, dl, gr);
       },

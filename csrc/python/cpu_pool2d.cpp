@@ -18,8 +18,8 @@ using Ints = std::vector<int64_t>;
 
 void require_pair(const Ints& v, const char* name, int64_t min_value) {
   DLK_CHECK(v.size() == 2, "pool2d: ", name, ": expected 2 values (h, w), got ", v.size());
-  DLK_CHECK(v[0] >= min_value && v[1] >= min_value, "pool2d: ", name, ": expected values >= ",
-            min_value, ", got ", shape_str(v));
+  DLK_CHECK(v[0] >= min_value && v[1] >= min_value, "pool2d: ", name,
+            ": expected values >= ", min_value, ", got ", shape_str(v));
 }
 
 // x_shape: N, C, H, W. Checks the window and fills in the (floor-mode) output size.
@@ -98,8 +98,8 @@ py::array max_backward(py::array gy, py::array argmax, const Ints& input_hw) {
     py::gil_scoped_release release;
     bad = cpu::max_pool2d_backward<T>(s, ptr<T>(gy), static_cast<const int64_t*>(argmax.data()), p);
   }
-  DLK_CHECK(bad == 0, "max_pool2d_backward: argmax: expected indices in [0, H*W) = [0, ",
-            s.H * s.W, "), got ", bad, " out of range");
+  DLK_CHECK(bad == 0, "max_pool2d_backward: argmax: expected indices in [0, H*W) = [0, ", s.H * s.W,
+            "), got ", bad, " out of range");
   return gx;
 }
 
@@ -172,7 +172,9 @@ void bind_pool2d(py::module_& m) {
   m.def(
       "set_pool2d_rung",
       [](const std::string& name) { cpu::set_pool2d_rung(cpu::pool2d_rung_from_name(name)); },
-      py::arg("name"), "Force one pool2d rung: 'reference', 'fast' or 'auto'.");
+      py::arg("name"),
+      "Force one pool2d rung: 'reference', 'fast', 'portable' (the fast rung's baseline build) or "
+      "'auto'.");
   m.def("get_pool2d_rung", []() { return std::string(cpu::pool2d_rung_name(cpu::pool2d_rung())); });
 }
 

@@ -6,7 +6,7 @@ built and a GPU is present, ``dl_kernels._cuda`` (CUDA).
 
 from __future__ import annotations
 
-from dl_kernels import _C, autograd, cuda, nn
+from dl_kernels import _C, autograd, cuda, nn, optim
 from dl_kernels._config import config, get_num_threads, set_num_threads, show_config
 from dl_kernels.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from dl_kernels.tensor import (
@@ -143,6 +143,7 @@ __all__ += [
     "norm",
     "ones",
     "ones_like",
+    "optim",
     "permute",
     "rand",
     "rand_like",
