@@ -169,8 +169,8 @@ def conv_case(table: Table, name: str, xs: tuple, ws: tuple, p: int, repeats: in
 
     def ours() -> None:
         C.conv2d_forward(x, w, b, padding=pad)
-        C.conv2d_backward_input(dy, w, xs, padding=pad)
-        C.conv2d_backward_weight(x, dy, ws, padding=pad)
+        C.conv2d_backward_input(dy, w, xs[2:], padding=pad)
+        C.conv2d_backward_weight(dy, x, ws[2:], padding=pad)
         C.conv2d_backward_bias(dy)
 
     tx = torch.from_numpy(x32).to(TDEV).requires_grad_(True)
@@ -244,11 +244,11 @@ def pool_case(table: Table, shape: tuple, repeats: int, bandwidth: float) -> Non
 
     def ours_max() -> None:
         _, arg = C.max_pool2d_forward(x, (2, 2))
-        C.max_pool2d_backward(dy, arg, shape, (2, 2))
+        C.max_pool2d_backward(dy, arg, shape[2:], (2, 2))
 
     def ours_avg() -> None:
         C.avg_pool2d_forward(x, (2, 2))
-        C.avg_pool2d_backward(dy, shape, (2, 2))
+        C.avg_pool2d_backward(dy, shape[2:], (2, 2))
 
     def peer_max() -> None:
         F.max_pool2d(tx, 2).backward(tdy)

@@ -80,18 +80,18 @@ def test_conv2d_forward_and_gradients_match_float64(xshape, wk, stride, pad, dil
     np.testing.assert_allclose(y.numpy(), ref, rtol=1e-4, atol=1e-4)
     dy = f32(rng.standard_normal(ref.shape))
     ref_dx, ref_dw = conv_grads_ref(x, w, dy, stride, pad, dil, groups)
-    dx = mod().conv2d_backward_input(dev(dy), dev(w), xshape, **kw)
-    dw = mod().conv2d_backward_weight(dev(x), dev(dy), w.shape, **kw)
+    dx = mod().conv2d_backward_input(dev(dy), dev(w), xshape[2:], **kw)
+    dw = mod().conv2d_backward_weight(dev(dy), dev(x), w.shape[2:], **kw)
     db = mod().conv2d_backward_bias(dev(dy))
     np.testing.assert_allclose(dx.numpy(), ref_dx, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dw.numpy(), ref_dw, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(db.numpy(), dy.sum((0, 2, 3)), rtol=1e-4, atol=1e-4)
 
 
-def test_conv2d_without_bias(rng):
+def test_conv2d_without_bias_and_with_symmetric_padding_pair(rng):
     x, w = f32(rng.standard_normal((1, 2, 4, 4))), f32(rng.standard_normal((3, 2, 3, 3)))
-    y = mod().conv2d_forward(dev(x), dev(w))
-    np.testing.assert_allclose(y.numpy(), conv_ref(x, w, None, (1, 1), (0,) * 4, (1, 1), 1),
+    y = mod().conv2d_forward(dev(x), dev(w), None, (1, 1), (1, 2))
+    np.testing.assert_allclose(y.numpy(), conv_ref(x, w, None, (1, 1), (1, 1, 2, 2), (1, 1), 1),
                                rtol=1e-4, atol=1e-4)
 
 
@@ -105,3 +105,5 @@ def test_conv2d_rejects_bad_geometry():
         mod().conv2d_forward(x, mod().zeros((2, 4, 3, 3)), dilation=(3, 3))
     with pytest.raises(ValueError, match=r"bias: expected shape \(2,\)"):
         mod().conv2d_forward(x, mod().zeros((2, 4, 3, 3)), mod().zeros((3,)))
+    with pytest.raises(ValueError, match="padding: expected"):
+        mod().conv2d_forward(x, mod().zeros((2, 4, 3, 3)), padding=(1, 1, 1))

@@ -85,13 +85,21 @@ def test_max_pool_forward_and_backward_match_numpy(shape, kernel, stride, pad, r
     np.testing.assert_array_equal(y.numpy(), ref_y.astype(np.float32))
     np.testing.assert_array_equal(arg.numpy(), ref_arg)
     dy = f32(rng.standard_normal(ref_y.shape))
-    dx = mod().max_pool2d_backward(dev(dy), arg, shape, kernel, stride, pad).numpy()
     ref_dx = np.zeros(shape)
     n, c = shape[:2]
     for a in range(n):
         for b in range(c):
             np.add.at(ref_dx[a, b].reshape(-1), ref_arg[a, b].reshape(-1), dy[a, b].reshape(-1))
-    np.testing.assert_allclose(dx, ref_dx, rtol=1e-6, atol=1e-6)
+    gather = mod().max_pool2d_backward(dev(dy), arg, shape[2:], kernel, stride, pad).numpy()
+    np.testing.assert_allclose(gather, ref_dx, rtol=1e-6, atol=1e-6)
+    scatter = mod().max_pool2d_backward(dev(dy), arg, shape[2:]).numpy()
+    np.testing.assert_allclose(scatter, ref_dx, rtol=1e-6, atol=1e-6)
+
+
+def test_max_pool_backward_rejects_argmax_outside_the_plane():
+    arg = mod().from_numpy(np.array([[[[0, 16]]]], np.int64))
+    with pytest.raises(ValueError, match=r"argmax: expected indices in \[0, 16\)"):
+        mod().max_pool2d_backward(mod().zeros((1, 1, 1, 2)), arg, (4, 4))
 
 
 def test_max_pool_ties_pick_the_first_maximum():
@@ -108,15 +116,18 @@ def test_avg_pool_forward_and_backward_match_numpy(shape, kernel, stride, pad, i
     ref_y, _ = avg_ref(x, kernel, stride, pad, include_pad)
     np.testing.assert_allclose(y.numpy(), ref_y, rtol=1e-5, atol=1e-6)
     dy = f32(rng.standard_normal(ref_y.shape))
-    dx = mod().avg_pool2d_backward(dev(dy), shape, kernel, stride, pad, include_pad)
+    dx = mod().avg_pool2d_backward(dev(dy), shape[2:], kernel, stride, pad, include_pad)
     np.testing.assert_allclose(dx.numpy(), avg_bwd_ref(dy, shape, kernel, stride, pad, include_pad),
                                rtol=1e-5, atol=1e-6)
 
 
-def test_stride_defaults_to_the_kernel(rng):
+def test_stride_defaults_to_the_kernel_and_a_padding_pair_pads_both_sides(rng):
     x = f32(rng.standard_normal((1, 2, 6, 6)))
     y, _ = mod().max_pool2d_forward(dev(x), (3, 3))
     assert y.shape == (1, 2, 2, 2)
+    y = mod().avg_pool2d_forward(dev(x), (3, 3), (1, 1), (1, 0))
+    ref, _ = avg_ref(x, (3, 3), (1, 1), (1, 1, 0, 0), True)
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-5, atol=1e-6)
 
 
 def test_pool_rejects_bad_geometry():
@@ -125,7 +136,7 @@ def test_pool_rejects_bad_geometry():
         mod().max_pool2d_forward(x, (5, 5))
     with pytest.raises(ValueError, match="stride: expected positive"):
         mod().avg_pool2d_forward(x, (2, 2), (0, 1))
-    with pytest.raises(ValueError, match=r"dy: expected shape \(1, 1, 2, 2\), got \(1, 1, 3, 3\)"):
-        mod().avg_pool2d_backward(mod().zeros((1, 1, 3, 3)), (1, 1, 4, 4), (2, 2))
-    with pytest.raises(ValueError, match="4-D NCHW"):
+    with pytest.raises(ValueError, match=r"gy: expected shape \(1, 1, 2, 2\), got \(1, 1, 3, 3\)"):
+        mod().avg_pool2d_backward(mod().zeros((1, 1, 3, 3)), (4, 4), (2, 2))
+    with pytest.raises(ValueError, match=r"x: expected shape \(-1, -1, -1, -1\), got \(4, 4\)"):
         mod().max_pool2d_forward(mod().zeros((4, 4)), (2, 2))

@@ -65,6 +65,10 @@ struct PoolGeom {
 };
 void max_pool2d_forward(const PoolGeom& g, const float* x, float* y, int64_t* argmax);
 void max_pool2d_backward(const PoolGeom& g, const float* dy, const int64_t* argmax, float* dx);
+// From argmax alone: dx (planes x HW) = scatter-add of dy. Returns false (after waiting for the
+// GPU) when an argmax entry is outside [0, HW) and not -1; such entries are skipped.
+bool max_pool2d_backward_scatter(int64_t planes, int64_t HW, int64_t OHW, const float* dy,
+                                 const int64_t* argmax, float* dx);
 void avg_pool2d_forward(const PoolGeom& g, const float* x, float* y, bool count_include_pad);
 void avg_pool2d_backward(const PoolGeom& g, const float* dy, float* dx, bool count_include_pad);
 

@@ -7,7 +7,7 @@
 //   deterministic. argmax holds h * W + w within the (n, c) plane.
 //   avg: divisor KH*KW (count_include_pad) or the number of in-image elements of the window
 //   (0 elements gives 0).
-//   Backward is a gather, not a scatter: each input element sums the gradient of the output
+//   Backward (given the geometry) is a gather, not a scatter: each input element sums the gradient of the output
 //   windows that cover it (for max: whose argmax is this element). No atomics, so the result is
 //   deterministic and overlapping windows (stride < kernel) need no special case.
 //
@@ -126,9 +126,45 @@ __global__ void avg_bwd(PoolGeom g, const float* __restrict__ dy, float* __restr
   }
 }
 
+// Scatter form of the max backward for callers that only have argmax and the input size (the
+// CPU interface): dx[argmax] += dy with atomics. Exact when windows do not overlap (each input
+// receives at most one term); with overlap the order of the few terms per input may vary.
+// Out-of-range indices (other than -1) are skipped and reported through *bad.
+__global__ void max_bwd_scatter(int64_t planes, int64_t HW, int64_t OHW,
+                                const float* __restrict__ dy, const int64_t* __restrict__ argmax,
+                                float* __restrict__ dx, int* __restrict__ bad) {
+  const int64_t total = planes * OHW;
+  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total;
+       idx += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t a = argmax[idx];
+    if (a == -1) continue;
+    if (a < 0 || a >= HW) {
+      atomicExch(bad, 1);
+      continue;
+    }
+    atomicAdd(dx + (idx / OHW) * HW + a, dy[idx]);
+  }
+}
+
 constexpr int kBlock = 256;
 
 }  // namespace
+
+bool max_pool2d_backward_scatter(int64_t planes, int64_t HW, int64_t OHW, const float* dy,
+                                 const int64_t* argmax, float* dx) {
+  fill_f32(dx, planes * HW, 0.f);
+  const int64_t n = planes * OHW;
+  if (n == 0) return true;
+  Scratch<int> bad{1};
+  DLK_CUDA_CHECK(cudaMemsetAsync(bad.ptr, 0, sizeof(int), stream()));
+  max_bwd_scatter<<<grid_for(n, kBlock), kBlock, 0, stream()>>>(planes, HW, OHW, dy, argmax, dx,
+                                                                bad.ptr);
+  DLK_CUDA_LAUNCH_CHECK("max_pool2d_backward_scatter");
+  int flag = 0;
+  DLK_CUDA_CHECK(cudaMemcpyAsync(&flag, bad.ptr, sizeof(int), cudaMemcpyDeviceToHost, stream()));
+  DLK_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  return flag == 0;
+}
 
 void max_pool2d_forward(const PoolGeom& g, const float* x, float* y, int64_t* argmax) {
   const int64_t n = g.N * g.C * g.OH * g.OW;

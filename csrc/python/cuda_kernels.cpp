@@ -137,9 +137,24 @@ ArrayPtr xent_backward(const DeviceArray& logits, const DeviceArray& targets,
   return d;
 }
 
+// (ph, pw) pads both sides alike; (top, bottom, left, right) each side.
+Quad padding4(const std::vector<int64_t>& p) {
+  if (p.size() == 2) return Quad{p[0], p[0], p[1], p[1]};
+  DLK_CHECK(p.size() == 4, "padding: expected (ph, pw) or (top, bottom, left, right), got ",
+            shape_str(p));
+  return Quad{p[0], p[1], p[2], p[3]};
+}
+
+std::vector<int64_t> nchw(const std::vector<int64_t>& gy_shape, int64_t C, const Pair& hw) {
+  DLK_CHECK(gy_shape.size() == 4, "gy: expected a 4-D NCHW array, got shape ",
+            shape_str(gy_shape));
+  return {gy_shape[0], C, hw[0], hw[1]};
+}
+
 // ---- pooling --------------------------------------------------------------------------------
 PoolGeom pool_geom(const std::vector<int64_t>& xshape, Pair kernel, std::optional<Pair> stride,
-                   Quad pad) {
+                   const std::vector<int64_t>& padding) {
+  const Quad pad = padding4(padding);
   DLK_CHECK(xshape.size() == 4, "x: expected a 4-D NCHW array, got shape ", shape_str(xshape));
   PoolGeom g{};
   g.N = xshape[0], g.C = xshape[1], g.H = xshape[2], g.W = xshape[3];
@@ -162,7 +177,8 @@ PoolGeom pool_geom(const std::vector<int64_t>& xshape, Pair kernel, std::optiona
 
 // ---- conv -----------------------------------------------------------------------------------
 ConvGeom conv_geom(const std::vector<int64_t>& xs, const std::vector<int64_t>& ws, Pair stride,
-                   Quad pad, Pair dil, int64_t groups) {
+                   const std::vector<int64_t>& padding, Pair dil, int64_t groups) {
+  const Quad pad = padding4(padding);
   DLK_CHECK(xs.size() == 4, "x: expected a 4-D NCHW array, got shape ", shape_str(xs));
   DLK_CHECK(ws.size() == 4, "weight: expected a 4-D (K, C/groups, R, S) array, got shape ",
             shape_str(ws));
@@ -440,10 +456,11 @@ void bind_kernels(py::module_& m) {
         "Force the row kernel: 'reference', 'warp', 'block' or 'auto'.");
   m.def("get_softmax_xent_rung", &get_softmax_rung);
 
-  // pooling
+  // pooling (the CPU functions' interface; padding may also be 4 per-side values)
+  using Pad = std::vector<int64_t>;
   m.def(
       "max_pool2d_forward",
-      [](const DeviceArray& x, Pair kernel, std::optional<Pair> stride, Quad padding) {
+      [](const DeviceArray& x, Pair kernel, std::optional<Pair> stride, Pad padding) {
         require_device();
         require_array(x, "x", DType::float32, {-1, -1, -1, -1});
         const PoolGeom g = pool_geom(x.shape, kernel, stride, padding);
@@ -453,25 +470,40 @@ void bind_kernels(py::module_& m) {
         return py::make_tuple(y, arg);
       },
       py::arg("x"), py::arg("kernel"), py::arg("stride") = py::none(),
-      py::arg("padding") = Quad{0, 0, 0, 0},
-      "(y, argmax): argmax is h*W + w in the (n, c) plane, -1 for a window wholly in padding.");
+      py::arg("padding") = Pad{0, 0},
+      "(y, argmax): stride defaults to the kernel; argmax is h*W + w in the (n, c) plane of the\n"
+      "first maximum, -1 for a window wholly in padding.");
   m.def(
       "max_pool2d_backward",
-      [](const DeviceArray& dy, const DeviceArray& argmax, std::vector<int64_t> input_shape,
-         Pair kernel, std::optional<Pair> stride, Quad padding) {
+      [](const DeviceArray& gy, const DeviceArray& argmax, Pair input_hw,
+         std::optional<Pair> kernel, std::optional<Pair> stride, Pad padding) {
         require_device();
-        const PoolGeom g = pool_geom(input_shape, kernel, stride, padding);
-        require_array(dy, "dy", DType::float32, {g.N, g.C, g.OH, g.OW});
-        require_array(argmax, "argmax", DType::int64, {g.N, g.C, g.OH, g.OW});
-        ArrayPtr dx = new_array(input_shape);
-        max_pool2d_backward(g, dy.f32(), argmax.i64(), dx->f32());
-        return dx;
+        require_array(gy, "gy", DType::float32, {-1, -1, -1, -1});
+        require_array(argmax, "argmax", DType::int64, gy.shape);
+        const std::vector<int64_t> xs = nchw(gy.shape, gy.shape[1], input_hw);
+        DLK_CHECK(input_hw[0] > 0 && input_hw[1] > 0, "input_hw: expected positive sizes, got ",
+                  shape_str({input_hw[0], input_hw[1]}));
+        ArrayPtr gx = new_array(xs);
+        if (kernel) {  // the geometry is known: deterministic gather
+          const PoolGeom g = pool_geom(xs, *kernel, stride, padding);
+          require_array(gy, "gy", DType::float32, {g.N, g.C, g.OH, g.OW});
+          max_pool2d_backward(g, gy.f32(), argmax.i64(), gx->f32());
+        } else {
+          const int64_t HW = input_hw[0] * input_hw[1];
+          const bool ok = max_pool2d_backward_scatter(gy.shape[0] * gy.shape[1], HW,
+                                                      gy.shape[2] * gy.shape[3], gy.f32(),
+                                                      argmax.i64(), gx->f32());
+          DLK_CHECK(ok, "argmax: expected indices in [0, ", HW, ") (or -1), got one outside");
+        }
+        return gx;
       },
-      py::arg("dy"), py::arg("argmax"), py::arg("input_shape"), py::arg("kernel"),
-      py::arg("stride") = py::none(), py::arg("padding") = Quad{0, 0, 0, 0});
+      py::arg("gy"), py::arg("argmax"), py::arg("input_hw"), py::arg("kernel") = py::none(),
+      py::arg("stride") = py::none(), py::arg("padding") = Pad{0, 0},
+      "gx (N, C, H, W): gy scattered to argmax. With kernel (and stride, padding) given, a\n"
+      "deterministic gather; without, a scatter-add that checks every index (waits for the GPU).");
   m.def(
       "avg_pool2d_forward",
-      [](const DeviceArray& x, Pair kernel, std::optional<Pair> stride, Quad padding,
+      [](const DeviceArray& x, Pair kernel, std::optional<Pair> stride, Pad padding,
          bool count_include_pad) {
         require_device();
         require_array(x, "x", DType::float32, {-1, -1, -1, -1});
@@ -481,81 +513,90 @@ void bind_kernels(py::module_& m) {
         return y;
       },
       py::arg("x"), py::arg("kernel"), py::arg("stride") = py::none(),
-      py::arg("padding") = Quad{0, 0, 0, 0}, py::arg("count_include_pad") = true);
+      py::arg("padding") = Pad{0, 0}, py::arg("count_include_pad") = true);
   m.def(
       "avg_pool2d_backward",
-      [](const DeviceArray& dy, std::vector<int64_t> input_shape, Pair kernel,
-         std::optional<Pair> stride, Quad padding, bool count_include_pad) {
+      [](const DeviceArray& gy, Pair input_hw, Pair kernel, std::optional<Pair> stride,
+         Pad padding, bool count_include_pad) {
         require_device();
-        const PoolGeom g = pool_geom(input_shape, kernel, stride, padding);
-        require_array(dy, "dy", DType::float32, {g.N, g.C, g.OH, g.OW});
-        ArrayPtr dx = new_array(input_shape);
-        avg_pool2d_backward(g, dy.f32(), dx->f32(), count_include_pad);
-        return dx;
+        require_array(gy, "gy", DType::float32, {-1, -1, -1, -1});
+        const std::vector<int64_t> xs = nchw(gy.shape, gy.shape[1], input_hw);
+        const PoolGeom g = pool_geom(xs, kernel, stride, padding);
+        require_array(gy, "gy", DType::float32, {g.N, g.C, g.OH, g.OW});
+        ArrayPtr gx = new_array(xs);
+        avg_pool2d_backward(g, gy.f32(), gx->f32(), count_include_pad);
+        return gx;
       },
-      py::arg("dy"), py::arg("input_shape"), py::arg("kernel"), py::arg("stride") = py::none(),
-      py::arg("padding") = Quad{0, 0, 0, 0}, py::arg("count_include_pad") = true);
+      py::arg("gy"), py::arg("input_hw"), py::arg("kernel"), py::arg("stride") = py::none(),
+      py::arg("padding") = Pad{0, 0}, py::arg("count_include_pad") = true);
 
-  // convolution
+  // convolution (the CPU functions' interface)
   m.def(
       "conv2d_forward",
-      [](const DeviceArray& x, const DeviceArray& w, OptArr b, Pair stride, Quad padding,
+      [](const DeviceArray& x, const DeviceArray& w, OptArr b, Pair stride, Pad padding,
          Pair dilation, int64_t groups) {
         require_device();
         require_array(x, "x", DType::float32, {-1, -1, -1, -1});
-        require_array(w, "weight", DType::float32, {-1, -1, -1, -1});
+        require_array(w, "w", DType::float32, {-1, -1, -1, -1});
         const ConvGeom g = conv_geom(x.shape, w.shape, stride, padding, dilation, groups);
         if (b && *b) require_array(**b, "bias", DType::float32, {g.K});
         ArrayPtr y = new_array({g.N, g.K, g.OH, g.OW});
         conv2d_forward(g, x.f32(), w.f32(), opt_ptr(b), y->f32());
         return y;
       },
-      py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(), py::kw_only(),
-      py::arg("stride") = Pair{1, 1}, py::arg("padding") = Quad{0, 0, 0, 0},
-      py::arg("dilation") = Pair{1, 1}, py::arg("groups") = 1,
-      "y (N, K, OH, OW) = conv2d(x (N, C, H, W), weight (K, C/groups, R, S)) + bias.");
+      py::arg("x"), py::arg("w"), py::arg("bias") = py::none(), py::arg("stride") = Pair{1, 1},
+      py::arg("padding") = Pad{0, 0, 0, 0}, py::arg("dilation") = Pair{1, 1},
+      py::arg("groups") = 1,
+      "y (N, O, OH, OW) = conv2d(x (N, C, H, W), w (O, C/groups, KH, KW)) + bias.");
   m.def(
       "conv2d_backward_input",
-      [](const DeviceArray& dy, const DeviceArray& w, std::vector<int64_t> input_shape,
-         Pair stride, Quad padding, Pair dilation, int64_t groups) {
+      [](const DeviceArray& gy, const DeviceArray& w, Pair input_hw, Pair stride, Pad padding,
+         Pair dilation, int64_t groups) {
         require_device();
-        require_array(w, "weight", DType::float32, {-1, -1, -1, -1});
-        const ConvGeom g = conv_geom(input_shape, w.shape, stride, padding, dilation, groups);
-        require_array(dy, "dy", DType::float32, {g.N, g.K, g.OH, g.OW});
-        ArrayPtr dx = new_array(input_shape);
-        conv2d_backward_input(g, dy.f32(), w.f32(), dx->f32());
-        return dx;
+        require_array(w, "w", DType::float32, {-1, -1, -1, -1});
+        require_array(gy, "gy", DType::float32, {-1, w.shape[0], -1, -1});
+        const std::vector<int64_t> xs = nchw(gy.shape, w.shape[1] * groups, input_hw);
+        const ConvGeom g = conv_geom(xs, w.shape, stride, padding, dilation, groups);
+        require_array(gy, "gy", DType::float32, {g.N, g.K, g.OH, g.OW});
+        ArrayPtr gx = new_array(xs);
+        conv2d_backward_input(g, gy.f32(), w.f32(), gx->f32());
+        return gx;
       },
-      py::arg("dy"), py::arg("weight"), py::arg("input_shape"), py::kw_only(),
-      py::arg("stride") = Pair{1, 1}, py::arg("padding") = Quad{0, 0, 0, 0},
-      py::arg("dilation") = Pair{1, 1}, py::arg("groups") = 1);
+      py::arg("gy"), py::arg("w"), py::arg("input_hw"), py::arg("stride") = Pair{1, 1},
+      py::arg("padding") = Pad{0, 0, 0, 0}, py::arg("dilation") = Pair{1, 1},
+      py::arg("groups") = 1);
   m.def(
       "conv2d_backward_weight",
-      [](const DeviceArray& x, const DeviceArray& dy, std::vector<int64_t> weight_shape,
-         Pair stride, Quad padding, Pair dilation, int64_t groups) {
+      [](const DeviceArray& gy, const DeviceArray& x, Pair kernel_hw, Pair stride, Pad padding,
+         Pair dilation, int64_t groups) {
         require_device();
         require_array(x, "x", DType::float32, {-1, -1, -1, -1});
-        const ConvGeom g = conv_geom(x.shape, weight_shape, stride, padding, dilation, groups);
-        require_array(dy, "dy", DType::float32, {g.N, g.K, g.OH, g.OW});
-        ArrayPtr dw = new_array(weight_shape);
-        conv2d_backward_weight(g, x.f32(), dy.f32(), dw->f32());
-        return dw;
+        require_array(gy, "gy", DType::float32, {x.shape[0], -1, -1, -1});
+        DLK_CHECK(groups >= 1 && x.shape[1] % groups == 0, "groups: ", groups,
+                  " must divide the input channels ", x.shape[1]);
+        const std::vector<int64_t> ws = {gy.shape[1], x.shape[1] / groups, kernel_hw[0],
+                                         kernel_hw[1]};
+        const ConvGeom g = conv_geom(x.shape, ws, stride, padding, dilation, groups);
+        require_array(gy, "gy", DType::float32, {g.N, g.K, g.OH, g.OW});
+        ArrayPtr gw = new_array(ws);
+        conv2d_backward_weight(g, x.f32(), gy.f32(), gw->f32());
+        return gw;
       },
-      py::arg("x"), py::arg("dy"), py::arg("weight_shape"), py::kw_only(),
-      py::arg("stride") = Pair{1, 1}, py::arg("padding") = Quad{0, 0, 0, 0},
-      py::arg("dilation") = Pair{1, 1}, py::arg("groups") = 1);
+      py::arg("gy"), py::arg("x"), py::arg("kernel_hw"), py::arg("stride") = Pair{1, 1},
+      py::arg("padding") = Pad{0, 0, 0, 0}, py::arg("dilation") = Pair{1, 1},
+      py::arg("groups") = 1);
   m.def(
       "conv2d_backward_bias",
-      [](const DeviceArray& dy) {
+      [](const DeviceArray& gy) {
         require_device();
-        require_array(dy, "dy", DType::float32, {-1, -1, -1, -1});
+        require_array(gy, "gy", DType::float32, {-1, -1, -1, -1});
         ConvGeom g{};
-        g.N = dy.shape[0], g.K = dy.shape[1], g.OH = dy.shape[2], g.OW = dy.shape[3];
-        ArrayPtr db = new_array({g.K});
-        conv2d_backward_bias(g, dy.f32(), db->f32());
-        return db;
+        g.N = gy.shape[0], g.K = gy.shape[1], g.OH = gy.shape[2], g.OW = gy.shape[3];
+        ArrayPtr gb = new_array({g.K});
+        conv2d_backward_bias(g, gy.f32(), gb->f32());
+        return gb;
       },
-      py::arg("dy"), "db (K,) = dy summed over (n, oh, ow).");
+      py::arg("gy"), "gb (O,) = gy summed over (n, oh, ow).");
 
   // LSTM
   m.def(
