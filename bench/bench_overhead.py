@@ -3,7 +3,8 @@
 What a user pays per call when the arithmetic is negligible: an elementwise add of 16x16,
 a 64x64 matmul, a Linear(64, 64) forward + backward on a batch of 32 (grads reset each time),
 and the same add while recording a graph. The "bare" column times the array work under ours
-without the Tensor layer (numpy's add, our GEMM binding), so the Python layer's own cost shows. Each sample runs the op in a loop of --inner calls;
+without the Tensor layer (numpy's add, our GEMM binding), so the Python layer's own cost shows.
+Each sample runs the op in a loop of --inner calls;
 ours and torch are timed round-robin (interleaved), 2 warm-ups then the median of --repeats.
 Each thread count runs in its own process (torch fixes its pool at import).
 

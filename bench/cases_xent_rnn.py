@@ -11,6 +11,8 @@ and ours reuses its output buffer where the API allows (`out=`), as a training l
   computes): work = 3 x the forward GEMM flops 2*T*N*G*H*(I+H) (forward, data gradients,
   weight gradients). PyTorch: nn.LSTM (oneDNN) / nn.GRU, input grad included.
 - LSTM / GRU cell step fwd+bwd at N=1 (nn.LSTMCell / nn.GRUCell), same work formula with T=1.
+- Ablation: the LSTM layer with W_hh repacked by the GEMM at every step instead of once per call
+  (set_rnn_gemm_path("library")), to show what packing it once buys.
 
 Run alone for a quick look (no RESULTS.md): python bench/cases_xent_rnn.py [--threads 1 2]
 """
@@ -85,7 +87,7 @@ def _copy_params(torch, module, tensors: dict) -> None:
             getattr(module, name).copy_(torch.tensor(value))
 
 
-def lstm_layer_case(t: int, n: int, i: int, h: int) -> Case:
+def lstm_layer_case(t: int, n: int, i: int, h: int, gemm_path: str = "auto") -> Case:
     def make() -> tuple[Fn, Fn | None]:
         from dl_kernels import _C
 
@@ -97,8 +99,10 @@ def lstm_layer_case(t: int, n: int, i: int, h: int) -> Case:
         w_ih, w_hh, b = _weights(rng, 4, i, h)
 
         def ours() -> None:
+            _C.set_rnn_gemm_path(gemm_path)
             y, _, _, saved = _C.lstm_forward(x, h0, c0, w_ih, w_hh, b, None, "standard", False)
             _C.lstm_backward(x, h0, c0, w_ih, w_hh, None, "standard", False, y, saved, dy)
+            _C.set_rnn_gemm_path("auto")
 
         torch = _torch()
         if torch is None:
@@ -116,7 +120,10 @@ def lstm_layer_case(t: int, n: int, i: int, h: int) -> Case:
 
         return ours, theirs
 
-    return Case(f"LSTM layer T{t} N{n} {i}→{h}", "GFLOP/s", 3 * 2.0 * t * n * 4 * h * (i + h), make)
+    name = f"LSTM layer T{t} N{n} {i}→{h}"
+    if gemm_path == "library":
+        name += " (ablation: W_hh repacked every step)"
+    return Case(name, "GFLOP/s", 3 * 2.0 * t * n * 4 * h * (i + h), make)
 
 
 def gru_layer_case(t: int, n: int, i: int, h: int) -> Case:
@@ -202,6 +209,7 @@ CASES = [
     xent_case(4096, 10),
     xent_case(512, 32000),
     lstm_layer_case(50, 64, 128, 256),
+    lstm_layer_case(50, 64, 128, 256, gemm_path="library"),
     gru_layer_case(50, 64, 128, 256),
     cell_case("LSTM", 1, 128, 256),
     cell_case("GRU", 1, 128, 256),

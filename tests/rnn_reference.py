@@ -6,7 +6,8 @@ import numpy as np
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    with np.errstate(over="ignore"):  # exp(-z) = inf for z << 0 gives the right limit, 0
+        return 1.0 / (1.0 + np.exp(-z))
 
 
 def lstm_cell(x, h, c, w_ih, w_hh, b, p, variant):

@@ -96,7 +96,9 @@ MOVEMENT = [
     ("unbind", lambda a: a.unbind(2)[0]),
     ("cat", lambda a: dk.cat([a, a[:, :2] * 2], 1)), ("stack", lambda a: dk.stack([a, -a], 3)),
     ("gather", lambda a: a.gather(1, dk.tensor([[[0, 1], [4, 4], [2, 0]]] * 3))),
-    ("sort", lambda a: a.sort(1, descending=True).values), ("topk", lambda a: a.topk(2, 1)[0]),
+    ("sort", lambda a: a.sort(1, descending=True).values),
+    ("index_select", lambda a: a.index_select(1, dk.tensor([4, 0, 4]))),
+    ("topk", lambda a: a.topk(2, 1)[0]),
 ]
 
 
@@ -243,6 +245,7 @@ def test_gradcheck_accepts_a_subgradient_at_a_kink_and_refuses_float32():
     assert gradcheck(lambda t: t.relu(), (x,))
     assert gradcheck(lambda t: t.abs(), (x,))
     assert gradcheck(lambda t: dk.stack([t, t * 0.0]).amax(0), (x,))
+    assert gradcheck(lambda t: t.max(0), (leaf(4, 3),))  # (values, int indices): values checked
     with pytest.raises(TypeError, match="float64"):
         gradcheck(lambda t: t * 2, (dk.zeros(2, requires_grad=True),))
 

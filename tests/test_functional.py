@@ -105,7 +105,8 @@ def test_noisy_relu_adds_gaussian_noise_in_training_only():
     y = F.noisy_relu(x, sigma=0.5)
     dk.manual_seed(1)
     noise = dk.randn(200, 50, dtype=dk.float64) * 0.5
-    np.testing.assert_allclose(y.detach().numpy(), np.maximum(x.detach().numpy() + noise.numpy(), 0))
+    expected = np.maximum(x.detach().numpy() + noise.numpy(), 0)
+    np.testing.assert_allclose(y.detach().numpy(), expected)
     np.testing.assert_array_equal(F.noisy_relu(x, training=False).detach().numpy(),
                                   np.maximum(x.detach().numpy(), 0))
 
@@ -319,6 +320,24 @@ def test_pools_equal_torch_including_overlapping_windows(opts):
     against_torch(lambda lib, F, x: F.avg_pool2d(x, count_include_pad=False, **opts), x)
 
 
+@pytest.mark.parametrize("opts", [{"kernel_size": 3, "stride": 2}, {"kernel_size": 2},
+                                  {"kernel_size": 3, "stride": 2, "padding": 1},
+                                  {"kernel_size": (2, 3), "stride": (2, 2)}])
+def test_max_pool2d_ceil_mode_and_indices_equal_torch(opts):
+    torch = pytest.importorskip("torch")
+    x = f64(2, 3, 7, 8)
+    against_torch(lambda lib, F, x: F.max_pool2d(x, ceil_mode=True, **opts), x)
+    _, ours = F.max_pool2d(dk.tensor(x), ceil_mode=True, return_indices=True, **opts)
+    _, ref = torch.nn.functional.max_pool2d(torch.tensor(x), ceil_mode=True,
+                                            return_indices=True, **opts)
+    np.testing.assert_array_equal(ours.numpy(), ref.numpy())
+
+
+def test_pad_equals_torch():
+    against_torch(lambda lib, F, x: F.pad(x, (1, 2, 0, 3), value=0.5), f64(2, 3, 4))
+    assert gradcheck(lambda x: F.pad(x, (2, 1)), (leaf(3, 2),))
+
+
 def test_pools_pass_gradcheck():
     assert gradcheck(lambda x: F.max_pool2d(x, 3, 2, 1), (leaf(2, 2, 6, 5),))
     assert gradcheck(lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
@@ -428,3 +447,13 @@ def test_rnn_functions_refuse_mismatched_weights_naming_both():
         F.gru(dk.zeros(2, 3, 4), None, dk.zeros(12, 5), dk.zeros(12, 4))
     with pytest.raises(ValueError, match="peephole"):
         F.lstm(dk.zeros(2, 3, 4), None, dk.zeros(16, 4), dk.zeros(16, 4), variant="peephole")
+
+
+def test_normalize_cosine_similarity_and_one_hot_equal_torch():
+    against_torch(lambda lib, F, x: F.normalize(x, dim=1), f64(4, 5))
+    against_torch(lambda lib, F, a, b: F.cosine_similarity(a, b, dim=1), f64(4, 5), f64(1, 5))
+    t = np.array([[0, 3], [2, 1]])
+    np.testing.assert_array_equal(F.one_hot(dk.tensor(t), 5).numpy(), np.eye(5, dtype=int)[t])
+    assert F.one_hot(dk.tensor([1, 0])).shape == (2, 2)
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        F.one_hot(dk.tensor([3]), 3)

@@ -12,15 +12,19 @@ import pytest
 from dl_kernels import _C
 from rnn_reference import central_difference, gru_cell, gru_seq
 
-RUNGS = ["reference", "avx512"] if _C.build_info()["cpu_avx512"] else ["reference"]
+# (pointwise rung, GEMM path): every float32 path the dispatcher can take on this CPU.
+RUNGS = [("reference", "library"), ("reference", "packed")] + (
+    [("avx512", "library"), ("avx512", "packed")] if _C.build_info()["cpu_avx512"] else [])
 VARIANTS = ["notes", "reset_after"]
 
 
-@pytest.fixture(params=RUNGS)
+@pytest.fixture(params=RUNGS, ids=["-".join(r) for r in RUNGS])
 def rung(request: pytest.FixtureRequest):
-    _C.set_rnn_rung(request.param)
+    _C.set_rnn_rung(request.param[0])
+    _C.set_rnn_gemm_path(request.param[1])
     yield request.param
     _C.set_rnn_rung("auto")
+    _C.set_rnn_gemm_path("auto")
 
 
 def params(T, N, I, H, variant, dtype=np.float64, seed=0):
@@ -34,7 +38,7 @@ def params(T, N, I, H, variant, dtype=np.float64, seed=0):
     return [a.astype(dtype) if a is not None else None for a in (x, h0, w_ih, w_hh, b, b_hn)]
 
 
-SHAPES = [(1, 1, 1, 1), (3, 1, 5, 7), (4, 3, 2, 17), (5, 2, 13, 19), (2, 5, 31, 37)]
+SHAPES = [(1, 1, 1, 1), (3, 1, 5, 7), (4, 3, 2, 17), (5, 2, 13, 19), (2, 5, 31, 37), (3, 9, 5, 33)]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -166,3 +170,33 @@ def test_reset_after_matches_torch_nn_gru_forward_and_backward(reverse):
     np.testing.assert_allclose(db, getattr(m, "bias_ih" + sfx).grad.numpy(), **close)
     gbh = getattr(m, "bias_hh" + sfx).grad.numpy()
     np.testing.assert_allclose(np.concatenate([db[: 2 * H], db_hn]), gbh, **close)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("N", [1, 4])
+def test_float32_cell_step_at_tiny_batch_agrees_with_float64(rung, variant, N):
+    x, h, w_ih, w_hh, b, b_hn = params(1, N, 9, 21, variant, seed=8)
+    x = x[0]
+    dh = np.random.default_rng(1).standard_normal((N, 21))
+    want_h, s64 = _C.gru_cell_forward(x, h, w_ih, w_hh, b, b_hn, variant)
+    want = _C.gru_cell_backward(x, h, w_ih, w_hh, variant, s64, dh)
+    f32 = [a.astype(np.float32) if a is not None else None for a in (x, h, w_ih, w_hh, b, b_hn)]
+    got_h, s32 = _C.gru_cell_forward(*f32, variant)
+    got = _C.gru_cell_backward(*f32[:4], variant, s32, dh.astype(np.float32))
+    np.testing.assert_allclose(got_h, want_h, rtol=1e-5, atol=1e-5)
+    for g, w in zip(got, want):
+        if w is not None:
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_saturated_gates_stay_finite_and_exact_in_float32(rung, variant):
+    # Pre-activations of +-hundreds: sigmoid and tanh must saturate to 0/1/-1, never NaN.
+    x, h0, w_ih, w_hh, b, b_hn = params(3, 4, 5, 18, variant, seed=21)
+    w_ih, w_hh = w_ih * 200, w_hh * 200
+    want = gru_seq(x, h0, w_ih, w_hh, b, b_hn, variant)
+    f32 = [a.astype(np.float32) if a is not None else None for a in (x, h0, w_ih, w_hh, b, b_hn)]
+    y, hT, _ = _C.gru_forward(*f32, variant)
+    for got, w in zip((y, hT), want):
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-4)

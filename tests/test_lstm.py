@@ -12,15 +12,19 @@ import pytest
 from dl_kernels import _C
 from rnn_reference import central_difference, lstm_cell, lstm_seq
 
-RUNGS = ["reference", "avx512"] if _C.build_info()["cpu_avx512"] else ["reference"]
+# (pointwise rung, GEMM path): every float32 path the dispatcher can take on this CPU.
+RUNGS = [("reference", "library"), ("reference", "packed")] + (
+    [("avx512", "library"), ("avx512", "packed")] if _C.build_info()["cpu_avx512"] else [])
 VARIANTS = ["standard", "peephole", "coupled"]
 
 
-@pytest.fixture(params=RUNGS)
+@pytest.fixture(params=RUNGS, ids=["-".join(r) for r in RUNGS])
 def rung(request: pytest.FixtureRequest):
-    _C.set_rnn_rung(request.param)
+    _C.set_rnn_rung(request.param[0])
+    _C.set_rnn_gemm_path(request.param[1])
     yield request.param
     _C.set_rnn_rung("auto")
+    _C.set_rnn_gemm_path("auto")
 
 
 def params(T, N, I, H, variant, dtype=np.float64, seed=0):
@@ -37,7 +41,7 @@ def params(T, N, I, H, variant, dtype=np.float64, seed=0):
     return cast
 
 
-SHAPES = [(1, 1, 1, 1), (3, 1, 5, 7), (4, 3, 2, 17), (5, 2, 13, 19), (2, 5, 31, 37)]
+SHAPES = [(1, 1, 1, 1), (3, 1, 5, 7), (4, 3, 2, 17), (5, 2, 13, 19), (2, 5, 31, 37), (3, 9, 5, 33)]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -190,3 +194,34 @@ def test_matches_torch_nn_lstm_forward_and_backward(reverse):
                                atol=1e-12)
     np.testing.assert_allclose(db, getattr(m, "bias_ih" + sfx).grad.numpy(), rtol=1e-10,
                                atol=1e-12)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("N", [1, 4])
+def test_float32_cell_step_at_tiny_batch_agrees_with_float64(rung, variant, N):
+    x, h, c, w_ih, w_hh, b, p = params(1, N, 9, 21, variant, seed=8)
+    x = x[0]
+    dh = np.random.default_rng(1).standard_normal((N, 21))
+    want_h, want_c, s64 = _C.lstm_cell_forward(x, h, c, w_ih, w_hh, b, p, variant)
+    want = _C.lstm_cell_backward(x, h, c, w_ih, w_hh, p, variant, want_c, s64, dh, None)
+    f32 = [a.astype(np.float32) if a is not None else None for a in (x, h, c, w_ih, w_hh, b, p)]
+    got_h, got_c, s32 = _C.lstm_cell_forward(*f32, variant)
+    got = _C.lstm_cell_backward(*f32[:5], f32[6], variant, got_c, s32, dh.astype(np.float32))
+    np.testing.assert_allclose(got_h, want_h, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got_c, want_c, rtol=1e-5, atol=1e-5)
+    for g, w in zip(got, want):
+        if w is not None:
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_saturated_gates_stay_finite_and_exact_in_float32(rung, variant):
+    # Pre-activations of +-hundreds: sigmoid and tanh must saturate to 0/1/-1, never NaN.
+    x, h0, c0, w_ih, w_hh, b, p = params(3, 4, 5, 18, variant, seed=21)
+    w_ih, w_hh = w_ih * 200, w_hh * 200
+    want = lstm_seq(x, h0, c0, w_ih, w_hh, b, p, variant)
+    f32 = [a.astype(np.float32) if a is not None else None for a in (x, h0, c0, w_ih, w_hh, b, p)]
+    y, hT, cT, _ = _C.lstm_forward(*f32, variant)
+    for got, w in zip((y, hT, cT), want):
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-4)

@@ -12,7 +12,7 @@ import pytest
 from dl_kernels import _C
 
 RUNGS = ["reference", "avx512"] if _C.build_info()["cpu_avx512"] else ["reference"]
-SHAPES = [(1, 1), (1, 7), (5, 10), (13, 17), (31, 33), (7, 1000)]
+SHAPES = [(1, 1), (1, 7), (5, 10), (13, 17), (40, 32), (31, 33), (7, 1000)]
 
 
 @pytest.fixture(params=RUNGS)
@@ -142,6 +142,15 @@ def test_backward_is_the_derivative_of_the_loss_by_central_differences(reduction
         xm[idx] -= h
         num[idx] = (f(xp) - f(xm)) / (2 * h)
     np.testing.assert_allclose(dx, num, rtol=1e-6, atol=1e-8)
+
+
+def test_backward_bigger_than_the_caches_streams_the_same_values(rung):
+    # > 16 MiB of dlogits takes the non-temporal-store path; odd C leaves rows unaligned.
+    x, t = make(41, 131071, np.float32, spread=2.0)
+    t[3] = -100
+    _, lse = _C.softmax_cross_entropy_forward(x, t, label_smoothing=0.05)
+    dx = _C.softmax_cross_entropy_backward(x, t, lse, 1.0, label_smoothing=0.05)
+    np.testing.assert_allclose(dx, ref_grad(x, t, eps=0.05), rtol=1e-4, atol=1e-9)
 
 
 def test_backward_reuses_the_out_buffer(rung):

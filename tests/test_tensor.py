@@ -25,6 +25,7 @@ def test_python_floats_default_to_float32_ints_to_int64_bools_to_bool():
     assert dk.tensor([[1, 2]]).dtype is dk.int64
     assert dk.tensor([True, False]).dtype is dk.bool
     assert dk.tensor(3.0).shape == ()
+    assert dk.Tensor([1, 2]).dtype is dk.float32 and isinstance(dk.Tensor([1]), dk.Tensor)
 
 
 def test_numpy_input_keeps_its_dtype_and_unsupported_dtypes_map_to_the_nearest():
@@ -194,6 +195,8 @@ def test_broadcasting_arithmetic_matches_numpy(sa, sb):
     close(2 ** x, 2 ** a)
     close(x ** 2, a ** 2)
     np.testing.assert_array_equal((x < y).numpy(), a < b)
+    np.testing.assert_array_equal((x // y).numpy(), a // b)
+    np.testing.assert_array_equal((x % 0.7).numpy(), a % 0.7)
     np.testing.assert_array_equal((x == y).numpy(), a == b)
     np.testing.assert_array_equal((x != y).numpy(), a != b)
 
@@ -206,6 +209,9 @@ def test_dtype_promotion_follows_torch():
     assert (i64 + 1).dtype is dk.int64
     assert (i64 / 2).dtype is dk.float32
     assert (f32 * 2.0).dtype is dk.float32
+    assert (f32 * dk.tensor(2.0, dtype=dk.float64)).dtype is dk.float32  # 0-d: same category
+    assert (i64 * dk.tensor(2.5, dtype=dk.float64)).dtype is dk.float64
+    assert (f32 * np.float64(2.0)).dtype is dk.float32
 
 
 @pytest.mark.parametrize("sa,sb", [((7, 5), (5, 3)), ((1, 13), (13, 1)), ((4, 7, 5), (5, 6)),
@@ -310,6 +316,10 @@ def test_gather_sort_topk_argsort_match_numpy():
     v, i = x.topk(2, dim=0)
     close(v, -np.sort(-a, 0)[:2])
     assert x.argsort(0, descending=True).tolist() == np.argsort(-a, 0, kind="stable").tolist()
+    close(x.index_select(1, dk.tensor([5, 0, 5])), a[:, [5, 0, 5]])
+    assert x.gt(0).any(1).tolist() == (a > 0).any(1).tolist()
+    assert x.gt(-9).all().item() and not x.gt(0).all().item()
+    assert x.gt(0).all(0, keepdim=True).shape == (1, 6)
     with pytest.raises(ValueError, match="gather"):
         x.gather(1, dk.tensor([0, 1]))
 
@@ -358,7 +368,8 @@ def test_item_tolist_numpy_and_python_conversions():
     with pytest.raises(RuntimeError, match="detach"):
         dk.zeros(2, requires_grad=True).numpy()
     assert dk.zeros(2, requires_grad=True).detach().numpy().tolist() == [0.0, 0.0]
-    assert "tensor(" in repr(dk.zeros(2)) and "requires_grad=True" in repr(dk.zeros(1).requires_grad_())
+    assert "tensor(" in repr(dk.zeros(2))
+    assert "requires_grad=True" in repr(dk.zeros(1).requires_grad_())
 
 
 def test_pickle_and_deepcopy_keep_data_dtype_and_requires_grad_and_stay_usable():

@@ -178,7 +178,11 @@ static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t
   const int64_t n_padded = round_up(N, nr);
 
   const int64_t flops = 2 * M * N * K;
-  const int nt = flops < 200000 ? 1 : threads_for_kernel();
+  // A thread pays for itself only with a few microseconds of work: a parallel region costs a
+  // wake-up and barriers (far more when the machine is busy and a thread waits for its core).
+  // Give each thread at least ~2 MFLOP (~15 us here).
+  const int nt = static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>(threads_for_kernel(), flops / 2000000)));
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {

@@ -29,7 +29,8 @@ namespace {
 
 using dlk::cpu::GruShape;
 using dlk::cpu::GruVariant;
-using dlk::cpu::rnn_gemm;
+using dlk::cpu::RecurrentWeight;
+using dlk::cpu::gemm;
 
 inline int64_t gru_row_grain(int64_t H) { return std::max<int64_t>(1, 4096 / H); }
 
@@ -46,7 +47,10 @@ void gru_forward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih,
   const int64_t T_ = s.T, N = s.N, I = s.I, H = s.H, H3 = 3 * H, NH = N * H;
   if (T_ == 0 || N == 0) return;
   const bool ra = s.variant == GruVariant::ResetAfter;
-  rnn_gemm<T>(false, true, T_ * N, H3, I, T(1), x, I, w_ih, I, T(0), gates, H3);
+  gemm<T>(false, true, T_ * N, H3, I, T(1), x, I, w_ih, I, T(0), gates, H3);
+  // W_hh[r|z]^T and W_hh[n]^T, packed once for all steps.
+  const RecurrentWeight<T> w_rz(true, H, 2 * H, w_hh, H, T_);
+  const RecurrentWeight<T> w_n(true, H, H, w_hh + 2 * H * H, H, T_);
   for (int64_t step = 0; step < T_; ++step) {
     const int64_t t = s.reverse ? T_ - 1 - step : step;
     const int64_t tp = s.reverse ? t + 1 : t - 1;
@@ -54,8 +58,8 @@ void gru_forward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih,
     T* g = gates + t * N * H3;
     T* e = extra + t * NH;
     T* h = y + t * NH;
-    rnn_gemm<T>(false, true, N, 2 * H, H, T(1), hp, H, w_hh, H, T(1), g, H3);
-    if (ra) rnn_gemm<T>(false, true, N, H, H, T(1), hp, H, w_hh + 2 * H * H, H, T(0), e, H);
+    w_rz.multiply(N, hp, H, T(1), g, H3);
+    if (ra) w_n.multiply(N, hp, H, T(0), e, H);
     dlk::parallel_for(N, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) {
         T* gr = g + n * H3;
@@ -78,7 +82,7 @@ void gru_forward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih,
       }
     });
     if (ra) continue;
-    rnn_gemm<T>(false, true, N, H, H, T(1), e, H, w_hh + 2 * H * H, H, T(1), g + 2 * H, H3);
+    w_n.multiply(N, e, H, T(1), g + 2 * H, H3);
     dlk::parallel_for(N, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) {
         T* gr = g + n * H3;
@@ -95,7 +99,9 @@ void gru_forward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih,
 
 template <typename T>
 void column_sums(int64_t R, int64_t C, const T* a, int64_t lda, T* out) {
-  dlk::parallel_for(C, 256, [&](int64_t j0, int64_t j1) {
+  // Chunks of >= 32K elements: a one-step (R = N = 1) sum stays on the calling thread.
+  dlk::parallel_for(C, std::max<int64_t>(256, 32768 / std::max<int64_t>(R, 1)),
+                    [&](int64_t j0, int64_t j1) {
     std::fill(out + j0, out + j1, T(0));
     for (int64_t r = 0; r < R; ++r) {
       const T* row = a + r * lda;
@@ -115,6 +121,9 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
   T* drh = ra ? nullptr : gru_workspace<T>(static_cast<size_t>(NH), 2);
   // dh0 is the running dh: each step reads it before overwriting it.
   if (dh_T) std::memcpy(dh0, dh_T, sizeof(T) * NH); else std::fill(dh0, dh0 + NH, T(0));
+  // W_hh (not transposed): all of it (reset_after) or its r|z rows and its n rows (notes).
+  const RecurrentWeight<T> w_all_or_rz(false, ra ? H3 : 2 * H, H, w_hh, H, T_);
+  const RecurrentWeight<T> w_n(false, H, H, w_hh + 2 * H * H, H, ra ? 0 : T_);
   for (int64_t step = T_ - 1; step >= 0; --step) {
     const int64_t t = s.reverse ? T_ - 1 - step : step;
     const int64_t tp = s.reverse ? t + 1 : t - 1;
@@ -155,10 +164,10 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
       }
     });
     if (ra) {
-      rnn_gemm<T>(false, false, N, H, H3, T(1), dat, H3, w_hh, H, T(1), dh0, H);
+      w_all_or_rz.multiply(N, dat, H3, T(1), dh0, H);
       continue;
     }
-    rnn_gemm<T>(false, false, N, H, H, T(1), dat + 2 * H, H3, w_hh + 2 * H * H, H, T(0), drh, H);
+    w_n.multiply(N, dat + 2 * H, H3, T(0), drh, H);
     dlk::parallel_for(N, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) {
         const T* r = g + n * H3;
@@ -173,7 +182,7 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
         }
       }
     });
-    rnn_gemm<T>(false, false, N, H, 2 * H, T(1), dat, H3, w_hh, H, T(1), dh0, H);
+    w_all_or_rz.multiply(N, dat, H3, T(1), dh0, H);
   }
   if (T_ == 0 || N == 0) {
     std::fill(dw_ih, dw_ih + H3 * I, T(0));
@@ -184,13 +193,13 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
   }
   // Input side: the gradient of x W_ih^T is da, except that reset_after's n column is dnx.
   if (ra) {
-    rnn_gemm<T>(false, false, TN, I, 2 * H, T(1), da, H3, w_ih, I, T(0), dx, I);
-    rnn_gemm<T>(false, false, TN, I, H, T(1), dnx, H, w_ih + 2 * H * I, I, T(1), dx, I);
-    rnn_gemm<T>(true, false, 2 * H, I, TN, T(1), da, H3, x, I, T(0), dw_ih, I);
-    rnn_gemm<T>(true, false, H, I, TN, T(1), dnx, H, x, I, T(0), dw_ih + 2 * H * I, I);
+    gemm<T>(false, false, TN, I, 2 * H, T(1), da, H3, w_ih, I, T(0), dx, I);
+    gemm<T>(false, false, TN, I, H, T(1), dnx, H, w_ih + 2 * H * I, I, T(1), dx, I);
+    gemm<T>(true, false, 2 * H, I, TN, T(1), da, H3, x, I, T(0), dw_ih, I);
+    gemm<T>(true, false, H, I, TN, T(1), dnx, H, x, I, T(0), dw_ih + 2 * H * I, I);
   } else {
-    rnn_gemm<T>(false, false, TN, I, H3, T(1), da, H3, w_ih, I, T(0), dx, I);
-    rnn_gemm<T>(true, false, H3, I, TN, T(1), da, H3, x, I, T(0), dw_ih, I);
+    gemm<T>(false, false, TN, I, H3, T(1), da, H3, w_ih, I, T(0), dx, I);
+    gemm<T>(true, false, H3, I, TN, T(1), da, H3, x, I, T(0), dw_ih, I);
   }
   // Recurrent side: rows of W_hh multiplying h_prev (all 3H for reset_after, r|z for notes) get
   // sum_t da_t^T h_prev(t); the notes' W_hh[n] multiplies r h_prev, saved in extra.
@@ -199,11 +208,11 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
   const T* da_rest = s.reverse ? da : da + N * H3;
   const T* h_rest = s.reverse ? y + NH : y;
   if (T_ > 1)
-    rnn_gemm<T>(true, false, Gh, H, (T_ - 1) * N, T(1), da_rest, H3, h_rest, H, T(0), dw_hh, H);
-  rnn_gemm<T>(true, false, Gh, H, N, T(1), da + first * N * H3, H3, h0, H, T(T_ > 1 ? 1 : 0),
+    gemm<T>(true, false, Gh, H, (T_ - 1) * N, T(1), da_rest, H3, h_rest, H, T(0), dw_hh, H);
+  gemm<T>(true, false, Gh, H, N, T(1), da + first * N * H3, H3, h0, H, T(T_ > 1 ? 1 : 0),
               dw_hh, H);
   if (!ra)
-    rnn_gemm<T>(true, false, H, H, TN, T(1), da + 2 * H, H3, extra, H, T(0), dw_hh + 2 * H * H,
+    gemm<T>(true, false, H, H, TN, T(1), da + 2 * H, H3, extra, H, T(0), dw_hh + 2 * H * H,
                 H);
   if (ra) {
     column_sums<T>(TN, 2 * H, da, H3, db);

@@ -8,16 +8,18 @@
 // parameters).
 //
 // Sequence driver (cuDNN's recipe): x W_ih^T for all T steps is one [T*N, I] x [I, G*H] GEMM
-// written straight into the gate buffer; each step adds only h_{t-1} W_hh^T (beta = 1) and runs
-// the fused pointwise part in place, which leaves the activated gates there for backward. The
-// backward mirrors it: per step the fused pointwise backward and dh_{t-1} = da_t W_hh; after the
-// loop, dx = da W_ih, dW_ih = da^T x and dW_hh = da^T h_prev are each one GEMM over all T*N rows.
+// written straight into the gate buffer; each step adds only h_{t-1} W_hh^T (beta = 1, W_hh^T
+// packed once per call: rnn_gemm.h) and runs the fused pointwise part in place, which leaves the
+// activated gates there for backward. The backward mirrors it: per step the fused pointwise
+// backward and dh_{t-1} = da_t W_hh (packed once); after the loop, dx = da W_ih,
+// dW_ih = da^T x and dW_hh = da^T h_prev are each one GEMM over all T*N rows.
 //
-// Rungs (pointwise part; the GEMMs are the library's, see rnn_gemm.h for the batch-1 path):
-//   reference  scalar libm exp/tanh per element (the formula as loops).
+// Rungs (pointwise part; every GEMM is the library's):
+//   reference  scalar libm exp/tanh per element (the formula as loops); float64 always.
 //   avx512     the same loops with 16-lane polynomial sigmoid/tanh (vec_math_avx512.h), float32.
-// Measured (T=50, N=64, I=128, H=256, fwd+bwd, 1 thread; noisy shared 2-vCPU Xeon): see
-// bench/RESULTS.md; the time is dominated by the GEMMs, the pointwise part is < 10 %.
+// Measured (T=50, N=64, I=128, H=256, fwd+bwd, 1 thread, shared 2-vCPU Xeon at load ~8, so
+// +-30 %): ~1.0x nn.LSTM (oneDNN). The GEMMs are > 90 % of the time; per-step W_hh packing
+// once per call instead of per step gave 1.15-1.3x on the layer (bench ablation row).
 #include "cpu/lstm.h"
 
 #include <algorithm>
@@ -118,14 +120,16 @@ void lstm_forward(const LstmShape& s, const T* x, const T* h0, const T* c0, cons
   const int64_t T_ = s.T, N = s.N, I = s.I, H = s.H, GH = lstm_num_gates(s.variant) * H;
   if (T_ == 0 || N == 0) return;
   // The input projection of every step at once.
-  rnn_gemm<T>(false, true, T_ * N, GH, I, T(1), x, I, w_ih, I, T(0), gates, GH);
+  gemm<T>(false, true, T_ * N, GH, I, T(1), x, I, w_ih, I, T(0), gates, GH);
+  // W_hh^T, packed once for all steps.
+  const RecurrentWeight<T> whh_t(true, H, GH, w_hh, H, T_);
   for (int64_t step = 0; step < T_; ++step) {
     const int64_t t = s.reverse ? T_ - 1 - step : step;
     const int64_t tp = s.reverse ? t + 1 : t - 1;  // the step processed before this one
     const T* hprev = step == 0 ? h0 : y + tp * N * H;
     const T* cprev = step == 0 ? c0 : cell + tp * N * H;
     T* g = gates + t * N * GH;
-    rnn_gemm<T>(false, true, N, GH, H, T(1), hprev, H, w_hh, H, T(1), g, GH);
+    whh_t.multiply(N, hprev, H, T(1), g, GH);
     pointwise_forward<T>(N, H, s.variant, b, peephole, cprev, g, cell + t * N * H,
                          tanh_cell + t * N * H, y + t * N * H);
   }
@@ -134,7 +138,9 @@ void lstm_forward(const LstmShape& s, const T* x, const T* h0, const T* c0, cons
 // Column sums of a [R, C] row-major matrix: out[j] = sum_r a[r, j] (beta: 0 overwrite, 1 add).
 template <typename T>
 static void column_sums(int64_t R, int64_t C, const T* a, int64_t lda, T* out, bool add) {
-  parallel_for(C, 256, [&](int64_t j0, int64_t j1) {
+  // Chunks of >= 32K elements: a one-step (R = N = 1) sum stays on the calling thread.
+  parallel_for(C, std::max<int64_t>(256, 32768 / std::max<int64_t>(R, 1)),
+               [&](int64_t j0, int64_t j1) {
     if (!add) std::fill(out + j0, out + j1, T(0));
     for (int64_t r = 0; r < R; ++r) {
       const T* row = a + r * lda;
@@ -155,6 +161,7 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
   // dh0 and dc0 double as the running dh and dc: each step reads them before overwriting.
   if (dh_T) std::memcpy(dh0, dh_T, sizeof(T) * NH); else std::fill(dh0, dh0 + NH, T(0));
   if (dc_T) std::memcpy(dc0, dc_T, sizeof(T) * NH); else std::fill(dc0, dc0 + NH, T(0));
+  const RecurrentWeight<T> whh(false, GH, H, w_hh, H, T_);
   auto prev_t = [&](int64_t step) { return s.reverse ? T_ - step : step - 1; };
   for (int64_t step = T_ - 1; step >= 0; --step) {
     const int64_t t = s.reverse ? T_ - 1 - step : step;
@@ -162,7 +169,7 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
     T* dat = da + t * N * GH;
     pointwise_backward<T>(N, H, s.variant, peephole, gates + t * N * GH, cprev,
                           tanh_cell + t * NH, dy ? dy + t * NH : nullptr, dh0, dc0, dat);
-    rnn_gemm<T>(false, false, N, H, GH, T(1), dat, GH, w_hh, H, T(0), dh0, H);
+    whh.multiply(N, dat, GH, T(0), dh0, H);
   }
   if (T_ == 0 || N == 0) {
     std::fill(dw_ih, dw_ih + GH * I, T(0));
@@ -172,20 +179,21 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
     return;
   }
   const int64_t TN = T_ * N;
-  rnn_gemm<T>(false, false, TN, I, GH, T(1), da, GH, w_ih, I, T(0), dx, I);
-  rnn_gemm<T>(true, false, GH, I, TN, T(1), da, GH, x, I, T(0), dw_ih, I);
+  gemm<T>(false, false, TN, I, GH, T(1), da, GH, w_ih, I, T(0), dx, I);
+  gemm<T>(true, false, GH, I, TN, T(1), da, GH, x, I, T(0), dw_ih, I);
   // dW_hh = sum_t da_t^T h_prev(t): the steps whose h_prev is an output of y form one block.
   const int64_t first = s.reverse ? T_ - 1 : 0;  // the step whose h_prev is h0
   const T* da_rest = s.reverse ? da : da + N * GH;
   const T* h_rest = s.reverse ? y + NH : y;
-  if (T_ > 1) rnn_gemm<T>(true, false, GH, H, (T_ - 1) * N, T(1), da_rest, GH, h_rest, H, T(0),
+  if (T_ > 1) gemm<T>(true, false, GH, H, (T_ - 1) * N, T(1), da_rest, GH, h_rest, H, T(0),
                           dw_hh, H);
-  rnn_gemm<T>(true, false, GH, H, N, T(1), da + first * N * GH, GH, h0, H, T(T_ > 1 ? 1 : 0),
+  gemm<T>(true, false, GH, H, N, T(1), da + first * N * GH, GH, h0, H, T(T_ > 1 ? 1 : 0),
               dw_hh, H);
   column_sums<T>(TN, GH, da, GH, db, false);
   if (peep) {
     // dp_i = sum da_i c_{t-1}, dp_f = sum da_f c_{t-1}, dp_o = sum da_o c_t.
-    parallel_for(H, 64, [&](int64_t j0, int64_t j1) {
+    parallel_for(H, std::max<int64_t>(64, 32768 / std::max<int64_t>(T_ * N, 1)),
+                 [&](int64_t j0, int64_t j1) {
       std::fill(dpeephole + j0, dpeephole + j1, T(0));
       std::fill(dpeephole + H + j0, dpeephole + H + j1, T(0));
       std::fill(dpeephole + 2 * H + j0, dpeephole + 2 * H + j1, T(0));

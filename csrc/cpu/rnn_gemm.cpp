@@ -1,41 +1,43 @@
-// Routing of the recurrent layers' GEMMs; see rnn_gemm.h.
+// W_hh packed once per sequence for the recurrent layers; see rnn_gemm.h.
 #include "cpu/rnn_gemm.h"
 
-#include <type_traits>
+#include <atomic>
 
-#include "common/cpu_features.h"
-#include "cpu/gemm.h"
-#include "cpu/rnn_small_gemm.h"
+#include "common/check.h"
 
 namespace dlk::cpu {
 
-// rnn_gemm_avx512.cpp: the same small loops compiled for AVX-512.
-bool rnn_small_gemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
-                           const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
-                           float* C, int64_t ldc);
+namespace {
+std::atomic<int> g_path{static_cast<int>(RnnGemmPath::Auto)};
+}
 
-bool rnn_gemm_is_small(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
-  return (!ta && M <= 4) || (ta && !tb && K <= 4);
+void set_rnn_gemm_path(RnnGemmPath path) { g_path.store(static_cast<int>(path)); }
+
+RnnGemmPath rnn_gemm_path_from_name(const std::string& name) {
+  if (name == "auto") return RnnGemmPath::Auto;
+  if (name == "library") return RnnGemmPath::Library;
+  if (name == "packed") return RnnGemmPath::Packed;
+  fail("rnn gemm path: expected 'auto', 'library' or 'packed', got '", name, "'");
 }
 
 template <typename T>
-void rnn_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-              const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (rnn_gemm_is_small(ta, tb, M, N, K)) {
-    if constexpr (std::is_same_v<T, float>) {
-      if (best_isa() == Isa::Avx512 &&
-          rnn_small_gemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
-        return;
-    }
-    if (small_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
-  }
-  gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+RecurrentWeight<T>::RecurrentWeight(bool tb, int64_t K, int64_t N, const T* B, int64_t ldb,
+                                    int64_t uses)
+    : tb_(tb), K_(K), N_(N), ldb_(ldb), B_(B) {
+  // Packing costs about one product's worth of B traffic: worth it from the second use on.
+  if (static_cast<RnnGemmPath>(g_path.load()) != RnnGemmPath::Library && uses >= 2 && K > 0 &&
+      N > 0)
+    packed_ = std::make_unique<PackedB<T>>(tb, K, N, B, ldb);
 }
 
-template void rnn_gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
-                              const float*, int64_t, float, float*, int64_t);
-template void rnn_gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*,
-                               int64_t, const double*, int64_t, double, double*, int64_t);
+template <typename T>
+void RecurrentWeight<T>::multiply(int64_t M, const T* A, int64_t lda, T beta, T* C,
+                                  int64_t ldc) const {
+  if (packed_) return gemm_packed<T>(false, M, T(1), A, lda, *packed_, beta, C, ldc);
+  gemm<T>(false, tb_, M, N_, K_, T(1), A, lda, B_, ldb_, beta, C, ldc);
+}
+
+template class RecurrentWeight<float>;
+template class RecurrentWeight<double>;
 
 }  // namespace dlk::cpu

@@ -47,6 +47,23 @@ static inline __m512 tanh_ps(__m512 x) {
   return _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
 }
 
+// log(x) for finite x > 0: x = m 2^e with m in [0.75, 1.5) (vgetmantps / vgetexpps), then
+// log m = 2 atanh(u), u = (m - 1)/(m + 1) in [-0.143, 0.2], by its odd series to u^9 (rel. ~1e-8).
+static inline __m512 log_ps(__m512 x) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_src);
+  __m512 e = _mm512_getexp_ps(x);
+  e = _mm512_mask_add_ps(e, _mm512_cmp_ps_mask(m, one, _CMP_LT_OQ), e, one);
+  const __m512 u = _mm512_div_ps(_mm512_sub_ps(m, one), _mm512_add_ps(m, one));
+  const __m512 u2 = _mm512_mul_ps(u, u);
+  __m512 p = _mm512_set1_ps(1.0f / 9.0f);
+  p = _mm512_fmadd_ps(p, u2, _mm512_set1_ps(1.0f / 7.0f));
+  p = _mm512_fmadd_ps(p, u2, _mm512_set1_ps(1.0f / 5.0f));
+  p = _mm512_fmadd_ps(p, u2, _mm512_set1_ps(1.0f / 3.0f));
+  p = _mm512_fmadd_ps(p, u2, one);
+  return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693147180559945309f), _mm512_mul_ps(_mm512_add_ps(u, u), p));
+}
+
 static inline __mmask16 tail_mask(int64_t remaining) {
   return remaining >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << remaining) - 1u);
 }

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "cpu/lstm.h"
+#include "cpu/rnn_gemm.h"
 #include "python/cpu_bindings.h"
 #include "python/rnn_checks.h"
 
@@ -204,6 +205,12 @@ void bind_lstm(py::module_& m) {
       "set_rnn_rung",
       [](const std::string& name) { cpu::set_rnn_rung(cpu::rnn_rung_from_name(name)); },
       py::arg("name"), "Force the LSTM/GRU pointwise rung: 'reference', 'avx512' or 'auto'.");
+  m.def(
+      "set_rnn_gemm_path",
+      [](const std::string& name) { cpu::set_rnn_gemm_path(cpu::rnn_gemm_path_from_name(name)); },
+      py::arg("name"),
+      "How LSTM/GRU multiply by W_hh each step: 'library' (plain gemm, repacks W_hh per step),\n"
+      "'packed' (W_hh packed once per sequence call) or 'auto' (= packed).");
   m.def("get_rnn_rung",
         []() { return std::string(cpu::rnn_rung_name(cpu::rnn_rung_resolved(true))); });
 }

@@ -138,6 +138,8 @@ class Tensor:
 
     def __init__(self, data: Any, dtype: Any = None, device: Any = None,
                  requires_grad: bool = False) -> None:
+        if dtype is None and not isinstance(data, Tensor):
+            dtype = float32  # torch.Tensor(data) is always of the default float dtype
         t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
         self._data, self._be, self.requires_grad = t._data, t._be, t.requires_grad
         self.grad = self.grad_fn = None
@@ -208,7 +210,9 @@ class Tensor:
                 f"only floating point tensors can require gradients, got {self.dtype}"
             )
         if self.grad_fn is not None and not requires_grad:
-            raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; use detach()")
+            raise RuntimeError(
+                "requires_grad_(False) is only allowed on leaf tensors; use detach()"
+            )
         self.requires_grad = requires_grad
         return self
 
@@ -402,6 +406,8 @@ class Tensor:
                 kw.pop("reverse")
             return fn.apply(a, b, **kw)
         if isinstance(other, (builtins.int, builtins.float, builtins.bool)):
+            if other.__class__ not in (builtins.int, builtins.float, builtins.bool):
+                other = other.item()  # numpy scalars behave as Python numbers, as in torch
             a = self
             if isinstance(other, builtins.float) and a._data.dtype.kind != "f":
                 a = a.to(float32)
@@ -430,7 +436,8 @@ class Tensor:
 
     def __truediv__(self, other: Any) -> Tensor:
         a = self
-        if a._data.dtype.kind != "f" and not (isinstance(other, Tensor) and other.is_floating_point()):
+        other_float = isinstance(other, Tensor) and other.is_floating_point()
+        if a._data.dtype.kind != "f" and not other_float:
             a = a.to(float32)
         return a._binary(F.Div, other)
 
@@ -465,7 +472,7 @@ class Tensor:
     def matmul(self, other: Tensor) -> Tensor:
         return self.__matmul__(other)
 
-    mm = matmul
+    mm = bmm = matmul
 
     def _compare(self, op: str, other: Any) -> Tensor:
         be = self._be
@@ -493,6 +500,12 @@ class Tensor:
         return self._compare("ge", other)
 
     eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
+    def __floordiv__(self, other: Any) -> Tensor:  # not differentiable (as torch)
+        return self._compare("floor_divide", other)
+
+    def __mod__(self, other: Any) -> Tensor:  # not differentiable
+        return self._compare("remainder", other)
 
     def __and__(self, other: Any) -> Tensor:
         return self._compare("logical_and", other)
@@ -653,11 +666,14 @@ class Tensor:
             return self.abs().amax(dim, keepdim)
         return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
 
-    def all(self) -> Tensor:
-        return Tensor._wrap(self._be.asarray(builtins.bool(self._data.all())), self._be)
+    def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        be = self._be
+        truth = be.ne(self._data, 0)
+        return Tensor._wrap(be.logical_not(be.max(be.logical_not(truth), dim, keepdim)), be)
 
-    def any(self) -> Tensor:
-        return Tensor._wrap(self._be.asarray(builtins.bool(self._data.any())), self._be)
+    def any(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        be = self._be
+        return Tensor._wrap(be.max(be.ne(self._data, 0), dim, keepdim), be)
 
     # ---- shape and views -------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -709,7 +725,8 @@ class Tensor:
         if dim is None:
             new = tuple(n for n in shape if n != 1)
         else:
-            dims = {d % len(shape) for d in ((dim,) if isinstance(dim, int) else dim)} if shape else set()
+            dims_in = (dim,) if isinstance(dim, int) else dim
+            dims = {d % len(shape) for d in dims_in} if shape else set()
             new = tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1))
         return self.reshape(new)
 
@@ -765,6 +782,14 @@ class Tensor:
 
     def unbind(self, dim: int = 0) -> tuple:
         return tuple(p.squeeze(dim) for p in self.split(1, dim))
+
+    def index_select(self, dim: int, index: Tensor) -> Tensor:
+        """The entries at ``index`` (1-D integer) along ``dim``, differentiable."""
+        if index.ndim != 1 or index.is_floating_point():
+            raise ValueError(f"index_select: index must be a 1-D integer tensor, got {index.dtype} "
+                             f"of shape {tuple(index.shape)}")
+        sl = (slice(None),) * (dim % self.ndim) + (index,)
+        return self[sl]
 
     def gather(self, dim: int, index: Tensor) -> Tensor:
         """out[i][j] = self[index[i][j]][j] for dim 0 (torch.gather), differentiable."""
@@ -979,8 +1004,16 @@ def _coerce(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     da, db = a._data.dtype, b._data.dtype
     if da is db or da == db:
         return a, b
-    d = _result_dtype(_BY_NP[da], _BY_NP[db])
+    ta, tb = _BY_NP[da], _BY_NP[db]
+    if (a.ndim == 0) != (b.ndim == 0) and _category(ta) == _category(tb):
+        d = tb if a.ndim == 0 else ta  # a 0-d tensor does not promote within its category
+    else:
+        d = _result_dtype(ta, tb)
     return a.to(d), b.to(d)
+
+
+def _category(d: dtype) -> int:
+    return 2 if d.is_floating_point else 1 if d is int64 else 0
 
 
 def _check_matmul(a: Tensor, b: Tensor) -> None:
@@ -988,7 +1021,9 @@ def _check_matmul(a: Tensor, b: Tensor) -> None:
     if a._data.dtype != b._data.dtype:
         raise TypeError(f"matmul: dtypes differ: {a.dtype} @ {b.dtype}")
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both operands need a dimension, got shapes {a.shape} and {b.shape}")
+        raise ValueError(
+            f"matmul: both operands need a dimension, got shapes {a.shape} and {b.shape}"
+        )
     ka = a.shape[-1]
     kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if ka != kb:
@@ -1272,4 +1307,6 @@ squeeze, unsqueeze, softmax, log_softmax, norm, clip, amax, amin, chunk = (
     _method(n) for n in
     ("squeeze", "unsqueeze", "softmax", "log_softmax", "norm", "clip", "amax", "amin", "chunk")
 )
-gather, sort, topk, argsort = (_method(n) for n in ("gather", "sort", "topk", "argsort"))
+gather, sort, topk, argsort, index_select, bmm = (
+    _method(n) for n in ("gather", "sort", "topk", "argsort", "index_select", "bmm")
+)

@@ -516,6 +516,21 @@ class SetItem(Function):
         return ga, gv
 
 
+class Pad(Function):
+    """Constant padding: widths ((before, after) per axis) filled with value."""
+
+    def forward(self, a, widths=None, value=0.0):
+        be = self.be
+        shape = tuple(n + lo + hi for n, (lo, hi) in zip(a.shape, widths))
+        self.region = tuple(slice(lo, lo + n) for n, (lo, _) in zip(a.shape, widths))
+        out = be.full(shape, value, a.dtype)
+        be.setitem(out, self.region, a)
+        return out
+
+    def backward(self, g):
+        return self.be.getitem(g, self.region)
+
+
 class Cat(Function):
     def forward(self, *arrays, axis=0):
         self.axis = axis

@@ -20,7 +20,11 @@ class GradcheckError(AssertionError):
 
 
 def _outputs(out: Any) -> list:
-    return list(out) if isinstance(out, (tuple, list)) else [out]
+    """The floating-point tensors among fn's outputs (indices and masks are not checked)."""
+    from dl_kernels.tensor import Tensor
+
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    return [o for o in outs if isinstance(o, Tensor) and o.is_floating_point()]
 
 
 def gradcheck(
@@ -50,14 +54,14 @@ def gradcheck(
                 "(finite differences need double precision)"
             )
     rng = np.random.default_rng(seed)
-    outs = [o for o in _outputs(fn(*inputs)) if isinstance(o, Tensor)]
+    outs = _outputs(fn(*inputs))
     cotangents = [rng.standard_normal(o.shape) for o in outs]
 
     def loss() -> float:
         from dl_kernels.autograd.engine import no_grad
 
         with no_grad():
-            vals = [o for o in _outputs(fn(*inputs)) if isinstance(o, Tensor)]
+            vals = _outputs(fn(*inputs))
         return float(sum(np.sum(np.asarray(o._data, dtype=np.float64) * v)
                          for o, v in zip(vals, cotangents)))
 
@@ -98,7 +102,8 @@ def gradcheck(
                 continue
             index = np.unravel_index(j, t.shape) if t.shape else ()
             msg = (
-                f"gradcheck: input {i} (shape {tuple(t.shape)}), element {tuple(int(k) for k in index)}: "
+                f"gradcheck: input {i} (shape {tuple(t.shape)}), "
+                f"element {tuple(int(k) for k in index)}: "
                 f"analytic {a:.8g} vs numeric {numeric:.8g} (difference {abs(a - numeric):.3g}, "
                 f"allowed {atol + rtol * abs(numeric):.3g})"
             )

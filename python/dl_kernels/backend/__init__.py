@@ -10,14 +10,16 @@ attributes
     ``device`` ("cpu" | "cuda"), ``Array`` (the array type)
 dtypes and conversion
     ``asarray(data, dtype=None) -> A``, ``astype(a, dtype) -> A``, ``copy(a) -> A``,
-    ``contiguous(a) -> A``, ``is_contiguous(a)``, ``to_numpy(a) -> numpy.ndarray``, ``from_dlpack(obj) -> A``,
+    ``contiguous(a) -> A``, ``is_contiguous(a)``, ``to_numpy(a) -> numpy.ndarray``,
+    ``from_dlpack(obj) -> A``,
     ``dtype_of(a) -> numpy dtype``
 creation and random numbers
     ``empty/zeros/ones(shape, dtype)``, ``full(shape, value, dtype)``,
     ``arange(start, stop, step, dtype)``, ``randn/rand(shape, dtype)``,
     ``randint(low, high, shape, dtype)``, ``bernoulli(shape, p, dtype)``, ``manual_seed(n)``
 elementwise (numpy broadcasting rules)
-    ``add sub mul div pow neg exp log sqrt abs sign tanh sigmoid maximum minimum``,
+    ``add sub mul div floor_divide remainder pow neg exp log sqrt abs sign tanh sigmoid``,
+    ``maximum minimum``,
     ``clip(a, lo, hi)``, ``where(cond, a, b)``, ``eq ne lt le gt ge``,
     ``logical_and logical_or logical_not``, ``log1p expm1 softplus``
 reductions

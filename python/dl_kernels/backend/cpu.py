@@ -117,6 +117,8 @@ class CPUBackend:
     div = staticmethod(np.true_divide)
     pow = staticmethod(np.power)
     neg = staticmethod(np.negative)
+    floor_divide = staticmethod(np.floor_divide)
+    remainder = staticmethod(np.remainder)
     exp = staticmethod(np.exp)
     log = staticmethod(np.log)
     log1p = staticmethod(np.log1p)

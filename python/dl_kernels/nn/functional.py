@@ -125,20 +125,57 @@ def _pool_args(kernel_size: IntPair, stride: Any, padding: IntPair, what: str) -
     return k, s, _pair(padding, f"{what}: padding")
 
 
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant",
+        value: float | None = None) -> Tensor:
+    """Constant padding as torch: ``pad`` = (left, right) of the last dim, then (top, bottom)
+    of the one before, and so on."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad: mode {mode!r} (only 'constant')")
+    if len(pad) % 2 or len(pad) // 2 > input.ndim or any(int(p) < 0 for p in pad):
+        raise ValueError(f"pad: expected an even number of non-negative widths for at most "
+                         f"{input.ndim} dims, got {tuple(pad)}")
+    widths = [(0, 0)] * input.ndim
+    for i in range(len(pad) // 2):
+        widths[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    return Fn.Pad.apply(input, widths=tuple(widths), value=0.0 if value is None else value)
+
+
+def _ceil_extra(size: int, k: int, s: int, p: int) -> int:
+    """Extra bottom/right padding that makes a floor-mode pool produce the ceil-mode size
+    (the last window must start inside the input or the left padding, as torch)."""
+    out = -(-(size + 2 * p - k) // s) + 1
+    if (out - 1) * s >= size + p:
+        out -= 1
+    return max((out - 1) * s + k - (size + 2 * p), 0)
+
+
 def max_pool2d(input: Tensor, kernel_size: IntPair, stride: Any = None,
                padding: IntPair = 0, dilation: IntPair = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> Any:
     """Max over each window (stride defaults to the kernel); the gradient goes to the first
-    maximum of each window. return_indices gives the flat h * W + w index per output."""
+    maximum of each window. return_indices gives the flat h * W + w index per output.
+    ceil_mode pads the input explicitly with -inf (one copy) and pools that."""
     k, s, p = _pool_args(kernel_size, stride, padding, "max_pool2d")
-    if _pair(dilation, "max_pool2d: dilation") != (1, 1) or ceil_mode:
-        raise NotImplementedError("max_pool2d: dilation != 1 and ceil_mode are not supported")
+    if _pair(dilation, "max_pool2d: dilation") != (1, 1):
+        raise NotImplementedError("max_pool2d: dilation != 1 is not supported")
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
+    h, w = x.shape[2], x.shape[3]
+    offset = (0, 0)
+    if ceil_mode:
+        if 2 * p[0] > k[0] or 2 * p[1] > k[1]:
+            raise ValueError(f"max_pool2d: padding {p} should be at most half the kernel {k}")
+        eh, ew = _ceil_extra(h, k[0], s[0], p[0]), _ceil_extra(w, k[1], s[1], p[1])
+        x = pad(x, (p[1], p[1] + ew, p[0], p[0] + eh), value=-math.inf)
+        offset, p = p, (0, 0)
     out = Fn.MaxPool2d.apply(x, kernel=k, stride=s, padding=p)
     if return_indices:
-        idx = Tensor._wrap(out.grad_fn.argmax if out.grad_fn is not None else
-                           x._be.max_pool2d_forward(x._data, k, s, p)[1], x._be)
+        flat = (out.grad_fn.argmax if out.grad_fn is not None else
+                x._be.max_pool2d_forward(x._data, k, s, p)[1])
+        idx = Tensor._wrap(flat, x._be)
+        if ceil_mode:  # indices into the padded plane -> indices into the input
+            wp = x.shape[3]
+            idx = (idx // wp - offset[0]) * w + (idx % wp - offset[1])
         if unbatched:
             return out.squeeze(0), idx.squeeze(0)
         return out, idx
@@ -425,6 +462,32 @@ def zeros_state(like: Tensor, shape: tuple[int, ...]) -> Tensor:
     return Tensor._wrap(like._be.zeros(shape, like._data.dtype), like._be)
 
 
+# ---- similarity and encoding ---------------------------------------------------------------
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """input / max(||input||_p over dim, eps)."""
+    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 x2) / (max(||x1||, eps) max(||x2||, eps)) over dim (broadcasting)."""
+    n1 = x1.norm(2, dim, keepdim=True).clamp(min=eps)
+    n2 = x2.norm(2, dim, keepdim=True).clamp(min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot encoding along a new last dim (num_classes = max + 1 when -1)."""
+    if tensor.is_floating_point():
+        raise TypeError(f"one_hot: expected an int64 tensor, got {tensor.dtype}")
+    if num_classes < 0:
+        num_classes = int(tensor.max().item()) + 1 if tensor.numel() else 0
+    classes = Tensor._wrap(tensor._be.arange(0, num_classes, 1, int64.np), tensor._be)
+    if tensor.numel() and (int(tensor.min().item()) < 0 or
+                           int(tensor.max().item()) >= num_classes):
+        raise ValueError(f"one_hot: class values must be in [0, {num_classes})")
+    return (tensor.unsqueeze(-1) == classes).long()
+
+
 # ---- losses ---------------------------------------------------------------------------------
 def _class_last(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """(N, C, d1, ...) logits and (N, d1, ...) targets -> (M, C) and (M,)."""
@@ -609,6 +672,7 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "conv2d",
+    "cosine_similarity",
     "cross_entropy",
     "dropout",
     "embedding",
@@ -626,7 +690,10 @@ __all__ = [
     "mse_loss",
     "nll_loss",
     "noisy_relu",
+    "normalize",
+    "one_hot",
     "p_norm",
+    "pad",
     "relu",
     "sigmoid",
     "soft_maxout",
