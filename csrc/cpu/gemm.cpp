@@ -71,30 +71,46 @@ thread_local Workspace tls_a_panel, tls_b_block;
 // ---- packing ----------------------------------------------------------------------------------
 constexpr int64_t kPackChunk = 32;
 
-// A sliver: rows [i0, i0 + mv) of op(A), k in [k0, k0 + kc), stored as dst[k * mr + i].
-template <typename T>
-static void pack_a_sliver(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mv, int64_t k0,
-                          int64_t kc, int mr, T* dst) {
+// A sliver: rows [i0, i0 + mv) of op(A), k in [k0, k0 + kc), stored as dst[k * MR + i].
+// MR is a compile-time constant so the row loop unrolls into straight-line copies.
+template <int MR, typename T>
+static void pack_a_sliver_mr(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mv, int64_t k0,
+                             int64_t kc, T* dst) {
   if (ta) {
     for (int64_t k = 0; k < kc; ++k) {
       const T* src = A + (k0 + k) * lda + i0;
-      T* d = dst + k * mr;
+      T* d = dst + k * MR;
       for (int64_t i = 0; i < mv; ++i) d[i] = src[i];
-      for (int64_t i = mv; i < mr; ++i) d[i] = T(0);
+      for (int64_t i = mv; i < MR; ++i) d[i] = T(0);
+    }
+  } else if (mv == MR) {
+    // Rows of A are read down the k loop, MR at a time, and written as contiguous MR-wide rows
+    // of dst: strided reads (MR rows stay in L1) are cheaper than strided scalar stores.
+    const T* rows[MR];
+    for (int i = 0; i < MR; ++i) rows[i] = A + (i0 + i) * lda + k0;
+    for (int64_t k = 0; k < kc; ++k) {
+      T* d = dst + k * MR;
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) d[i] = rows[i][k];
     }
   } else {
-    // Rows of A are read along k and written with stride mr: done in chunks of k so the chunk
-    // of dst being scattered into stays in L1 while every row passes over it.
-    for (int64_t kk = 0; kk < kc; kk += kPackChunk) {
-      const int64_t kend = std::min(kc, kk + kPackChunk);
-      for (int64_t i = 0; i < mv; ++i) {
-        const T* src = A + (i0 + i) * lda + k0;
-        for (int64_t k = kk; k < kend; ++k) dst[k * mr + i] = src[k];
-      }
-      for (int64_t i = mv; i < mr; ++i)
-        for (int64_t k = kk; k < kend; ++k) dst[k * mr + i] = T(0);
+    for (int64_t k = 0; k < kc; ++k) {
+      T* d = dst + k * MR;
+      for (int64_t i = 0; i < mv; ++i) d[i] = A[(i0 + i) * lda + k0 + k];
+      for (int64_t i = mv; i < MR; ++i) d[i] = T(0);
     }
   }
+}
+
+template <typename T>
+static void pack_a_sliver(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mv, int64_t k0,
+                          int64_t kc, int mr, T* dst) {
+  switch (mr) {
+    case 12: return pack_a_sliver_mr<12>(ta, A, lda, i0, mv, k0, kc, dst);
+    case 6: return pack_a_sliver_mr<6>(ta, A, lda, i0, mv, k0, kc, dst);
+    case 4: return pack_a_sliver_mr<4>(ta, A, lda, i0, mv, k0, kc, dst);
+  }
+  fail("gemm: no packing for a micro-kernel of ", mr, " rows");
 }
 
 // B sliver: columns [j0, j0 + nv) of op(B), k in [k0, k0 + kc), stored as dst[k * nr + j].
