@@ -69,8 +69,6 @@ thread_local Workspace tls_a_panel, tls_b_block;
 }  // namespace
 
 // ---- packing ----------------------------------------------------------------------------------
-constexpr int64_t kPackChunk = 32;
-
 // A sliver: rows [i0, i0 + mv) of op(A), k in [k0, k0 + kc), stored as dst[k * MR + i].
 // MR is a compile-time constant so the row loop unrolls into straight-line copies.
 template <int MR, typename T>
@@ -113,28 +111,46 @@ static void pack_a_sliver(bool ta, const T* A, int64_t lda, int64_t i0, int64_t 
   fail("gemm: no packing for a micro-kernel of ", mr, " rows");
 }
 
-// B sliver: columns [j0, j0 + nv) of op(B), k in [k0, k0 + kc), stored as dst[k * nr + j].
-template <typename T>
-static void pack_b_sliver(bool tb, const T* B, int64_t ldb, int64_t j0, int64_t nv, int64_t k0,
-                          int64_t kc, int nr, T* dst) {
-  if (tb) {
-    for (int64_t kk = 0; kk < kc; kk += kPackChunk) {  // chunked like pack_a_sliver's rows
-      const int64_t kend = std::min(kc, kk + kPackChunk);
-      for (int64_t j = 0; j < nv; ++j) {
-        const T* src = B + (j0 + j) * ldb + k0;
-        for (int64_t k = kk; k < kend; ++k) dst[k * nr + j] = src[k];
-      }
-      for (int64_t j = nv; j < nr; ++j)
-        for (int64_t k = kk; k < kend; ++k) dst[k * nr + j] = T(0);
+// B sliver: columns [j0, j0 + nv) of op(B), k in [k0, k0 + kc), stored as dst[k * NR + j].
+template <int NR, typename T>
+static void pack_b_sliver_nr(bool tb, const T* B, int64_t ldb, int64_t j0, int64_t nv, int64_t k0,
+                             int64_t kc, T* dst) {
+  if (!tb) {
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = B + (k0 + k) * ldb + j0;
+      T* d = dst + k * NR;
+      std::memcpy(d, src, sizeof(T) * nv);
+      for (int64_t j = nv; j < NR; ++j) d[j] = T(0);
+    }
+  } else if (nv == NR) {
+    // B is stored N x K: NR of its rows are read down k together and each step writes one
+    // contiguous row of dst (a transposing copy; strided reads beat strided scalar stores).
+    const T* rows[NR];
+    for (int j = 0; j < NR; ++j) rows[j] = B + (j0 + j) * ldb + k0;
+    for (int64_t k = 0; k < kc; ++k) {
+      T* d = dst + k * NR;
+#pragma GCC unroll 32
+      for (int j = 0; j < NR; ++j) d[j] = rows[j][k];
     }
   } else {
     for (int64_t k = 0; k < kc; ++k) {
-      const T* src = B + (k0 + k) * ldb + j0;
-      T* d = dst + k * nr;
-      std::memcpy(d, src, sizeof(T) * nv);
-      for (int64_t j = nv; j < nr; ++j) d[j] = T(0);
+      T* d = dst + k * NR;
+      for (int64_t j = 0; j < nv; ++j) d[j] = B[(j0 + j) * ldb + k0 + k];
+      for (int64_t j = nv; j < NR; ++j) d[j] = T(0);
     }
   }
+}
+
+template <typename T>
+static void pack_b_sliver(bool tb, const T* B, int64_t ldb, int64_t j0, int64_t nv, int64_t k0,
+                          int64_t kc, int nr, T* dst) {
+  switch (nr) {
+    case 32: return pack_b_sliver_nr<32>(tb, B, ldb, j0, nv, k0, kc, dst);
+    case 16: return pack_b_sliver_nr<16>(tb, B, ldb, j0, nv, k0, kc, dst);
+    case 8: return pack_b_sliver_nr<8>(tb, B, ldb, j0, nv, k0, kc, dst);
+    case 4: return pack_b_sliver_nr<4>(tb, B, ldb, j0, nv, k0, kc, dst);
+  }
+  fail("gemm: no packing for a micro-kernel of ", nr, " columns");
 }
 
 // ---- blocked driver ---------------------------------------------------------------------------
