@@ -558,14 +558,15 @@ void backward_weight_im2col(const Conv2dShape& s, const T* gy, const T* x, T* gw
           gemm<T>(false, true, Og, Kg, P, T(1), gyg, P_all, xg + p0, HW, T(1), accg, Kg);
           continue;
         }
-        if (nb == 1) {
+        if (ch.count > 1) {  // a chunk of one image
           im2col_chunk(s, xg, Cg, p0, P, col, P);
           gemm<T>(false, true, Og, Kg, P, T(1), gyg, P_all, col, P, T(1), accg, Kg);
-        } else {
+        } else {  // whole images: the transposed column matrix, an untransposed GEMM
           for (int64_t j = 0; j < nb; ++j)
             im2row_image(s, xg + j * s.C * HW, Cg, col + j * P * Kg);
-          gather_gy(s, gyg, Og, nb, P, gyb);
-          gemm<T>(false, false, Og, Kg, cols, T(1), gyb, cols, col, Kg, T(1), accg, Kg);
+          if (nb > 1) gather_gy(s, gyg, Og, nb, P, gyb);
+          gemm<T>(false, false, Og, Kg, cols, T(1), nb > 1 ? gyb : gyg, nb > 1 ? cols : P_all,
+                  col, Kg, T(1), accg, Kg);
         }
       }
     }
