@@ -293,34 +293,60 @@ void col2im_image(const Conv2dShape& s, const T* col, int64_t Cg, T* gxg, int64_
 // The transpose of im2col_image ("im2row"): row[p][(c*KH + kh)*KW + kw] = x_c[ih, iw] (0
 // outside), one row of Kg = Cg*KH*KW taps per output position. Grad-weight multiplies
 // gy[o, p] . row[p, k] as a plain (untransposed) GEMM, which packs faster than gy . col^T.
+// One output row oh of im2row for taps of width KW (a compile-time constant where it is 3, 5
+// or 7, so the copy of a position's KW taps unrolls): positions whose taps all lie inside the
+// image row are copied without bound tests, the rest (padding columns) test each tap.
+template <int KWc, typename T>
+void im2row_row(const Conv2dShape& s, const T* xg, int64_t Cg, int64_t oh, T* row) {
+  const int64_t KW = KWc > 0 ? KWc : s.KW;
+  const int64_t HW = s.H * s.W, Kg = Cg * s.KH * KW, OW = s.OW, sw = s.sw, dw = s.dw;
+  const int64_t iw_first = -s.pl, span = (KW - 1) * dw;
+  // Positions [lo, hi) whose KW taps are all inside: iw0 >= 0 and iw0 + span < W.
+  const int64_t lo = std::min(OW, ceil_div(std::max<int64_t>(0, -iw_first), sw));
+  const int64_t hi = std::max(lo, std::min(OW, s.W - span - iw_first > 0
+                                                   ? ceil_div(s.W - span - iw_first, sw)
+                                                   : int64_t{0}));
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t kh = 0; kh < s.KH; ++kh) {
+      T* d = row + oh * OW * Kg + (c * s.KH + kh) * KW;  // d[ow * Kg + kw]
+      const int64_t ih = oh * s.sh - s.pt + kh * s.dh;
+      if (ih < 0 || ih >= s.H) {
+        for (int64_t ow = 0; ow < OW; ++ow)
+          for (int64_t kw = 0; kw < KW; ++kw) d[ow * Kg + kw] = T(0);
+        continue;
+      }
+      const T* src = xg + c * HW + ih * s.W + iw_first;  // src[ow * sw + kw * dw]
+      auto edge = [&](int64_t ow) {
+        for (int64_t kw = 0; kw < KW; ++kw) {
+          const int64_t iw = iw_first + ow * sw + kw * dw;
+          d[ow * Kg + kw] = (iw >= 0 && iw < s.W) ? src[ow * sw + kw * dw] : T(0);
+        }
+      };
+      for (int64_t ow = 0; ow < lo; ++ow) edge(ow);
+      if (dw == 1) {
+        for (int64_t ow = lo; ow < hi; ++ow)
+          for (int64_t kw = 0; kw < KW; ++kw) d[ow * Kg + kw] = src[ow * sw + kw];
+      } else {
+        for (int64_t ow = lo; ow < hi; ++ow)
+          for (int64_t kw = 0; kw < KW; ++kw) d[ow * Kg + kw] = src[ow * sw + kw * dw];
+      }
+      for (int64_t ow = hi; ow < OW; ++ow) edge(ow);
+    }
+}
+
+// The transpose of im2col_image ("im2row"): row[p][(c*KH + kh)*KW + kw] = x_c[ih, iw] (0
+// outside), one row of Kg = Cg*KH*KW taps per output position. Grad-weight multiplies
+// gy[o, p] . row[p, k] as a plain (untransposed) GEMM, which packs faster than gy . col^T.
 template <typename T>
 void im2row_image(const Conv2dShape& s, const T* xg, int64_t Cg, T* row) {
-  const int64_t HW = s.H * s.W, Kg = Cg * s.KH * s.KW, KW = s.KW;
-  for (int64_t oh = 0; oh < s.OH; ++oh)
-    for (int64_t ow = 0; ow < s.OW; ++ow) {
-      T* d = row + (oh * s.OW + ow) * Kg;
-      const int64_t ih0 = oh * s.sh - s.pt, iw0 = ow * s.sw - s.pl;
-      const bool inside_w = iw0 >= 0 && iw0 + (KW - 1) * s.dw < s.W;
-      for (int64_t c = 0; c < Cg; ++c) {
-        const T* xc = xg + c * HW;
-        for (int64_t kh = 0; kh < s.KH; ++kh, d += KW) {
-          const int64_t ih = ih0 + kh * s.dh;
-          if (ih < 0 || ih >= s.H) {
-            for (int64_t kw = 0; kw < KW; ++kw) d[kw] = T(0);
-            continue;
-          }
-          const T* src = xc + ih * s.W + iw0;
-          if (inside_w && s.dw == 1) {
-            for (int64_t kw = 0; kw < KW; ++kw) d[kw] = src[kw];
-          } else {
-            for (int64_t kw = 0; kw < KW; ++kw) {
-              const int64_t iw = iw0 + kw * s.dw;
-              d[kw] = (iw >= 0 && iw < s.W) ? src[kw * s.dw] : T(0);
-            }
-          }
-        }
-      }
+  for (int64_t oh = 0; oh < s.OH; ++oh) {
+    switch (s.KW) {
+      case 3: im2row_row<3>(s, xg, Cg, oh, row); break;
+      case 5: im2row_row<5>(s, xg, Cg, oh, row); break;
+      case 7: im2row_row<7>(s, xg, Cg, oh, row); break;
+      default: im2row_row<0>(s, xg, Cg, oh, row); break;
     }
+  }
 }
 
 // col[(c*KH + kh)*KW + kw][p - p0] = x_c[ih, iw] (0 outside), for the Cg channels at xg; the
