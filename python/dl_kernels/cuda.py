@@ -42,6 +42,17 @@ def module() -> ModuleType:
     return _cuda
 
 
+def synchronize() -> None:
+    """Wait for every kernel and copy queued on the library's CUDA stream."""
+    module().synchronize()
+
+
+def memory_info() -> tuple[int, int]:
+    """(free, total) bytes of GPU memory on the current device."""
+    free, total = module().memory_info()
+    return int(free), int(total)
+
+
 def config() -> dict:
     if _cuda is None:
         return {"cuda_built": False, "cuda_import_error": _import_error}
@@ -53,5 +64,6 @@ def config() -> dict:
         "cuda_compiler": info["compiler"],
         "cuda_device_count": count,
         "cuda_devices": [_cuda.device_name(i) for i in range(count)],
+        "cuda_runtime": info.get("runtime", ""),
         "cuda_error": "" if count else _cuda.last_error_message(),
     }
