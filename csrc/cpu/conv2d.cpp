@@ -246,16 +246,18 @@ void im2col_image(const Conv2dShape& s, const T* xg, int64_t Cg, T* col, int64_t
         const ValidCols vc = valid_cols(s, kw);
         const int64_t woff = kw * s.dw - s.pl;
         std::fill(dst, dst + vr.lo * OW, T(0));
-        for (int64_t oh = vr.lo; oh < vr.hi; ++oh) {
-          T* d = dst + oh * OW;
-          const T* src = xc + (oh * s.sh + hoff) * s.W + woff;  // src[ow * sw]
-          for (int64_t ow = 0; ow < vc.lo; ++ow) d[ow] = T(0);
+        const int64_t lo = vc.lo, hi = vc.hi, row_step = s.sh * s.W;
+        const T* src = xc + (vr.lo * s.sh + hoff) * s.W + woff;  // src[ow * sw], row vr.lo
+        for (int64_t oh = vr.lo; oh < vr.hi; ++oh, src += row_step) {
+          T* __restrict__ d = dst + oh * OW;
+          const T* __restrict__ r = src;
+          for (int64_t ow = 0; ow < lo; ++ow) d[ow] = T(0);
           if (sw == 1) {
-            for (int64_t ow = vc.lo; ow < vc.hi; ++ow) d[ow] = src[ow];
+            for (int64_t ow = lo; ow < hi; ++ow) d[ow] = r[ow];
           } else {
-            for (int64_t ow = vc.lo; ow < vc.hi; ++ow) d[ow] = src[ow * sw];
+            for (int64_t ow = lo; ow < hi; ++ow) d[ow] = r[ow * sw];
           }
-          for (int64_t ow = vc.hi; ow < OW; ++ow) d[ow] = T(0);
+          for (int64_t ow = hi; ow < OW; ++ow) d[ow] = T(0);
         }
         std::fill(dst + vr.hi * OW, dst + s.OH * OW, T(0));
       }
