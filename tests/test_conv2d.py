@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from dl_kernels import _C
 
-RUNGS = ["reference", "im2col", "winograd", "auto"]
+RUNGS = ["reference", "im2col", "im2col_per_image", "winograd", "auto"]
 
 
 @contextmanager
@@ -165,6 +165,36 @@ def test_chunked_and_threaded_rungs_agree_with_reference(threads, rung):
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(gx, gx_ref, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(gw, gw_ref, rtol=1e-4, atol=1e-2)
+
+
+@pytest.mark.parametrize("rung", ["im2col", "im2col_per_image"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_image_blocks_with_a_short_last_block_agree_with_reference(threads, dtype, rung):
+    # 7 x 7 = 49 positions per image: im2col lays ceil(512 / 49) = 11 images side by side, so
+    # 13 images make blocks of 7 + 6 (1 thread) or 5 + 5 + 3 (2 threads); im2col_per_image
+    # keeps one image per GEMM. Groups, stride, dilation and uneven padding change every
+    # image's column matrix (and grad-weight's transposed one) differently.
+    cfg = (13, 4, 14, 8, 6, (3, 3), (2, 1), (1, 2, 0, 1), (2, 1), 2)
+    x, w, b = make(cfg, dtype, seed=5)
+    _, _, h, wd, _, k, s, p, d, g = cfg
+    kw = {"stride": s, "padding": p, "dilation": d, "groups": g}
+    ref = conv_ref(x, w, b, s, p, d, g)
+    assert ref.shape[2:] == (7, 7)
+    gy = np.random.default_rng(6).standard_normal(ref.shape).astype(dtype)
+    gx_ref, gw_ref, _ = conv_backward_ref(gy, x, w, s, p, d, g)
+    old = _C.get_num_threads()
+    _C.set_num_threads(threads)
+    try:
+        with conv_rung(rung):
+            y = _C.conv2d_forward(x, w, b, **kw)
+            gx = _C.conv2d_backward_input(gy, w, input_hw=(h, wd), **kw)
+            gw = _C.conv2d_backward_weight(gy, x, kernel_hw=k, **kw)
+    finally:
+        _C.set_num_threads(old)
+    np.testing.assert_allclose(y, ref, **tol(dtype))
+    np.testing.assert_allclose(gx, gx_ref, **tol(dtype))
+    np.testing.assert_allclose(gw, gw_ref, **tol(dtype))
 
 
 @pytest.mark.parametrize("rung", ["reference", "im2col", "winograd"])

@@ -33,7 +33,8 @@ int64_t conv2d_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad_lo
 // The rungs (see conv2d.cpp's header): Auto picks the fastest one that applies to the shape.
 // Winograd applies to 3x3 stride-1 undilated ungrouped convolutions (forward, and grad-input
 // when every padding is <= 2); forced on any other shape it falls back to Im2col.
-enum class Conv2dRung { Auto, Reference, Im2col, Winograd };
+// Im2colPerImage is Im2col with one image per GEMM (no image blocks), kept for comparison.
+enum class Conv2dRung { Auto, Reference, Im2col, Winograd, Im2colPerImage };
 void set_conv2d_rung(Conv2dRung rung);
 Conv2dRung conv2d_rung();
 const char* conv2d_rung_name(Conv2dRung rung);

@@ -221,7 +221,8 @@ void bind_conv2d(py::module_& m) {
   m.def(
       "set_conv2d_rung",
       [](const std::string& name) { cpu::set_conv2d_rung(cpu::conv2d_rung_from_name(name)); },
-      py::arg("name"), "Force one conv2d rung: 'reference', 'im2col' or 'auto'.");
+      py::arg("name"),
+      "Force one conv2d rung: 'reference', 'im2col', 'im2col_per_image', 'winograd' or 'auto'.");
   m.def("get_conv2d_rung", []() { return std::string(cpu::conv2d_rung_name(cpu::conv2d_rung())); });
 }
 
