@@ -1,11 +1,13 @@
 // GEMM on the CPU: C = alpha * op(A) * op(B) + beta * C, row-major, op in {N, T}.
 //
-// Rungs of the ladder (Xeon with AVX-512, 2 vCPUs, n = 1024 fp32, see bench/RESULTS.md):
-//   reference  the formula as three loops; a reader checks it by eye.          ~1 GFLOP/s
+// Rungs of the ladder (Xeon with AVX-512, 1 thread, fp32, n = 1024; bench/cpp/bench_gemm.cpp,
+// numbers in bench/RESULTS.md):
+//   reference  the formula as three loops; a reader checks it by eye.            ~2 GFLOP/s
 //   portable   Goto/BLIS blocking and packing, plain C++ micro-kernel; the packing alone
-//              makes every inner loop unit-stride and cache-resident.
-//   avx2       the same driver with a 6x16 FMA register-tile micro-kernel.
-//   avx512     the same driver with a 12x32 micro-kernel: twice the lanes, twice the registers.
+//              makes every inner loop unit-stride and cache-resident.             ~16 GFLOP/s
+//   avx2       the same driver with a 6x16 FMA register-tile micro-kernel.        ~51 GFLOP/s
+//   avx512     the same driver with a 12x32 micro-kernel: twice the lanes, twice the
+//              registers.                                          ~85-100 GFLOP/s (ceiling 134)
 //
 // Why the fast path is fast (Goto & van de Geijn 2008; BLIS): the loops are blocked so that
 // each level of the memory hierarchy holds what the next-inner loop reuses:
