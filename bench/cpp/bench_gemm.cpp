@@ -33,8 +33,8 @@ void BM_sgemm(benchmark::State& state, GemmRung rung) {
     benchmark::ClobberMemory();
   }
   dlk::cpu::set_gemm_rung(GemmRung::Auto);
-  state.counters["GFLOP"] = benchmark::Counter(
-      2.0 * M * N * K * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GFLOP"] =
+      benchmark::Counter(2.0 * M * N * K * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
 
 void square_and_training(benchmark::internal::Benchmark* b) {
@@ -48,5 +48,8 @@ void square_and_training(benchmark::internal::Benchmark* b) {
 BENCHMARK_CAPTURE(BM_sgemm, avx512, GemmRung::Avx512)->Apply(square_and_training);
 BENCHMARK_CAPTURE(BM_sgemm, avx2, GemmRung::Avx2)->Apply(square_and_training);
 BENCHMARK_CAPTURE(BM_sgemm, portable, GemmRung::Portable)->Apply(square_and_training);
-BENCHMARK_CAPTURE(BM_sgemm, reference, GemmRung::Reference)->Args({256, 256, 256})
-    ->ArgNames({"M", "K", "N"})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_sgemm, reference, GemmRung::Reference)
+    ->Args({256, 256, 256})
+    ->ArgNames({"M", "K", "N"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();

@@ -41,9 +41,9 @@ inline std::string shape_str(const std::vector<int64_t>& shape) {
 
 }  // namespace dlk
 
-#define DLK_CHECK(cond, ...)      \
-  do {                            \
-    if (!(cond)) {                \
-      ::dlk::fail(__VA_ARGS__);   \
-    }                             \
+#define DLK_CHECK(cond, ...)    \
+  do {                          \
+    if (!(cond)) {              \
+      ::dlk::fail(__VA_ARGS__); \
+    }                           \
   } while (0)

@@ -16,8 +16,8 @@ bool cpu_has_avx2_fma() {
 bool cpu_has_avx512() {
 #if defined(DLK_X86)
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                          cpu_has_avx2_fma();
+                          __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512dq") && cpu_has_avx2_fma();
   return has;
 #else
   return false;

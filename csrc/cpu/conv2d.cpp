@@ -50,8 +50,8 @@
 //     grad-input splits whole images (chunks of one image overlap in gx through col2im).
 //     With too few tasks for the threads (batch 1, one chunk) the loop runs serially and the
 //     GEMM threads itself.
-#include "common/workspace.h"
 #include "cpu/conv2d.h"
+#include "common/workspace.h"
 
 #include <omp.h>
 
@@ -98,9 +98,10 @@ Conv2dRung conv2d_rung_from_name(const std::string& name) {
   for (Conv2dRung r : {Conv2dRung::Auto, Conv2dRung::Reference, Conv2dRung::Im2col,
                        Conv2dRung::Winograd, Conv2dRung::Im2colPerImage})
     if (name == conv2d_rung_name(r)) return r;
-  fail("unknown conv2d rung: expected one of 'auto', 'reference', 'im2col', 'winograd', "
-       "'im2col_per_image', got '",
-       name, "'");
+  fail(
+      "unknown conv2d rung: expected one of 'auto', 'reference', 'im2col', 'winograd', "
+      "'im2col_per_image', got '",
+      name, "'");
 }
 
 // ---- reference rung ---------------------------------------------------------------------------
@@ -310,9 +311,9 @@ void im2row_row(const Conv2dShape& s, const T* xg, int64_t Cg, int64_t oh, T* ro
   const int64_t iw_first = -s.pl, span = (KW - 1) * dw;
   // Positions [lo, hi) whose KW taps are all inside: iw0 >= 0 and iw0 + span < W.
   const int64_t lo = std::min(OW, ceil_div(std::max<int64_t>(0, -iw_first), sw));
-  const int64_t hi = std::max(lo, std::min(OW, s.W - span - iw_first > 0
-                                                   ? ceil_div(s.W - span - iw_first, sw)
-                                                   : int64_t{0}));
+  const int64_t hi = std::max(
+      lo,
+      std::min(OW, s.W - span - iw_first > 0 ? ceil_div(s.W - span - iw_first, sw) : int64_t{0}));
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t kh = 0; kh < s.KH; ++kh) {
       T* d = row + oh * OW * Kg + (c * s.KH + kh) * KW;  // d[ow * Kg + kw]
@@ -595,11 +596,10 @@ void backward_weight_im2col(const Conv2dShape& s, const T* gy, const T* x, T* gw
           im2col_chunk(s, xg, Cg, p0, P, col, P);
           gemm<T>(false, true, Og, Kg, P, T(1), gyg, P_all, col, P, T(1), accg, Kg);
         } else {  // whole images: the transposed column matrix, an untransposed GEMM
-          for (int64_t j = 0; j < nb; ++j)
-            im2row_image(s, xg + j * s.C * HW, Cg, col + j * P * Kg);
+          for (int64_t j = 0; j < nb; ++j) im2row_image(s, xg + j * s.C * HW, Cg, col + j * P * Kg);
           if (nb > 1) gather_gy(s, gyg, Og, nb, P, gyb);
-          gemm<T>(false, false, Og, Kg, cols, T(1), nb > 1 ? gyb : gyg, nb > 1 ? cols : P_all,
-                  col, Kg, T(1), accg, Kg);
+          gemm<T>(false, false, Og, Kg, cols, T(1), nb > 1 ? gyb : gyg, nb > 1 ? cols : P_all, col,
+                  Kg, T(1), accg, Kg);
         }
       }
     }

@@ -17,8 +17,8 @@
 #include <new>
 #include <vector>
 
-#include "common/workspace.h"
 #include "common/parallel.h"
+#include "common/workspace.h"
 #include "cpu/conv2d.h"
 #include "cpu/gemm.h"
 

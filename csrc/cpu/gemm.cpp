@@ -25,8 +25,8 @@
 // (gemm_small.h), narrow ones (N < nr) are computed transposed so the narrow side lies along the
 // short edge of the tile, and PackedB keeps a packed B for products that reuse it (recurrent
 // weights), skipping the per-call packing.
-#include "common/workspace.h"
 #include "cpu/gemm.h"
+#include "common/workspace.h"
 
 #include <omp.h>
 
@@ -342,11 +342,12 @@ const char* gemm_rung_name(GemmRung rung) {
 }
 
 GemmRung gemm_rung_from_name(const std::string& name) {
-  for (GemmRung r : {GemmRung::Auto, GemmRung::Reference, GemmRung::Portable, GemmRung::Avx2,
-                     GemmRung::Avx512})
+  for (GemmRung r :
+       {GemmRung::Auto, GemmRung::Reference, GemmRung::Portable, GemmRung::Avx2, GemmRung::Avx512})
     if (name == gemm_rung_name(r)) return r;
-  fail("unknown gemm rung: expected one of 'auto', 'reference', 'portable', 'avx2', 'avx512', got '",
-       name, "'");
+  fail(
+      "unknown gemm rung: expected one of 'auto', 'reference', 'portable', 'avx2', 'avx512', got '",
+      name, "'");
 }
 
 template <typename T>
@@ -402,8 +403,8 @@ PackedB<T>::PackedB(bool tb, int64_t K, int64_t N, const T* B, int64_t ldb) : K_
 }
 
 template <typename T>
-void gemm_packed(bool ta, int64_t M, T alpha, const T* A, int64_t lda, const PackedB<T>& B,
-                 T beta, T* C, int64_t ldc) {
+void gemm_packed(bool ta, int64_t M, T alpha, const T* A, int64_t lda, const PackedB<T>& B, T beta,
+                 T* C, int64_t ldc) {
   const int64_t N = B.N_, K = B.K_;
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) {

@@ -38,5 +38,4 @@ namespace dlk::cpu {
 #undef DLK_ROWS
 #undef DLK_MR
 
-
 }  // namespace dlk::cpu

@@ -2,8 +2,8 @@
 // DLK_UKERNEL_NAME, DLK_ROWS (an X-macro over the tile's rows) and DLK_MR defined.
 // No include guard: included once per tile shape.
 template <typename V>
-void DLK_UKERNEL_NAME(int64_t kc, const typename V::T* a, const typename V::T* b,
-                       typename V::T* c, int64_t ldc, typename V::T alpha, typename V::T beta) {
+void DLK_UKERNEL_NAME(int64_t kc, const typename V::T* a, const typename V::T* b, typename V::T* c,
+                      int64_t ldc, typename V::T alpha, typename V::T beta) {
   using T = typename V::T;
   using vec = typename V::vec;
   constexpr int L = V::lanes;
@@ -12,9 +12,9 @@ void DLK_UKERNEL_NAME(int64_t kc, const typename V::T* a, const typename V::T* b
 #undef DLK_DECL
   for (int64_t k = 0; k < kc; ++k) {
     const vec b0 = V::load(b), b1 = V::load(b + L);
-#define DLK_STEP(i)                  \
-  {                                  \
-    const vec ai = V::set1(a[i]);    \
+#define DLK_STEP(i)                    \
+  {                                    \
+    const vec ai = V::set1(a[i]);      \
     c##i##0 = V::fma(ai, b0, c##i##0); \
     c##i##1 = V::fma(ai, b1, c##i##1); \
   }
@@ -25,18 +25,17 @@ void DLK_UKERNEL_NAME(int64_t kc, const typename V::T* a, const typename V::T* b
   }
   const vec va = V::set1(alpha);
   if (beta == T(0)) {
-#define DLK_STORE(i)                                  \
-  V::storeu(c + i * ldc, V::mul(va, c##i##0));        \
+#define DLK_STORE(i)                           \
+  V::storeu(c + i * ldc, V::mul(va, c##i##0)); \
   V::storeu(c + i * ldc + L, V::mul(va, c##i##1));
     DLK_ROWS(DLK_STORE)
 #undef DLK_STORE
   } else {
     const vec vb = V::set1(beta);
-#define DLK_UPDATE(i)                                                              \
+#define DLK_UPDATE(i)                                                             \
   V::storeu(c + i * ldc, V::fma(va, c##i##0, V::mul(vb, V::loadu(c + i * ldc)))); \
   V::storeu(c + i * ldc + L, V::fma(va, c##i##1, V::mul(vb, V::loadu(c + i * ldc + L))));
     DLK_ROWS(DLK_UPDATE)
 #undef DLK_UPDATE
   }
 }
-

@@ -72,8 +72,8 @@ bool gemm_small_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha,
         small_rows_dot_b_rows(M, j0, j1, K, alpha, a.data(), B, ldb, beta, C, ldc);
       } else {
         for (int64_t jb = j0; jb < j1; jb += 1024)  // a strip of C rows stays in L1
-          small_rows_times_b(M, jb, std::min(j1, jb + 1024), K, alpha, a.data(), B, ldb, beta,
-                             C, ldc);
+          small_rows_times_b(M, jb, std::min(j1, jb + 1024), K, alpha, a.data(), B, ldb, beta, C,
+                             ldc);
       }
     });
     return true;

@@ -25,9 +25,9 @@ void gru_forward_avx512(const GruShape& s, const float* x, const float* h0, cons
                         const float* w_hh, const float* b, const float* b_hn, float* y,
                         float* gates, float* extra);
 void gru_backward_avx512(const GruShape& s, const float* x, const float* h0, const float* w_ih,
-                         const float* w_hh, const float* y, const float* gates,
-                         const float* extra, const float* dy, const float* dh_T, float* dx,
-                         float* dh0, float* dw_ih, float* dw_hh, float* db, float* db_hn);
+                         const float* w_hh, const float* y, const float* gates, const float* extra,
+                         const float* dy, const float* dh_T, float* dx, float* dh0, float* dw_ih,
+                         float* dw_hh, float* db, float* db_hn);
 
 GruVariant gru_variant_from_name(const std::string& name) {
   if (name == "notes") return GruVariant::Notes;
@@ -58,12 +58,11 @@ void gru_backward(const GruShape& s, const T* x, const T* h0, const T* w_ih, con
                        db_hn);
 }
 
-#define DLK_INSTANTIATE(T)                                                                     \
-  template void gru_forward<T>(const GruShape&, const T*, const T*, const T*, const T*,        \
-                               const T*, const T*, T*, T*, T*);                                \
-  template void gru_backward<T>(const GruShape&, const T*, const T*, const T*, const T*,       \
-                                const T*, const T*, const T*, const T*, const T*, T*, T*, T*,  \
-                                T*, T*, T*);
+#define DLK_INSTANTIATE(T)                                                                         \
+  template void gru_forward<T>(const GruShape&, const T*, const T*, const T*, const T*, const T*,  \
+                               const T*, T*, T*, T*);                                              \
+  template void gru_backward<T>(const GruShape&, const T*, const T*, const T*, const T*, const T*, \
+                                const T*, const T*, const T*, const T*, T*, T*, T*, T*, T*, T*);
 DLK_INSTANTIATE(float)
 DLK_INSTANTIATE(double)
 #undef DLK_INSTANTIATE

@@ -18,11 +18,11 @@ void gru_forward_avx512(const GruShape& s, const float* x, const float* h0, cons
 }
 
 void gru_backward_avx512(const GruShape& s, const float* x, const float* h0, const float* w_ih,
-                         const float* w_hh, const float* y, const float* gates,
-                         const float* extra, const float* dy, const float* dh_T, float* dx,
-                         float* dh0, float* dw_ih, float* dw_hh, float* db, float* db_hn) {
-  gru_backward_impl<float>(s, x, h0, w_ih, w_hh, y, gates, extra, dy, dh_T, dx, dh0, dw_ih,
-                           dw_hh, db, db_hn);
+                         const float* w_hh, const float* y, const float* gates, const float* extra,
+                         const float* dy, const float* dh_T, float* dx, float* dh0, float* dw_ih,
+                         float* dw_hh, float* db, float* db_hn) {
+  gru_backward_impl<float>(s, x, h0, w_ih, w_hh, y, gates, extra, dy, dh_T, dx, dh0, dw_ih, dw_hh,
+                           db, db_hn);
 }
 
 }  // namespace dlk::cpu

@@ -27,10 +27,10 @@
 
 namespace {
 
+using dlk::cpu::gemm;
 using dlk::cpu::GruShape;
 using dlk::cpu::GruVariant;
 using dlk::cpu::RecurrentWeight;
-using dlk::cpu::gemm;
 
 inline int64_t gru_row_grain(int64_t H) { return std::max<int64_t>(1, 4096 / H); }
 
@@ -102,12 +102,12 @@ void column_sums(int64_t R, int64_t C, const T* a, int64_t lda, T* out) {
   // Chunks of >= 32K elements: a one-step (R = N = 1) sum stays on the calling thread.
   dlk::parallel_for(C, std::max<int64_t>(256, 32768 / std::max<int64_t>(R, 1)),
                     [&](int64_t j0, int64_t j1) {
-    std::fill(out + j0, out + j1, T(0));
-    for (int64_t r = 0; r < R; ++r) {
-      const T* row = a + r * lda;
-      for (int64_t j = j0; j < j1; ++j) out[j] += row[j];
-    }
-  });
+                      std::fill(out + j0, out + j1, T(0));
+                      for (int64_t r = 0; r < R; ++r) {
+                        const T* row = a + r * lda;
+                        for (int64_t j = j0; j < j1; ++j) out[j] += row[j];
+                      }
+                    });
 }
 
 template <typename T>
@@ -116,11 +116,14 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
                        T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db, T* db_hn) {
   const int64_t T_ = s.T, N = s.N, I = s.I, H = s.H, H3 = 3 * H, NH = N * H, TN = T_ * N;
   const bool ra = s.variant == GruVariant::ResetAfter;
-  T* da = gru_workspace<T>(static_cast<size_t>(TN * H3), 0);          // [T, N, 3H]
+  T* da = gru_workspace<T>(static_cast<size_t>(TN * H3), 0);                 // [T, N, 3H]
   T* dnx = ra ? gru_workspace<T>(static_cast<size_t>(TN * H), 1) : nullptr;  // input-side da_n
   T* drh = ra ? nullptr : gru_workspace<T>(static_cast<size_t>(NH), 2);
   // dh0 is the running dh: each step reads it before overwriting it.
-  if (dh_T) std::memcpy(dh0, dh_T, sizeof(T) * NH); else std::fill(dh0, dh0 + NH, T(0));
+  if (dh_T)
+    std::memcpy(dh0, dh_T, sizeof(T) * NH);
+  else
+    std::fill(dh0, dh0 + NH, T(0));
   // W_hh (not transposed): all of it (reset_after) or its r|z rows and its n rows (notes).
   const RecurrentWeight<T> w_all_or_rz(false, ra ? H3 : 2 * H, H, w_hh, H, T_);
   const RecurrentWeight<T> w_n(false, H, H, w_hh + 2 * H * H, H, ra ? 0 : T_);
@@ -209,11 +212,9 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
   const T* h_rest = s.reverse ? y + NH : y;
   if (T_ > 1)
     gemm<T>(true, false, Gh, H, (T_ - 1) * N, T(1), da_rest, H3, h_rest, H, T(0), dw_hh, H);
-  gemm<T>(true, false, Gh, H, N, T(1), da + first * N * H3, H3, h0, H, T(T_ > 1 ? 1 : 0),
-              dw_hh, H);
+  gemm<T>(true, false, Gh, H, N, T(1), da + first * N * H3, H3, h0, H, T(T_ > 1 ? 1 : 0), dw_hh, H);
   if (!ra)
-    gemm<T>(true, false, H, H, TN, T(1), da + 2 * H, H3, extra, H, T(0), dw_hh + 2 * H * H,
-                H);
+    gemm<T>(true, false, H, H, TN, T(1), da + 2 * H, H3, extra, H, T(0), dw_hh + 2 * H * H, H);
   if (ra) {
     column_sums<T>(TN, 2 * H, da, H3, db);
     column_sums<T>(TN, H, dnx, H, db + 2 * H);

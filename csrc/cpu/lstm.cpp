@@ -141,12 +141,12 @@ static void column_sums(int64_t R, int64_t C, const T* a, int64_t lda, T* out, b
   // Chunks of >= 32K elements: a one-step (R = N = 1) sum stays on the calling thread.
   parallel_for(C, std::max<int64_t>(256, 32768 / std::max<int64_t>(R, 1)),
                [&](int64_t j0, int64_t j1) {
-    if (!add) std::fill(out + j0, out + j1, T(0));
-    for (int64_t r = 0; r < R; ++r) {
-      const T* row = a + r * lda;
-      for (int64_t j = j0; j < j1; ++j) out[j] += row[j];
-    }
-  });
+                 if (!add) std::fill(out + j0, out + j1, T(0));
+                 for (int64_t r = 0; r < R; ++r) {
+                   const T* row = a + r * lda;
+                   for (int64_t j = j0; j < j1; ++j) out[j] += row[j];
+                 }
+               });
 }
 
 template <typename T>
@@ -159,16 +159,22 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
   const bool peep = s.variant == LstmVariant::Peephole;
   T* da = workspace<T>(static_cast<size_t>(T_ * N * GH));
   // dh0 and dc0 double as the running dh and dc: each step reads them before overwriting.
-  if (dh_T) std::memcpy(dh0, dh_T, sizeof(T) * NH); else std::fill(dh0, dh0 + NH, T(0));
-  if (dc_T) std::memcpy(dc0, dc_T, sizeof(T) * NH); else std::fill(dc0, dc0 + NH, T(0));
+  if (dh_T)
+    std::memcpy(dh0, dh_T, sizeof(T) * NH);
+  else
+    std::fill(dh0, dh0 + NH, T(0));
+  if (dc_T)
+    std::memcpy(dc0, dc_T, sizeof(T) * NH);
+  else
+    std::fill(dc0, dc0 + NH, T(0));
   const RecurrentWeight<T> whh(false, GH, H, w_hh, H, T_);
   auto prev_t = [&](int64_t step) { return s.reverse ? T_ - step : step - 1; };
   for (int64_t step = T_ - 1; step >= 0; --step) {
     const int64_t t = s.reverse ? T_ - 1 - step : step;
     const T* cprev = step == 0 ? c0 : cell + prev_t(step) * NH;
     T* dat = da + t * N * GH;
-    pointwise_backward<T>(N, H, s.variant, peephole, gates + t * N * GH, cprev,
-                          tanh_cell + t * NH, dy ? dy + t * NH : nullptr, dh0, dc0, dat);
+    pointwise_backward<T>(N, H, s.variant, peephole, gates + t * N * GH, cprev, tanh_cell + t * NH,
+                          dy ? dy + t * NH : nullptr, dh0, dc0, dat);
     whh.multiply(N, dat, GH, T(0), dh0, H);
   }
   if (T_ == 0 || N == 0) {
@@ -185,41 +191,40 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
   const int64_t first = s.reverse ? T_ - 1 : 0;  // the step whose h_prev is h0
   const T* da_rest = s.reverse ? da : da + N * GH;
   const T* h_rest = s.reverse ? y + NH : y;
-  if (T_ > 1) gemm<T>(true, false, GH, H, (T_ - 1) * N, T(1), da_rest, GH, h_rest, H, T(0),
-                          dw_hh, H);
-  gemm<T>(true, false, GH, H, N, T(1), da + first * N * GH, GH, h0, H, T(T_ > 1 ? 1 : 0),
-              dw_hh, H);
+  if (T_ > 1)
+    gemm<T>(true, false, GH, H, (T_ - 1) * N, T(1), da_rest, GH, h_rest, H, T(0), dw_hh, H);
+  gemm<T>(true, false, GH, H, N, T(1), da + first * N * GH, GH, h0, H, T(T_ > 1 ? 1 : 0), dw_hh, H);
   column_sums<T>(TN, GH, da, GH, db, false);
   if (peep) {
     // dp_i = sum da_i c_{t-1}, dp_f = sum da_f c_{t-1}, dp_o = sum da_o c_t.
     parallel_for(H, std::max<int64_t>(64, 32768 / std::max<int64_t>(T_ * N, 1)),
                  [&](int64_t j0, int64_t j1) {
-      std::fill(dpeephole + j0, dpeephole + j1, T(0));
-      std::fill(dpeephole + H + j0, dpeephole + H + j1, T(0));
-      std::fill(dpeephole + 2 * H + j0, dpeephole + 2 * H + j1, T(0));
-      for (int64_t step = 0; step < T_; ++step) {
-        const int64_t t = s.reverse ? T_ - 1 - step : step;
-        const T* cprev = step == 0 ? c0 : cell + prev_t(step) * NH;
-        for (int64_t n = 0; n < N; ++n) {
-          const T* dr = da + (t * N + n) * GH;
-          const T* cp = cprev + n * H;
-          const T* cr = cell + t * NH + n * H;
-          for (int64_t j = j0; j < j1; ++j) {
-            dpeephole[j] += dr[j] * cp[j];
-            dpeephole[H + j] += dr[H + j] * cp[j];
-            dpeephole[2 * H + j] += dr[3 * H + j] * cr[j];
-          }
-        }
-      }
-    });
+                   std::fill(dpeephole + j0, dpeephole + j1, T(0));
+                   std::fill(dpeephole + H + j0, dpeephole + H + j1, T(0));
+                   std::fill(dpeephole + 2 * H + j0, dpeephole + 2 * H + j1, T(0));
+                   for (int64_t step = 0; step < T_; ++step) {
+                     const int64_t t = s.reverse ? T_ - 1 - step : step;
+                     const T* cprev = step == 0 ? c0 : cell + prev_t(step) * NH;
+                     for (int64_t n = 0; n < N; ++n) {
+                       const T* dr = da + (t * N + n) * GH;
+                       const T* cp = cprev + n * H;
+                       const T* cr = cell + t * NH + n * H;
+                       for (int64_t j = j0; j < j1; ++j) {
+                         dpeephole[j] += dr[j] * cp[j];
+                         dpeephole[H + j] += dr[H + j] * cp[j];
+                         dpeephole[2 * H + j] += dr[3 * H + j] * cr[j];
+                       }
+                     }
+                   }
+                 });
   }
 }
 
-#define DLK_INSTANTIATE(T)                                                                      \
-  template void lstm_forward<T>(const LstmShape&, const T*, const T*, const T*, const T*,       \
-                                const T*, const T*, const T*, T*, T*, T*, T*);                  \
-  template void lstm_backward<T>(const LstmShape&, const T*, const T*, const T*, const T*,      \
-                                 const T*, const T*, const T*, const T*, const T*, const T*,    \
+#define DLK_INSTANTIATE(T)                                                                   \
+  template void lstm_forward<T>(const LstmShape&, const T*, const T*, const T*, const T*,    \
+                                const T*, const T*, const T*, T*, T*, T*, T*);               \
+  template void lstm_backward<T>(const LstmShape&, const T*, const T*, const T*, const T*,   \
+                                 const T*, const T*, const T*, const T*, const T*, const T*, \
                                  const T*, const T*, const T*, T*, T*, T*, T*, T*, T*, T*);
 DLK_INSTANTIATE(float)
 DLK_INSTANTIATE(double)

@@ -69,8 +69,8 @@ void lstm_pointwise_forward(int64_t N, int64_t H, LstmVariant v, const T* b, con
 // on exit; dg[N, G*H] receives the gradient of the pre-activations.
 template <typename T>
 void lstm_pointwise_backward(int64_t N, int64_t H, LstmVariant v, const T* p, const T* g,
-                             const T* cprev, const T* tc, const T* dy,
-                             const T* dh_next, T* dc, T* dg) {
+                             const T* cprev, const T* tc, const T* dy, const T* dh_next, T* dc,
+                             T* dg) {
   const bool coupled = v == LstmVariant::Coupled, peep = v == LstmVariant::Peephole;
   const int64_t G = coupled ? 3 : 4, GH = G * H;
   dlk::parallel_for(N, lstm_row_grain(GH), [&](int64_t n0, int64_t n1) {

@@ -14,7 +14,7 @@ double triad_bandwidth_gbps(int threads, double seconds);
 
 #if defined(DLK_X86)
 double fma_peak_chain_avx512(long iterations);  // flops done; in machine_peak_avx512.cpp
-double fma_peak_chain_avx2(long iterations);     // in machine_peak_avx2.cpp
+double fma_peak_chain_avx2(long iterations);    // in machine_peak_avx2.cpp
 #endif
 
 }  // namespace dlk::cpu

@@ -23,9 +23,9 @@ double fma_chains(long iterations) {
     a4 = V::fma(a4, m, m), a5 = V::fma(a5, m, m), a6 = V::fma(a6, m, m), a7 = V::fma(a7, m, m);
     a8 = V::fma(a8, m, m), a9 = V::fma(a9, m, m), a10 = V::fma(a10, m, m), a11 = V::fma(a11, m, m);
   }
-  const vec s = V::add(V::add(V::add(V::add(a0, a1), V::add(a2, a3)),
-                              V::add(V::add(a4, a5), V::add(a6, a7))),
-                       V::add(V::add(a8, a9), V::add(a10, a11)));
+  const vec s =
+      V::add(V::add(V::add(V::add(a0, a1), V::add(a2, a3)), V::add(V::add(a4, a5), V::add(a6, a7))),
+             V::add(V::add(a8, a9), V::add(a10, a11)));
   volatile float sink = V::first(s);
   (void)sink;
   return 12.0 * V::lanes * 2.0 * static_cast<double>(iterations);

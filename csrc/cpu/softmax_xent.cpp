@@ -44,8 +44,7 @@ void softmax_xent_backward_avx512(int64_t N, int64_t C, const float* x, const in
                                   const float* lse, int64_t ignore_index, double eps,
                                   const float* row_scale, double scale, float* dx);
 void log_softmax_forward_avx512(int64_t N, int64_t C, const float* x, float* y);
-void log_softmax_backward_avx512(int64_t N, int64_t C, const float* gy, const float* y,
-                                 float* gx);
+void log_softmax_backward_avx512(int64_t N, int64_t C, const float* gy, const float* y, float* gx);
 
 namespace {
 std::atomic<int> g_rung{static_cast<int>(XentRung::Auto)};
@@ -115,8 +114,8 @@ static void forward_reference(int64_t N, int64_t C, const T* x, const int64_t* t
       double sx;
       const double l = row_lse(row, C, &sx);
       lse[i] = T(l);
-      loss[i] = t[i] == ign ? T(0)
-                            : T((1 - eps) * (l - double(row[t[i]])) + eps * (l - sx / double(C)));
+      loss[i] =
+          t[i] == ign ? T(0) : T((1 - eps) * (l - double(row[t[i]])) + eps * (l - sx / double(C)));
     }
   });
 }
@@ -203,12 +202,12 @@ void log_softmax_backward(int64_t N, int64_t C, const T* gy, const T* y, T* gx) 
   log_softmax_backward_reference(N, C, gy, y, gx);
 }
 
-#define DLK_INSTANTIATE(T)                                                                   \
-  template void softmax_xent_forward<T>(int64_t, int64_t, const T*, const int64_t*, int64_t, \
-                                        double, T*, T*);                                     \
-  template void softmax_xent_backward<T>(int64_t, int64_t, const T*, const int64_t*,         \
-                                         const T*, int64_t, double, const T*, double, T*);   \
-  template void log_softmax_forward<T>(int64_t, int64_t, const T*, T*);                      \
+#define DLK_INSTANTIATE(T)                                                                     \
+  template void softmax_xent_forward<T>(int64_t, int64_t, const T*, const int64_t*, int64_t,   \
+                                        double, T*, T*);                                       \
+  template void softmax_xent_backward<T>(int64_t, int64_t, const T*, const int64_t*, const T*, \
+                                         int64_t, double, const T*, double, T*);               \
+  template void log_softmax_forward<T>(int64_t, int64_t, const T*, T*);                        \
   template void log_softmax_backward<T>(int64_t, int64_t, const T*, const T*, T*);
 DLK_INSTANTIATE(float)
 DLK_INSTANTIATE(double)

@@ -9,7 +9,8 @@
 namespace dlk::cpu {
 
 enum class XentRung { Auto, Reference, Avx512 };
-void set_softmax_xent_rung(XentRung rung);  // tests force a rung; Avx512 on a CPU without it: ValueError
+void set_softmax_xent_rung(
+    XentRung rung);  // tests force a rung; Avx512 on a CPU without it: ValueError
 XentRung softmax_xent_rung_resolved(bool is_float32);
 XentRung xent_rung_from_name(const std::string& name);
 const char* xent_rung_name(XentRung rung);

@@ -92,11 +92,12 @@ constexpr int64_t kSmallC = 32;
 
 void forward_small_c(int64_t i0, int64_t i1, int64_t C, const float* x, const int64_t* t,
                      int64_t ign, double eps, float* loss, float* lse) {
-  const __m512i rows = _mm512_mullo_epi32(
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-      _mm512_set1_epi32(static_cast<int>(C)));
+  const __m512i rows =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(static_cast<int>(C)));
   const __m512 ninf = _mm512_set1_ps(-INFINITY);
-  const __m512 w_t = _mm512_set1_ps(float(1 - eps)), w_mean = _mm512_set1_ps(float(eps / double(C)));
+  const __m512 w_t = _mm512_set1_ps(float(1 - eps)),
+               w_mean = _mm512_set1_ps(float(eps / double(C)));
   const __m512 w_lse = _mm512_set1_ps(1.0f);
   __m512 v[kSmallC];
   for (int64_t i = i0; i < i1; i += 16) {
@@ -117,11 +118,12 @@ void forward_small_c(int64_t i0, int64_t i1, int64_t C, const float* x, const in
     _mm512_mask_storeu_ps(lse + i, rm, l);
     // Targets: int64 -> int32 lane offsets; ignored rows read class 0 and get loss 0.
     const __m256i tlo = _mm512_cvtepi64_epi32(_mm512_maskz_loadu_epi64(__mmask8(rm), t + i));
-    const __m256i thi = _mm512_cvtepi64_epi32(_mm512_maskz_loadu_epi64(__mmask8(rm >> 8), t + i + 8));
+    const __m256i thi =
+        _mm512_cvtepi64_epi32(_mm512_maskz_loadu_epi64(__mmask8(rm >> 8), t + i + 8));
     const __m512i tv = _mm512_inserti64x4(_mm512_castsi256_si512(tlo), thi, 1);
     const __mmask16 keep = rm & _mm512_cmpneq_epi32_mask(tv, _mm512_set1_epi32(int(ign)));
-    const __m512 xt = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), keep,
-                                               _mm512_add_epi32(rows, tv), xb, 4);
+    const __m512 xt =
+        _mm512_mask_i32gather_ps(_mm512_setzero_ps(), keep, _mm512_add_epi32(rows, tv), xb, 4);
     // (1 - eps)(lse - x_t) + eps (lse - sum/C) = lse - (1 - eps) x_t - (eps / C) sum
     __m512 lv = _mm512_fnmadd_ps(w_t, xt, _mm512_mul_ps(w_lse, l));
     lv = _mm512_fnmadd_ps(w_mean, vsx, lv);
@@ -146,16 +148,17 @@ void softmax_xent_forward_avx512(int64_t N, int64_t C, const float* x, const int
       float sx = 0;
       const double l = row_lse(row, C, eps != 0 ? &sx : nullptr);
       lse[i] = float(l);
-      loss[i] = t[i] == ign ? 0.0f
-                            : float((1 - eps) * (l - double(row[t[i]])) +
-                                    eps * (l - double(sx) / double(C)));
+      loss[i] =
+          t[i] == ign
+              ? 0.0f
+              : float((1 - eps) * (l - double(row[t[i]])) + eps * (l - double(sx) / double(C)));
     }
   });
 }
 
 void softmax_xent_backward_avx512(int64_t N, int64_t C, const float* x, const int64_t* t,
-                                  const float* lse, int64_t ign, double eps,
-                                  const float* row_scale, double scale, float* dx) {
+                                  const float* lse, int64_t ign, double eps, const float* row_scale,
+                                  double scale, float* dx) {
   const bool stream = N * C * int64_t{4} > (int64_t{16} << 20);  // measured ~10 % at 512x32000
   parallel_for(N, row_grain(C), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
@@ -186,8 +189,7 @@ void log_softmax_forward_avx512(int64_t N, int64_t C, const float* x, float* y) 
   });
 }
 
-void log_softmax_backward_avx512(int64_t N, int64_t C, const float* gy, const float* y,
-                                 float* gx) {
+void log_softmax_backward_avx512(int64_t N, int64_t C, const float* gy, const float* y, float* gx) {
   parallel_for(N, row_grain(C), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const float* g = gy + i * C;

@@ -61,7 +61,8 @@ static inline __m512 log_ps(__m512 x) {
   p = _mm512_fmadd_ps(p, u2, _mm512_set1_ps(1.0f / 5.0f));
   p = _mm512_fmadd_ps(p, u2, _mm512_set1_ps(1.0f / 3.0f));
   p = _mm512_fmadd_ps(p, u2, one);
-  return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693147180559945309f), _mm512_mul_ps(_mm512_add_ps(u, u), p));
+  return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693147180559945309f),
+                         _mm512_mul_ps(_mm512_add_ps(u, u), p));
 }
 
 static inline __mmask16 tail_mask(int64_t remaining) {

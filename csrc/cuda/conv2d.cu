@@ -23,7 +23,7 @@
 namespace dlk::cuda {
 namespace {
 
-#define DLK_GRID_STRIDE(idx, total)                                                   \
+#define DLK_GRID_STRIDE(idx, total)                                                 \
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < (total); \
        idx += int64_t(gridDim.x) * blockDim.x)
 
@@ -85,8 +85,8 @@ __global__ void bias_grad_kernel(ConvGeom g, const float* __restrict__ dy, float
 constexpr int kBlock = 256;
 
 bool is_pointwise(const ConvGeom& g) {
-  return g.R == 1 && g.S == 1 && g.SH == 1 && g.SW == 1 && g.PT == 0 && g.PB == 0 &&
-         g.PL == 0 && g.PR == 0;
+  return g.R == 1 && g.S == 1 && g.SH == 1 && g.SW == 1 && g.PT == 0 && g.PB == 0 && g.PL == 0 &&
+         g.PR == 0;
 }
 
 // The columns of image n: x itself for a pointwise conv, else im2col into ws.

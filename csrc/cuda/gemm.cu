@@ -62,10 +62,9 @@ __global__ void gemm_naive(int M, int N, int K, float alpha, const float* __rest
 constexpr int kS = 32;
 
 template <bool TA, bool TB>
-__global__ void __launch_bounds__(kS * kS) gemm_smem(int M, int N, int K, float alpha,
-                                                     const float* __restrict__ A, int lda,
-                                                     const float* __restrict__ B, int ldb,
-                                                     float beta, float* __restrict__ C, int ldc) {
+__global__ void __launch_bounds__(kS* kS)
+    gemm_smem(int M, int N, int K, float alpha, const float* __restrict__ A, int lda,
+              const float* __restrict__ B, int ldb, float beta, float* __restrict__ C, int ldc) {
   __shared__ float As[kS][kS + 1];  // As[r][kk] = op(A)(m0 + r, k0 + kk)
   __shared__ float Bs[kS][kS + 1];  // Bs[kk][c] = op(B)(k0 + kk, n0 + c)
   const int tx = threadIdx.x, ty = threadIdx.y;
@@ -112,7 +111,8 @@ struct TileCfg {
   static_assert((WSUBM / TM) * (WSUBN / TN) == 32, "a sub-tile is one warp of lanes");
   static_assert((BM / WM) * (BN / WN) * 32 == NT, "warps cover the block tile");
   static_assert(A_SLOTS >= 1 && B_SLOTS >= 1 && (BM * BK) % (4 * NT) == 0 &&
-                    (BN * BK) % (4 * NT) == 0, "tile loads split evenly into float4 slots");
+                    (BN * BK) % (4 * NT) == 0,
+                "tile loads split evenly into float4 slots");
   static_assert(TM % 4 == 0 && TN % 4 == 0 && BK % 4 == 0, "float4 shared-memory reads");
 };
 
@@ -126,8 +126,7 @@ __global__ void __launch_bounds__(Cfg::NT)
                bool a_aligned, bool b_aligned) {
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, NT = Cfg::NT;
   constexpr int TM = Cfg::TM, TN = Cfg::TN, WM = Cfg::WM, WN = Cfg::WN;
-  constexpr int WMITER = Cfg::WMITER, WNITER = Cfg::WNITER, WSUBM = Cfg::WSUBM,
-                WSUBN = Cfg::WSUBN;
+  constexpr int WMITER = Cfg::WMITER, WNITER = Cfg::WNITER, WSUBM = Cfg::WSUBM, WSUBN = Cfg::WSUBN;
   constexpr int NBUF = DBUF ? 2 : 1;
   // k-major tiles: As[k][m] = op(A)(m0 + m, k0 + k), Bs[k][n] = op(B)(k0 + k, n0 + n).
   __shared__ __align__(16) float As[NBUF][BK][BM];
@@ -212,7 +211,8 @@ __global__ void __launch_bounds__(Cfg::NT)
         for (int j = 0; j < 4; ++j) As[buf][k + j][m] = ra[s][j];
       } else {
         const int k = slot / (BM / 4), m = (slot % (BM / 4)) * 4;
-        *reinterpret_cast<float4*>(&As[buf][k][m]) = make_float4(ra[s][0], ra[s][1], ra[s][2], ra[s][3]);
+        *reinterpret_cast<float4*>(&As[buf][k][m]) =
+            make_float4(ra[s][0], ra[s][1], ra[s][2], ra[s][3]);
       }
     }
 #pragma unroll
@@ -220,7 +220,8 @@ __global__ void __launch_bounds__(Cfg::NT)
       const int slot = tid + s * NT;
       if (!TB) {
         const int k = slot / (BN / 4), n = (slot % (BN / 4)) * 4;
-        *reinterpret_cast<float4*>(&Bs[buf][k][n]) = make_float4(rb[s][0], rb[s][1], rb[s][2], rb[s][3]);
+        *reinterpret_cast<float4*>(&Bs[buf][k][n]) =
+            make_float4(rb[s][0], rb[s][1], rb[s][2], rb[s][3]);
       } else {
         const int n = slot / (BK / 4), k = (slot % (BK / 4)) * 4;
 #pragma unroll
@@ -237,19 +238,19 @@ __global__ void __launch_bounds__(Cfg::NT)
       for (int wi = 0; wi < WMITER; ++wi)
 #pragma unroll
         for (int i = 0; i < TM; i += 4) {
-          const float4 v = *reinterpret_cast<const float4*>(
-              &As[buf][kk][wr * WM + wi * WSUBM + tr * TM + i]);
+          const float4 v =
+              *reinterpret_cast<const float4*>(&As[buf][kk][wr * WM + wi * WSUBM + tr * TM + i]);
           am[wi * TM + i] = v.x, am[wi * TM + i + 1] = v.y, am[wi * TM + i + 2] = v.z,
-                   am[wi * TM + i + 3] = v.w;
+                       am[wi * TM + i + 3] = v.w;
         }
 #pragma unroll
       for (int wj = 0; wj < WNITER; ++wj)
 #pragma unroll
         for (int j = 0; j < TN; j += 4) {
-          const float4 v = *reinterpret_cast<const float4*>(
-              &Bs[buf][kk][wc * WN + wj * WSUBN + tc * TN + j]);
+          const float4 v =
+              *reinterpret_cast<const float4*>(&Bs[buf][kk][wc * WN + wj * WSUBN + tc * TN + j]);
           bn[wj * TN + j] = v.x, bn[wj * TN + j + 1] = v.y, bn[wj * TN + j + 2] = v.z,
-                   bn[wj * TN + j + 3] = v.w;
+                       bn[wj * TN + j + 3] = v.w;
         }
 #pragma unroll
       for (int i = 0; i < WMITER * TM; ++i)
@@ -325,7 +326,8 @@ void launch(GemmRung rung, int M, int N, int K, float alpha, const float* A, int
   switch (rung) {
     case GemmRung::naive: {
       dim3 grid(tiles(N, 16), tiles(M, 16));
-      gemm_naive<TA, TB><<<grid, dim3(16, 16), 0, s>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      gemm_naive<TA, TB>
+          <<<grid, dim3(16, 16), 0, s>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       DLK_CUDA_LAUNCH_CHECK("gemm_naive");
       break;
     }
@@ -337,23 +339,23 @@ void launch(GemmRung rung, int M, int N, int K, float alpha, const float* A, int
     }
     case GemmRung::regtile: {
       dim3 grid(tiles(N, RegCfg::BN), tiles(M, RegCfg::BM));
-      gemm_tiled<RegCfg, TA, TB, false, false><<<grid, RegCfg::NT, 0, s>>>(
-          M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, aa, ba);
+      gemm_tiled<RegCfg, TA, TB, false, false>
+          <<<grid, RegCfg::NT, 0, s>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, aa, ba);
       DLK_CUDA_LAUNCH_CHECK("gemm_regtile");
       break;
     }
     case GemmRung::vec: {
       dim3 grid(tiles(N, RegCfg::BN), tiles(M, RegCfg::BM));
-      gemm_tiled<RegCfg, TA, TB, true, true><<<grid, RegCfg::NT, 0, s>>>(
-          M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, aa, ba);
+      gemm_tiled<RegCfg, TA, TB, true, true>
+          <<<grid, RegCfg::NT, 0, s>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, aa, ba);
       DLK_CUDA_LAUNCH_CHECK("gemm_vec");
       break;
     }
     case GemmRung::warptile:
     case GemmRung::automatic: {
       dim3 grid(tiles(N, WarpCfg::BN), tiles(M, WarpCfg::BM));
-      gemm_tiled<WarpCfg, TA, TB, true, true><<<grid, WarpCfg::NT, 0, s>>>(
-          M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, aa, ba);
+      gemm_tiled<WarpCfg, TA, TB, true, true>
+          <<<grid, WarpCfg::NT, 0, s>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, aa, ba);
       DLK_CUDA_LAUNCH_CHECK("gemm_warptile");
       break;
     }
@@ -369,8 +371,10 @@ GemmRung gemm_rung_from_name(const std::string& name) {
   if (name == "vec") return GemmRung::vec;
   if (name == "warptile") return GemmRung::warptile;
   if (name == "auto") return GemmRung::automatic;
-  throw std::invalid_argument("gemm rung: expected one of 'naive', 'smem', 'regtile', 'vec', "
-                              "'warptile', 'auto', got '" + name + "'");
+  throw std::invalid_argument(
+      "gemm rung: expected one of 'naive', 'smem', 'regtile', 'vec', "
+      "'warptile', 'auto', got '" +
+      name + "'");
 }
 
 const char* gemm_rung_name(GemmRung r) {
@@ -414,10 +418,14 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const 
       (rung == GemmRung::smem && (M + kS - 1) / kS > 65535))
     rung = GemmRung::warptile;
   const int m = int(M), n = int(N), k = int(K), a = int(lda), b = int(ldb), c = int(ldc);
-  if (!ta && !tb) launch<false, false>(rung, m, n, k, alpha, A, a, B, b, beta, C, c);
-  else if (!ta && tb) launch<false, true>(rung, m, n, k, alpha, A, a, B, b, beta, C, c);
-  else if (ta && !tb) launch<true, false>(rung, m, n, k, alpha, A, a, B, b, beta, C, c);
-  else launch<true, true>(rung, m, n, k, alpha, A, a, B, b, beta, C, c);
+  if (!ta && !tb)
+    launch<false, false>(rung, m, n, k, alpha, A, a, B, b, beta, C, c);
+  else if (!ta && tb)
+    launch<false, true>(rung, m, n, k, alpha, A, a, B, b, beta, C, c);
+  else if (ta && !tb)
+    launch<true, false>(rung, m, n, k, alpha, A, a, B, b, beta, C, c);
+  else
+    launch<true, true>(rung, m, n, k, alpha, A, a, B, b, beta, C, c);
 }
 
 }  // namespace dlk::cuda

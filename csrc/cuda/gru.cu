@@ -29,7 +29,7 @@ namespace {
 
 __device__ __forceinline__ float sigmoidf(float x) { return 1.f / (1.f + __expf(-x)); }
 
-#define DLK_GRID_STRIDE(idx, total)                                                   \
+#define DLK_GRID_STRIDE(idx, total)                                                 \
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < (total); \
        idx += int64_t(gridDim.x) * blockDim.x)
 
@@ -183,16 +183,18 @@ void gru_sequence_forward(const RnnDims& d, const float* x, const float* h0, con
   }
 }
 
-void gru_sequence_backward(const RnnDims& d, const float* dhs, const float* dh_last,
-                           const float* x, const float* h0, const float* w_x, const float* w_h,
-                           bool reset_after, bool reverse, const float* hs, const float* act,
-                           const float* aux, float* dx, float* dh0, float* dw_x, float* dw_h,
-                           float* db, float* db_hn) {
+void gru_sequence_backward(const RnnDims& d, const float* dhs, const float* dh_last, const float* x,
+                           const float* h0, const float* w_x, const float* w_h, bool reset_after,
+                           bool reverse, const float* hs, const float* act, const float* aux,
+                           float* dx, float* dh0, float* dw_x, float* dw_h, float* db,
+                           float* db_hn) {
   const int64_t T = d.T, N = d.N, I = d.I, H = d.H, G = 3 * H, NH = N * H, R = T * N;
   if (T == 0 || N == 0 || H == 0) {
     fill_f32(dx, T * N * I, 0.f);
-    if (dh_last) copy_bytes(dh0, dh_last, size_t(NH) * sizeof(float));
-    else fill_f32(dh0, NH, 0.f);
+    if (dh_last)
+      copy_bytes(dh0, dh_last, size_t(NH) * sizeof(float));
+    else
+      fill_f32(dh0, NH, 0.f);
     fill_f32(dw_x, G * I, 0.f);
     fill_f32(dw_h, G * H, 0.f);
     fill_f32(db, G, 0.f);
@@ -230,7 +232,7 @@ void gru_sequence_backward(const RnnDims& d, const float* dhs, const float* dh_l
     copy_bytes(dh_rec.ptr, dh_new.ptr, size_t(NH) * sizeof(float));
   }
   copy_bytes(dh0, dh_rec.ptr, size_t(NH) * sizeof(float));
-  gemm(true, false, G, I, R, 1.f, dxp.ptr, G, x, I, 0.f, dw_x, I);  // dW_x = dXP^T X
+  gemm(true, false, G, I, R, 1.f, dxp.ptr, G, x, I, 0.f, dw_x, I);   // dW_x = dXP^T X
   gemm(false, false, R, I, G, 1.f, dxp.ptr, G, w_x, I, 0.f, dx, I);  // dX = dXP W_x
   column_sum(dxp.ptr, G, nullptr, 0, R, G, db, false);
   if (reset_after) {

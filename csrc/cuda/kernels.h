@@ -30,9 +30,9 @@ GemmRung get_gemm_rung();
 // The rung `automatic` resolves to for this shape.
 GemmRung gemm_pick_rung(int64_t M, int64_t N, int64_t K);
 // C = alpha * op(A) op(B) + beta * C, row-major with leading dimensions; beta == 0 ignores C.
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-          const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-          int64_t ldc, GemmRung rung = GemmRung::automatic);
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+          GemmRung rung = GemmRung::automatic);
 
 // ---- softmax_xent.cu -----------------------------------------------------------------------
 enum class Reduction { none, mean, sum };
@@ -82,8 +82,8 @@ void lstm_pointwise_forward(const float* gates, const float* bias, const float* 
 // dh_a, dh_b (summed) and dc_next may be null. Writes dgates (N x 4H) and dc_prev.
 void lstm_pointwise_backward(const float* dh_a, const float* dh_b, const float* dc_next,
                              const float* c_prev, const float* c, const float* act,
-                             const float* peep, bool coupled, int64_t N, int64_t H,
-                             float* dgates, float* dc_prev);
+                             const float* peep, bool coupled, int64_t N, int64_t H, float* dgates,
+                             float* dc_prev);
 
 struct RnnDims {
   int64_t T, N, I, H;
@@ -94,11 +94,10 @@ void lstm_sequence_forward(const RnnDims& d, const float* x, const float* h0, co
 // dpeep may be null when peep is null; dh_last and dc_last (gradients of the last state) may be
 // null.
 void lstm_sequence_backward(const RnnDims& d, const float* dhs, const float* dh_last,
-                            const float* dc_last,
-                            const float* x, const float* h0, const float* c0, const float* w_x,
-                            const float* w_h, const float* peep, bool coupled, bool reverse,
-                            const float* hs, const float* cs, const float* act, float* dx,
-                            float* dh0, float* dc0, float* dw_x, float* dw_h, float* db,
+                            const float* dc_last, const float* x, const float* h0, const float* c0,
+                            const float* w_x, const float* w_h, const float* peep, bool coupled,
+                            bool reverse, const float* hs, const float* cs, const float* act,
+                            float* dx, float* dh0, float* dc0, float* dw_x, float* dw_h, float* db,
                             float* dpeep);
 
 // ---- gru.cu --------------------------------------------------------------------------------
@@ -109,11 +108,11 @@ void lstm_sequence_backward(const RnnDims& d, const float* dhs, const float* dh_
 void gru_sequence_forward(const RnnDims& d, const float* x, const float* h0, const float* w_x,
                           const float* w_h, const float* b, const float* b_hn, bool reset_after,
                           bool reverse, float* hs, float* act, float* aux);
-void gru_sequence_backward(const RnnDims& d, const float* dhs, const float* dh_last,
-                           const float* x, const float* h0, const float* w_x, const float* w_h,
-                           bool reset_after, bool reverse, const float* hs, const float* act,
-                           const float* aux, float* dx, float* dh0, float* dw_x, float* dw_h,
-                           float* db, float* db_hn);
+void gru_sequence_backward(const RnnDims& d, const float* dhs, const float* dh_last, const float* x,
+                           const float* h0, const float* w_x, const float* w_h, bool reset_after,
+                           bool reverse, const float* hs, const float* act, const float* aux,
+                           float* dx, float* dh0, float* dw_x, float* dw_h, float* db,
+                           float* db_hn);
 
 // ---- conv2d.cu -----------------------------------------------------------------------------
 struct ConvGeom {

@@ -74,11 +74,10 @@ __global__ void lstm_fwd_kernel(const float* __restrict__ gates, const float* __
 }
 
 __global__ void lstm_bwd_kernel(const float* __restrict__ dh_a, const float* __restrict__ dh_b,
-                                const float* __restrict__ dc_next,
-                                const float* __restrict__ c_prev, const float* __restrict__ c_cur,
-                                const float* __restrict__ act, const float* __restrict__ peep,
-                                bool coupled, int64_t N, int64_t H, float* __restrict__ dgates,
-                                float* __restrict__ dc_prev) {
+                                const float* __restrict__ dc_next, const float* __restrict__ c_prev,
+                                const float* __restrict__ c_cur, const float* __restrict__ act,
+                                const float* __restrict__ peep, bool coupled, int64_t N, int64_t H,
+                                float* __restrict__ dgates, float* __restrict__ dc_prev) {
   const Slots k(coupled, H);
   const int64_t total = N * H;
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total;
@@ -132,8 +131,8 @@ void lstm_pointwise_forward(const float* gates, const float* bias, const float* 
                             float* c, float* act) {
   const int64_t n = N * H;
   if (n == 0) return;
-  lstm_fwd_kernel<<<grid_for(n, kBlock), kBlock, 0, stream()>>>(gates, bias, c_prev, peep,
-                                                                coupled, N, H, h, c, act);
+  lstm_fwd_kernel<<<grid_for(n, kBlock), kBlock, 0, stream()>>>(gates, bias, c_prev, peep, coupled,
+                                                                N, H, h, c, act);
   DLK_CUDA_LAUNCH_CHECK("lstm_pointwise_forward");
 }
 
@@ -168,11 +167,10 @@ void lstm_sequence_forward(const RnnDims& d, const float* x, const float* h0, co
 }
 
 void lstm_sequence_backward(const RnnDims& d, const float* dhs, const float* dh_last,
-                            const float* dc_last,
-                            const float* x, const float* h0, const float* c0, const float* w_x,
-                            const float* w_h, const float* peep, bool coupled, bool reverse,
-                            const float* hs, const float* cs, const float* act, float* dx,
-                            float* dh0, float* dc0, float* dw_x, float* dw_h, float* db,
+                            const float* dc_last, const float* x, const float* h0, const float* c0,
+                            const float* w_x, const float* w_h, const float* peep, bool coupled,
+                            bool reverse, const float* hs, const float* cs, const float* act,
+                            float* dx, float* dh0, float* dc0, float* dw_x, float* dw_h, float* db,
                             float* dpeep) {
   const Slots k(coupled, d.H);
   const int64_t T = d.T, N = d.N, I = d.I, H = d.H, G = k.G;
@@ -184,10 +182,14 @@ void lstm_sequence_backward(const RnnDims& d, const float* dhs, const float* dh_
     fill_f32(dw_h, G * H, 0.f);
     fill_f32(db, G, 0.f);
     if (dpeep) fill_f32(dpeep, 3 * H, 0.f);
-    if (dh_last) copy_bytes(dh0, dh_last, size_t(NH) * sizeof(float));
-    else fill_f32(dh0, NH, 0.f);
-    if (dc_last) copy_bytes(dc0, dc_last, size_t(NH) * sizeof(float));
-    else fill_f32(dc0, NH, 0.f);
+    if (dh_last)
+      copy_bytes(dh0, dh_last, size_t(NH) * sizeof(float));
+    else
+      fill_f32(dh0, NH, 0.f);
+    if (dc_last)
+      copy_bytes(dc0, dc_last, size_t(NH) * sizeof(float));
+    else
+      fill_f32(dc0, NH, 0.f);
     return;
   }
   Scratch<float> dA{size_t(T * N * G)}, hprev{size_t(T * NH)}, cprev{size_t(T * NH)};
@@ -211,13 +213,15 @@ void lstm_sequence_backward(const RnnDims& d, const float* dhs, const float* dh_
   const int64_t R = T * N;
   gemm(true, false, G, H, R, 1.f, dA.ptr, G, hprev.ptr, H, 0.f, dw_h, H);  // dW_h = dA^T Hprev
   gemm(true, false, G, I, R, 1.f, dA.ptr, G, x, I, 0.f, dw_x, I);          // dW_x = dA^T X
-  gemm(false, false, R, I, G, 1.f, dA.ptr, G, w_x, I, 0.f, dx, I);          // dX = dA W_x
+  gemm(false, false, R, I, G, 1.f, dA.ptr, G, w_x, I, 0.f, dx, I);         // dX = dA W_x
   column_sum(dA.ptr, G, nullptr, 0, R, G, db, false);
   if (dpeep) {
-    if (coupled) fill_f32(dpeep, H, 0.f);                                   // no input gate
-    else column_sum(dA.ptr, G, cprev.ptr, H, R, H, dpeep, false);           // dp_i
-    column_sum(dA.ptr + k.f, G, cprev.ptr, H, R, H, dpeep + H, false);      // dp_f
-    column_sum(dA.ptr + k.o, G, cs, H, R, H, dpeep + 2 * H, false);         // dp_o
+    if (coupled)
+      fill_f32(dpeep, H, 0.f);  // no input gate
+    else
+      column_sum(dA.ptr, G, cprev.ptr, H, R, H, dpeep, false);          // dp_i
+    column_sum(dA.ptr + k.f, G, cprev.ptr, H, R, H, dpeep + H, false);  // dp_f
+    column_sum(dA.ptr + k.o, G, cs, H, R, H, dpeep + 2 * H, false);     // dp_o
   }
 }
 

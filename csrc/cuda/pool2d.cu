@@ -7,9 +7,9 @@
 //   deterministic. argmax holds h * W + w within the (n, c) plane.
 //   avg: divisor KH*KW (count_include_pad) or the number of in-image elements of the window
 //   (0 elements gives 0).
-//   Backward (given the geometry) is a gather, not a scatter: each input element sums the gradient of the output
-//   windows that cover it (for max: whose argmax is this element). No atomics, so the result is
-//   deterministic and overlapping windows (stride < kernel) need no special case.
+//   Backward (given the geometry) is a gather, not a scatter: each input element sums the gradient
+//   of the output windows that cover it (for max: whose argmax is this element). No atomics, so the
+//   result is deterministic and overlapping windows (stride < kernel) need no special case.
 //
 // One rung each (measured throughput: not yet measured: no GPU lent): one thread per output
 // (forward) or input (backward) element, consecutive threads along W so loads and stores are

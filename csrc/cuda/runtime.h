@@ -25,14 +25,15 @@ namespace dlk::cuda {
 [[noreturn]] void throw_cuda_error(cudaError_t err, const char* call, const char* file, int line);
 void check_launch(const char* kernel, const char* file, int line);
 
-#define DLK_CUDA_CHECK(call)                                                      \
-  do {                                                                            \
-    cudaError_t dlk_err_ = (call);                                                \
-    if (dlk_err_ != cudaSuccess)                                                  \
-      ::dlk::cuda::throw_cuda_error(dlk_err_, #call, __FILE__, __LINE__);         \
+#define DLK_CUDA_CHECK(call)                                              \
+  do {                                                                    \
+    cudaError_t dlk_err_ = (call);                                        \
+    if (dlk_err_ != cudaSuccess)                                          \
+      ::dlk::cuda::throw_cuda_error(dlk_err_, #call, __FILE__, __LINE__); \
   } while (0)
 
-#define DLK_CUDA_LAUNCH_CHECK(kernel_name) ::dlk::cuda::check_launch(kernel_name, __FILE__, __LINE__)
+#define DLK_CUDA_LAUNCH_CHECK(kernel_name) \
+  ::dlk::cuda::check_launch(kernel_name, __FILE__, __LINE__)
 
 // ---- devices -------------------------------------------------------------------------------
 // Never throws: 0 when there is no driver or no GPU; last_error_message() says why.
@@ -40,7 +41,7 @@ int device_count();
 std::string last_error_message();
 std::string device_name(int device);
 void memory_info(size_t& free_bytes, size_t& total_bytes);  // current device
-int sm_count();                                              // current device, cached
+int sm_count();                                             // current device, cached
 
 // The library's stream on the current device (created on first use).
 cudaStream_t stream();

@@ -243,8 +243,7 @@ __global__ void xent_bwd_rows(const float* __restrict__ X, const int64_t* __rest
       d4[i] = r;
     }
   } else {
-    for (int64_t j = lane; j < C; j += step)
-      dx[j] = (__expf(x[j] - lse) - (j == t ? on : off)) * g;
+    for (int64_t j = lane; j < C; j += step) dx[j] = (__expf(x[j] - lse) - (j == t ? on : off)) * g;
   }
 }
 
@@ -255,10 +254,10 @@ __global__ void xent_bwd_rows(const float* __restrict__ X, const int64_t* __rest
 // for the mean the valid-row count comes from a tiny kernel launched first.
 template <int TPR>
 __global__ void xent_fused_rows(const float* __restrict__ X, const int64_t* __restrict__ tgt,
-                                int64_t N, int64_t C, int64_t ignore_index, float eps,
-                                float grad, const float* __restrict__ count,
-                                float* __restrict__ loss_rows, float* __restrict__ lse_out,
-                                float* __restrict__ dX, int* __restrict__ bad_row) {
+                                int64_t N, int64_t C, int64_t ignore_index, float eps, float grad,
+                                const float* __restrict__ count, float* __restrict__ loss_rows,
+                                float* __restrict__ lse_out, float* __restrict__ dX,
+                                int* __restrict__ bad_row) {
   int64_t row;
   int lane;
   row_and_lane<TPR>(row, lane);
@@ -347,7 +346,7 @@ Rung pick(int64_t C) {
   return C <= 1024 ? Rung::warp : Rung::block;
 }
 
-constexpr int kBlockRow = 256;  // threads per row in the block rung
+constexpr int kBlockRow = 256;   // threads per row in the block rung
 constexpr int kWarpBlock = 256;  // block size of the warp rung (8 rows per block)
 
 unsigned rows_grid(int64_t N, Rung r) {
@@ -363,13 +362,19 @@ void check_rows(int64_t N) {
 }  // namespace
 
 void set_softmax_rung(const std::string& name) {
-  if (name == "auto") g_rung = Rung::automatic;
-  else if (name == "reference") g_rung = Rung::reference;
-  else if (name == "warp") g_rung = Rung::warp;
-  else if (name == "block") g_rung = Rung::block;
+  if (name == "auto")
+    g_rung = Rung::automatic;
+  else if (name == "reference")
+    g_rung = Rung::reference;
+  else if (name == "warp")
+    g_rung = Rung::warp;
+  else if (name == "block")
+    g_rung = Rung::block;
   else
-    throw std::invalid_argument("softmax rung: expected 'auto', 'reference', 'warp' or 'block', "
-                                "got '" + name + "'");
+    throw std::invalid_argument(
+        "softmax rung: expected 'auto', 'reference', 'warp' or 'block', "
+        "got '" +
+        name + "'");
 }
 
 std::string get_softmax_rung() {
@@ -432,13 +437,11 @@ void softmax_xent_backward(const float* logits, const int64_t* targets, const fl
   }
   const Rung r = pick(C);
   if (r == Rung::reference)
-    xent_bwd_rows<1><<<rows_grid(N, r), kWarpBlock, 0, s>>>(logits, targets, lse, grad_loss,
-                                                            count.ptr, mode, N, C, ignore_index,
-                                                            eps, dlogits);
+    xent_bwd_rows<1><<<rows_grid(N, r), kWarpBlock, 0, s>>>(
+        logits, targets, lse, grad_loss, count.ptr, mode, N, C, ignore_index, eps, dlogits);
   else if (r == Rung::warp)
-    xent_bwd_rows<32><<<rows_grid(N, r), kWarpBlock, 0, s>>>(logits, targets, lse, grad_loss,
-                                                             count.ptr, mode, N, C, ignore_index,
-                                                             eps, dlogits);
+    xent_bwd_rows<32><<<rows_grid(N, r), kWarpBlock, 0, s>>>(
+        logits, targets, lse, grad_loss, count.ptr, mode, N, C, ignore_index, eps, dlogits);
   else
     xent_bwd_rows<kBlockRow><<<rows_grid(N, r), kBlockRow, 0, s>>>(
         logits, targets, lse, grad_loss, count.ptr, mode, N, C, ignore_index, eps, dlogits);
@@ -446,8 +449,8 @@ void softmax_xent_backward(const float* logits, const int64_t* targets, const fl
 }
 
 int64_t softmax_xent_fused(const float* logits, const int64_t* targets, int64_t N, int64_t C,
-                           int64_t ignore_index, float eps, Reduction red, float grad,
-                           float* loss, float* lse, float* dlogits, bool check_targets) {
+                           int64_t ignore_index, float eps, Reduction red, float grad, float* loss,
+                           float* lse, float* dlogits, bool check_targets) {
   check_rows(N);
   if (N == 0) {
     if (red != Reduction::none) fill_f32(loss, 1, red == Reduction::mean ? NAN : 0.f);
@@ -467,11 +470,13 @@ int64_t softmax_xent_fused(const float* logits, const int64_t* targets, int64_t 
   // The reference rung has no fused form; it uses the warp kernel.
   const Rung r = pick(C) == Rung::block ? Rung::block : Rung::warp;
   if (r == Rung::warp)
-    xent_fused_rows<32><<<rows_grid(N, r), kWarpBlock, 0, s>>>(
-        logits, targets, N, C, ignore_index, eps, grad, count.ptr, loss_rows, lse, dlogits, bad.ptr);
+    xent_fused_rows<32><<<rows_grid(N, r), kWarpBlock, 0, s>>>(logits, targets, N, C, ignore_index,
+                                                               eps, grad, count.ptr, loss_rows, lse,
+                                                               dlogits, bad.ptr);
   else
-    xent_fused_rows<kBlockRow><<<rows_grid(N, r), kBlockRow, 0, s>>>(
-        logits, targets, N, C, ignore_index, eps, grad, count.ptr, loss_rows, lse, dlogits, bad.ptr);
+    xent_fused_rows<kBlockRow>
+        <<<rows_grid(N, r), kBlockRow, 0, s>>>(logits, targets, N, C, ignore_index, eps, grad,
+                                               count.ptr, loss_rows, lse, dlogits, bad.ptr);
   DLK_CUDA_LAUNCH_CHECK("softmax_xent_fused");
   if (red != Reduction::none) {
     xent_reduce<<<1, 1024, 0, s>>>(loss_rows, targets, N, ignore_index, red == Reduction::mean,

@@ -19,8 +19,8 @@ int64_t leading_dim(const py::array& a, const char* name) {
             ": expected rows of unit stride (C-contiguous or a row slice of one), got strides ",
             shape_str({a.strides(0), a.strides(1)}));
   if (a.shape(0) <= 1) return std::max<int64_t>(a.shape(1), 1);
-  DLK_CHECK(a.strides(0) > 0 && a.strides(0) % item == 0 && a.strides(0) / item >= a.shape(1),
-            name, ": expected a positive row stride of at least ", a.shape(1), " elements, got ",
+  DLK_CHECK(a.strides(0) > 0 && a.strides(0) % item == 0 && a.strides(0) / item >= a.shape(1), name,
+            ": expected a positive row stride of at least ", a.shape(1), " elements, got ",
             a.strides(0), " bytes");
   return a.strides(0) / item;
 }
@@ -54,19 +54,17 @@ py::array run_gemm(py::array a, py::array b, py::object c_obj, bool ta, bool tb,
   T* pc = static_cast<T*>(c.mutable_data());
   {
     py::gil_scoped_release release;
-    cpu::gemm<T>(ta, tb, M, N, K, static_cast<T>(alpha), pa, lda, pb, ldb, static_cast<T>(beta),
-                 pc, ldc);
+    cpu::gemm<T>(ta, tb, M, N, K, static_cast<T>(alpha), pa, lda, pb, ldb, static_cast<T>(beta), pc,
+                 ldc);
   }
   return c;
 }
 
 template <typename T>
 void bind_packed_b(py::module_& m, const char* name) {
-  py::class_<cpu::PackedB<T>>(m, name,
-                              "op(b) packed once for many products (see gemm_packed).")
-      .def_property_readonly("shape", [](const cpu::PackedB<T>& p) {
-        return py::make_tuple(p.rows(), p.cols());
-      });
+  py::class_<cpu::PackedB<T>>(m, name, "op(b) packed once for many products (see gemm_packed).")
+      .def_property_readonly(
+          "shape", [](const cpu::PackedB<T>& p) { return py::make_tuple(p.rows(), p.cols()); });
 }
 
 template <typename T>
@@ -152,7 +150,8 @@ void bind_gemm(py::module_& m) {
       [](const std::string& name) { cpu::set_gemm_rung(cpu::gemm_rung_from_name(name)); },
       py::arg("name"),
       "Force one rung of the GEMM ladder: 'reference', 'portable', 'avx2', 'avx512' or 'auto'.");
-  m.def("get_gemm_rung", []() { return std::string(cpu::gemm_rung_name(cpu::gemm_rung_resolved())); });
+  m.def("get_gemm_rung",
+        []() { return std::string(cpu::gemm_rung_name(cpu::gemm_rung_resolved())); });
 }
 
 }  // namespace dlk

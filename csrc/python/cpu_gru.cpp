@@ -152,10 +152,10 @@ void bind_gru(py::module_& m) {
                   "gru_cell_forward returned, got ", saved.size(), " items");
         py::tuple saved3 = py::make_tuple(add_time_axis(saved[0].cast<py::array>(), "saved[0]"),
                                           add_time_axis(saved[1].cast<py::array>(), "saved[1]"));
-        py::tuple r = is_float64(x, "x") ? backward<double>(x3, h, w_ih, w_hh, s, py::none(),
-                                                            saved3, py::none(), dh_new)
-                                         : backward<float>(x3, h, w_ih, w_hh, s, py::none(),
-                                                           saved3, py::none(), dh_new);
+        py::tuple r =
+            is_float64(x, "x")
+                ? backward<double>(x3, h, w_ih, w_hh, s, py::none(), saved3, py::none(), dh_new)
+                : backward<float>(x3, h, w_ih, w_hh, s, py::none(), saved3, py::none(), dh_new);
         return py::make_tuple(r[0].attr("reshape")(s.N, s.I), r[1], r[2], r[3], r[4], r[5]);
       },
       py::arg("x"), py::arg("h"), py::arg("w_ih"), py::arg("w_hh"), py::arg("variant"),

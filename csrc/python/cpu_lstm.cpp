@@ -36,8 +36,9 @@ Args lstm_shape(const py::array& x, const py::array& h0, const py::array& w_ih,
   require_shape(w_ih, {a.G * a.s.H, a.s.I}, "w_ih");
   require_shape(w_hh, {a.G * a.s.H, a.s.H}, "w_hh");
   DLK_CHECK((v == LstmVariant::Peephole) == !peephole.is_none(), "peephole: the '", variant,
-            "' variant ", v == LstmVariant::Peephole ? "needs peephole weights of shape (3, H)"
-                                                     : "takes peephole=None");
+            "' variant ",
+            v == LstmVariant::Peephole ? "needs peephole weights of shape (3, H)"
+                                       : "takes peephole=None");
   return a;
 }
 
@@ -78,8 +79,8 @@ py::tuple forward(py::array x, py::array h0, py::array c0, py::array w_ih, py::a
 
 template <typename T>
 py::tuple backward(py::array x, py::array h0, py::array c0, py::array w_ih, py::array w_hh,
-                   py::object peephole, const Args& a, py::object y, py::tuple saved,
-                   py::object dy, py::object dh_T, py::object dc_T) {
+                   py::object peephole, const Args& a, py::object y, py::tuple saved, py::object dy,
+                   py::object dh_T, py::object dc_T) {
   const auto& s = a.s;
   const int64_t GH = a.G * s.H;
   DLK_CHECK(saved.size() == 3, "saved: expected the 3-tuple (gates, cell, tanh_cell) that ",
@@ -139,8 +140,7 @@ void bind_lstm(py::module_& m) {
                                   : forward<float>(x, h0, c0, w_ih, w_hh, b, peephole, a);
       },
       py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b"),
-      py::arg("peephole") = py::none(), py::arg("variant") = "standard",
-      py::arg("reverse") = false,
+      py::arg("peephole") = py::none(), py::arg("variant") = "standard", py::arg("reverse") = false,
       "LSTM over x[T, N, I] -> (y[T, N, H], h_T, c_T, saved). Gate order i, f, g, o (coupled:\n"
       "f, g, o with i = 1 - f); w_ih[G*H, I], w_hh[G*H, H], b[G*H]; peephole[3, H] (i, f, o)\n"
       "for variant='peephole'. saved = (gates, cell, tanh_cell) is for lstm_backward.");
@@ -150,14 +150,13 @@ void bind_lstm(py::module_& m) {
          py::object peephole, const std::string& variant, bool reverse, py::object y,
          py::tuple saved, py::object dy, py::object dh_T, py::object dc_T) {
         const Args a = lstm_shape(x, h0, w_ih, w_hh, peephole, variant, reverse);
-        return is_float64(x, "x") ? backward<double>(x, h0, c0, w_ih, w_hh, peephole, a, y,
-                                                     saved, dy, dh_T, dc_T)
-                                  : backward<float>(x, h0, c0, w_ih, w_hh, peephole, a, y, saved,
-                                                    dy, dh_T, dc_T);
+        return is_float64(x, "x")
+                   ? backward<double>(x, h0, c0, w_ih, w_hh, peephole, a, y, saved, dy, dh_T, dc_T)
+                   : backward<float>(x, h0, c0, w_ih, w_hh, peephole, a, y, saved, dy, dh_T, dc_T);
       },
       py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"),
-      py::arg("peephole"), py::arg("variant"), py::arg("reverse"), py::arg("y"),
-      py::arg("saved"), py::arg("dy"), py::arg("dh_T") = py::none(), py::arg("dc_T") = py::none(),
+      py::arg("peephole"), py::arg("variant"), py::arg("reverse"), py::arg("y"), py::arg("saved"),
+      py::arg("dy"), py::arg("dh_T") = py::none(), py::arg("dc_T") = py::none(),
       "Backward through time -> (dx, dh0, dc0, dw_ih, dw_hh, db, dpeephole or None).\n"
       "dy[T, N, H], dh_T, dc_T may be None (zero).");
   m.def(
@@ -179,9 +178,9 @@ void bind_lstm(py::module_& m) {
       "One LSTM step -> (h_new, c_new, saved=(gates, tanh_c_new)).");
   m.def(
       "lstm_cell_backward",
-      [](py::array x, py::array h, py::array c, py::array w_ih, py::array w_hh,
-         py::object peephole, const std::string& variant, py::array c_new, py::tuple saved,
-         py::object dh_new, py::object dc_new) {
+      [](py::array x, py::array h, py::array c, py::array w_ih, py::array w_hh, py::object peephole,
+         const std::string& variant, py::array c_new, py::tuple saved, py::object dh_new,
+         py::object dc_new) {
         py::array x3 = add_time_axis(x, "x");
         const Args a = lstm_shape(x3, h, w_ih, w_hh, peephole, variant, false);
         DLK_CHECK(saved.size() == 2, "saved: expected the 2-tuple (gates, tanh_c_new) that ",
@@ -190,8 +189,8 @@ void bind_lstm(py::module_& m) {
                                           add_time_axis(c_new, "c_new"),
                                           add_time_axis(saved[1].cast<py::array>(), "saved[1]"));
         py::tuple r = is_float64(x, "x")
-                          ? backward<double>(x3, h, c, w_ih, w_hh, peephole, a, py::none(),
-                                             saved3, py::none(), dh_new, dc_new)
+                          ? backward<double>(x3, h, c, w_ih, w_hh, peephole, a, py::none(), saved3,
+                                             py::none(), dh_new, dc_new)
                           : backward<float>(x3, h, c, w_ih, w_hh, peephole, a, py::none(), saved3,
                                             py::none(), dh_new, dc_new);
         return py::make_tuple(r[0].attr("reshape")(a.s.N, a.s.I), r[1], r[2], r[3], r[4], r[5],

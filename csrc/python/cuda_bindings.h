@@ -25,7 +25,8 @@ inline void require_array(const DeviceArray& a, const char* name, DType dt,
   DLK_CHECK(a.dtype == dt, name, ": expected a ", dtype_name(dt), " DeviceArray, got ",
             dtype_name(a.dtype));
   bool ok = a.shape.size() == expected.size();
-  for (size_t i = 0; ok && i < expected.size(); ++i) ok = expected[i] < 0 || expected[i] == a.shape[i];
+  for (size_t i = 0; ok && i < expected.size(); ++i)
+    ok = expected[i] < 0 || expected[i] == a.shape[i];
   DLK_CHECK(ok, name, ": expected shape ", shape_str(expected), ", got ", shape_str(a.shape));
 }
 

@@ -59,9 +59,8 @@ void check_xent(const DeviceArray& logits, const DeviceArray& targets, double ep
   DLK_CHECK(logits.shape[1] > 0 || logits.shape[0] == 0, "logits: expected at least one class");
 }
 
-py::tuple xent_forward(const DeviceArray& logits, const DeviceArray& targets,
-                       int64_t ignore_index, double eps, const std::string& reduction,
-                       bool check_targets) {
+py::tuple xent_forward(const DeviceArray& logits, const DeviceArray& targets, int64_t ignore_index,
+                       double eps, const std::string& reduction, bool check_targets) {
   require_device();
   check_xent(logits, targets, eps);
   const Reduction red = parse_reduction(reduction);
@@ -77,15 +76,14 @@ py::tuple xent_forward(const DeviceArray& logits, const DeviceArray& targets,
   if (bad >= 0) {
     int64_t t = 0;
     DLK_CUDA_CHECK(cudaMemcpy(&t, targets.i64() + bad, sizeof(int64_t), cudaMemcpyDeviceToHost));
-    fail("targets: expected class indices in [0, ", C, ") or ignore_index ", ignore_index,
-         ", got ", t, " at row ", bad);
+    fail("targets: expected class indices in [0, ", C, ") or ignore_index ", ignore_index, ", got ",
+         t, " at row ", bad);
   }
   return py::make_tuple(loss, lse);
 }
 
-py::tuple xent_fused(const DeviceArray& logits, const DeviceArray& targets,
-                     int64_t ignore_index, double eps, const std::string& reduction, double grad,
-                     bool check_targets) {
+py::tuple xent_fused(const DeviceArray& logits, const DeviceArray& targets, int64_t ignore_index,
+                     double eps, const std::string& reduction, double grad, bool check_targets) {
   require_device();
   check_xent(logits, targets, eps);
   const Reduction red = parse_reduction(reduction);
@@ -101,8 +99,8 @@ py::tuple xent_fused(const DeviceArray& logits, const DeviceArray& targets,
   if (bad >= 0) {
     int64_t t = 0;
     DLK_CUDA_CHECK(cudaMemcpy(&t, targets.i64() + bad, sizeof(int64_t), cudaMemcpyDeviceToHost));
-    fail("targets: expected class indices in [0, ", C, ") or ignore_index ", ignore_index,
-         ", got ", t, " at row ", bad);
+    fail("targets: expected class indices in [0, ", C, ") or ignore_index ", ignore_index, ", got ",
+         t, " at row ", bad);
   }
   return py::make_tuple(loss, lse, d);
 }
@@ -146,8 +144,7 @@ Quad padding4(const std::vector<int64_t>& p) {
 }
 
 std::vector<int64_t> nchw(const std::vector<int64_t>& gy_shape, int64_t C, const Pair& hw) {
-  DLK_CHECK(gy_shape.size() == 4, "gy: expected a 4-D NCHW array, got shape ",
-            shape_str(gy_shape));
+  DLK_CHECK(gy_shape.size() == 4, "gy: expected a 4-D NCHW array, got shape ", shape_str(gy_shape));
   return {gy_shape[0], C, hw[0], hw[1]};
 }
 
@@ -193,8 +190,8 @@ ConvGeom conv_geom(const std::vector<int64_t>& xs, const std::vector<int64_t>& w
   DLK_CHECK(ws[1] == g.C / groups, "weight: expected shape ",
             shape_str({g.K, g.C / groups, g.R, g.S}), ", got ", shape_str(ws));
   DLK_CHECK(g.SH > 0 && g.SW > 0 && g.DH > 0 && g.DW > 0,
-            "stride and dilation: expected positive values, got ", shape_str({g.SH, g.SW}),
-            " and ", shape_str({g.DH, g.DW}));
+            "stride and dilation: expected positive values, got ", shape_str({g.SH, g.SW}), " and ",
+            shape_str({g.DH, g.DW}));
   DLK_CHECK(g.PT >= 0 && g.PB >= 0 && g.PL >= 0 && g.PR >= 0,
             "padding: expected non-negative (top, bottom, left, right), got ",
             shape_str({g.PT, g.PB, g.PL, g.PR}));
@@ -246,8 +243,8 @@ void check_lstm(const RnnDims& d, const DeviceArray& c0, const DeviceArray& w_ih
   }
 }
 
-void check_gru(const RnnDims& d, const DeviceArray& w_ih, const DeviceArray& w_hh,
-               const OptArr& b, const OptArr& b_hn) {
+void check_gru(const RnnDims& d, const DeviceArray& w_ih, const DeviceArray& w_hh, const OptArr& b,
+               const OptArr& b_hn) {
   require_array(w_ih, "w_ih", DType::float32, {3 * d.H, d.I});
   require_array(w_hh, "w_hh", DType::float32, {3 * d.H, d.H});
   if (b && *b) require_array(**b, "b", DType::float32, {3 * d.H});
@@ -257,9 +254,9 @@ void check_gru(const RnnDims& d, const DeviceArray& w_ih, const DeviceArray& w_h
 // The (T, N, ...) array `seq`'s slice at time t, as a view.
 ArrayPtr step_view(const ArrayPtr& seq, int64_t t) {
   const int64_t step = seq->size() / seq->shape[0];
-  return std::make_shared<DeviceArray>(seq->storage, seq->offset_bytes + size_t(t * step) * 4,
-                                       std::vector<int64_t>(seq->shape.begin() + 1, seq->shape.end()),
-                                       seq->dtype);
+  return std::make_shared<DeviceArray>(
+      seq->storage, seq->offset_bytes + size_t(t * step) * 4,
+      std::vector<int64_t>(seq->shape.begin() + 1, seq->shape.end()), seq->dtype);
 }
 
 ArrayPtr as_seq(const DeviceArray& a) {  // (N, K) -> (1, N, K) view
@@ -323,8 +320,8 @@ py::tuple lstm_bwd_py(const DeviceArray& x, const DeviceArray& h0, const DeviceA
   ArrayPtr dp = v.peephole ? new_array({3, d.H}) : nullptr;
   lstm_sequence_backward(d, dys, opt_ptr(dh_T), opt_ptr(dc_T), x.f32(), h0.f32(), c0.f32(),
                          w_ih.f32(), w_hh.f32(), v.peephole ? opt_ptr(peep) : nullptr, v.coupled,
-                         reverse, y.f32(), cs->f32(), act->f32(), dx->f32(), dh0->f32(),
-                         dc0->f32(), dwi->f32(), dwh->f32(), db->f32(), dp ? dp->f32() : nullptr);
+                         reverse, y.f32(), cs->f32(), act->f32(), dx->f32(), dh0->f32(), dc0->f32(),
+                         dwi->f32(), dwh->f32(), db->f32(), dp ? dp->f32() : nullptr);
   return py::make_tuple(dx, dh0, dc0, dwi, dwh, db, dp ? py::cast(dp) : py::none());
 }
 
@@ -338,11 +335,12 @@ py::tuple gru_fwd_py(const DeviceArray& x, const DeviceArray& h0, const DeviceAr
   ArrayPtr y = new_array({d.T, d.N, d.H}), act = new_array({d.T, d.N, 3 * d.H});
   ArrayPtr aux = new_array({d.T, d.N, d.H});
   gru_sequence_forward(d, x.f32(), h0.f32(), w_ih.f32(), w_hh.f32(), opt_ptr(b),
-                       ra ? opt_ptr(b_hn) : nullptr, ra, reverse, y->f32(), act->f32(),
-                       aux->f32());
+                       ra ? opt_ptr(b_hn) : nullptr, ra, reverse, y->f32(), act->f32(), aux->f32());
   ArrayPtr hT = new_array({d.N, d.H});
-  if (d.T > 0) copy_bytes(hT->data(), step_view(y, reverse ? 0 : d.T - 1)->data(), hT->nbytes());
-  else copy_bytes(hT->data(), h0.data(), hT->nbytes());
+  if (d.T > 0)
+    copy_bytes(hT->data(), step_view(y, reverse ? 0 : d.T - 1)->data(), hT->nbytes());
+  else
+    copy_bytes(hT->data(), h0.data(), hT->nbytes());
   return py::make_tuple(y, hT, py::make_tuple(act, aux));
 }
 
@@ -372,8 +370,8 @@ py::tuple gru_bwd_py(const DeviceArray& x, const DeviceArray& h0, const DeviceAr
   ArrayPtr db = new_array({3 * d.H});
   ArrayPtr dbhn = ra ? new_array({d.H}) : nullptr;
   gru_sequence_backward(d, dys, opt_ptr(dh_T), x.f32(), h0.f32(), w_ih.f32(), w_hh.f32(), ra,
-                        reverse, y.f32(), act->f32(), aux->f32(), dx->f32(), dh0->f32(),
-                        dwi->f32(), dwh->f32(), db->f32(), dbhn ? dbhn->f32() : nullptr);
+                        reverse, y.f32(), act->f32(), aux->f32(), dx->f32(), dh0->f32(), dwi->f32(),
+                        dwh->f32(), db->f32(), dbhn ? dbhn->f32() : nullptr);
   return py::make_tuple(dx, dh0, dwi, dwh, db, dbhn ? py::cast(dbhn) : py::none());
 }
 
@@ -420,11 +418,12 @@ void bind_kernels(py::module_& m) {
         "(loss, lse): loss () for mean/sum or (N,) for none; lse (N,) is kept for backward.\n"
         "Targets outside [0, C) other than ignore_index raise ValueError (this waits for the\n"
         "GPU); check_targets=False skips the check and the wait, and such rows get a NaN loss.");
-  m.def("softmax_cross_entropy_backward", &xent_backward, py::arg("logits"), py::arg("targets"),
-        py::arg("lse"), py::arg("grad_loss") = 1.0, py::arg("ignore_index") = -100,
-        py::arg("label_smoothing") = 0.0, py::arg("reduction") = "mean",
-        "dlogits (N, C) = (softmax - q) * grad_loss [/ valid rows for mean]; grad_loss is a number\n"
-        "or a DeviceArray (one element for mean/sum, (N,) for none).");
+  m.def(
+      "softmax_cross_entropy_backward", &xent_backward, py::arg("logits"), py::arg("targets"),
+      py::arg("lse"), py::arg("grad_loss") = 1.0, py::arg("ignore_index") = -100,
+      py::arg("label_smoothing") = 0.0, py::arg("reduction") = "mean",
+      "dlogits (N, C) = (softmax - q) * grad_loss [/ valid rows for mean]; grad_loss is a number\n"
+      "or a DeviceArray (one element for mean/sum, (N,) for none).");
   m.def("softmax_cross_entropy_fused", &xent_fused, py::arg("logits"), py::arg("targets"),
         py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
         py::arg("reduction") = "mean", py::kw_only(), py::arg("grad_loss") = 1.0,
@@ -490,9 +489,9 @@ void bind_kernels(py::module_& m) {
           max_pool2d_backward(g, gy.f32(), argmax.i64(), gx->f32());
         } else {
           const int64_t HW = input_hw[0] * input_hw[1];
-          const bool ok = max_pool2d_backward_scatter(gy.shape[0] * gy.shape[1], HW,
-                                                      gy.shape[2] * gy.shape[3], gy.f32(),
-                                                      argmax.i64(), gx->f32());
+          const bool ok =
+              max_pool2d_backward_scatter(gy.shape[0] * gy.shape[1], HW, gy.shape[2] * gy.shape[3],
+                                          gy.f32(), argmax.i64(), gx->f32());
           DLK_CHECK(ok, "argmax: expected indices in [0, ", HW, ") (or -1), got one outside");
         }
         return gx;
@@ -516,8 +515,8 @@ void bind_kernels(py::module_& m) {
       py::arg("padding") = Pad{0, 0}, py::arg("count_include_pad") = true);
   m.def(
       "avg_pool2d_backward",
-      [](const DeviceArray& gy, Pair input_hw, Pair kernel, std::optional<Pair> stride,
-         Pad padding, bool count_include_pad) {
+      [](const DeviceArray& gy, Pair input_hw, Pair kernel, std::optional<Pair> stride, Pad padding,
+         bool count_include_pad) {
         require_device();
         require_array(gy, "gy", DType::float32, {-1, -1, -1, -1});
         const std::vector<int64_t> xs = nchw(gy.shape, gy.shape[1], input_hw);
@@ -545,8 +544,7 @@ void bind_kernels(py::module_& m) {
         return y;
       },
       py::arg("x"), py::arg("w"), py::arg("bias") = py::none(), py::arg("stride") = Pair{1, 1},
-      py::arg("padding") = Pad{0, 0, 0, 0}, py::arg("dilation") = Pair{1, 1},
-      py::arg("groups") = 1,
+      py::arg("padding") = Pad{0, 0, 0, 0}, py::arg("dilation") = Pair{1, 1}, py::arg("groups") = 1,
       "y (N, O, OH, OW) = conv2d(x (N, C, H, W), w (O, C/groups, KH, KW)) + bias.");
   m.def(
       "conv2d_backward_input",
@@ -610,8 +608,8 @@ void bind_kernels(py::module_& m) {
         if (bias && *bias) require_array(**bias, "bias", DType::float32, {G});
         if (peep && *peep) require_array(**peep, "peephole", DType::float32, {3, H});
         ArrayPtr h = new_array({N, H}), c = new_array({N, H}), act = new_array({N, G});
-        lstm_pointwise_forward(gates.f32(), opt_ptr(bias), c_prev.f32(), opt_ptr(peep), coupled,
-                               N, H, h->f32(), c->f32(), act->f32());
+        lstm_pointwise_forward(gates.f32(), opt_ptr(bias), c_prev.f32(), opt_ptr(peep), coupled, N,
+                               H, h->f32(), c->f32(), act->f32());
         return py::make_tuple(h, c, act);
       },
       py::arg("gates"), py::arg("c_prev"), py::arg("bias") = py::none(),
@@ -632,13 +630,15 @@ void bind_kernels(py::module_& m) {
         if (dc && *dc) require_array(**dc, "dc", DType::float32, {N, H});
         if (peep && *peep) require_array(**peep, "peephole", DType::float32, {3, H});
         ArrayPtr dg = new_array({N, G}), dcp = new_array({N, H});
-        lstm_pointwise_backward(opt_ptr(dh), nullptr, opt_ptr(dc), c_prev.f32(), c.f32(),
-                                act.f32(), opt_ptr(peep), coupled, N, H, dg->f32(), dcp->f32());
+        lstm_pointwise_backward(opt_ptr(dh), nullptr, opt_ptr(dc), c_prev.f32(), c.f32(), act.f32(),
+                                opt_ptr(peep), coupled, N, H, dg->f32(), dcp->f32());
         py::object dpeep = py::none();
         if (peep && *peep) {
           ArrayPtr dp = new_array({3, H});
-          if (coupled) fill_f32(dp->f32(), H, 0.f);
-          else column_sum(dg->f32(), G, c_prev.f32(), H, N, H, dp->f32(), false);
+          if (coupled)
+            fill_f32(dp->f32(), H, 0.f);
+          else
+            column_sum(dg->f32(), G, c_prev.f32(), H, N, H, dp->f32(), false);
           column_sum(dg->f32() + off_f, G, c_prev.f32(), H, N, H, dp->f32() + H, false);
           column_sum(dg->f32() + off_o, G, c.f32(), H, N, H, dp->f32() + 2 * H, false);
           dpeep = py::cast(dp);
@@ -648,21 +648,20 @@ void bind_kernels(py::module_& m) {
       py::arg("dh"), py::arg("dc"), py::arg("c_prev"), py::arg("c"), py::arg("act"),
       py::arg("peephole") = py::none(), py::kw_only(), py::arg("coupled") = false,
       "(dgates, dc_prev, dpeephole or None); dh and dc may be None (zero).");
-  m.def("lstm_forward", &lstm_fwd_py, py::arg("x"), py::arg("h0"), py::arg("c0"),
-        py::arg("w_ih"), py::arg("w_hh"), py::arg("b"), py::arg("peephole") = py::none(),
-        py::arg("variant") = "standard", py::arg("reverse") = false,
-        "(y, h_T, c_T, saved) over x (T, N, I); w_ih (G*H, I), w_hh (G*H, H), b (G*H,), G = 4\n"
-        "(3 for 'coupled': gates f, g, o); peephole (3, H). saved = (gates, cell) for the backward.");
-  m.def("lstm_backward", &lstm_bwd_py, py::arg("x"), py::arg("h0"), py::arg("c0"),
-        py::arg("w_ih"), py::arg("w_hh"), py::arg("peephole"), py::arg("variant"),
-        py::arg("reverse"), py::arg("y"), py::arg("saved"), py::arg("dy"),
-        py::arg("dh_T") = py::none(), py::arg("dc_T") = py::none(),
+  m.def(
+      "lstm_forward", &lstm_fwd_py, py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"),
+      py::arg("w_hh"), py::arg("b"), py::arg("peephole") = py::none(),
+      py::arg("variant") = "standard", py::arg("reverse") = false,
+      "(y, h_T, c_T, saved) over x (T, N, I); w_ih (G*H, I), w_hh (G*H, H), b (G*H,), G = 4\n"
+      "(3 for 'coupled': gates f, g, o); peephole (3, H). saved = (gates, cell) for the backward.");
+  m.def("lstm_backward", &lstm_bwd_py, py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"),
+        py::arg("w_hh"), py::arg("peephole"), py::arg("variant"), py::arg("reverse"), py::arg("y"),
+        py::arg("saved"), py::arg("dy"), py::arg("dh_T") = py::none(), py::arg("dc_T") = py::none(),
         "(dx, dh0, dc0, dw_ih, dw_hh, db, dpeephole or None); dy, dh_T, dc_T may be None.");
   m.def(
       "lstm_cell_forward",
-      [](const DeviceArray& x, const DeviceArray& h, const DeviceArray& c,
-         const DeviceArray& w_ih, const DeviceArray& w_hh, const OptArr& b, const OptArr& peep,
-         const std::string& variant) {
+      [](const DeviceArray& x, const DeviceArray& h, const DeviceArray& c, const DeviceArray& w_ih,
+         const DeviceArray& w_hh, const OptArr& b, const OptArr& peep, const std::string& variant) {
         py::tuple r = lstm_fwd_py(*as_seq(x), h, c, w_ih, w_hh, b, peep, variant, false);
         py::tuple saved = r[3].cast<py::tuple>();
         return py::make_tuple(r[1], r[2],
@@ -673,10 +672,9 @@ void bind_kernels(py::module_& m) {
       "(h_new, c_new, saved): one step, x (N, I); saved = (gates (N, G*H), c_new).");
   m.def(
       "lstm_cell_backward",
-      [](const DeviceArray& x, const DeviceArray& h, const DeviceArray& c,
-         const DeviceArray& w_ih, const DeviceArray& w_hh, const OptArr& peep,
-         const std::string& variant, const DeviceArray& c_new, py::tuple saved,
-         const OptArr& dh_new, const OptArr& dc_new) {
+      [](const DeviceArray& x, const DeviceArray& h, const DeviceArray& c, const DeviceArray& w_ih,
+         const DeviceArray& w_hh, const OptArr& peep, const std::string& variant,
+         const DeviceArray& c_new, py::tuple saved, const OptArr& dh_new, const OptArr& dc_new) {
         DLK_CHECK(saved.size() == 2, "saved: expected the pair lstm_cell_forward returned");
         ArrayPtr act = saved[0].cast<ArrayPtr>();
         ArrayPtr cs = as_seq(c_new);
@@ -692,21 +690,20 @@ void bind_kernels(py::module_& m) {
       py::arg("peephole"), py::arg("variant"), py::arg("c_new"), py::arg("saved"),
       py::arg("dh_new"), py::arg("dc_new") = py::none(),
       "(dx, dh, dc, dw_ih, dw_hh, db, dpeephole or None): backward of one step.");
-  m.def("gru_forward", &gru_fwd_py, py::arg("x"), py::arg("h0"), py::arg("w_ih"),
-        py::arg("w_hh"), py::arg("b"), py::arg("b_hn") = py::none(),
-        py::arg("variant") = "notes", py::arg("reverse") = false,
+  m.def("gru_forward", &gru_fwd_py, py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"),
+        py::arg("b"), py::arg("b_hn") = py::none(), py::arg("variant") = "notes",
+        py::arg("reverse") = false,
         "(y, h_T, saved) over x (T, N, I); gate order r, z, n; w_ih (3H, I), w_hh (3H, H),\n"
         "b (3H,), b_hn (H,) for 'reset_after'. saved = (gates, extra), extra = r*h_prev (notes)\n"
         "or W_hn h_prev + b_hn (reset_after).");
-  m.def("gru_backward", &gru_bwd_py, py::arg("x"), py::arg("h0"), py::arg("w_ih"),
-        py::arg("w_hh"), py::arg("variant"), py::arg("reverse"), py::arg("y"), py::arg("saved"),
-        py::arg("dy"), py::arg("dh_T") = py::none(),
+  m.def("gru_backward", &gru_bwd_py, py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"),
+        py::arg("variant"), py::arg("reverse"), py::arg("y"), py::arg("saved"), py::arg("dy"),
+        py::arg("dh_T") = py::none(),
         "(dx, dh0, dw_ih, dw_hh, db, db_hn or None); db_hn is None for 'notes'.");
   m.def(
       "gru_cell_forward",
       [](const DeviceArray& x, const DeviceArray& h, const DeviceArray& w_ih,
-         const DeviceArray& w_hh, const OptArr& b, const OptArr& b_hn,
-         const std::string& variant) {
+         const DeviceArray& w_hh, const OptArr& b, const OptArr& b_hn, const std::string& variant) {
         py::tuple r = gru_fwd_py(*as_seq(x), h, w_ih, w_hh, b, b_hn, variant, false);
         py::tuple saved = r[2].cast<py::tuple>();
         return py::make_tuple(r[1], py::make_tuple(step_view(saved[0].cast<ArrayPtr>(), 0),
@@ -724,9 +721,9 @@ void bind_kernels(py::module_& m) {
         ArrayPtr act = saved[0].cast<ArrayPtr>(), aux = saved[1].cast<ArrayPtr>();
         ArrayPtr dy = as_seq(dh_new);
         // T = 1: y is never read (the previous state is h); dh_new stands in for it.
-        py::tuple r = gru_bwd_py(*as_seq(x), h, w_ih, w_hh, variant, false, *dy,
-                                 py::make_tuple(as_seq(*act), as_seq(*aux)), OptArr(dy),
-                                 std::nullopt);
+        py::tuple r =
+            gru_bwd_py(*as_seq(x), h, w_ih, w_hh, variant, false, *dy,
+                       py::make_tuple(as_seq(*act), as_seq(*aux)), OptArr(dy), std::nullopt);
         return py::make_tuple(step_view(r[0].cast<ArrayPtr>(), 0), r[1], r[2], r[3], r[4], r[5]);
       },
       py::arg("x"), py::arg("h"), py::arg("w_ih"), py::arg("w_hh"), py::arg("variant"),

@@ -112,15 +112,21 @@ void bind_runtime(py::module_& m) {
     d["runtime"] = std::to_string(rt / 1000) + "." + std::to_string((rt % 1000) / 10);
     return d;
   });
-  m.def("synchronize", []() {
-    require_device();
-    py::gil_scoped_release release;
-    synchronize();
-  }, "Wait until every kernel and copy queued on the library's stream has finished.");
-  m.def("empty_cache", []() {
-    require_device();
-    empty_cache();
-  }, "Return the allocator's cached blocks to the driver (cudaFree).");
+  m.def(
+      "synchronize",
+      []() {
+        require_device();
+        py::gil_scoped_release release;
+        synchronize();
+      },
+      "Wait until every kernel and copy queued on the library's stream has finished.");
+  m.def(
+      "empty_cache",
+      []() {
+        require_device();
+        empty_cache();
+      },
+      "Return the allocator's cached blocks to the driver (cudaFree).");
   m.def("allocator_stats", []() {
     AllocatorStats s = allocator_stats();
     py::dict d;
@@ -147,10 +153,11 @@ void bind_runtime(py::module_& m) {
                                             "A CUDA event recorded on the library's stream.")
       .def(py::init<>())
       .def("record", [](Event& e) { DLK_CUDA_CHECK(cudaEventRecord(e.ev, stream())); })
-      .def("synchronize", [](Event& e) {
-        py::gil_scoped_release release;
-        DLK_CUDA_CHECK(cudaEventSynchronize(e.ev));
-      })
+      .def("synchronize",
+           [](Event& e) {
+             py::gil_scoped_release release;
+             DLK_CUDA_CHECK(cudaEventSynchronize(e.ev));
+           })
       .def(
           "elapsed_ms",
           [](const Event& start, const Event& end) {
@@ -162,12 +169,15 @@ void bind_runtime(py::module_& m) {
 
   py::class_<DeviceArray, ArrayPtr>(m, "DeviceArray",
                                     "A C-contiguous float32 or int64 array in GPU memory.")
-      .def_property_readonly("shape", [](const DeviceArray& a) { return py::tuple(py::cast(a.shape)); })
-      .def_property_readonly("dtype", [](const DeviceArray& a) { return std::string(dtype_name(a.dtype)); })
+      .def_property_readonly("shape",
+                             [](const DeviceArray& a) { return py::tuple(py::cast(a.shape)); })
+      .def_property_readonly("dtype",
+                             [](const DeviceArray& a) { return std::string(dtype_name(a.dtype)); })
       .def_property_readonly("size", &DeviceArray::size)
       .def_property_readonly("ndim", &DeviceArray::ndim)
       .def_property_readonly("nbytes", &DeviceArray::nbytes)
-      .def_property_readonly("ptr", [](const DeviceArray& a) { return reinterpret_cast<uintptr_t>(a.data()); })
+      .def_property_readonly(
+          "ptr", [](const DeviceArray& a) { return reinterpret_cast<uintptr_t>(a.data()); })
       .def("numpy", &download, "Copy to a new numpy array (waits for queued work).")
       .def(
           "copy_from_numpy",
@@ -211,8 +221,10 @@ void bind_runtime(py::module_& m) {
       "zeros",
       [](const py::object& shape, const std::string& dtype) {
         ArrayPtr a = make(shape, dtype);
-        if (a->dtype == DType::float32) fill_f32(a->f32(), a->size(), 0.f);
-        else fill_i64(a->i64(), a->size(), 0);
+        if (a->dtype == DType::float32)
+          fill_f32(a->f32(), a->size(), 0.f);
+        else
+          fill_i64(a->i64(), a->size(), 0);
         return a;
       },
       py::arg("shape"), py::arg("dtype") = "float32");
@@ -220,8 +232,10 @@ void bind_runtime(py::module_& m) {
       "fill",
       [](DeviceArray& a, double value) {
         require_device();
-        if (a.dtype == DType::float32) fill_f32(a.f32(), a.size(), static_cast<float>(value));
-        else fill_i64(a.i64(), a.size(), static_cast<int64_t>(value));
+        if (a.dtype == DType::float32)
+          fill_f32(a.f32(), a.size(), static_cast<float>(value));
+        else
+          fill_i64(a.i64(), a.size(), static_cast<int64_t>(value));
       },
       py::arg("x"), py::arg("value"), "Set every element of x to value (in place).");
   m.def(
