@@ -8,8 +8,31 @@ import platform
 import re
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+Fn = Callable[[], object]
+
+
+@dataclass
+class Case:
+    """One benchmark case of bench_cpu_kernels.py: ours and the peer, built lazily."""
+
+    name: str
+    unit: str  # "GFLOP/s" (work in flops) or "GB/s" (work in bytes)
+    work: float
+    make: Callable[[], tuple[Fn, Optional[Fn]]]  # -> (ours, torch or None)
+
+
+def optional_torch():
+    """The torch module where the optional peer is installed, else None."""
+    try:
+        import torch
+
+        return torch
+    except ImportError:
+        return None
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 

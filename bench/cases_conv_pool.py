@@ -12,32 +12,12 @@ the two callables it times, interleaved: a full forward + backward step of one l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
+from benchlib import Case, Fn, optional_torch
 
 SECTION = "conv_pool"
 TITLE = "Convolution and pooling (float32, NCHW, forward + backward)"
 
-Fn = Callable[[], object]
-
-
-@dataclass
-class Case:
-    name: str
-    unit: str  # "GFLOP/s" (work in flops) or "GB/s" (work in bytes)
-    work: float
-    make: Callable[[], tuple[Fn, Fn | None]]  # -> (ours, torch or None)
-
-
-def _torch():
-    try:
-        import torch
-
-        return torch
-    except ImportError:
-        return None
 
 
 def conv_case(
@@ -65,7 +45,7 @@ def conv_case(
             finally:
                 _C.set_conv2d_rung("auto")
 
-        torch = _torch()
+        torch = optional_torch()
         if torch is None:
             return ours, None
         xt = torch.tensor(x, requires_grad=True)
@@ -110,7 +90,7 @@ def pool_case(name: str, kind: str, shape: tuple[int, int, int, int], rung: str 
             finally:
                 _C.set_pool2d_rung("auto")
 
-        torch = _torch()
+        torch = optional_torch()
         if torch is None:
             return ours, None
         xt = torch.tensor(x, requires_grad=True)

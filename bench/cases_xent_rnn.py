@@ -19,32 +19,12 @@ Run alone for a quick look (no RESULTS.md): python bench/cases_xent_rnn.py [--th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
+from benchlib import Case, Fn, optional_torch
 
 SECTION = "xent_rnn"
 TITLE = "Softmax cross-entropy, LSTM and GRU (float32, forward + backward)"
 
-Fn = Callable[[], object]
-
-
-@dataclass
-class Case:
-    name: str
-    unit: str  # "GFLOP/s" (work in flops) or "GB/s" (work in bytes)
-    work: float
-    make: Callable[[], tuple[Fn, Fn | None]]  # -> (ours, torch or None)
-
-
-def _torch():
-    try:
-        import torch
-
-        return torch
-    except ImportError:
-        return None
 
 
 def xent_case(n: int, c: int) -> Case:
@@ -60,7 +40,7 @@ def xent_case(n: int, c: int) -> Case:
             _, lse = _C.softmax_cross_entropy_forward(x, t)
             _C.softmax_cross_entropy_backward(x, t, lse, 1.0, out=dx)
 
-        torch = _torch()
+        torch = optional_torch()
         if torch is None:
             return ours, None
         xt, tt = torch.tensor(x, requires_grad=True), torch.tensor(t)
@@ -104,7 +84,7 @@ def lstm_layer_case(t: int, n: int, i: int, h: int, gemm_path: str = "auto") -> 
             _C.lstm_backward(x, h0, c0, w_ih, w_hh, None, "standard", False, y, saved, dy)
             _C.set_rnn_gemm_path("auto")
 
-        torch = _torch()
+        torch = optional_torch()
         if torch is None:
             return ours, None
         m = torch.nn.LSTM(i, h)
@@ -141,7 +121,7 @@ def gru_layer_case(t: int, n: int, i: int, h: int) -> Case:
             y, _, saved = _C.gru_forward(x, h0, w_ih, w_hh, b, b_hn, "reset_after", False)
             _C.gru_backward(x, h0, w_ih, w_hh, "reset_after", False, y, saved, dy)
 
-        torch = _torch()
+        torch = optional_torch()
         if torch is None:
             return ours, None
         m = torch.nn.GRU(i, h)
@@ -184,7 +164,7 @@ def cell_case(kind: str, n: int, i: int, h: int) -> Case:
                 _, saved = _C.gru_cell_forward(x, hp, w_ih, w_hh, b, b_hn, "reset_after")
                 _C.gru_cell_backward(x, hp, w_ih, w_hh, "reset_after", saved, dh)
 
-        torch = _torch()
+        torch = optional_torch()
         if torch is None:
             return ours, None
         m = torch.nn.LSTMCell(i, h) if kind == "LSTM" else torch.nn.GRUCell(i, h)
@@ -230,7 +210,7 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--only")
     args = parser.parse_args()
-    torch = _torch()
+    torch = optional_torch()
     for threads in args.threads:
         dl_kernels.set_num_threads(threads)
         if torch is not None:
