@@ -22,7 +22,7 @@ class Case:
     name: str
     unit: str  # "GFLOP/s" (work in flops) or "GB/s" (work in bytes)
     work: float
-    make: Callable[[], tuple[Fn, Optional[Fn]]]  # -> (ours, torch or None)
+    make: Callable[[], tuple[Fn, Fn | None]]  # -> (ours, torch or None)
 
 
 def optional_torch():
