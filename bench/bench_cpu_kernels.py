@@ -20,12 +20,15 @@ import argparse
 import importlib
 import json
 import os
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CASE_MODULES = ["cases_conv_pool", "cases_xent_rnn"]
+
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import run_worker
 
 
 def load_modules() -> list:
@@ -96,23 +99,6 @@ def worker(threads: int, repeats: int, only: str | None) -> dict:
     return {"threads": threads, "ceilings": ceilings, "sections": sections}
 
 
-def run_worker(threads: int, repeats: int, only: str | None) -> dict:
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS=str(threads),
-        OPENBLAS_NUM_THREADS=str(threads),
-        MKL_NUM_THREADS=str(threads),
-    )
-    cmd = [sys.executable, __file__, "--worker", str(threads), "--repeats", str(repeats)]
-    if only:
-        cmd += ["--only", only]
-    out = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.stderr.write(out.stderr)
-        raise SystemExit(f"worker for {threads} thread(s) failed")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def tables(results: list[dict]) -> dict[str, tuple[str, str]]:
     """section -> (title, markdown table with every thread count's rows)."""
     out: dict[str, tuple[str, str]] = {}
@@ -154,7 +140,8 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeats, args.only)))
         return
-    results = [run_worker(t, args.repeats, args.only) for t in args.threads]
+    extra = ["--repeats", str(args.repeats)] + (["--only", args.only] if args.only else [])
+    results = [run_worker(__file__, t, extra) for t in args.threads]
     sys.path.insert(0, HERE)
     from benchlib import header, write_section
 

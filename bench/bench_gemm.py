@@ -18,11 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 SQUARE = [256, 512, 1024, 2048]
 TRAINING = [(128, 784, 1024), (128, 1024, 10), (1024, 128, 784)]
+
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import run_worker
 
 
 def worker(threads: int, repeats: int) -> dict:
@@ -57,14 +60,6 @@ def worker(threads: int, repeats: int) -> dict:
         gf = {k: 2.0 * M * N * K / t / 1e9 for k, t in med.items()}
         rows.append({"shape": f"{M}x{K}x{N}", "gflops": gf})
     return {"threads": threads, "peak": peak, "rows": rows}
-
-
-def run_worker(threads: int, repeats: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads))
-    out = subprocess.run([sys.executable, __file__, "--worker", str(threads), "--repeats",
-                          str(repeats)], env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def ratio(r: dict, torch_gf: float | None) -> str:
@@ -106,7 +101,8 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeats)))
         return
-    results = [run_worker(t, args.repeats) for t in args.threads]
+    results = [run_worker(__file__, t, ["--repeats", str(args.repeats)])
+               for t in args.threads]
     text = table(results)
     print(text)
     if args.write:

@@ -16,12 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from typing import Callable
 
 CASES = ["add 16x16", "add 16x16 (recording grad)", "matmul 64x64", "Linear 32x64->64 fwd+bwd"]
+
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import run_worker
 
 
 def make_cases(lib, F) -> dict[str, Callable[[], object]]:
@@ -86,15 +89,6 @@ def worker(threads: int, repeats: int, inner: int) -> dict:
     return {"threads": threads, "rows": rows}
 
 
-def run_worker(threads: int, repeats: int, inner: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               OPENBLAS_NUM_THREADS=str(threads))
-    out = subprocess.run([sys.executable, __file__, "--worker", str(threads), "--repeats",
-                          str(repeats), "--inner", str(inner)], env=env, capture_output=True,
-                         text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def table(results: list[dict]) -> str:
     lines = [("| case | threads | ours µs/call | torch µs/call | ours / torch | bare array work "
              "under ours µs | ours − bare (Python layer) µs |"),
@@ -125,7 +119,8 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.repeats, args.inner)))
         return
     start = time.perf_counter()
-    results = [run_worker(t, args.repeats, args.inner) for t in args.threads]
+    results = [run_worker(__file__, t, ["--repeats", str(args.repeats), "--inner",
+                                          str(args.inner)]) for t in args.threads]
     text = table(results)
     print(text)
     print(f"({time.perf_counter() - start:.0f} s)")

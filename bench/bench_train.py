@@ -23,10 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 TARGETS = {"mlp": 1.0, "lenet": 1.5, "char-lstm": 0.9}
+
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import run_worker
 
 
 def _images(n: int) -> tuple[object, object, str]:
@@ -170,16 +173,6 @@ def worker(threads: int, repeats: int) -> dict:
     return {"threads": threads, "rows": rows}
 
 
-def run_worker(threads: int, repeats: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               OPENBLAS_NUM_THREADS=str(threads))
-    out = subprocess.run([sys.executable, __file__, "--worker", str(threads), "--repeats",
-                          str(repeats)], env=env, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise SystemExit(f"worker ({threads} threads) failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 CASES = {
     "mlp": "MLP 784-1024-10, batch 128, SGD+momentum",
     "lenet": "LeNet (16, 32 channels), batch 64, SGD+momentum",
@@ -215,7 +208,8 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeats)))
         return
-    results = [run_worker(t, args.repeats) for t in args.threads]
+    results = [run_worker(__file__, t, ["--repeats", str(args.repeats)])
+               for t in args.threads]
     text = table(results)
     print(text)
     if args.write:

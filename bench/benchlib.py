@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import re
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,20 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int = 11,
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
+
+
+def run_worker(script: str, threads: int, args: list[str]) -> dict:
+    """Run `script --worker THREADS ARGS...` in a fresh process whose thread pools (ours,
+    OpenBLAS, MKL) are all set to `threads` (they are fixed at import), and return the JSON
+    object it prints last."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, script, "--worker", str(threads), *args], env=env,
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"{os.path.basename(script)} worker ({threads} threads) failed:\n"
+                         f"{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def cpu_name() -> str:
