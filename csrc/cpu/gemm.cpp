@@ -71,88 +71,63 @@ thread_local Workspace tls_a_panel, tls_b_block;
 }  // namespace
 
 // ---- packing ----------------------------------------------------------------------------------
-// A sliver: rows [i0, i0 + mv) of op(A), k in [k0, k0 + kc), stored as dst[k * MR + i].
-// MR is a compile-time constant so the row loop unrolls into straight-line copies.
-template <int MR, typename T>
-static void pack_a_sliver_mr(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mv, int64_t k0,
-                             int64_t kc, T* dst) {
-  if (ta) {
+// A sliver of W rows of op(A) (or W columns of op(B)) over k in [k0, k0 + kc), stored k-major
+// as dst[k * W + i] and zero-padded from v to W. `along_i` says which way the source is
+// contiguous: element (i, k) is src[k * ld + i] (A transposed, B as is) or src[i * ld + k]
+// (A as is, B transposed). W is a compile-time constant so the copies unroll.
+template <int W, typename T>
+static void pack_sliver_w(bool along_i, const T* src, int64_t ld, int64_t i0, int64_t v, int64_t k0,
+                          int64_t kc, T* dst) {
+  if (along_i) {
     for (int64_t k = 0; k < kc; ++k) {
-      const T* src = A + (k0 + k) * lda + i0;
-      T* d = dst + k * MR;
-      for (int64_t i = 0; i < mv; ++i) d[i] = src[i];
-      for (int64_t i = mv; i < MR; ++i) d[i] = T(0);
+      T* d = dst + k * W;
+      std::memcpy(d, src + (k0 + k) * ld + i0, sizeof(T) * v);
+      for (int64_t i = v; i < W; ++i) d[i] = T(0);
     }
-  } else if (mv == MR) {
-    // Rows of A are read down the k loop, MR at a time, and written as contiguous MR-wide rows
-    // of dst: strided reads (MR rows stay in L1) are cheaper than strided scalar stores.
-    const T* rows[MR];
-    for (int i = 0; i < MR; ++i) rows[i] = A + (i0 + i) * lda + k0;
+  } else if (v == W) {
+    // W source rows are read down k together and each step writes one contiguous row of dst
+    // (a transposing copy: strided reads, W rows kept in L1, beat strided scalar stores).
+    const T* rows[W];
+    for (int i = 0; i < W; ++i) rows[i] = src + (i0 + i) * ld + k0;
     for (int64_t k = 0; k < kc; ++k) {
-      T* d = dst + k * MR;
-#pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i) d[i] = rows[i][k];
+      T* d = dst + k * W;
+#pragma GCC unroll 32
+      for (int i = 0; i < W; ++i) d[i] = rows[i][k];
     }
   } else {
     for (int64_t k = 0; k < kc; ++k) {
-      T* d = dst + k * MR;
-      for (int64_t i = 0; i < mv; ++i) d[i] = A[(i0 + i) * lda + k0 + k];
-      for (int64_t i = mv; i < MR; ++i) d[i] = T(0);
+      T* d = dst + k * W;
+      for (int64_t i = 0; i < v; ++i) d[i] = src[(i0 + i) * ld + k0 + k];
+      for (int64_t i = v; i < W; ++i) d[i] = T(0);
     }
   }
 }
 
 template <typename T>
-static void pack_a_sliver(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mv, int64_t k0,
-                          int64_t kc, int mr, T* dst) {
-  switch (mr) {
-    case 12: return pack_a_sliver_mr<12>(ta, A, lda, i0, mv, k0, kc, dst);
-    case 6: return pack_a_sliver_mr<6>(ta, A, lda, i0, mv, k0, kc, dst);
-    case 4: return pack_a_sliver_mr<4>(ta, A, lda, i0, mv, k0, kc, dst);
+static void pack_sliver(bool along_i, const T* src, int64_t ld, int64_t i0, int64_t v, int64_t k0,
+                        int64_t kc, int w, T* dst) {
+  switch (w) {
+    case 32: return pack_sliver_w<32>(along_i, src, ld, i0, v, k0, kc, dst);
+    case 16: return pack_sliver_w<16>(along_i, src, ld, i0, v, k0, kc, dst);
+    case 12: return pack_sliver_w<12>(along_i, src, ld, i0, v, k0, kc, dst);
+    case 8: return pack_sliver_w<8>(along_i, src, ld, i0, v, k0, kc, dst);
+    case 6: return pack_sliver_w<6>(along_i, src, ld, i0, v, k0, kc, dst);
+    case 4: return pack_sliver_w<4>(along_i, src, ld, i0, v, k0, kc, dst);
   }
-  fail("gemm: no packing for a micro-kernel of ", mr, " rows");
+  fail("gemm: no packing for a micro-kernel tile edge of ", w);
 }
 
-// B sliver: columns [j0, j0 + nv) of op(B), k in [k0, k0 + kc), stored as dst[k * NR + j].
-template <int NR, typename T>
-static void pack_b_sliver_nr(bool tb, const T* B, int64_t ldb, int64_t j0, int64_t nv, int64_t k0,
-                             int64_t kc, T* dst) {
-  if (!tb) {
-    for (int64_t k = 0; k < kc; ++k) {
-      const T* src = B + (k0 + k) * ldb + j0;
-      T* d = dst + k * NR;
-      std::memcpy(d, src, sizeof(T) * nv);
-      for (int64_t j = nv; j < NR; ++j) d[j] = T(0);
-    }
-  } else if (nv == NR) {
-    // B is stored N x K: NR of its rows are read down k together and each step writes one
-    // contiguous row of dst (a transposing copy; strided reads beat strided scalar stores).
-    const T* rows[NR];
-    for (int j = 0; j < NR; ++j) rows[j] = B + (j0 + j) * ldb + k0;
-    for (int64_t k = 0; k < kc; ++k) {
-      T* d = dst + k * NR;
-#pragma GCC unroll 32
-      for (int j = 0; j < NR; ++j) d[j] = rows[j][k];
-    }
-  } else {
-    for (int64_t k = 0; k < kc; ++k) {
-      T* d = dst + k * NR;
-      for (int64_t j = 0; j < nv; ++j) d[j] = B[(j0 + j) * ldb + k0 + k];
-      for (int64_t j = nv; j < NR; ++j) d[j] = T(0);
-    }
-  }
+// Rows [i0, i0 + mv) of op(A) and columns [j0, j0 + nv) of op(B), as micro-kernel slivers.
+template <typename T>
+static void pack_a_sliver(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mv, int64_t k0,
+                          int64_t kc, int mr, T* dst) {
+  pack_sliver(ta, A, lda, i0, mv, k0, kc, mr, dst);
 }
 
 template <typename T>
 static void pack_b_sliver(bool tb, const T* B, int64_t ldb, int64_t j0, int64_t nv, int64_t k0,
                           int64_t kc, int nr, T* dst) {
-  switch (nr) {
-    case 32: return pack_b_sliver_nr<32>(tb, B, ldb, j0, nv, k0, kc, dst);
-    case 16: return pack_b_sliver_nr<16>(tb, B, ldb, j0, nv, k0, kc, dst);
-    case 8: return pack_b_sliver_nr<8>(tb, B, ldb, j0, nv, k0, kc, dst);
-    case 4: return pack_b_sliver_nr<4>(tb, B, ldb, j0, nv, k0, kc, dst);
-  }
-  fail("gemm: no packing for a micro-kernel of ", nr, " columns");
+  pack_sliver(!tb, B, ldb, j0, nv, k0, kc, nr, dst);
 }
 
 // ---- blocked driver ---------------------------------------------------------------------------
