@@ -216,7 +216,9 @@ static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t
                 // The next tile's C rows are on their way to L1 while this one computes: C is
                 // the one operand not packed, so nothing else would bring it in early.
                 if (jr + 1 < n_jr)
-                  for (int i = 0; i < mr; ++i) __builtin_prefetch(c + i * ldc + nr, 1, 3);
+                  for (int i = 0; i < mr; ++i)
+                    for (int j = 0; j < nr; j += 64 / static_cast<int>(sizeof(T)))
+                      __builtin_prefetch(c + i * ldc + nr + j, 1, 3);
                 uk.fn(kc, a, b, c, ldc, alpha, beta_here);
                 return;
               }
