@@ -2,6 +2,7 @@
 #include <pybind11/stl.h>
 
 #include "common/cpu_features.h"
+#include "common/malloc_tuning.h"
 #include "common/parallel.h"
 #include "cpu/machine_peak.h"
 #include "python/cpu_bindings.h"
@@ -39,6 +40,7 @@ void bind_config(py::module_& m) {
     d["cpu_avx2_fma"] = cpu_has_avx2_fma();
     d["cpu_avx512"] = cpu_has_avx512();
     d["openmp_threads"] = num_threads();
+    d["malloc_tuned"] = tune_malloc_for_reuse();
     d["pybind11"] = std::to_string(PYBIND11_VERSION_MAJOR) + "." +
                     std::to_string(PYBIND11_VERSION_MINOR) + "." +
                     std::to_string(PYBIND11_VERSION_PATCH);

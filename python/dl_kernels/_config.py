@@ -40,6 +40,7 @@ def show_config() -> None:
         ("SIMD path chosen on this CPU", info["simd_selected"]),
         ("GEMM rung in use", info["gemm_rung"]),
         ("OpenMP threads", info["openmp_threads"]),
+        ("large blocks kept for reuse", "yes" if info["malloc_tuned"] else "no (DLK_MALLOC_TUNING=0)"),
         ("CUDA module built", "yes" if info["cuda_built"] else "no"),
     ]
     if info["cuda_built"]:
