@@ -15,8 +15,6 @@ Shapes are M x K x N: C[M, N] = A[M, K] @ B[K, N]. The training shapes are an ML
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 
@@ -25,7 +23,7 @@ TRAINING = [(128, 784, 1024), (128, 1024, 10), (1024, 128, 784)]
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import run_worker
+from benchlib import thread_sweep_main
 
 
 def worker(threads: int, repeats: int) -> dict:
@@ -92,25 +90,7 @@ def table(results: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=11)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--write", action="store_true", help="write the table into RESULTS.md")
-    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.repeats)))
-        return
-    results = [run_worker(__file__, t, ["--repeats", str(args.repeats)])
-               for t in args.threads]
-    text = table(results)
-    print(text)
-    if args.write:
-        sys.path.insert(0, os.path.dirname(__file__))
-        from benchlib import header, write_section
-
-        write_section("gemm", "## CPU GEMM (float32)\n\n" + header(
-            "python bench/bench_gemm.py --write") + "\n" + text)
+    thread_sweep_main(__file__, __doc__, "gemm", "CPU GEMM (float32)", worker, table)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,6 @@ the same shape stands in (said in the output).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 
@@ -29,7 +27,7 @@ TARGETS = {"mlp": 1.0, "lenet": 1.5, "char-lstm": 0.9}
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import run_worker
+from benchlib import thread_sweep_main
 
 
 def _images(n: int) -> tuple[object, object, str]:
@@ -198,26 +196,7 @@ def table(results: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=11)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--write", action="store_true",
-                        help="write the table into bench/RESULTS.md")
-    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.repeats)))
-        return
-    results = [run_worker(__file__, t, ["--repeats", str(args.repeats)])
-               for t in args.threads]
-    text = table(results)
-    print(text)
-    if args.write:
-        sys.path.insert(0, os.path.dirname(__file__))
-        from benchlib import header, write_section
-
-        write_section("train", "## Training steps end to end (float32)\n\n" + header(
-            "python bench/bench_train.py --write") + "\n" + text)
+    thread_sweep_main(__file__, __doc__, "train", "Training steps end to end (float32)", worker, table)
 
 
 if __name__ == "__main__":

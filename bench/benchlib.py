@@ -69,6 +69,30 @@ def run_worker(script: str, threads: int, args: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def thread_sweep_main(script: str, doc: str, section: str, title: str,
+                      worker: Callable[[int, int], dict], table: Callable[[list[dict]], str]) -> None:
+    """The command line shared by benchmarks that sweep thread counts: `--worker N` runs
+    worker(N, repeats) and prints its JSON; otherwise one worker process per --threads value,
+    the table printed, and with --write put into RESULTS.md under `section`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--write", action="store_true", help="write the table into RESULTS.md")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.repeats)))
+        return
+    results = [run_worker(script, t, ["--repeats", str(args.repeats)]) for t in args.threads]
+    text = table(results)
+    print(text)
+    if args.write:
+        command = f"python bench/{os.path.basename(script)} --write"
+        write_section(section, f"## {title}\n\n" + header(command) + "\n" + text)
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -3,6 +3,22 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from dl_kernels import _C
+
+# (pointwise rung, GEMM path): every float32 path the RNN dispatcher can take on this CPU.
+RNN_RUNGS = [("reference", "library"), ("reference", "packed")] + (
+    [("avx512", "library"), ("avx512", "packed")] if _C.build_info()["cpu_avx512"] else [])
+
+
+def force_rnn_rung(request: pytest.FixtureRequest):
+    """Fixture body: force one (rung, GEMM path) for a test, then restore automatic choice.
+    Test modules declare it with `rung = pytest.fixture(params=RNN_RUNGS, ...)(force_rnn_rung)`."""
+    _C.set_rnn_rung(request.param[0])
+    _C.set_rnn_gemm_path(request.param[1])
+    yield request.param
+    _C.set_rnn_rung("auto")
+    _C.set_rnn_gemm_path("auto")
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:

@@ -10,21 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from dl_kernels import _C
-from rnn_reference import central_difference, lstm_cell, lstm_seq
+from rnn_reference import RNN_RUNGS, central_difference, force_rnn_rung, lstm_cell, lstm_seq
 
-# (pointwise rung, GEMM path): every float32 path the dispatcher can take on this CPU.
-RUNGS = [("reference", "library"), ("reference", "packed")] + (
-    [("avx512", "library"), ("avx512", "packed")] if _C.build_info()["cpu_avx512"] else [])
 VARIANTS = ["standard", "peephole", "coupled"]
 
-
-@pytest.fixture(params=RUNGS, ids=["-".join(r) for r in RUNGS])
-def rung(request: pytest.FixtureRequest):
-    _C.set_rnn_rung(request.param[0])
-    _C.set_rnn_gemm_path(request.param[1])
-    yield request.param
-    _C.set_rnn_rung("auto")
-    _C.set_rnn_gemm_path("auto")
+rung = pytest.fixture(params=RNN_RUNGS, ids=["-".join(r) for r in RNN_RUNGS])(force_rnn_rung)
 
 
 def params(T, N, I, H, variant, dtype=np.float64, seed=0):

@@ -49,6 +49,15 @@ inline void require_shape(const py::array& a, const std::vector<int64_t>& expect
   DLK_CHECK(ok, name, ": expected shape ", shape_str(expected), ", got ", shape_str(shape_of(a)));
 }
 
+// stride / dilation / kernel / input size: a pair (h, w) of values >= min_value. `family` names
+// the kernel in the message ("conv2d", "pool2d").
+inline void require_pair(const std::vector<int64_t>& v, const char* family, const char* name,
+                         int64_t min_value) {
+  DLK_CHECK(v.size() == 2, family, ": ", name, ": expected 2 values (h, w), got ", v.size());
+  DLK_CHECK(v[0] >= min_value && v[1] >= min_value, family, ": ", name,
+            ": expected values >= ", min_value, ", got ", shape_str(v));
+}
+
 inline void require_c_contiguous(const py::array& a, const char* name) {
   DLK_CHECK(a.flags() & py::array::c_style, name,
             ": expected a C-contiguous array (use numpy.ascontiguousarray), got strides ",

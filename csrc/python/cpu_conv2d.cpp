@@ -15,13 +15,6 @@ namespace {
 using namespace py_checks;
 using Ints = std::vector<int64_t>;
 
-// stride / dilation / kernel_hw / input_hw: a pair of positive ints (or non-negative for pads).
-void require_pair(const Ints& v, const char* name, int64_t min_value) {
-  DLK_CHECK(v.size() == 2, "conv2d: ", name, ": expected 2 values (h, w), got ", v.size());
-  DLK_CHECK(v[0] >= min_value && v[1] >= min_value, "conv2d: ", name,
-            ": expected values >= ", min_value, ", got ", shape_str(v));
-}
-
 // (top, bottom, left, right); a pair (ph, pw) means the same on both sides.
 Ints padding4(const Ints& p) {
   DLK_CHECK(p.size() == 2 || p.size() == 4,
@@ -37,8 +30,8 @@ Ints padding4(const Ints& p) {
 // what the caller reconstructs from input_hw); w_shape is O, C/groups, KH, KW.
 cpu::Conv2dShape make_shape(const Ints& x_shape, const Ints& w_shape, const Ints& stride,
                             const Ints& padding, const Ints& dilation, int64_t groups) {
-  require_pair(stride, "stride", 1);
-  require_pair(dilation, "dilation", 1);
+  require_pair(stride, "conv2d", "stride", 1);
+  require_pair(dilation, "conv2d", "dilation", 1);
   const Ints pad = padding4(padding);
   DLK_CHECK(groups >= 1, "conv2d: groups: expected >= 1, got ", groups);
   cpu::Conv2dShape s{};
@@ -123,7 +116,7 @@ py::array backward_input(py::array gy, py::array w, const Ints& input_hw, const 
                          const Ints& padding, const Ints& dilation, int64_t groups) {
   const bool f64 = std::is_same_v<T, double>;
   require_input(w, "w", f64);
-  require_pair(input_hw, "input_hw", 1);
+  require_pair(input_hw, "conv2d", "input_hw", 1);
   const Ints gys = shape_of(gy), ws = shape_of(w);
   const Ints xs{gys[0], ws[1] * groups, input_hw[0], input_hw[1]};
   const cpu::Conv2dShape s = make_shape(xs, ws, stride, padding, dilation, groups);
@@ -142,7 +135,7 @@ py::array backward_weight(py::array gy, py::array x, const Ints& kernel_hw, cons
                           const Ints& padding, const Ints& dilation, int64_t groups) {
   const bool f64 = std::is_same_v<T, double>;
   require_input(x, "x", f64);
-  require_pair(kernel_hw, "kernel_hw", 1);
+  require_pair(kernel_hw, "conv2d", "kernel_hw", 1);
   const Ints gys = shape_of(gy), xs = shape_of(x);
   DLK_CHECK(groups >= 1, "conv2d: groups: expected >= 1, got ", groups);
   const Ints ws{gys[1], xs[1] / groups, kernel_hw[0], kernel_hw[1]};

@@ -16,18 +16,12 @@ namespace {
 using namespace py_checks;
 using Ints = std::vector<int64_t>;
 
-void require_pair(const Ints& v, const char* name, int64_t min_value) {
-  DLK_CHECK(v.size() == 2, "pool2d: ", name, ": expected 2 values (h, w), got ", v.size());
-  DLK_CHECK(v[0] >= min_value && v[1] >= min_value, "pool2d: ", name,
-            ": expected values >= ", min_value, ", got ", shape_str(v));
-}
-
 // x_shape: N, C, H, W. Checks the window and fills in the (floor-mode) output size.
 cpu::Pool2dShape make_shape(const Ints& x_shape, const Ints& kernel, const Ints& stride,
                             const Ints& padding) {
-  require_pair(kernel, "kernel", 1);
-  require_pair(stride, "stride", 1);
-  require_pair(padding, "padding", 0);
+  require_pair(kernel, "pool2d", "kernel", 1);
+  require_pair(stride, "pool2d", "stride", 1);
+  require_pair(padding, "pool2d", "padding", 0);
   DLK_CHECK(padding[0] <= kernel[0] / 2 && padding[1] <= kernel[1] / 2,
             "pool2d: padding should be at most half the kernel: expected padding <= ",
             shape_str({kernel[0] / 2, kernel[1] / 2}), ", got ", shape_str(padding));
@@ -79,7 +73,7 @@ py::tuple max_forward(py::array x, const Ints& k, const Ints& st, const Ints& pd
 
 template <typename T>
 py::array max_backward(py::array gy, py::array argmax, const Ints& input_hw) {
-  require_pair(input_hw, "input_hw", 1);
+  require_pair(input_hw, "pool2d", "input_hw", 1);
   const Ints g = shape_of(gy);
   require_dtype<int64_t>(argmax, "argmax");
   require_shape(argmax, g, "argmax");
@@ -118,7 +112,7 @@ py::array avg_forward(py::array x, const Ints& k, const Ints& st, const Ints& pd
 template <typename T>
 py::array avg_backward(py::array gy, const Ints& input_hw, const Ints& k, const Ints& st,
                        const Ints& pd, bool cip) {
-  require_pair(input_hw, "input_hw", 1);
+  require_pair(input_hw, "pool2d", "input_hw", 1);
   const Ints g = shape_of(gy);
   const cpu::Pool2dShape s = make_shape({g[0], g[1], input_hw[0], input_hw[1]}, k, st, pd);
   require_shape(gy, {s.N, s.C, s.OH, s.OW}, "gy");
