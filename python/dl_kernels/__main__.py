@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -63,6 +64,14 @@ examples:
 """
 
 
+def _train_epilog() -> str:
+    from dl_kernels import tasks
+
+    names = ", ".join(sorted(tasks.train_tasks()))
+    return _TRAIN_EPILOG + (f"\nmodels with a command line of their own (train NAME --help): {names}\n"
+                            if names else "")
+
+
 def _positive_int(text: str) -> int:
     v = int(text)
     if v < 1:
@@ -75,7 +84,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         "train", help="train a model on a bundled data set and print its test metrics",
         description="Train a model on a data set that ships with an installed package; "
         "checkpoints, a learning-curve PNG and the final model go to --out.",
-        epilog=_TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=_train_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", nargs="?", help="model name (default mlp)")
     p.add_argument("--data", help="data set name or IDX path")
     p.add_argument("--epochs", type=_positive_int, help="epochs (total, also on --resume)")
@@ -186,22 +195,22 @@ def run_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="dl_kernels", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command")
-    check = sub.add_parser("selfcheck", help="print the build and check the GEMM against numpy")
-    check.add_argument("--n", type=int, default=1024, help="matrix size (default 1024)")
-    _add_train_parser(sub)
-    _add_sample_parser(sub)
-    args = parser.parse_args(argv)
+def _task_entry(argv: list[str]) -> tuple[str, Callable[[list[str]], int], list[str]] | None:
+    """The task module that serves this command line, if one does (see dl_kernels.tasks)."""
+    from dl_kernels import tasks
+
+    if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-"):
+        fn = tasks.train_tasks().get(argv[1])
+        return ("train", fn, argv[2:]) if fn else None
+    if argv and not argv[0].startswith("-"):
+        fn = tasks.commands().get(argv[0])
+        return (argv[0], fn, argv[1:]) if fn else None
+    return None
+
+
+def _run_guarded(command: str, fn: Callable[[], int]) -> int:
     try:
-        if args.command in (None, "selfcheck"):
-            return selfcheck(getattr(args, "n", 1024))
-        if args.command == "train":
-            return run_train(args, argv)
-        if args.command == "sample":
-            return run_sample(args)
+        return fn()
     except KeyboardInterrupt:
         print("dl_kernels: interrupted", file=sys.stderr)
         return 130
@@ -210,10 +219,35 @@ def main(argv: list[str] | None = None) -> int:
             raise
         # One clear line, no traceback: unknown model, bad path, missing data package, ...
         msg = str(exc).strip().replace("\n", " ") or type(exc).__name__
-        print(f"dl_kernels {args.command}: error: {msg}", file=sys.stderr)
+        print(f"dl_kernels {command}: error: {msg}", file=sys.stderr)
         return 1
-    parser.error(f"unknown command {args.command}")
-    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    entry = _task_entry(argv)
+    if entry is not None:
+        command, fn, rest = entry
+        return _run_guarded(command, lambda: fn(rest))
+    parser = argparse.ArgumentParser(prog="dl_kernels", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    check = sub.add_parser("selfcheck", help="print the build and check the GEMM against numpy")
+    check.add_argument("--n", type=int, default=1024, help="matrix size (default 1024)")
+    _add_train_parser(sub)
+    _add_sample_parser(sub)
+    args = parser.parse_args(argv)
+
+    def dispatch() -> int:
+        if args.command in (None, "selfcheck"):
+            return selfcheck(getattr(args, "n", 1024))
+        if args.command == "train":
+            return run_train(args, argv)
+        if args.command == "sample":
+            return run_sample(args)
+        parser.error(f"unknown command {args.command}")
+        return 2
+
+    return _run_guarded(args.command or "selfcheck", dispatch)
 
 
 if __name__ == "__main__":

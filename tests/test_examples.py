@@ -1,0 +1,21 @@
+"""Every script in examples/ runs top to bottom with a tiny budget (DLK_EXAMPLE_TINY=1)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_runs_with_a_tiny_budget(script: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "DLK_EXAMPLE_TINY": "1", "DLK_EXAMPLE_OUT": str(tmp_path),
+           "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, str(script)], check=False, cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{script.name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
