@@ -35,6 +35,7 @@ from dl_kernels.data.sources import (
 from dl_kernels.data.splits import Split, split_indices, train_val_split, train_val_test_split
 from dl_kernels.data.text import CharVocab, SequenceLoader
 from dl_kernels.data.transforms import Compose, GaussianNoise, RandomShift, Standardizer
+from dl_kernels.data.words import Vocab, tokenize
 
 __all__ = [
     "DATASETS",
@@ -54,6 +55,7 @@ __all__ = [
     "Split",
     "Standardizer",
     "TextDataset",
+    "Vocab",
     "find_idx_files",
     "list_datasets",
     "load_dataset",
@@ -67,6 +69,7 @@ __all__ = [
     "read_idx",
     "shakespeare_works",
     "split_indices",
+    "tokenize",
     "train_val_split",
     "train_val_test_split",
     "write_idx",
