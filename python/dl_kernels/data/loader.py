@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from dl_kernels.data._errors import DataError
-from dl_kernels.data.dataset import IterableDataset
+from dl_kernels.data.dataset import IterableDataset, TensorDataset
 from dl_kernels.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 from dl_kernels.data.splits import SeedLike, Split, as_generator
 
@@ -332,6 +332,13 @@ class DataLoader:
             else:
                 xb, yb = x[int(indices)], None if y is None else y[int(indices)]
             batch = xb if yb is None else (xb, yb)
+        elif isinstance(indices, list) and self.collate_fn is None and \
+                type(self.dataset) is TensorDataset and \
+                all(isinstance(t, np.ndarray) for t in self.dataset.tensors):
+            # What default_collate would build, one fancy index per array instead of a
+            # Python call per sample.
+            idx = np.asarray(indices, dtype=np.int64)
+            batch = tuple(t[idx] for t in self.dataset.tensors)
         elif isinstance(indices, list):
             samples = [self._sample(i) for i in indices]
             batch = (self.collate_fn or default_collate)(samples)
