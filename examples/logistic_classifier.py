@@ -10,16 +10,19 @@
 import os
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import numpy as np
-
 import dl_kernels as dlk
 import dl_kernels.nn.functional as F
-from dl_kernels.data import DataLoader, DataPackageMissing, Standardizer, TensorDataset, load_dataset
+import matplotlib.pyplot as plt
+import numpy as np
+from dl_kernels.data import (
+    DataLoader,
+    DataPackageMissing,
+    Standardizer,
+    TensorDataset,
+    load_dataset,
+)
 
+plt.switch_backend("Agg")  # figures go to files, never to a window
 TINY = os.environ.get("DLK_EXAMPLE_TINY") == "1"
 OUT = Path(os.environ.get("DLK_EXAMPLE_OUT", "."))
 dlk.manual_seed(0)

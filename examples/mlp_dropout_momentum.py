@@ -18,16 +18,19 @@ import copy
 import os
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
+import dl_kernels as dlk
 import matplotlib.pyplot as plt
 import numpy as np
-
-import dl_kernels as dlk
-from dl_kernels.data import DataLoader, DataPackageMissing, Standardizer, TensorDataset, load_dataset
+from dl_kernels.data import (
+    DataLoader,
+    DataPackageMissing,
+    Standardizer,
+    TensorDataset,
+    load_dataset,
+)
 from dl_kernels.models import MLP
 
+plt.switch_backend("Agg")  # figures go to files, never to a window
 TINY = os.environ.get("DLK_EXAMPLE_TINY") == "1"
 OUT = Path(os.environ.get("DLK_EXAMPLE_OUT", "."))
 

@@ -13,15 +13,12 @@
 import os
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # figures go to files, never to a window
+import dl_kernels as dlk
+import dl_kernels.nn.functional as F
 import matplotlib.pyplot as plt
 import numpy as np
 
-import dl_kernels as dlk
-import dl_kernels.nn.functional as F
-
+plt.switch_backend("Agg")  # figures go to files, never to a window
 TINY = os.environ.get("DLK_EXAMPLE_TINY") == "1"
 OUT = Path(os.environ.get("DLK_EXAMPLE_OUT", "."))
 rng = np.random.default_rng(0)
