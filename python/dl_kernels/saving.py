@@ -51,6 +51,7 @@ def save(obj: Any, path: str | os.PathLike) -> None:
         >>> path = os.path.join(tempfile.mkdtemp(), "linear.dlk")
         >>> dlk.save(model.state_dict(), path)
         >>> model.load_state_dict(dlk.load(path))
+        IncompatibleKeys(missing_keys=[], unexpected_keys=[])
     """
     if isinstance(obj, Module):
         raise TypeError("dl_kernels.save stores values, not code: save model.state_dict() and "

@@ -7,8 +7,9 @@ and streams its samples. :class:`~dl_kernels.data.DataLoader` batches either.
 >>> import numpy as np
 >>> from dl_kernels.data import TensorDataset, random_split
 >>> ds = TensorDataset(np.arange(10.0).reshape(5, 2), np.array([0, 1, 0, 1, 1]))
->>> len(ds), ds[1]
-(5, (array([2., 3.]), 1))
+>>> x, y = ds[1]
+>>> len(ds), x.tolist(), int(y)
+(5, [2.0, 3.0], 1)
 >>> train, val = random_split(ds, [4, 1], seed=0)
 >>> len(train), len(val)
 (4, 1)
@@ -41,7 +42,7 @@ class Dataset(Generic[T_co]):
         ...     def __len__(self):
         ...         return 4
         ...     def __getitem__(self, i):
-        ...         return np.float32(i), np.float32(i * i)
+        ...         return float(i), float(i * i)
         >>> len(Squares()), Squares()[3]
         (4, (3.0, 9.0))
     """
@@ -86,7 +87,7 @@ class TensorDataset(Dataset):
     Example:
         >>> import numpy as np
         >>> ds = TensorDataset(np.zeros((3, 2), np.float32), np.array([1, 2, 3]))
-        >>> len(ds), ds[2][1]
+        >>> len(ds), int(ds[2][1])
         (3, 3)
     """
 

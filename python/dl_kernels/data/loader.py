@@ -199,8 +199,8 @@ class DataLoader:
         >>> ds = TensorDataset(np.arange(12, dtype=np.float32).reshape(6, 2), np.arange(6))
         >>> for xb, yb in DataLoader(ds, batch_size=4, shuffle=True, seed=0):
         ...     print(type(xb).__name__, tuple(xb.shape), yb.dtype)
-        Tensor (4, 2) int64
-        Tensor (2, 2) int64
+        Tensor (4, 2) dl_kernels.int64
+        Tensor (2, 2) dl_kernels.int64
         >>> [b.tolist() for b in DataLoader(np.arange(5), batch_size=2)]  # arrays in, arrays out
         [[0, 1], [2, 3], [4]]
     """

@@ -1,4 +1,4 @@
-"""Activation functions as modules (the notes' set, seed 004 and 002).
+"""Activation functions as modules (the course's set: ReLU and its noisy and leaky forms, maxout, p-norm, softplus, step).
 
 Each wraps the function of the same name in ``nn.functional``.
 """
@@ -126,7 +126,7 @@ class SoftMaxout(_GroupPool):
 
 
 class PNorm(_GroupPool):
-    """φ(y1..yk) = (Σ_i |y_i|^p)^(1/p) over each group of ``pieces`` units."""
+    """φ(y1..yk) = (Σ_i abs(y_i)^p)^(1/p) over each group of ``pieces`` units."""
 
     def __init__(self, pieces: int, p: float = 2.0, dim: int = -1) -> None:
         super().__init__(pieces, dim)

@@ -259,7 +259,7 @@ def soft_maxout(input: Tensor, num_pieces: int, dim: int = 1) -> Tensor:
 
 
 def p_norm(input: Tensor, num_pieces: int, p: float = 2.0, dim: int = 1) -> Tensor:
-    """phi(y_1..y_k) = (sum_i |y_i|^p)^(1/p) over each group. (The notes print the sum without
+    """phi(y_1..y_k) = (sum_i abs(y_i)^p)^(1/p) over each group. (The notes print the sum without
     the inner power; with it this is the p-norm the name and the cited work mean.)"""
     x, d = _pieces(input, num_pieces, dim, "p_norm")
     return (x.abs() ** p).sum(d) ** (1.0 / p)

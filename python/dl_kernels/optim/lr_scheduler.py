@@ -5,8 +5,9 @@ chooses) advances its counter and writes the new rate into every parameter group
 ``get_last_lr()`` returns the rates it last set; ``state_dict``/``load_state_dict`` hold its
 counters. The base rate of each group is remembered as ``initial_lr`` in the group.
 
-From the notes: ExponentialDecay r = r0·β^(t/τ) (seed 000), InverseTime α(i) = α0/(i + c)
-(seed 002), BoldDriver η ← 1.1·η when the loss fell and 0.5·η when it rose (seed 004).
+From the course: ExponentialDecay r = r0·β^(t/τ) (learning-rate decay), InverseTime
+α(i) = α0/(i + c) (the stochastic-approximation step size, Robbins & Monro 1951), BoldDriver
+η ← 1.1·η when the loss fell and 0.5·η when it rose (Vogl et al. 1988; Battiti 1989).
 Also PyTorch's StepLR and ReduceLROnPlateau with torch's arguments and semantics.
 """
 
@@ -106,7 +107,7 @@ class StepLR(LRScheduler):
 
 
 class BoldDriver:
-    """η ← increase·η when the loss fell, decrease·η when it rose (seed 004: ×1.1 / ×0.5).
+    """η ← increase·η when the loss fell, decrease·η when it rose (the "bold driver", Battiti 1989: ×1.1 / ×0.5).
 
     ``step(loss)`` once per epoch with that epoch's loss; the first call only records it;
     an equal loss leaves the rate unchanged; rates are kept within [min_lr, max_lr].
