@@ -1303,12 +1303,12 @@ def _factory(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: boo
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor filled with 0.
 
-        Args:
-            *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
-                ``zeros((2, 3))``); no size gives a 0-d tensor.
-            dtype: float32 (default), float64, int64 or bool.
-            device: ``"cpu"`` (default) or ``"cuda"``.
-            requires_grad: record operations on it for autograd (floating dtypes only).
+    Args:
+        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
+            ``zeros((2, 3))``); no size gives a 0-d tensor.
+        dtype: float32 (default), float64, int64 or bool.
+        device: ``"cpu"`` (default) or ``"cuda"``.
+        requires_grad: record operations on it for autograd (floating dtypes only).
 
     Example:
         >>> dlk.zeros(2, 3)
@@ -1323,12 +1323,12 @@ def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor filled with 1.
 
-        Args:
-            *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
-                ``zeros((2, 3))``); no size gives a 0-d tensor.
-            dtype: float32 (default), float64, int64 or bool.
-            device: ``"cpu"`` (default) or ``"cuda"``.
-            requires_grad: record operations on it for autograd (floating dtypes only).
+    Args:
+        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
+            ``zeros((2, 3))``); no size gives a 0-d tensor.
+        dtype: float32 (default), float64, int64 or bool.
+        device: ``"cpu"`` (default) or ``"cuda"``.
+        requires_grad: record operations on it for autograd (floating dtypes only).
 
     Example:
         >>> dlk.ones(3).tolist()
@@ -1340,12 +1340,12 @@ def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool 
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor whose values are not initialised (fastest; overwrite every element).
 
-        Args:
-            *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
-                ``zeros((2, 3))``); no size gives a 0-d tensor.
-            dtype: float32 (default), float64, int64 or bool.
-            device: ``"cpu"`` (default) or ``"cuda"``.
-            requires_grad: record operations on it for autograd (floating dtypes only).
+    Args:
+        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
+            ``zeros((2, 3))``); no size gives a 0-d tensor.
+        dtype: float32 (default), float64, int64 or bool.
+        device: ``"cpu"`` (default) or ``"cuda"``.
+        requires_grad: record operations on it for autograd (floating dtypes only).
 
     Example:
         >>> dlk.empty(2, 2).shape
@@ -1378,12 +1378,12 @@ def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     """Samples of the standard normal distribution N(0, 1), from the library's generator
     (seeded by :func:`manual_seed`).
 
-        Args:
-            *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
-                ``zeros((2, 3))``); no size gives a 0-d tensor.
-            dtype: float32 (default), float64, int64 or bool.
-            device: ``"cpu"`` (default) or ``"cuda"``.
-            requires_grad: record operations on it for autograd (floating dtypes only).
+    Args:
+        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
+            ``zeros((2, 3))``); no size gives a 0-d tensor.
+        dtype: float32 (default), float64, int64 or bool.
+        device: ``"cpu"`` (default) or ``"cuda"``.
+        requires_grad: record operations on it for autograd (floating dtypes only).
 
     Example:
         >>> dlk.manual_seed(0)
@@ -1397,12 +1397,12 @@ def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Samples of the uniform distribution on [0, 1), from the library's generator.
 
-        Args:
-            *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
-                ``zeros((2, 3))``); no size gives a 0-d tensor.
-            dtype: float32 (default), float64, int64 or bool.
-            device: ``"cpu"`` (default) or ``"cuda"``.
-            requires_grad: record operations on it for autograd (floating dtypes only).
+    Args:
+        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
+            ``zeros((2, 3))``); no size gives a 0-d tensor.
+        dtype: float32 (default), float64, int64 or bool.
+        device: ``"cpu"`` (default) or ``"cuda"``.
+        requires_grad: record operations on it for autograd (floating dtypes only).
 
     Example:
         >>> x = dlk.rand(100)
