@@ -47,11 +47,15 @@ class NoisyReLU(Module):
 
 
 class Sigmoid(Module):
+    """1 / (1 + exp(-x)) elementwise (``nn.functional.sigmoid``)."""
+
     def forward(self, x: Any) -> Any:
         return F.sigmoid(x)
 
 
 class Tanh(Module):
+    """tanh(x) elementwise (``nn.functional.tanh``)."""
+
     def forward(self, x: Any) -> Any:
         return F.tanh(x)
 
@@ -75,6 +79,14 @@ class Step(Module):
 
 
 class Softmax(Module):
+    """softmax along ``dim`` (default the last): non-negative, summing to 1.
+
+    Example:
+        >>> import dl_kernels as dlk
+        >>> Softmax(dim=-1)(dlk.zeros(2, 4)).tolist()
+        [[0.25, 0.25, 0.25, 0.25], [0.25, 0.25, 0.25, 0.25]]
+    """
+
     def __init__(self, dim: int = -1) -> None:
         super().__init__()
         self.dim = dim
@@ -87,6 +99,9 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
+    """log(softmax(x)) along ``dim`` (default the last), computed stably; pair it with
+    ``NLLLoss`` (together: ``CrossEntropyLoss``)."""
+
     def __init__(self, dim: int = -1) -> None:
         super().__init__()
         self.dim = dim

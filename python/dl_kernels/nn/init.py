@@ -95,14 +95,17 @@ def normal_(tensor: Any, mean: float = 0.0, std: float = 1.0,
 
 
 def constant_(tensor: Any, val: float) -> Any:
+    """Fill ``tensor`` with ``val`` in place; returns it."""
     return _fill(tensor, np.full(tuple(tensor.shape), float(val)))
 
 
 def zeros_(tensor: Any) -> Any:
+    """Fill ``tensor`` with zeros in place; returns it."""
     return constant_(tensor, 0.0)
 
 
 def ones_(tensor: Any) -> Any:
+    """Fill ``tensor`` with ones in place; returns it."""
     return constant_(tensor, 1.0)
 
 
