@@ -160,6 +160,26 @@ def test_a_sampler_object_with_set_epoch_decides_the_order_and_drop_last_drops()
     assert got == [[0, 1, 2], [3, 4]]
 
 
+def test_a_sampler_that_deals_whole_batches_is_used_as_the_batch_sampler():
+    class Shards:
+        """Rank 1 of 2's half of each global batch of 4, as a distributed sampler deals."""
+
+        batch_size = 4
+
+        def __len__(self):
+            return 3
+
+        def __iter__(self):
+            for lo in range(0, 10, 4):
+                batch = np.arange(lo, min(lo + 4, 10))
+                yield batch[len(batch) // 2:]
+
+    x, y = np.arange(20.0).reshape(10, 2), np.arange(10)
+    loader = DataLoader(x, y, sampler=Shards())
+    assert len(loader) == 3
+    assert [yb.tolist() for _, yb in loader] == [[2, 3], [6, 7], [9]]
+
+
 def test_iterable_dataset_batches_and_rejects_shuffle():
     assert [b.tolist() for b in DataLoader(Stream(5), batch_size=2, numpy=True)] == \
         [[[0], [1]], [[2], [3]], [[4]]]

@@ -170,8 +170,11 @@ class DataLoader:
             ``(x_batch, y_batch)``.
         batch_size: samples per batch (default 1, as PyTorch); None yields single samples.
         shuffle: a fresh random order every epoch (map-style data only).
-        sampler: an iterable of indices with ``__len__`` (PyTorch's Sampler protocol, e.g. a
-            distributed sampler); excludes ``shuffle``.
+        sampler: an iterable of indices with ``__len__`` (PyTorch's Sampler protocol);
+            excludes ``shuffle``. One that deals whole batches of indices and says so with a
+            ``batch_size`` attribute (:class:`BatchSampler`, a distributed sampler over a
+            global batch) is used as ``batch_sampler``. A sampler with ``set_epoch`` is told
+            the epoch by the caller, as in PyTorch.
         batch_sampler: an iterable of index lists; excludes batch_size, shuffle, sampler and
             drop_last.
         num_workers: 0 loads in this process; k > 0 starts k worker processes, each seeded
@@ -280,6 +283,11 @@ class DataLoader:
             self.sampler = None
             self.batch_sampler = None
             return
+        if sampler is not None and batch_sampler is None and hasattr(sampler, "batch_size") \
+                and batch_size == 1 and not drop_last:
+            # A sampler that deals whole batches (BatchSampler, a distributed sampler over a
+            # global batch) decides the batches itself.
+            sampler, batch_sampler = None, sampler
         if sampler is not None and shuffle:
             raise DataError("sampler and shuffle are mutually exclusive (the sampler decides "
                             "the order)")
@@ -320,6 +328,8 @@ class DataLoader:
 
     # ---- fetching one batch (here or in a worker)
     def _fetch(self, indices: Any) -> Any:
+        if isinstance(indices, (np.ndarray, tuple, range)) and np.ndim(indices) == 1:
+            indices = np.asarray(indices, dtype=np.int64).tolist()  # a batch of indices
         if self._arrays is not None and self.collate_fn is None:
             x, y = self._arrays
             if isinstance(indices, list):
