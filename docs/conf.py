@@ -24,7 +24,7 @@ project = "dl_kernels"
 author = "the dl_kernels developers"
 release = version = dl_kernels.__version__
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.mathjax"]
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_generated"]  # included by the pages, not pages themselves
 html_theme = "alabaster"
 html_static_path: list[str] = []
 autodoc_member_order = "bysource"
