@@ -82,6 +82,12 @@ def test_a_map_style_dataset_stops_after_len_even_if_getitem_never_raises():
     assert [b.tolist() for b in batches] == [[0, 1], [2, 3], [4]]
 
 
+def test_a_list_of_samples_is_a_map_style_dataset():
+    samples = [(np.full(2, i, np.float32), i) for i in range(5)]
+    xb, yb = next(iter(DataLoader(samples, batch_size=5)))
+    assert isinstance(xb, dlk.Tensor) and xb.shape == (5, 2) and yb.tolist() == [0, 1, 2, 3, 4]
+
+
 def test_tensor_dataset_subset_and_random_split_partition_the_samples():
     ds = TensorDataset(np.arange(10), dlk.arange(10) * 2)
     x, y = ds[3]

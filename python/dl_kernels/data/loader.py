@@ -235,7 +235,8 @@ class DataLoader:
             if y is not None:
                 raise DataError("pass either a Split or arrays x, y, not both")
             dataset, y = dataset.x, dataset.y
-        if isinstance(dataset, (np.ndarray, list, dlk.Tensor)) or y is not None:
+        # A list is a map-style data set of samples, as in PyTorch; arrays are sliced.
+        if isinstance(dataset, (np.ndarray, dlk.Tensor)) or y is not None:
             x = dataset if isinstance(dataset, dlk.Tensor) else np.asarray(dataset)
             if x.ndim == 0:
                 raise DataError("x must have a samples axis, got a scalar")
