@@ -46,6 +46,9 @@ def test_a_state_dict_reloads_into_a_fresh_model(tmp_path):
     np.testing.assert_array_equal(fresh(x).detach().numpy(), model(x).detach().numpy())
     with pytest.raises(TypeError, match="save model.state_dict"):
         dlk.save(model, tmp_path / "module.dlk")
+    model.save(tmp_path / "module.ckpt")
+    with pytest.raises(CheckpointError, match=r"Module.save \(Sequential\).*model.load\(path\)"):
+        dlk.load(tmp_path / "module.ckpt")
 
 
 def test_a_corrupted_file_is_refused_and_a_failed_save_keeps_the_old_file(tmp_path):

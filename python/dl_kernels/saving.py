@@ -88,6 +88,10 @@ def load(path: str | os.PathLike, numpy: bool = False) -> Any:
             f"{p!r} is a training checkpoint written by `python -m dl_kernels train`: load "
             "it with dl_kernels.load_model(path) (the model with its input standardiser), or "
             "dl_kernels.train.load_checkpoint(path) for the raw dictionary")
+    if isinstance(blob, dict) and set(blob) == {"module", "state"}:
+        raise CheckpointError(
+            f"{p!r} was written by Module.save ({blob['module']}): load it into the model with "
+            "model.load(path)")
     raise CheckpointError(f"{p!r} is a dl_kernels archive of kind {kind!r}, not one written by "
                           "dl_kernels.save; read it with dl_kernels.nn.serialization.load(path)")
 
