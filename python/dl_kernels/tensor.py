@@ -595,55 +595,72 @@ class Tensor:
     logical_not = __invert__
 
     def add(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self + alpha * other`` (broadcast, dtypes promoted); differentiable."""
         return self + (other * alpha if alpha != 1 else other)
 
     def sub(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self - alpha * other`` (broadcast, dtypes promoted); differentiable."""
         return self - (other * alpha if alpha != 1 else other)
 
     def mul(self, other: Any) -> Tensor:
+        """``self * other`` elementwise (broadcast); differentiable."""
         return self * other
 
     def div(self, other: Any) -> Tensor:
+        """``self / other`` elementwise (broadcast; true division, integers give float32)."""
         return self / other
 
     def pow(self, exponent: Any) -> Tensor:
+        """``self ** exponent`` elementwise (a number or a tensor); differentiable."""
         return self ** exponent
 
     def neg(self) -> Tensor:
+        """``-self``."""
         return F.Neg.apply(self)
 
     # ---- elementwise functions -------------------------------------------------------------
     def exp(self) -> Tensor:
+        """e to the power of each element."""
         return F.Exp.apply(_floating(self))
 
     def log(self) -> Tensor:
+        """The natural logarithm of each element (-inf at 0, NaN below)."""
         return F.Log.apply(_floating(self))
 
     def log1p(self) -> Tensor:
+        """log(1 + x), accurate for small x."""
         return (1.0 + self).log()
 
     def sqrt(self) -> Tensor:
+        """The square root of each element."""
         return F.Sqrt.apply(_floating(self))
 
     def rsqrt(self) -> Tensor:
+        """1 / sqrt(x) elementwise."""
         return 1.0 / self.sqrt()
 
     def square(self) -> Tensor:
+        """x * x elementwise."""
         return self * self
 
     def abs(self) -> Tensor:
+        """The absolute value of each element (gradient sign(x), 0 at 0)."""
         return F.Abs.apply(self)
 
     def sign(self) -> Tensor:
+        """-1, 0 or 1 for each element (gradient zero)."""
         return Tensor._wrap(self._be.sign(self._data), self._be)
 
     def tanh(self) -> Tensor:
+        """The hyperbolic tangent of each element."""
         return F.Tanh.apply(_floating(self))
 
     def sigmoid(self) -> Tensor:
+        """1 / (1 + exp(-x)) elementwise."""
         return F.Sigmoid.apply(_floating(self))
 
     def relu(self) -> Tensor:
+        """max(0, x) elementwise."""
         return F.Relu.apply(self)
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
@@ -668,10 +685,12 @@ class Tensor:
     clip = clamp
 
     def maximum(self, other: Tensor) -> Tensor:
+        """The elementwise maximum of ``self`` and ``other`` (broadcast); NaN wins."""
         a, b = _coerce(self, other)
         return F.Maximum.apply(a, b)
 
     def minimum(self, other: Tensor) -> Tensor:
+        """The elementwise minimum of ``self`` and ``other`` (broadcast); NaN wins."""
         a, b = _coerce(self, other)
         return F.Maximum.apply(a, b, minimum=True)
 
@@ -915,6 +934,7 @@ class Tensor:
         return F.Expand.apply(self, shape=target)
 
     def expand_as(self, other: Tensor) -> Tensor:
+        """``expand(other.shape)``."""
         return self.expand(other.shape)
 
     def repeat(self, *sizes: Any) -> Tensor:
@@ -952,6 +972,7 @@ class Tensor:
         return self.split(builtins.max(-(-n // chunks), 1), dim)
 
     def unbind(self, dim: int = 0) -> tuple:
+        """The slices along ``dim`` as a tuple of tensors (that dimension removed)."""
         return tuple(p.squeeze(dim) for p in self.split(1, dim))
 
     def index_select(self, dim: int, index: Tensor) -> Tensor:
@@ -983,6 +1004,7 @@ class Tensor:
         return MaxResult(values[tuple(sl)], indices[tuple(sl)])
 
     def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
+        """int64 indices that sort ``self`` along ``dim``."""
         return Tensor._wrap(self._be.sort(self._data, dim % self.ndim, descending)[1], self._be)
 
     @property
@@ -1032,6 +1054,7 @@ class Tensor:
         return self
 
     def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self -= alpha * other`` in place; returns ``self``."""
         d = self._inplace()
         o = _arr(other)
         self._be.sub(d, o if alpha == 1 else self._be.mul(o, alpha), out=d)
@@ -1044,38 +1067,45 @@ class Tensor:
         return self
 
     def div_(self, other: Any) -> Tensor:
+        """``self /= other`` in place; returns ``self``."""
         d = self._inplace()
         self._be.div(d, _arr(other), out=d)
         return self
 
     def addcmul_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
+        """``self += value * t1 * t2`` in place (optimiser updates); returns ``self``."""
         d, be = self._inplace(), self._be
         prod = be.mul(_arr(tensor1), _arr(tensor2))
         be.add(d, prod if value == 1 else be.mul(prod, value), out=d)
         return self
 
     def addcdiv_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
+        """``self += value * t1 / t2`` in place (optimiser updates); returns ``self``."""
         d, be = self._inplace(), self._be
         q = be.div(_arr(tensor1), _arr(tensor2))
         be.add(d, q if value == 1 else be.mul(q, value), out=d)
         return self
 
     def pow_(self, exponent: Any) -> Tensor:
+        """``self **= exponent`` in place; returns ``self``."""
         d = self._inplace()
         self._be.pow(d, _arr(exponent), out=d)
         return self
 
     def sqrt_(self) -> Tensor:
+        """Square root in place; returns ``self``."""
         d = self._inplace()
         self._be.sqrt(d, out=d)
         return self
 
     def neg_(self) -> Tensor:
+        """Negate in place; returns ``self``."""
         d = self._inplace()
         self._be.neg(d, out=d)
         return self
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        """Clamp to ``[min, max]`` in place; returns ``self``."""
         d = self._inplace()
         self._be.clip(d, _arr(min), _arr(max), out=d)
         return self
@@ -1122,11 +1152,13 @@ class Tensor:
         return self
 
     def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        """Fill in place with U[a, b) samples from the library's generator; returns ``self``."""
         d, be = self._inplace(), self._be
         be.setitem(d, Ellipsis, be.add(be.mul(be.rand(d.shape, np.float64), b - a), a))
         return self
 
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        """Fill in place with N(mean, std^2) samples from the library's generator; returns ``self``."""
         d, be = self._inplace(), self._be
         be.setitem(d, Ellipsis, be.add(be.mul(be.randn(d.shape, np.float64), std), mean))
         return self
