@@ -20,7 +20,7 @@ def sig(a):
     return 1 / (1 + np.exp(-a))
 
 
-# ---- numpy transcriptions of the notes' equations (seed 002 / 004) ---------------------------
+# ---- numpy transcriptions of the notes' equations (LSTM with peepholes, Gers & Schmidhuber 2000; GRU, Cho et al. 2014) ---------------------------
 def lstm_reference(x, h, c, w_ih, w_hh, b, variant="standard", peep=None):
     """x (T, N, I). Gates written out one by one, as the notes do; W[h, x] = W_hh h + W_ih x."""
     hid = w_hh.shape[1]

@@ -86,12 +86,33 @@ from dl_kernels.tensor import (
 
 __version__ = _C.build_info()["version"]
 
+# The package face (issue 16): data and models as attributes, save/load as torch's, the
+# command line's models back in one call. distributed is imported on first use (it needs
+# mpi4py, and may not be built into every branch).
+from dl_kernels import data, models
+from dl_kernels.saving import load, load_model, save
+
+
+def __getattr__(name: str):  # PEP 562: lazy subpackages
+    if name == "distributed":
+        import importlib
+
+        try:
+            return importlib.import_module("dl_kernels.distributed")
+        except ModuleNotFoundError as exc:
+            if exc.name != "dl_kernels.distributed":
+                raise  # the package exists; what it needs (mpi4py) is missing
+            raise AttributeError("dl_kernels.distributed is not part of this build") from exc
+    raise AttributeError(f"module 'dl_kernels' has no attribute {name!r}")
+
+
 bool = bool_
 float = float32
 double = float64
 long = int64
 
 __all__ = ["__version__", "config", "cuda", "get_num_threads", "set_num_threads", "show_config"]
+__all__ += ["data", "load", "load_model", "models", "save"]
 __all__ += [
     "Tensor",
     "abs",

@@ -16,6 +16,7 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
+    """The number of threads the CPU kernels use (set_num_threads, or OMP_NUM_THREADS)."""
     return _C.get_num_threads()
 
 

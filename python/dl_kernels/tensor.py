@@ -164,6 +164,13 @@ class Tensor:
         return self._data.shape
 
     def size(self, dim: int | None = None) -> Any:
+        """The shape as a tuple, or the size of dimension ``dim`` (negative counts from
+        the end).
+
+        Example:
+            >>> dlk.zeros(2, 3).size(), dlk.zeros(2, 3).size(-1)
+            ((2, 3), 3)
+        """
         return self._data.shape if dim is None else self._data.shape[dim]
 
     @property
@@ -171,9 +178,16 @@ class Tensor:
         return self._data.ndim
 
     def dim(self) -> int:
+        """The number of dimensions (``ndim``)."""
         return self._data.ndim
 
     def numel(self) -> int:
+        """The number of elements (the product of the shape).
+
+        Example:
+            >>> dlk.zeros(2, 3, 4).numel()
+            24
+        """
         return self._data.size
 
     @property
@@ -189,9 +203,11 @@ class Tensor:
         return self.grad_fn is None
 
     def is_floating_point(self) -> bool:
+        """True for float32 and float64 tensors."""
         return self._data.dtype.kind == "f"
 
     def is_contiguous(self) -> bool:
+        """True when the data is laid out row-major without gaps."""
         return self._be.is_contiguous(self._data)
 
     @property
@@ -205,6 +221,15 @@ class Tensor:
 
     # ---- autograd --------------------------------------------------------------------------
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Start (or, on a leaf, stop) recording operations for autograd; returns
+        ``self``. Only floating-point tensors can require gradients.
+
+        Example:
+            >>> w = dlk.zeros(3).requires_grad_()
+            >>> (w * 2).sum().backward()
+            >>> w.grad.tolist()
+            [2.0, 2.0, 2.0]
+        """
         if requires_grad and not self.is_floating_point():
             raise RuntimeError(
                 f"only floating point tensors can require gradients, got {self.dtype}"
@@ -217,9 +242,11 @@ class Tensor:
         return self
 
     def detach(self) -> Tensor:
+        """The same data (shared, not copied) outside the graph: no gradient flows through it."""
         return Tensor._wrap(self._data, self._be)
 
     def detach_(self) -> Tensor:
+        """Cut this tensor out of the graph in place; returns ``self``."""
         self.grad_fn, self.requires_grad = None, False
         return self
 
@@ -232,6 +259,19 @@ class Tensor:
             retained[self._out_idx] = self
 
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Compute the gradients of this tensor with respect to the leaves that require
+        them, accumulating into their ``.grad`` (reverse-mode automatic differentiation).
+
+        Args:
+            gradient: d(out)/d(self) to start from; may be omitted for a one-element tensor (1).
+            retain_graph: keep the graph so backward can run through it again.
+
+        Example:
+            >>> x = dlk.tensor([1.0, 2.0, 3.0], requires_grad=True)
+            >>> (x * x).sum().backward()
+            >>> x.grad.tolist()
+            [2.0, 4.0, 6.0]
+        """
         _engine.backward(self, gradient, retain_graph)
 
     def _accumulate_grad(self, g: Any) -> None:
@@ -247,6 +287,13 @@ class Tensor:
 
     # ---- conversion ------------------------------------------------------------------------
     def numpy(self) -> Any:
+        """The data as a numpy array (shares memory on the CPU). Raises on a tensor that
+        requires grad: call ``detach().numpy()``.
+
+        Example:
+            >>> dlk.arange(3).numpy()
+            array([0, 1, 2])
+        """
         if self.requires_grad and _GradMode.enabled:
             raise RuntimeError(
                 "Can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()"
@@ -258,6 +305,12 @@ class Tensor:
         return a if dtype is None else a.astype(dtype)
 
     def item(self) -> Any:
+        """The value of a one-element tensor as a Python number.
+
+        Example:
+            >>> dlk.tensor([2.5]).item()
+            2.5
+        """
         if self._data.size != 1:
             raise ValueError(
                 f"item(): expected a tensor with one element, got shape {tuple(self.shape)}"
@@ -265,6 +318,12 @@ class Tensor:
         return self._be.to_numpy(self._data).reshape(()).item()
 
     def tolist(self) -> Any:
+        """The data as nested Python lists.
+
+        Example:
+            >>> dlk.eye(2).tolist()
+            [[1.0, 0.0], [0.0, 1.0]]
+        """
         return self._be.to_numpy(self._data).tolist()
 
     def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
@@ -304,30 +363,39 @@ class Tensor:
         return out
 
     def cpu(self) -> Tensor:
+        """``to('cpu')``."""
         return self.to("cpu")
 
     def cuda(self) -> Tensor:
+        """``to('cuda')``."""
         return self.to("cuda")
 
     def float(self) -> Tensor:
+        """``to(float32)``."""
         return self.to(float32)
 
     def double(self) -> Tensor:
+        """``to(float64)``."""
         return self.to(float64)
 
     def long(self) -> Tensor:
+        """``to(int64)``."""
         return self.to(int64)
 
     def bool(self) -> Tensor:
+        """``to(bool)``."""
         return self.to(bool_)
 
     def type_as(self, other: Tensor) -> Tensor:
+        """``to(other.dtype)``."""
         return self.to(other.dtype)
 
     def clone(self) -> Tensor:
+        """A copy with its own storage (differentiable: gradients flow back to ``self``)."""
         return F.Clone.apply(self)
 
     def contiguous(self) -> Tensor:
+        """``self`` if row-major without gaps, else a contiguous copy."""
         return self if self._be.is_contiguous(self._data) else F.Clone.apply(self)
 
     def __repr__(self) -> str:
@@ -470,6 +538,14 @@ class Tensor:
         return tensor(other, dtype=self.dtype, device=self.device).__matmul__(self)
 
     def matmul(self, other: Tensor) -> Tensor:
+        """Matrix product with numpy / PyTorch broadcasting rules (``self @ other``):
+        1-D x 1-D is a dot product, (n, k) @ (k, m) is (n, m), batched over leading dimensions.
+        Runs on the library's GEMM kernel.
+
+        Example:
+            >>> (dlk.ones(2, 3) @ dlk.ones(3, 4)).shape
+            (2, 4)
+        """
         return self.__matmul__(other)
 
     mm = bmm = matmul
@@ -519,58 +595,82 @@ class Tensor:
     logical_not = __invert__
 
     def add(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self + alpha * other`` (broadcast, dtypes promoted); differentiable."""
         return self + (other * alpha if alpha != 1 else other)
 
     def sub(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self - alpha * other`` (broadcast, dtypes promoted); differentiable."""
         return self - (other * alpha if alpha != 1 else other)
 
     def mul(self, other: Any) -> Tensor:
+        """``self * other`` elementwise (broadcast); differentiable."""
         return self * other
 
     def div(self, other: Any) -> Tensor:
+        """``self / other`` elementwise (broadcast; true division, integers give float32)."""
         return self / other
 
     def pow(self, exponent: Any) -> Tensor:
+        """``self ** exponent`` elementwise (a number or a tensor); differentiable."""
         return self ** exponent
 
     def neg(self) -> Tensor:
+        """``-self``."""
         return F.Neg.apply(self)
 
     # ---- elementwise functions -------------------------------------------------------------
     def exp(self) -> Tensor:
+        """e to the power of each element."""
         return F.Exp.apply(_floating(self))
 
     def log(self) -> Tensor:
+        """The natural logarithm of each element (-inf at 0, NaN below)."""
         return F.Log.apply(_floating(self))
 
     def log1p(self) -> Tensor:
+        """log(1 + x), accurate for small x."""
         return (1.0 + self).log()
 
     def sqrt(self) -> Tensor:
+        """The square root of each element."""
         return F.Sqrt.apply(_floating(self))
 
     def rsqrt(self) -> Tensor:
+        """1 / sqrt(x) elementwise."""
         return 1.0 / self.sqrt()
 
     def square(self) -> Tensor:
+        """x * x elementwise."""
         return self * self
 
     def abs(self) -> Tensor:
+        """The absolute value of each element (gradient sign(x), 0 at 0)."""
         return F.Abs.apply(self)
 
     def sign(self) -> Tensor:
+        """-1, 0 or 1 for each element (gradient zero)."""
         return Tensor._wrap(self._be.sign(self._data), self._be)
 
     def tanh(self) -> Tensor:
+        """The hyperbolic tangent of each element."""
         return F.Tanh.apply(_floating(self))
 
     def sigmoid(self) -> Tensor:
+        """1 / (1 + exp(-x)) elementwise."""
         return F.Sigmoid.apply(_floating(self))
 
     def relu(self) -> Tensor:
+        """max(0, x) elementwise."""
         return F.Relu.apply(self)
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
+        """Limit every element to ``[min, max]`` (either may be None). The gradient is 1
+        inside the range and 0 outside.
+
+        Example:
+            >>> dlk.tensor([-2.0, 0.5, 3.0]).clamp(0, 1).tolist()
+            [0.0, 0.5, 1.0]
+        """
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -585,30 +685,58 @@ class Tensor:
     clip = clamp
 
     def maximum(self, other: Tensor) -> Tensor:
+        """The elementwise maximum of ``self`` and ``other`` (broadcast); NaN wins."""
         a, b = _coerce(self, other)
         return F.Maximum.apply(a, b)
 
     def minimum(self, other: Tensor) -> Tensor:
+        """The elementwise minimum of ``self`` and ``other`` (broadcast); NaN wins."""
         a, b = _coerce(self, other)
         return F.Maximum.apply(a, b, minimum=True)
 
     def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
+        """A copy with ``value`` where the boolean ``mask`` (broadcast to self) is True."""
         return where(mask, tensor(value, dtype=self.dtype, device=self.device), self)
 
     def softmax(self, dim: int) -> Tensor:
+        """``exp(x) / sum(exp(x))`` along ``dim`` (computed stably).
+
+        Example:
+            >>> dlk.tensor([0.0, 0.0]).softmax(0).tolist()
+            [0.5, 0.5]
+        """
         return F.Softmax.apply(self, dim=dim)
 
     def log_softmax(self, dim: int) -> Tensor:
+        """``x - logsumexp(x)`` along ``dim``: the log of :meth:`softmax`, without its underflow."""
         return F.LogSoftmax.apply(self, dim=dim)
 
     # ---- reductions ------------------------------------------------------------------------
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        """Sum over ``dim`` (an int, a tuple of ints, or None for all elements).
+
+        Args:
+            dim: the dimension(s) to reduce; None reduces everything to a 0-d tensor.
+            keepdim: keep the reduced dimensions with size 1.
+            dtype: cast to this dtype first (bools are summed as int64).
+
+        Example:
+            >>> x = dlk.tensor([[1.0, 2.0], [3.0, 4.0]])
+            >>> x.sum().item(), x.sum(0).tolist(), x.sum(1, keepdim=True).shape
+            (10.0, [4.0, 6.0], (2, 1))
+        """
         x = self if dtype is None else self.to(dtype)
         if x._data.dtype.kind == "b":
             x = x.to(int64)
         return F.Sum.apply(x, axis=_dims(dim), keepdim=keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        """Mean over ``dim`` (int, tuple or None for all); floating dtypes only.
+
+        Example:
+            >>> dlk.tensor([[1.0, 2.0], [3.0, 4.0]]).mean(1).tolist()
+            [1.5, 3.5]
+        """
         x = self if dtype is None else self.to(dtype)
         if not x.is_floating_point():
             raise RuntimeError(f"mean(): expected a floating point tensor, got {x.dtype}")
@@ -626,25 +754,47 @@ class Tensor:
         return MaxResult(values, indices)
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        """``max()``: the largest element (0-d). ``max(dim)``: a named tuple
+        ``(values, indices)`` along ``dim``. ``max(other_tensor)``: the elementwise maximum.
+
+        Example:
+            >>> values, indices = dlk.tensor([[1.0, 5.0], [7.0, 2.0]]).max(1)
+            >>> values.tolist(), indices.tolist()
+            ([5.0, 7.0], [1, 0])
+        """
         return self._extreme(dim, keepdim, False)
 
     def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        """As :meth:`max`, for the smallest elements."""
         return self._extreme(dim, keepdim, True)
 
     def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The largest values over ``dim`` (int, tuple or None), without indices."""
         return F.MaxReduce.apply(self, axis=_dims(dim), keepdim=keepdim)
 
     def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The smallest values over ``dim`` (int, tuple or None), without indices."""
         return F.MaxReduce.apply(self, axis=_dims(dim), keepdim=keepdim, minimum=True)
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """int64 indices of the largest values along ``dim`` (of the flattened tensor when
+        None).
+
+        Example:
+            >>> dlk.tensor([[1.0, 5.0], [7.0, 2.0]]).argmax(1).tolist()
+            [1, 0]
+        """
         return Tensor._wrap(self._be.argmax(self._data, dim, keepdim), self._be)
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """int64 indices of the smallest values along ``dim`` (flattened when None)."""
         return Tensor._wrap(self._be.argmin(self._data, dim, keepdim), self._be)
 
     def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
             correction: Any = None) -> Tensor:
+        """Variance over ``dim``, with Bessel's correction by default (``correction=1``;
+        ``unbiased=False`` or ``correction=0`` for the population variance).
+        """
         if correction is None:
             correction = 0 if unbiased is False else 1
         return F.Var.apply(_floating(self), axis=_dims(dim), correction=correction,
@@ -652,12 +802,15 @@ class Tensor:
 
     def std(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
             correction: Any = None) -> Tensor:
+        """Standard deviation: the square root of :meth:`var` (same arguments)."""
         return self.var(dim, unbiased, keepdim, correction).sqrt()
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
+        """``log(sum(exp(x)))`` over ``dim``, computed stably (max subtracted first)."""
         return F.LogSumExp.apply(_floating(self), axis=_dims(dim), keepdim=keepdim)
 
     def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The ``p``-norm over ``dim`` (2 or 'fro', 1, inf, or any p > 0)."""
         if p == 2 or p == "fro":
             return (self * self).sum(dim, keepdim).sqrt()
         if p == 1:
@@ -667,16 +820,25 @@ class Tensor:
         return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
 
     def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """True where every element (along ``dim``) is non-zero; a bool tensor."""
         be = self._be
         truth = be.ne(self._data, 0)
         return Tensor._wrap(be.logical_not(be.max(be.logical_not(truth), dim, keepdim)), be)
 
     def any(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """True where some element (along ``dim``) is non-zero; a bool tensor."""
         be = self._be
         return Tensor._wrap(be.max(be.ne(self._data, 0), dim, keepdim), be)
 
     # ---- shape and views -------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
+        """The same elements in a new shape (one dimension may be -1: inferred). Also
+        ``view``.
+
+        Example:
+            >>> dlk.arange(6).reshape(2, -1).shape
+            (2, 3)
+        """
         shape = _shape_arg(shape)
         if shape == self._data.shape:
             return self
@@ -685,11 +847,18 @@ class Tensor:
     view = reshape
 
     def view_as(self, other: Tensor) -> Tensor:
+        """``reshape(other.shape)``."""
         return self.reshape(other.shape)
 
     reshape_as = view_as
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge dimensions ``start_dim`` .. ``end_dim`` into one.
+
+        Example:
+            >>> dlk.zeros(2, 3, 4).flatten(1).shape
+            (2, 12)
+        """
         shape = self._data.shape
         if not shape:
             return self.reshape(1)
@@ -697,17 +866,25 @@ class Tensor:
         return self.reshape(shape[:s] + (-1,) + shape[e + 1 :])
 
     def permute(self, *dims: Any) -> Tensor:
+        """Reorder the dimensions.
+
+        Example:
+            >>> dlk.zeros(2, 3, 4).permute(2, 0, 1).shape
+            (4, 2, 3)
+        """
         dims = tuple(d % self.ndim for d in _shape_arg(dims))
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(f"permute: {dims} is not a permutation of {self.ndim} dimensions")
         return F.Permute.apply(self, axes=dims)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
+        """Swap dimensions ``dim0`` and ``dim1``."""
         axes = list(range(self.ndim))
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return F.Permute.apply(self, axes=tuple(axes))
 
     def t(self) -> Tensor:
+        """The transpose of a matrix (a 0-d or 1-d tensor is returned as is)."""
         if self.ndim < 2:
             return self
         return self.transpose(0, 1)
@@ -721,6 +898,7 @@ class Tensor:
         return self.transpose(-2, -1)
 
     def squeeze(self, dim: Any = None) -> Tensor:
+        """Remove dimension ``dim`` if its size is 1 (every size-1 dimension when None)."""
         shape = self._data.shape
         if dim is None:
             new = tuple(n for n in shape if n != 1)
@@ -731,11 +909,18 @@ class Tensor:
         return self.reshape(new)
 
     def unsqueeze(self, dim: int) -> Tensor:
+        """Insert a dimension of size 1 at position ``dim``.
+
+        Example:
+            >>> dlk.zeros(3).unsqueeze(0).shape
+            (1, 3)
+        """
         shape = list(self._data.shape)
         shape.insert(dim % (len(shape) + 1), 1)
         return self.reshape(tuple(shape))
 
     def expand(self, *sizes: Any) -> Tensor:
+        """A broadcast view to ``sizes`` (-1 keeps a dimension); size-1 dimensions grow."""
         sizes = _shape_arg(sizes)
         shape = self._data.shape
         lead = len(sizes) - len(shape)
@@ -749,9 +934,11 @@ class Tensor:
         return F.Expand.apply(self, shape=target)
 
     def expand_as(self, other: Tensor) -> Tensor:
+        """``expand(other.shape)``."""
         return self.expand(other.shape)
 
     def repeat(self, *sizes: Any) -> Tensor:
+        """Tile the tensor ``sizes[i]`` times along each dimension (copies)."""
         sizes = _shape_arg(sizes)
         x = self.reshape((1,) * (len(sizes) - self.ndim) + self._data.shape)
         inter, final = [], []
@@ -762,6 +949,9 @@ class Tensor:
         return x.expand(tuple(inter)).reshape(tuple(final))
 
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple:
+        """Split along ``dim`` into chunks of ``split_size`` (the last may be smaller), or into
+        pieces of the given list of sizes. Returns a tuple.
+        """
         n = self._data.shape[dim]
         if isinstance(split_size_or_sections, builtins.int):
             size = split_size_or_sections
@@ -777,10 +967,12 @@ class Tensor:
         return F.Split.apply(self, sections=bounds, axis=dim % self.ndim)
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple:
+        """Split into ``chunks`` pieces along ``dim`` (the last may be smaller)."""
         n = self._data.shape[dim]
         return self.split(builtins.max(-(-n // chunks), 1), dim)
 
     def unbind(self, dim: int = 0) -> tuple:
+        """The slices along ``dim`` as a tuple of tensors (that dimension removed)."""
         return tuple(p.squeeze(dim) for p in self.split(1, dim))
 
     def index_select(self, dim: int, index: Tensor) -> Tensor:
@@ -812,6 +1004,7 @@ class Tensor:
         return MaxResult(values[tuple(sl)], indices[tuple(sl)])
 
     def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
+        """int64 indices that sort ``self`` along ``dim``."""
         return Tensor._wrap(self._be.sort(self._data, dim % self.ndim, descending)[1], self._be)
 
     @property
@@ -854,55 +1047,65 @@ class Tensor:
         return self._data
 
     def add_(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self += alpha * other`` in place; returns ``self``."""
         d = self._inplace()
         o = _arr(other)
         self._be.add(d, o if alpha == 1 else self._be.mul(o, alpha), out=d)
         return self
 
     def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self -= alpha * other`` in place; returns ``self``."""
         d = self._inplace()
         o = _arr(other)
         self._be.sub(d, o if alpha == 1 else self._be.mul(o, alpha), out=d)
         return self
 
     def mul_(self, other: Any) -> Tensor:
+        """``self *= other`` in place; returns ``self``."""
         d = self._inplace()
         self._be.mul(d, _arr(other), out=d)
         return self
 
     def div_(self, other: Any) -> Tensor:
+        """``self /= other`` in place; returns ``self``."""
         d = self._inplace()
         self._be.div(d, _arr(other), out=d)
         return self
 
     def addcmul_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
+        """``self += value * t1 * t2`` in place (optimiser updates); returns ``self``."""
         d, be = self._inplace(), self._be
         prod = be.mul(_arr(tensor1), _arr(tensor2))
         be.add(d, prod if value == 1 else be.mul(prod, value), out=d)
         return self
 
     def addcdiv_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
+        """``self += value * t1 / t2`` in place (optimiser updates); returns ``self``."""
         d, be = self._inplace(), self._be
         q = be.div(_arr(tensor1), _arr(tensor2))
         be.add(d, q if value == 1 else be.mul(q, value), out=d)
         return self
 
     def pow_(self, exponent: Any) -> Tensor:
+        """``self **= exponent`` in place; returns ``self``."""
         d = self._inplace()
         self._be.pow(d, _arr(exponent), out=d)
         return self
 
     def sqrt_(self) -> Tensor:
+        """Square root in place; returns ``self``."""
         d = self._inplace()
         self._be.sqrt(d, out=d)
         return self
 
     def neg_(self) -> Tensor:
+        """Negate in place; returns ``self``."""
         d = self._inplace()
         self._be.neg(d, out=d)
         return self
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        """Clamp to ``[min, max]`` in place; returns ``self``."""
         d = self._inplace()
         self._be.clip(d, _arr(min), _arr(max), out=d)
         return self
@@ -933,24 +1136,29 @@ class Tensor:
         return self._augmented("div_", Tensor.__truediv__, other)
 
     def copy_(self, src: Any) -> Tensor:
+        """Copy ``src`` (broadcast to this shape) into this tensor in place; returns ``self``."""
         d = self._inplace()
         self._be.setitem(d, Ellipsis, _arr(src))
         return self
 
     def zero_(self) -> Tensor:
+        """Fill with zeros in place; returns ``self``."""
         self._be.setitem(self._inplace(), Ellipsis, 0)
         return self
 
     def fill_(self, value: Any) -> Tensor:
+        """Fill with ``value`` in place; returns ``self``."""
         self._be.setitem(self._inplace(), Ellipsis, _arr(value))
         return self
 
     def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        """Fill in place with U[a, b) samples from the library's generator; returns ``self``."""
         d, be = self._inplace(), self._be
         be.setitem(d, Ellipsis, be.add(be.mul(be.rand(d.shape, np.float64), b - a), a))
         return self
 
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        """Fill in place with N(mean, std^2) samples from the library's generator; returns ``self``."""
         d, be = self._inplace(), self._be
         be.setitem(d, Ellipsis, be.add(be.mul(be.randn(d.shape, np.float64), std), mean))
         return self
@@ -1079,6 +1287,14 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """``data`` as a tensor, without a copy when it already is one of the requested
+    dtype (else as :func:`tensor`).
+
+    Example:
+        >>> t = dlk.ones(2)
+        >>> dlk.as_tensor(t) is t
+        True
+    """
     if isinstance(data, Tensor) and (dtype is None or _as_dtype(dtype) is data.dtype):
         return data
     return tensor(data, dtype=dtype, device=device)
@@ -1117,19 +1333,73 @@ def _factory(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: boo
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor filled with 0.
+
+    Args:
+        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
+            ``zeros((2, 3))``); no size gives a 0-d tensor.
+        dtype: float32 (default), float64, int64 or bool.
+        device: ``"cpu"`` (default) or ``"cuda"``.
+        requires_grad: record operations on it for autograd (floating dtypes only).
+
+    Example:
+        >>> dlk.zeros(2, 3)
+        tensor([[0., 0., 0.],
+                [0., 0., 0.]])
+        >>> dlk.zeros((2,), dtype=dlk.int64).tolist()
+        [0, 0]
+    """
     return _factory("zeros", size, dtype, device, requires_grad)
 
 
 def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor filled with 1.
+
+    Args:
+        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
+            ``zeros((2, 3))``); no size gives a 0-d tensor.
+        dtype: float32 (default), float64, int64 or bool.
+        device: ``"cpu"`` (default) or ``"cuda"``.
+        requires_grad: record operations on it for autograd (floating dtypes only).
+
+    Example:
+        >>> dlk.ones(3).tolist()
+        [1.0, 1.0, 1.0]
+    """
     return _factory("ones", size, dtype, device, requires_grad)
 
 
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor whose values are not initialised (fastest; overwrite every element).
+
+    Args:
+        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
+            ``zeros((2, 3))``); no size gives a 0-d tensor.
+        dtype: float32 (default), float64, int64 or bool.
+        device: ``"cpu"`` (default) or ``"cuda"``.
+        requires_grad: record operations on it for autograd (floating dtypes only).
+
+    Example:
+        >>> dlk.empty(2, 2).shape
+        (2, 2)
+    """
     return _factory("empty", size, dtype, device, requires_grad)
 
 
 def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
+    """A tensor of shape ``size`` filled with ``fill_value``.
+
+    Args:
+        size: the shape (an int or a tuple).
+        fill_value: the value; its Python type picks the default dtype (bool, int -> int64,
+            float -> float32).
+        dtype, device, requires_grad: as :func:`zeros`.
+
+    Example:
+        >>> dlk.full((2, 2), 7).tolist()
+        [[7, 7], [7, 7]]
+    """
     if dtype is None:
         dtype = (bool_ if isinstance(fill_value, builtins.bool)
                  else int64 if isinstance(fill_value, builtins.int) else float32)
@@ -1137,10 +1407,40 @@ def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
 
 
 def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Samples of the standard normal distribution N(0, 1), from the library's generator
+    (seeded by :func:`manual_seed`).
+
+    Args:
+        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
+            ``zeros((2, 3))``); no size gives a 0-d tensor.
+        dtype: float32 (default), float64, int64 or bool.
+        device: ``"cpu"`` (default) or ``"cuda"``.
+        requires_grad: record operations on it for autograd (floating dtypes only).
+
+    Example:
+        >>> dlk.manual_seed(0)
+        >>> x = dlk.randn(1000)
+        >>> x.shape, -0.1 < x.mean().item() < 0.1
+        ((1000,), True)
+    """
     return _factory("randn", size, dtype, device, requires_grad)
 
 
 def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Samples of the uniform distribution on [0, 1), from the library's generator.
+
+    Args:
+        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
+            ``zeros((2, 3))``); no size gives a 0-d tensor.
+        dtype: float32 (default), float64, int64 or bool.
+        device: ``"cpu"`` (default) or ``"cuda"``.
+        requires_grad: record operations on it for autograd (floating dtypes only).
+
+    Example:
+        >>> x = dlk.rand(100)
+        >>> bool((x >= 0).all()) and bool((x < 1).all())
+        True
+    """
     return _factory("rand", size, dtype, device, requires_grad)
 
 
@@ -1158,6 +1458,13 @@ def randint(low: int, high: Any = None, size: Any = None, dtype: Any = None,
 
 def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
            requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` to ``end`` (excluded) in steps of ``step`` (``arange(n)`` is
+    0 .. n-1). int64 when every argument is an int, else float32.
+
+    Example:
+        >>> dlk.arange(4).tolist(), dlk.arange(0, 1, 0.25).tolist()
+        ([0, 1, 2, 3], [0.0, 0.25, 0.5, 0.75])
+    """
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -1168,6 +1475,13 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device
 
 
 def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end``, both included
+    (float32 unless ``dtype`` says otherwise).
+
+    Example:
+        >>> dlk.linspace(0, 1, 5).tolist()
+        [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
     if steps == 1:
         return full((1,), start, dtype=dtype or float32, device=device)
     step = (end - start) / (steps - 1)
@@ -1175,6 +1489,12 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None, device: An
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None) -> Tensor:
+    """The identity matrix, ``n`` x ``m`` (square when ``m`` is None).
+
+    Example:
+        >>> dlk.eye(2, 3).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    """
     m = n if m is None else m
     out = zeros(n, m, dtype=dtype, device=device)
     k = builtins.min(n, m)
@@ -1189,26 +1509,32 @@ def _like(fn: Any, t: Tensor, dtype: Any, requires_grad: bool, *extra: Any) -> T
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Zeros with the shape, dtype (unless given) and device of ``t``."""
     return _like(zeros, t, dtype, requires_grad)
 
 
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Ones with the shape, dtype (unless given) and device of ``t``."""
     return _like(ones, t, dtype, requires_grad)
 
 
 def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor with the shape, dtype (unless given) and device of ``t``."""
     return _like(empty, t, dtype, requires_grad)
 
 
 def full_like(t: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """``fill_value`` everywhere, with the shape, dtype (unless given) and device of ``t``."""
     return _like(full, t, dtype, requires_grad, fill_value)
 
 
 def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """N(0, 1) samples with the shape, dtype (unless given) and device of ``t``."""
     return _like(randn, t, dtype, requires_grad)
 
 
 def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """U[0, 1) samples with the shape, dtype (unless given) and device of ``t``."""
     return _like(rand, t, dtype, requires_grad)
 
 
@@ -1235,6 +1561,19 @@ def _same_dtype(tensors: Sequence[Tensor], what: str) -> list[Tensor]:
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Concatenate tensors along an existing dimension ``dim`` (also ``concat``); their
+    shapes must agree everywhere else, dtypes are promoted. Differentiable.
+
+    Args:
+        tensors: a non-empty sequence of tensors on one device.
+        dim: the dimension to join along (negative counts from the end).
+
+    Example:
+        >>> dlk.cat([dlk.zeros(2, 3), dlk.ones(1, 3)]).shape
+        (3, 3)
+        >>> dlk.cat([dlk.zeros(2, 3), dlk.ones(2, 1)], dim=1).shape
+        (2, 4)
+    """
     ts = _same_dtype(tensors, "cat")
     ref = ts[0].shape
     axis = dim % len(ref)
@@ -1251,6 +1590,14 @@ concat = cat
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new dimension ``dim``. Differentiable.
+
+    Example:
+        >>> dlk.stack([dlk.zeros(3), dlk.ones(3)]).shape
+        (2, 3)
+        >>> dlk.stack([dlk.zeros(3), dlk.ones(3)], dim=1).shape
+        (3, 2)
+    """
     ts = _same_dtype(tensors, "stack")
     for t in ts[1:]:
         if t.shape != ts[0].shape:
@@ -1259,6 +1606,13 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 def split(t: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple:
+    """Split ``t`` along ``dim`` into chunks of ``split_size_or_sections`` elements (the last
+    may be smaller) or into pieces of the listed sizes; returns a tuple of views.
+
+    Example:
+        >>> [p.tolist() for p in dlk.split(dlk.arange(5), 2)]
+        [[0, 1], [2, 3], [4]]
+    """
     return t.split(split_size_or_sections, dim)
 
 
@@ -1275,14 +1629,28 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:
 
 
 def maximum(a: Tensor, b: Tensor) -> Tensor:
+    """The elementwise maximum of ``a`` and ``b`` (broadcast); NaN wins.
+
+    Example:
+        >>> dlk.maximum(dlk.tensor([1.0, 4.0]), dlk.tensor([3.0, 2.0])).tolist()
+        [3.0, 4.0]
+    """
     return a.maximum(b)
 
 
 def minimum(a: Tensor, b: Tensor) -> Tensor:
+    """The elementwise minimum of ``a`` and ``b`` (broadcast); NaN wins."""
     return a.minimum(b)
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b``: the matrix product with broadcasting over leading dimensions (see
+    :meth:`Tensor.matmul`).
+
+    Example:
+        >>> dlk.matmul(dlk.ones(4, 2, 3), dlk.ones(3, 5)).shape
+        (4, 2, 5)
+    """
     return a.matmul(b)
 
 

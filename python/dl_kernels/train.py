@@ -400,6 +400,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         blob = serialization.load(path)
     except ValueError as exc:  # CheckpointError
         raise TrainError(str(exc)) from exc
+    if isinstance(blob, dict) and blob.get("format") == "dl_kernels-object-v1":
+        raise TrainError(f"{path!r} was written by dl_kernels.save, not by training: read it "
+                         "with dl_kernels.load(path) (e.g. model.load_state_dict(...) of it)")
     if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
         raise TrainError(f"{path!r} is not a dl_kernels training checkpoint")
     return blob

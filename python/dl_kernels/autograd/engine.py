@@ -28,6 +28,7 @@ class _GradMode:
 
 
 def is_grad_enabled() -> bool:
+    """True unless inside ``no_grad()`` (or ``set_grad_enabled(False)``)."""
     return _GradMode.enabled
 
 

@@ -3,7 +3,7 @@
 For a random cotangent ``v`` on each output, autograd's vector-Jacobian product
 ``d(sum v·f(x))/dx`` is compared, element by element, with
 ``(L(x + eps) - L(x - eps)) / 2eps`` where ``L = sum v·f``. At a kink (ReLU at 0, a max with a
-tie, |x| at 0) the two one-sided differences disagree; there the analytic value is accepted
+tie, abs(x) at 0) the two one-sided differences disagree; there the analytic value is accepted
 when it lies between them, i.e. when it is a valid subgradient, as a careful checker does.
 """
 

@@ -1,5 +1,5 @@
-"""Data for dl_kernels: bundled data sets (nothing is downloaded), IDX files, splits,
-DataLoader, standardisation and augmentation.
+"""Data for dl_kernels: PyTorch's Dataset / DataLoader / samplers, bundled data sets
+(nothing is downloaded), IDX files, splits, standardisation and augmentation.
 
 >>> from dl_kernels.data import load_dataset, DataLoader, Standardizer
 >>> ds = load_dataset("digits")                      # or mnist5k, fashion-mnist, shakespeare, PATH
@@ -11,17 +11,32 @@ DataLoader, standardisation and augmentation.
 from __future__ import annotations
 
 from dl_kernels.data._errors import DataError, DataPackageMissing
+from dl_kernels.data.dataset import (
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
 from dl_kernels.data.idx import find_idx_files, load_idx, load_idx_dir, read_idx, write_idx
-from dl_kernels.data.loader import DataLoader
+from dl_kernels.data.loader import DataLoader, WorkerInfo, default_collate, get_worker_info
 from dl_kernels.data.registry import (
     DATASETS,
     DEFAULT_DATASET,
-    Dataset,
+    BundledDataset,
     DatasetInfo,
     ImageDataset,
     TextDataset,
     list_datasets,
     load_dataset,
+)
+from dl_kernels.data.sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
 )
 from dl_kernels.data.sources import (
     FASHION_MNIST_CLASSES,
@@ -41,8 +56,11 @@ __all__ = [
     "DATASETS",
     "DEFAULT_DATASET",
     "FASHION_MNIST_CLASSES",
+    "BatchSampler",
+    "BundledDataset",
     "CharVocab",
     "Compose",
+    "ConcatDataset",
     "DataError",
     "DataLoader",
     "DataPackageMissing",
@@ -50,13 +68,23 @@ __all__ = [
     "DatasetInfo",
     "GaussianNoise",
     "ImageDataset",
+    "IterableDataset",
+    "RandomSampler",
     "RandomShift",
+    "Sampler",
     "SequenceLoader",
+    "SequentialSampler",
     "Split",
     "Standardizer",
+    "Subset",
+    "SubsetRandomSampler",
+    "TensorDataset",
     "TextDataset",
     "Vocab",
+    "WorkerInfo",
+    "default_collate",
     "find_idx_files",
+    "get_worker_info",
     "list_datasets",
     "load_dataset",
     "load_digits",
@@ -66,6 +94,7 @@ __all__ = [
     "load_mnist5k",
     "load_shakespeare",
     "package_file",
+    "random_split",
     "read_idx",
     "shakespeare_works",
     "split_indices",

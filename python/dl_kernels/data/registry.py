@@ -73,7 +73,8 @@ class TextDataset:
         )
 
 
-Dataset = Union[ImageDataset, TextDataset]
+# A bundled data set as load_dataset returns it (not the Dataset class one subclasses).
+BundledDataset = Union[ImageDataset, TextDataset]
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def load_dataset(
     seed: int = 0,
     stratify: bool = True,
     limit: int | None = None,
-) -> Dataset:
+) -> BundledDataset:
     """A data set by name (``digits``, ``mnist5k``, ``fashion-mnist``, ``shakespeare``) or by
     the path of MNIST-format IDX files (a directory holding train-images-idx3-ubyte[.gz],
     train-labels-idx1-ubyte[.gz] and optionally the t10k pair, or one images file whose
@@ -239,8 +240,8 @@ def load_dataset(
 __all__ = [
     "DATASETS",
     "DEFAULT_DATASET",
+    "BundledDataset",
     "DataPackageMissing",
-    "Dataset",
     "DatasetInfo",
     "ImageDataset",
     "TextDataset",

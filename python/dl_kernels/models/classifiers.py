@@ -1,8 +1,8 @@
 """Image classifiers from the course notes, built from ``dl_kernels.nn``.
 
-- LogisticRegression (seed 000): one affine map to the class scores, softmax cross-entropy;
+- LogisticRegression (the multinomial logistic classifier): one affine map to the class scores, softmax cross-entropy;
   on 28x28 inputs it has 28*28*10 + 10 = 7,850 parameters, the notes' count.
-- Perceptron (seed 002): f(x) = +1 if w.x + b >= 0 else -1, trained with the notes' rule
+- Perceptron (Rosenblatt 1958): f(x) = +1 if w.x + b >= 0 else -1, trained with the notes' rule
   w <- w + 0.5*(y - f(x))*x. Ten classes are ten one-vs-rest perceptrons; the prediction is
   the class with the largest score.
 - MLP: Linear -> ReLU -> Dropout, repeated, then a Linear to the classes.

@@ -1,4 +1,4 @@
-"""Activation functions as modules (the notes' set, seed 004 and 002).
+"""Activation functions as modules (the course's set: ReLU and its noisy and leaky forms, maxout, p-norm, softplus, step).
 
 Each wraps the function of the same name in ``nn.functional``.
 """
@@ -47,11 +47,15 @@ class NoisyReLU(Module):
 
 
 class Sigmoid(Module):
+    """1 / (1 + exp(-x)) elementwise (``nn.functional.sigmoid``)."""
+
     def forward(self, x: Any) -> Any:
         return F.sigmoid(x)
 
 
 class Tanh(Module):
+    """tanh(x) elementwise (``nn.functional.tanh``)."""
+
     def forward(self, x: Any) -> Any:
         return F.tanh(x)
 
@@ -75,6 +79,14 @@ class Step(Module):
 
 
 class Softmax(Module):
+    """softmax along ``dim`` (default the last): non-negative, summing to 1.
+
+    Example:
+        >>> import dl_kernels as dlk
+        >>> Softmax(dim=-1)(dlk.zeros(2, 4)).tolist()
+        [[0.25, 0.25, 0.25, 0.25], [0.25, 0.25, 0.25, 0.25]]
+    """
+
     def __init__(self, dim: int = -1) -> None:
         super().__init__()
         self.dim = dim
@@ -87,6 +99,9 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
+    """log(softmax(x)) along ``dim`` (default the last), computed stably; pair it with
+    ``NLLLoss`` (together: ``CrossEntropyLoss``)."""
+
     def __init__(self, dim: int = -1) -> None:
         super().__init__()
         self.dim = dim
@@ -126,7 +141,7 @@ class SoftMaxout(_GroupPool):
 
 
 class PNorm(_GroupPool):
-    """φ(y1..yk) = (Σ_i |y_i|^p)^(1/p) over each group of ``pieces`` units."""
+    """φ(y1..yk) = (Σ_i abs(y_i)^p)^(1/p) over each group of ``pieces`` units."""
 
     def __init__(self, pieces: int, p: float = 2.0, dim: int = -1) -> None:
         super().__init__(pieces, dim)

@@ -1,5 +1,5 @@
-"""Composite blocks from the notes (seed 004): maxout units, residual and highway
-connections, and a GoogLeNet-style inception block."""
+"""Composite blocks from the course: maxout units (Goodfellow et al. 2013), residual (He et al.
+2016) and highway (Srivastava et al. 2015) connections, and a GoogLeNet-style inception block."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ class Residual(Module):
 
 
 class Highway(Module):
-    """A highway layer (Srivastava et al. 2015; seed 004's gated output):
+    """A highway layer (Srivastava et al. 2015: a gated output):
     T = σ(W_T x + b_T),  y = T ⊙ f(W_H x + b_H) + (1 − T) ⊙ x.
 
     ``transform`` and ``gate`` are Linear(size, size) with Linear's default init, except the

@@ -200,19 +200,33 @@ def avg_pool2d(input: Tensor, kernel_size: IntPair, stride: Any = None,
 
 # ---- activations ----------------------------------------------------------------------------
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(0, x) elementwise (Nair & Hinton 2010); the gradient is 1 where x > 0, else 0.
+
+    Example:
+        >>> relu(dlk.tensor([-1.0, 2.0])).tolist()
+        [0.0, 2.0]
+    """
     return Fn.Relu.apply(input)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01,
                inplace: bool = False) -> Tensor:
+    """x where x > 0, ``negative_slope`` * x elsewhere (Maas et al. 2013)."""
     return Fn.LeakyRelu.apply(input, slope=negative_slope)
 
 
 def sigmoid(input: Tensor) -> Tensor:
+    """1 / (1 + exp(-x)) elementwise, in (0, 1).
+
+    Example:
+        >>> sigmoid(dlk.tensor([0.0])).tolist()
+        [0.5]
+    """
     return Fn.Sigmoid.apply(_floating(input))
 
 
 def tanh(input: Tensor) -> Tensor:
+    """The hyperbolic tangent elementwise, in (-1, 1)."""
     return Fn.Tanh.apply(_floating(input))
 
 
@@ -259,7 +273,7 @@ def soft_maxout(input: Tensor, num_pieces: int, dim: int = 1) -> Tensor:
 
 
 def p_norm(input: Tensor, num_pieces: int, p: float = 2.0, dim: int = 1) -> Tensor:
-    """phi(y_1..y_k) = (sum_i |y_i|^p)^(1/p) over each group. (The notes print the sum without
+    """phi(y_1..y_k) = (sum_i abs(y_i)^p)^(1/p) over each group. (The notes print the sum without
     the inner power; with it this is the p-norm the name and the cited work mean.)"""
     x, d = _pieces(input, num_pieces, dim, "p_norm")
     return (x.abs() ** p).sum(d) ** (1.0 / p)
@@ -270,6 +284,13 @@ def _softmax_dim(ndim: int) -> int:
 
 
 def softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim`` (PyTorch's implicit choice when None), computed
+    as exp(log_softmax) on the fused kernel.
+
+    Example:
+        >>> softmax(dlk.tensor([[1.0, 1.0, 1.0, 1.0]]), dim=1).tolist()
+        [[0.25, 0.25, 0.25, 0.25]]
+    """
     x = input if dtype is None else input.to(dtype)
     if dim is None:
         dim = _softmax_dim(x.ndim)
@@ -603,12 +624,19 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
 
 def mse_loss(input: Tensor, target: Tensor, size_average: Any = None,
              reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """Mean squared error: mean (or sum, or none) of (input - target)^2; the shapes must match.
+
+    Example:
+        >>> mse_loss(dlk.tensor([1.0, 3.0]), dlk.tensor([0.0, 0.0])).item()
+        5.0
+    """
     _same_shape(input, target, "mse_loss")
     d = input - target
     return _reduce(d * d, reduction)
 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean (or sum, or none) absolute error; the shapes must match."""
     _same_shape(input, target, "l1_loss")
     return _reduce((input - target).abs(), reduction)
 

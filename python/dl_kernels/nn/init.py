@@ -5,13 +5,13 @@ numpy, inside ``no_grad``, then copied into the tensor (any device). Random numb
 from ``generator`` (a ``numpy.random.Generator``) when given, otherwise from the library's
 default generator, so ``dl_kernels.manual_seed`` makes initialisation reproducible.
 
-Fans are PyTorch's: for a weight of shape (out, in, *kernel), fan_in = in·∏kernel and
+Fans are PyTorch's: for a weight of shape ``(out, in, *kernel)``, fan_in = in·∏kernel and
 fan_out = out·∏kernel.
 
 - small Gaussian / uniform: ``normal_``, ``uniform_``; ``zeros_``, ``ones_``, ``constant_``
 - Xavier/Glorot (tanh/sigmoid nets): std = gain·√(2/(fan_in + fan_out))
 - He/Kaiming (ReLU nets): std = gain/√fan, gain = √(2/(1 + a²)) for leaky ReLU slope a
-- orthogonal (RNN recurrent weights, seed 003): the Q of the QR factorisation of a Gaussian
+- orthogonal (RNN recurrent weights; Saxe et al. 2014): the Q of the QR factorisation of a Gaussian
   matrix, with column signs fixed by diag(R) so that Q is uniformly (Haar) distributed.
 """
 
@@ -95,14 +95,17 @@ def normal_(tensor: Any, mean: float = 0.0, std: float = 1.0,
 
 
 def constant_(tensor: Any, val: float) -> Any:
+    """Fill ``tensor`` with ``val`` in place; returns it."""
     return _fill(tensor, np.full(tuple(tensor.shape), float(val)))
 
 
 def zeros_(tensor: Any) -> Any:
+    """Fill ``tensor`` with zeros in place; returns it."""
     return constant_(tensor, 0.0)
 
 
 def ones_(tensor: Any) -> Any:
+    """Fill ``tensor`` with ones in place; returns it."""
     return constant_(tensor, 1.0)
 
 
@@ -140,7 +143,7 @@ def kaiming_normal_(tensor: Any, a: float = 0.0, mode: str = "fan_in",
 
 def orthogonal_(tensor: Any, gain: float = 1.0,
                 generator: np.random.Generator | None = None) -> Any:
-    """A (semi-)orthogonal matrix from the QR factorisation of a Gaussian one (seed 003).
+    """A (semi-)orthogonal matrix from the QR factorisation of a Gaussian one (Saxe et al. 2014).
 
     The tensor is viewed as rows = shape[0], cols = ∏shape[1:]; when rows < cols the
     factorisation is done on the transpose, so the rows (or columns) are orthonormal.

@@ -31,6 +31,8 @@ def _empty(*shape: int, dtype: Any = None, device: Any = None) -> Parameter:
 
 
 class Identity(Module):
+    """Returns its input unchanged (a placeholder; any constructor arguments are ignored)."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
 

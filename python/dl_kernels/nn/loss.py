@@ -1,7 +1,7 @@
 """Losses as modules (torch.nn names and arguments) plus the notes' extras.
 
 CrossEntropyLoss, NLLLoss, MSELoss, BCELoss, BCEWithLogitsLoss and GaussianNLLLoss wrap the
-functions of the same names in ``nn.functional``. From the notes (seed 004):
+functions of the same names in ``nn.functional``. From the course:
 MixtureDensityLoss, PerceptronLoss, and the L1/L2 weight penalties.
 """
 
@@ -101,7 +101,7 @@ class GaussianNLLLoss(_Loss):
 
 class MixtureDensityLoss(_Loss):
     """Negative log-likelihood of a mixture of K diagonal Gaussians in D dimensions
-    (Bishop's mixture density network, seed 004).
+    (Bishop's mixture density network, 1994).
 
     The network output (N, K·(1 + 2D)) is read as [K prior logits | K·D means | K·D
     log-variances] (component-major: component k's means are columns K + k·D … K + k·D + D−1).
@@ -145,7 +145,7 @@ class MixtureDensityLoss(_Loss):
 
 
 class PerceptronLoss(_Loss):
-    """The perceptron criterion whose gradient step is the notes' learning rule (seed 002).
+    """The perceptron criterion whose gradient step is the notes' learning rule (Rosenblatt 1958).
 
     For scores z = wᵀx + b (any shape) and targets y ∈ {−1, +1}: f = +1 where z ≥ 0 else −1
     (held fixed), loss = Σ (f − y)·z = Σ over misclassified 2|z|. Its gradient is −e·x with
@@ -162,7 +162,7 @@ class PerceptronLoss(_Loss):
 
 
 def l2_penalty(parameters: Iterable[Any]) -> Any:
-    """Ω(θ) = ½ Σ w² over the given parameters (add ν·Ω to the loss; seed 004)."""
+    """Ω(θ) = ½ Σ w² over the given parameters (add ν·Ω to the loss: weight decay)."""
     total = None
     for p in parameters:
         term = (p * p).sum()
@@ -173,7 +173,7 @@ def l2_penalty(parameters: Iterable[Any]) -> Any:
 
 
 def l1_penalty(parameters: Iterable[Any]) -> Any:
-    """Ω(θ) = Σ |w| over the given parameters (add ν·Ω to the loss)."""
+    """Ω(θ) = Σ abs(w) over the given parameters (add ν·Ω to the loss)."""
     total = None
     for p in parameters:
         term = p.abs().sum()

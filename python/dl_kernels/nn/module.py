@@ -21,6 +21,9 @@ from dl_kernels.nn.serialization import CheckpointError
 
 
 class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` did not match: keys the model has that the state lacks, and
+    keys the state has that the model lacks (both empty after a strict load)."""
+
     missing_keys: list[str]
     unexpected_keys: list[str]
 
@@ -35,6 +38,32 @@ def _as_numpy(value: Any) -> np.ndarray:
 
 
 class Module:
+    """The base class of every layer and model, as ``torch.nn.Module``.
+
+    Subclass it, call ``super().__init__()`` first, assign layers (Modules) and
+    :class:`Parameter` s as attributes (they are registered under those names), and define
+    :meth:`forward`. Calling the module calls ``forward``. A module is in training mode
+    after construction; :meth:`eval` switches layers such as Dropout to inference.
+
+    Example:
+        >>> import dl_kernels as dlk
+        >>> from dl_kernels import nn
+        >>> class TwoLayer(nn.Module):
+        ...     def __init__(self, n_in, n_hidden, n_out):
+        ...         super().__init__()
+        ...         self.hidden = nn.Linear(n_in, n_hidden)
+        ...         self.out = nn.Linear(n_hidden, n_out)
+        ...     def forward(self, x):
+        ...         return self.out(dlk.relu(self.hidden(x)))
+        >>> net = TwoLayer(4, 8, 3)
+        >>> net(dlk.randn(5, 4)).shape
+        (5, 3)
+        >>> [name for name, _ in net.named_parameters()]
+        ['hidden.weight', 'hidden.bias', 'out.weight', 'out.bias']
+        >>> net.num_parameters()
+        67
+    """
+
     training: bool
 
     def __init__(self) -> None:
@@ -91,6 +120,7 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` (a Parameter, or None) under ``name``, as attribute assignment does."""
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign {type(param).__name__} as parameter {name!r} "
                             "(dl_kernels.nn.Parameter or None required)")
@@ -98,6 +128,9 @@ class Module:
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
+        """Register a tensor that is part of the module's state but not trained (e.g. running
+        statistics); ``persistent=False`` keeps it out of :meth:`state_dict`.
+        """
         if tensor is not None and not isinstance(tensor, dlk.Tensor):
             raise TypeError(f"buffer {name!r} must be a Tensor or None, "
                             f"got {type(tensor).__name__}")
@@ -106,6 +139,7 @@ class Module:
             self.__dict__.setdefault("_non_persistent", set()).add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
+        """Register a child module under ``name`` (as ``setattr``, for names built at run time)."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._modules[name] = module
@@ -113,6 +147,7 @@ class Module:
     # ---- traversal ----------------------------------------------------------------------
     def named_modules(self, memo: set[int] | None = None,
                       prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """``(dotted name, module)`` for this module (name ``''``) and every descendant, once each."""
         memo = set() if memo is None else memo
         if id(self) in memo:
             return
@@ -124,20 +159,29 @@ class Module:
                 yield from module.named_modules(memo, sub)
 
     def modules(self) -> Iterator[Module]:
+        """This module and every descendant."""
         for _, m in self.named_modules():
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """``(name, module)`` of the direct children."""
         for name, module in self._modules.items():
             if module is not None:
                 yield name, module
 
     def children(self) -> Iterator[Module]:
+        """The direct children."""
         for _, m in self.named_children():
             yield m
 
     def named_parameters(self, prefix: str = "",
                          recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """``(dotted name, Parameter)`` of every parameter, in registration order, each once.
+
+        Example:
+            >>> [n for n, _ in dlk.nn.Linear(2, 3).named_parameters()]
+            ['weight', 'bias']
+        """
         seen: set[int] = set()
         modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
         for mod_prefix, module in modules:
@@ -148,10 +192,17 @@ class Module:
                 yield (f"{mod_prefix}.{name}" if mod_prefix else name), p
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter (what an optimiser takes).
+
+        Example:
+            >>> sum(p.numel() for p in dlk.nn.Linear(2, 3).parameters())
+            9
+        """
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Any]]:
+        """``(dotted name, Tensor)`` of every buffer."""
         modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
         for mod_prefix, module in modules:
             for name, b in module._buffers.items():
@@ -159,6 +210,7 @@ class Module:
                     yield (f"{mod_prefix}.{name}" if mod_prefix else name), b
 
     def buffers(self, recurse: bool = True) -> Iterator[Any]:
+        """Every buffer."""
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
@@ -169,19 +221,25 @@ class Module:
 
     # ---- modes and gradients ------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
+        """Set training mode (``mode=True``) or evaluation mode on this module and all
+        descendants; returns ``self``. Dropout is active only in training mode.
+        """
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
     def eval(self) -> Module:
+        """``train(False)``: inference behaviour for Dropout and similar layers; returns ``self``."""
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` on every parameter (False freezes them); returns ``self``."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients of every parameter (set to None, or zero them in place)."""
         for p in self.parameters():
             if p.grad is None:
                 continue
@@ -192,6 +250,7 @@ class Module:
                     p.grad.zero_()
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
+        """Call ``fn(module)`` on every descendant and then on this module; returns ``self``."""
         for m in self.children():
             m.apply(fn)
         fn(self)
@@ -220,19 +279,24 @@ class Module:
         return self._apply_to_tensors(convert)
 
     def cpu(self) -> Module:
+        """``to('cpu')``."""
         return self.to("cpu")
 
     def cuda(self) -> Module:
+        """``to('cuda')``."""
         return self.to("cuda")
 
     def float(self) -> Module:
+        """Cast floating parameters and buffers to float32."""
         return self.to(dtype=dlk.float32)
 
     def double(self) -> Module:
+        """Cast floating parameters and buffers to float64 (for gradient checks)."""
         return self.to(dtype=dlk.float64)
 
     # ---- calling --------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation; subclasses define it. Call the module (``m(x)``), not ``forward``."""
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -360,6 +424,7 @@ class Module:
 
     # ---- printing -------------------------------------------------------------------------
     def extra_repr(self) -> str:
+        """Extra text inside this module's repr (its sizes); subclasses override it."""
         return ""
 
     def __repr__(self) -> str:

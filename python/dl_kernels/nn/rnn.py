@@ -1,14 +1,15 @@
 """Recurrent layers: RNN (tanh/relu), LSTM (standard / peephole / coupled), GRU (the notes'
 form or PyTorch's reset-after form), and their single-step Cell modules.
 
-Layout (one bias per gate, as the notes write the equations; gates stacked in rows):
+Layout (one bias per gate, as the notes write the equations; gates stacked in rows)::
 
     weight_ih_l{k}[_reverse]   (G·H, I_k)   I_0 = input_size, I_k = H·num_directions
     weight_hh_l{k}[_reverse]   (G·H, H)
     bias_l{k}[_reverse]        (G·H,)
     LSTM  G = 4, gates i, f, g, o;  coupled: G = 3, gates f, g, o (i = 1 − f)
           peephole: also weight_ch_l{k}[_reverse] (3, H), the diagonal cell-state weights of
-          the i, f and o gates, in that order (i and f look at c_{t−1}, o at c_t; seed 002/004)
+          the i, f and o gates, in that order (i and f look at c_{t−1}, o at c_t;
+          Gers & Schmidhuber 2000)
     GRU   G = 3, gates r, z, n
           reset_after=False (default, the notes, Cho et al.):
               n = tanh(W_in x + W_hn (r ⊙ h) + b_n),        h' = (1 − z) ⊙ h + z ⊙ n
@@ -21,8 +22,8 @@ Inputs are (T, N, I), or (N, T, I) with batch_first, or unbatched (T, I). Return
 directions concatenated), h_n/c_n are (num_layers·num_directions, N, H). Dropout is applied
 to the outputs of every layer but the last, never on the recurrent connections.
 
-Default init (PyTorch's): every weight and bias ~ U(−1/√H, 1/√H). The notes (seed 003)
-suggest orthogonal recurrent weights: ``rnn.init_orthogonal_()`` applies
+Default init (PyTorch's): every weight and bias ~ U(−1/√H, 1/√H). The course (after Saxe et al.
+2014) suggests orthogonal recurrent weights: ``rnn.init_orthogonal_()`` applies
 ``nn.init.orthogonal_`` to each gate block of every weight_hh.
 """
 
@@ -113,7 +114,7 @@ class _RNNBase(Module):
             init.uniform_(p, -bound, bound)
 
     def init_orthogonal_(self, gain: float = 1.0) -> Module:
-        """Orthogonal recurrent weights (seed 003): each H×H gate block of weight_hh."""
+        """Orthogonal recurrent weights (Saxe et al. 2014): each H×H gate block of weight_hh."""
         h = self.hidden_size
         for name, p in self.named_parameters():
             if name.startswith("weight_hh"):

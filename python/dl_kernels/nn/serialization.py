@@ -43,6 +43,8 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(obj, (dlk.Tensor, np.ndarray)):
         key = f"a{len(arrays)}"
         arrays[key] = np.ascontiguousarray(_to_numpy(obj))
+        if isinstance(obj, dlk.Tensor):  # so dl_kernels.load can give a Tensor back
+            return {"__array__": key, "tensor": True}
         return {"__array__": key}
     if isinstance(obj, dict):
         if all(isinstance(k, str) for k in obj):
@@ -61,26 +63,38 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
     raise TypeError(f"cannot save an object of type {type(obj).__name__} in a checkpoint")
 
 
-def _decode(obj: Any, arrays: Any) -> Any:
+def _decode(obj: Any, arrays: Any, tensors: bool = False) -> Any:
     if isinstance(obj, list):
-        return [_decode(v, arrays) for v in obj]
+        return [_decode(v, arrays, tensors) for v in obj]
     if isinstance(obj, dict):
         if "__array__" in obj:
-            return arrays[obj["__array__"]]
+            a = arrays[obj["__array__"]]
+            return dlk.from_numpy(a) if tensors and obj.get("tensor") else a
         if "__dict__" in obj:
-            return {k: _decode(v, arrays) for k, v in obj["__dict__"]}
+            return {k: _decode(v, arrays, tensors) for k, v in obj["__dict__"]}
         if "__idict__" in obj:
-            return {_decode(k, arrays): _decode(v, arrays) for k, v in obj["__idict__"]}
+            return {_decode(k, arrays, tensors): _decode(v, arrays, tensors)
+                    for k, v in obj["__idict__"]}
         if "__tuple__" in obj:
-            return tuple(_decode(v, arrays) for v in obj["__tuple__"])
+            return tuple(_decode(v, arrays, tensors) for v in obj["__tuple__"])
         if "__float__" in obj:
             return float(obj["__float__"])
         raise CheckpointError(f"unknown entry in checkpoint metadata: {sorted(obj)}")
     return obj
 
 
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def save(obj: Any, path: str | os.PathLike) -> None:
-    """Write ``obj`` (a tree of dicts/lists/tuples/numbers/strings/Tensors/arrays) to ``path``."""
+    """Write ``obj`` (a tree of dicts/lists/tuples/numbers/strings/Tensors/arrays) to ``path``.
+
+    The file gets the permissions an ordinary new file would (0666 less the umask), not the
+    0600 of the temporary file it is renamed from."""
     path = os.fspath(path)
     arrays: dict[str, np.ndarray] = {}
     tree = _encode(obj, arrays)
@@ -93,6 +107,8 @@ def save(obj: Any, path: str | os.PathLike) -> None:
             meta_crc = np.array(zlib.crc32(meta.encode()), dtype=np.int64)
             np.savez(f, **{_META: np.array(meta), _META_CRC: meta_crc}, **arrays)
             f.flush()
+            if hasattr(os, "fchmod"):  # POSIX
+                os.fchmod(f.fileno(), 0o666 & ~_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -101,8 +117,9 @@ def save(obj: Any, path: str | os.PathLike) -> None:
         raise
 
 
-def load(path: str | os.PathLike) -> Any:
-    """Read what ``save`` wrote; arrays come back as numpy arrays. Raises CheckpointError."""
+def load(path: str | os.PathLike, tensors: bool = False) -> Any:
+    """Read what ``save`` wrote; arrays come back as numpy arrays (``tensors=True``: what was
+    saved as a Tensor comes back as a Tensor). Raises CheckpointError."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise CheckpointError(f"checkpoint {path!r} does not exist")
@@ -135,4 +152,4 @@ def load(path: str | os.PathLike) -> Any:
         raise CheckpointError(
             f"checkpoint {path!r} is truncated or corrupted: {type(exc).__name__}: {exc}"
         ) from exc
-    return _decode(meta["tree"], arrays)
+    return _decode(meta["tree"], arrays, tensors)

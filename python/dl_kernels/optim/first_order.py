@@ -19,6 +19,28 @@ class SGD(Optimizer):
 
     g ← ∇ + wd·θ;  b ← μ·b + (1 − dampening)·g  (b = g on the first step);
     g ← g + μ·b (Nesterov) or g ← b;  θ ← θ − lr·g.
+
+    Momentum: Polyak 1964; Nesterov's form as in Sutskever et al. 2013 (PyTorch's).
+
+    Args:
+        params: parameters or parameter groups (see :class:`Optimizer`).
+        lr: learning rate (default 1e-3).
+        momentum: μ, 0 for plain SGD.
+        dampening: scales the new gradient in the momentum buffer.
+        weight_decay: L2 penalty coefficient wd added to the gradient.
+        nesterov: Nesterov momentum (needs momentum > 0 and dampening 0).
+        maximize: ascend instead of descend.
+
+    Example:
+        >>> import dl_kernels as dlk
+        >>> w = dlk.tensor([1.0], requires_grad=True)
+        >>> opt = SGD([w], lr=0.1, momentum=0.9)
+        >>> for _ in range(2):
+        ...     opt.zero_grad()
+        ...     (w * w).sum().backward()   # gradient 2w
+        ...     opt.step()
+        >>> round(w.item(), 4)             # 1 - 0.2, then 0.8 - 0.1 (1.6 + 0.9 * 2)
+        0.46
     """
 
     def __init__(
@@ -59,7 +81,18 @@ class SGD(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """AdaGrad: per-coordinate rates lr / (√Σg² + eps), with optional lr decay and L2."""
+    """AdaGrad (Duchi, Hazan & Singer 2011): per-coordinate rates lr / (√Σg² + eps), with
+    optional lr decay and L2.
+
+    Args:
+        params: parameters or parameter groups.
+        lr: learning rate (default 1e-2).
+        lr_decay: the rate at step t is lr / (1 + (t - 1) lr_decay).
+        weight_decay: L2 penalty coefficient.
+        initial_accumulator_value: starting value of Σg².
+        eps: added to the denominator (default 1e-10).
+        maximize: ascend instead of descend.
+    """
 
     def __init__(
         self,
@@ -97,7 +130,19 @@ class Adagrad(Optimizer):
 
 
 class RMSprop(Optimizer):
-    """RMSProp: v ← α·v + (1 − α)·g²; θ ← θ − lr·g / (√v + eps) (centred and momentum forms)."""
+    """RMSProp (Tieleman & Hinton 2012): v ← α·v + (1 − α)·g²; θ ← θ − lr·g / (√v + eps)
+    (centred and momentum forms).
+
+    Args:
+        params: parameters or parameter groups.
+        lr: learning rate (default 1e-2).
+        alpha: decay of the running mean of g² (default 0.99).
+        eps: added to the denominator (default 1e-8).
+        weight_decay: L2 penalty coefficient.
+        momentum: momentum on the scaled step.
+        centered: divide by the running variance (v minus the squared running mean of g).
+        maximize: ascend instead of descend.
+    """
 
     def __init__(
         self,
@@ -151,6 +196,24 @@ class Adam(Optimizer):
 
     m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g²;
     θ ← θ − lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + eps).
+
+    Args:
+        params: parameters or parameter groups.
+        lr: learning rate (default 1e-3).
+        betas: (β1, β2), the decays of the running mean and mean square of g
+            (default (0.9, 0.999)).
+        eps: added to the denominator (default 1e-8).
+        weight_decay: L2 penalty coefficient added to the gradient (see AdamW for decoupled
+            decay).
+        amsgrad: use the maximum of past v (Reddi et al. 2018).
+        maximize: ascend instead of descend.
+
+    Example:
+        >>> import dl_kernels as dlk
+        >>> model = dlk.nn.Linear(4, 2)
+        >>> opt = Adam(model.parameters(), lr=1e-2)
+        >>> loss = model(dlk.randn(8, 4)).pow(2).mean()
+        >>> opt.zero_grad(); loss.backward(); opt.step()
     """
 
     _decoupled = False
@@ -206,7 +269,9 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter): θ ← θ·(1 − lr·wd) first."""
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): θ ← θ·(1 − lr·wd) first,
+    then the Adam step. Same arguments as :class:`Adam`, with ``weight_decay`` 1e-2 by
+    default."""
 
     _decoupled = True
 

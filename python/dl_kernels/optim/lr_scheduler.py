@@ -5,8 +5,9 @@ chooses) advances its counter and writes the new rate into every parameter group
 ``get_last_lr()`` returns the rates it last set; ``state_dict``/``load_state_dict`` hold its
 counters. The base rate of each group is remembered as ``initial_lr`` in the group.
 
-From the notes: ExponentialDecay r = r0·β^(t/τ) (seed 000), InverseTime α(i) = α0/(i + c)
-(seed 002), BoldDriver η ← 1.1·η when the loss fell and 0.5·η when it rose (seed 004).
+From the course: ExponentialDecay r = r0·β^(t/τ) (learning-rate decay), InverseTime
+α(i) = α0/(i + c) (the stochastic-approximation step size, Robbins & Monro 1951), BoldDriver
+η ← 1.1·η when the loss fell and 0.5·η when it rose (Vogl et al. 1988; Battiti 1989).
 Also PyTorch's StepLR and ReduceLROnPlateau with torch's arguments and semantics.
 """
 
@@ -19,6 +20,24 @@ from dl_kernels.optim.optimizer import Optimizer
 
 
 class LRScheduler:
+    """Base class of the epoch-indexed schedules (``torch.optim.lr_scheduler.LRScheduler``).
+
+    Construction records each group's rate as ``initial_lr`` and applies the rate of epoch
+    0; each ``step()`` advances one epoch and sets every group's ``lr`` to
+    ``lr_at(initial_lr, epoch)``, which subclasses define.
+
+    Example:
+        >>> import dl_kernels as dlk
+        >>> opt = dlk.optim.SGD(dlk.nn.Linear(2, 1).parameters(), lr=1.0)
+        >>> sched = dlk.optim.StepLR(opt, step_size=2, gamma=0.5)
+        >>> rates = []
+        >>> for epoch in range(5):
+        ...     rates.append(opt.param_groups[0]["lr"])
+        ...     sched.step()
+        >>> rates
+        [1.0, 1.0, 0.5, 0.5, 0.25]
+    """
+
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
@@ -34,12 +53,15 @@ class LRScheduler:
         self.step()
 
     def lr_at(self, base_lr: float, t: int) -> float:
+        """The rate at epoch ``t`` for a group whose initial rate is ``base_lr`` (subclasses define it)."""
         raise NotImplementedError
 
     def get_lr(self) -> list[float]:
+        """The rates of the current epoch, one per parameter group."""
         return [self.lr_at(b, self.last_epoch) for b in self.base_lrs]
 
     def step(self) -> None:
+        """Advance one epoch and set every group's ``lr``."""
         self.last_epoch += 1
         lrs = self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, lrs):
@@ -47,12 +69,15 @@ class LRScheduler:
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def get_last_lr(self) -> list[float]:
+        """The rates last set, one per parameter group."""
         return list(self._last_lr)
 
     def state_dict(self) -> dict[str, Any]:
+        """The scheduler's state (epoch, base rates, its own settings), for checkpoints."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
         self.__dict__.update(state_dict)
 
 
@@ -106,7 +131,7 @@ class StepLR(LRScheduler):
 
 
 class BoldDriver:
-    """η ← increase·η when the loss fell, decrease·η when it rose (seed 004: ×1.1 / ×0.5).
+    """η ← increase·η when the loss fell, decrease·η when it rose (the "bold driver", Battiti 1989: ×1.1 / ×0.5).
 
     ``step(loss)`` once per epoch with that epoch's loss; the first call only records it;
     an equal loss leaves the rate unchanged; rates are kept within [min_lr, max_lr].
@@ -133,12 +158,15 @@ class BoldDriver:
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     def get_last_lr(self) -> list[float]:
+        """The rates last set, one per parameter group."""
         return list(self._last_lr)
 
     def state_dict(self) -> dict[str, Any]:
+        """The scheduler's state, for checkpoints."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
         self.__dict__.update(state_dict)
 
 

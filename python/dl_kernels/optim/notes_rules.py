@@ -1,14 +1,14 @@
 """Two update rules from the course notes that PyTorch does not have.
 
-Perceptron (seed 002): β(i+1) = β(i) + α·e(i)·x(i) with e = y − f(x), f(x) = ±1. Written as
+Perceptron (Rosenblatt 1958): β(i+1) = β(i) + α·e(i)·x(i) with e = y − f(x), f(x) = ±1. Written as
 an optimiser it is plain gradient descent on the perceptron criterion
 E = Σ (f(x) − y)·(wᵀx + b) with f held fixed (``nn.PerceptronLoss``): ∂E/∂w = −e·x, so
 θ ← θ − α·∂E/∂θ is exactly the notes' rule, and α = 0.5 gives the notes' 0.5·e·x.
 
-QuickProp (seed 004, Fahlman 1988): treat each weight's error as an independent parabola
+QuickProp (Fahlman 1988): treat each weight's error as an independent parabola
 fitted from the last step and the last two gradients; jump to its minimum,
 Δθ[τ] = g[τ] / (g[τ−1] − g[τ]) · Δθ[τ−1], θ[τ+1] = θ[τ] + Δθ[τ]. The usual growth limit
-bounds the factor to |Δθ[τ]| ≤ μ·|Δθ[τ−1]| (μ = 1.75); where the parabola opens downwards
+bounds the factor to abs(Δθ[τ]) ≤ μ·abs(Δθ[τ−1]) (μ = 1.75); where the parabola opens downwards
 (the gradient kept its sign and grew) the step continues by μ·Δθ[τ−1]; a weight whose last
 step was zero restarts with a gradient step −lr·g.
 """

@@ -23,6 +23,25 @@ def _is_tensor(x: Any) -> bool:
 
 
 class Optimizer:
+    """Base class of the optimisers (``torch.optim.Optimizer``).
+
+    Args:
+        params: an iterable of Tensors (e.g. ``model.parameters()``), or of dicts (parameter
+            groups: ``{"params": [...], "lr": ...}``, each overriding the defaults).
+        defaults: the hyper-parameters of every group that does not set its own.
+
+    A training step is ``opt.zero_grad(); loss.backward(); opt.step()``. Subclasses
+    implement ``_update(p, grad, group, state)`` for one parameter.
+
+    Example:
+        >>> import dl_kernels as dlk
+        >>> model = dlk.nn.Linear(3, 1)
+        >>> opt = dlk.optim.SGD([{"params": [model.weight]},
+        ...                      {"params": [model.bias], "lr": 0.5}], lr=0.1)
+        >>> [g["lr"] for g in opt.param_groups]
+        [0.1, 0.5]
+    """
+
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
         self.state: dict[int, dict[str, Any]] = {}  # keyed by id(param)
@@ -37,6 +56,9 @@ class Optimizer:
 
     # ---- groups -------------------------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a parameter group (a dict with ``"params"`` and optional hyper-parameters;
+        the defaults fill the rest), e.g. to train layers unfrozen later.
+        """
         if not isinstance(param_group, dict):
             raise TypeError(f"a param group must be a dict, got {type(param_group).__name__}")
         group = dict(param_group)
@@ -62,9 +84,11 @@ class Optimizer:
 
     # ---- per-parameter state --------------------------------------------------------------
     def state_of(self, p: Any) -> dict[str, Any]:
+        """The per-parameter state dict of ``p`` (momentum buffers, moments, step counts)."""
         return self.state.setdefault(id(p), {})
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients of every parameter (set to None by default, or zero them)."""
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -76,6 +100,9 @@ class Optimizer:
                         p.grad.zero_()
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient, once. ``closure`` (optional) re-runs the
+        forward and backward and returns the loss, which ``step`` returns.
+        """
         loss = None
         if closure is not None:
             loss = closure()  # the closure runs forward and backward itself
@@ -115,6 +142,7 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned onto the same parameters in the same order."""
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError(
