@@ -9,12 +9,15 @@ in a checkpoint and restored (state_dict / load_state_dict).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Callable, Union
+from typing import TYPE_CHECKING, Callable, Union
 
 import numpy as np
 
 from dl_kernels.data._errors import DataError
 from dl_kernels.data.splits import SeedLike, Split, as_generator
+
+if TYPE_CHECKING:
+    from dl_kernels.distributed import DistributedSampler
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 Batch = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
@@ -35,6 +38,12 @@ class DataLoader:
         drop_last: drop the final incomplete batch.
         transform: ``f(x_batch, rng) -> x_batch`` applied to each input batch (e.g.
             Compose([RandomShift(2), standardizer, GaussianNoise(0.1)]) for training).
+        sampler: a ``dl_kernels.distributed.DistributedSampler`` (data-parallel training):
+            the batches are this rank's shares of the sampler's global batches, which set the
+            order and batch size instead of ``batch_size``/``shuffle``/``drop_last``. Epoch e
+            calls ``sampler.set_epoch(e)``, and the transform draws from a generator seeded
+            by (seed, e, rank), so an epoch depends only on the epoch count in
+            ``state_dict()`` whatever the number of ranks.
     """
 
     def __init__(
@@ -47,6 +56,7 @@ class DataLoader:
         seed: SeedLike = None,
         drop_last: bool = False,
         transform: Transform | None = None,
+        sampler: DistributedSampler | None = None,
     ) -> None:
         if isinstance(x, Split):
             if y is not None:
@@ -68,16 +78,30 @@ class DataLoader:
         self.transform = transform
         self.rng = as_generator(seed)
         self.epoch = 0
+        self.sampler = sampler
+        if sampler is not None:
+            if sampler.num_samples != len(x):
+                raise DataError(f"the sampler covers {sampler.num_samples} samples but x has "
+                                f"{len(x)}")
+            if seed is not None and not isinstance(seed, (int, np.integer)):
+                raise DataError("with a sampler, seed must be an int (it seeds each epoch's "
+                                "transform generator)")
+            self._seed = 0 if seed is None else int(seed)
 
     @property
     def num_samples(self) -> int:
         return len(self.x)
 
     def __len__(self) -> int:
+        if self.sampler is not None:
+            return len(self.sampler)
         n, b = self.num_samples, self.batch_size
         return n // b if self.drop_last else -(-n // b)
 
     def __iter__(self) -> Iterator[Batch]:
+        if self.sampler is not None:
+            yield from self._iter_sampler()
+            return
         n, b = self.num_samples, self.batch_size
         order = self.rng.permutation(n) if self.shuffle else None
         self.epoch += 1
@@ -92,6 +116,18 @@ class DataLoader:
                 yb = None if self.y is None else self.y[idx]
             if self.transform is not None:
                 xb = self.transform(xb, self.rng)
+            yield xb if yb is None else (xb, yb)
+
+    def _iter_sampler(self) -> Iterator[Batch]:
+        sampler = self.sampler
+        sampler.set_epoch(self.epoch)
+        rng = np.random.default_rng([self._seed, self.epoch, sampler.rank])
+        self.epoch += 1
+        for idx in sampler:
+            xb = self.x[idx]
+            yb = None if self.y is None else self.y[idx]
+            if self.transform is not None and len(idx):
+                xb = self.transform(xb, rng)
             yield xb if yb is None else (xb, yb)
 
     def state_dict(self) -> dict:

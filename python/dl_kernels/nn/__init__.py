@@ -9,6 +9,7 @@ one-file checkpoints (``save``/``load``, ``Module.save``/``Module.load``).
 from __future__ import annotations
 
 from dl_kernels.nn import functional, init, serialization, utils
+from dl_kernels.nn import parallel  # noqa: E402 (after module.py, which it builds on)
 from dl_kernels.nn.activation import (
     LeakyReLU,
     LogSoftmax,
@@ -112,4 +113,5 @@ __all__ += [
     "save",
     "serialization",
     "utils",
+    "parallel",
 ]
