@@ -741,7 +741,7 @@ def _distributed_backward(task: Any, net: Any, batch: Any, index: int,
     empty (a final batch smaller than the world) contributes zero gradients."""
     k = task.batch_count(batch)
     if k == 0:
-        net.synchronize()
+        net.zero_contribution()
         return 0.0, 0, 0
     loss, ls, c, k = task.loss_and_stats(net, batch)
     weight = task.loss_weight(k, task.global_count(index, batch), world)

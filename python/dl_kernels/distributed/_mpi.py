@@ -333,7 +333,7 @@ def check_same(what: str, value: Any) -> None:
     values = all_gather_object(value)
     bad = next(r for r, d in enumerate(digests) if d != digests[0])
     raise DistributedError(f"{what} differs between ranks: rank {bad} has "
-                           f"{_describe_difference(values[0], values[bad])} ")
+                           f"{_describe_difference(values[0], values[bad])}")
 
 
 def _describe_difference(ref: Any, other: Any) -> str:
@@ -348,6 +348,6 @@ def _describe_difference(ref: Any, other: Any) -> str:
     if isinstance(ref, list) and isinstance(other, list):
         for i, (a, b) in enumerate(zip(ref, other)):
             if a != b:
-                return f"{b!r} at position {i} where rank 0 has {a!r}"
+                return f"{b} (entry {i}) where rank 0 has {a}"
         return f"{len(other)} entries where rank 0 has {len(ref)}"
     return f"{other!r} where rank 0 has {ref!r}"

@@ -104,6 +104,7 @@ class DistributedDataParallel(Module):
         object.__setattr__(self, "_index", index)
         object.__setattr__(self, "_next", 0)  # the next bucket to start
         object.__setattr__(self, "_sync", True)
+        object.__setattr__(self, "_finished", True)  # this step's exchange is done
         object.__setattr__(self, "_stats", {"steps": 0, "wait_s": 0.0, "hook_s": 0.0,
                                             "bytes": 0})
         handles = [p.register_post_accumulate_grad_hook(self._grad_ready) for _, p in named]
@@ -111,8 +112,9 @@ class DistributedDataParallel(Module):
 
     # ---- the model ------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        if self._sync and (self._next or any(b.ready for b in self._buckets)):
+        if self._sync:
             self.synchronize()  # the previous step's exchange must finish before a new one
+            object.__setattr__(self, "_finished", False)
         return self.module(*args, **kwargs)
 
     @contextlib.contextmanager
@@ -140,6 +142,7 @@ class DistributedDataParallel(Module):
         if bucket.work is not None:
             raise RuntimeError("DistributedDataParallel: a gradient arrived after its bucket "
                                "was already sent (call synchronize() before a new backward)")
+        object.__setattr__(self, "_finished", False)
         self._pack(bucket, i, p)
         self._start_ready()
         if self._next == len(self._buckets):
@@ -177,8 +180,9 @@ class DistributedDataParallel(Module):
     def synchronize(self) -> None:
         """Finish this step's exchange: start any bucket not yet started (parameters without a
         gradient on this rank count as zeros), wait, and write the averages into ``p.grad``.
-        Needed only when some parameter got no gradient; harmless otherwise."""
-        if not self._sync:
+        Needed only when some parameter got no gradient; a no-op once the step's exchange is
+        done (the next forward starts a new step)."""
+        if not self._sync or self._finished:
             return
         t0 = time.perf_counter()
         for b in self._buckets[self._next:]:
@@ -188,6 +192,14 @@ class DistributedDataParallel(Module):
         self._start_ready()
         self._finish()
         self._stats["hook_s"] += time.perf_counter() - t0
+
+    def zero_contribution(self) -> None:
+        """Take part in this step's exchange without a batch (a rank whose share of a final
+        global batch is empty): its gradients count as zeros in the average."""
+        for p in self.module.parameters():
+            p.grad = None
+        object.__setattr__(self, "_finished", False)
+        self.synchronize()
 
     def _finish(self) -> None:
         t0 = time.perf_counter()
@@ -209,6 +221,7 @@ class DistributedDataParallel(Module):
             b.work = None
             b.ready.clear()
         object.__setattr__(self, "_next", 0)
+        object.__setattr__(self, "_finished", True)
         self._stats["steps"] += 1
 
     def comm_stats(self, reset: bool = False) -> dict[str, float]:
@@ -248,10 +261,11 @@ def _make_buckets(params: list[Any], cap_bytes: float) -> list[_Bucket]:
     return buckets
 
 
-def _structure(module: Module) -> list[tuple[str, str, tuple[int, ...], str]]:
-    out = [("param", n, tuple(p.shape), str(p.dtype)) for n, p in module.named_parameters()]
-    out += [("buffer", n, tuple(b.shape), str(b.dtype)) for n, b in module.named_buffers()
-            if b is not None]
+def _structure(module: Module) -> list[str]:
+    out = [f"parameter {n!r} of shape {tuple(p.shape)}, {p.dtype}"
+           for n, p in module.named_parameters()]
+    out += [f"buffer {n!r} of shape {tuple(b.shape)}, {b.dtype}"
+            for n, b in module.named_buffers() if b is not None]
     return out
 
 
