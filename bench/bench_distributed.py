@@ -98,19 +98,20 @@ def worker(case: str, batch: int, repeats: int, steps: int, ddp_on: bool) -> dic
         net.comm_stats(reset=True)
     for k in split:
         split[k] = 0.0
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
         dist.barrier()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(steps):
             step()
         times.append((time.perf_counter() - t0) / steps)
-    med = np.array([sorted(times)[len(times) // 2]])
+        cpu.append((time.process_time() - c0) / steps)
+    med = np.array([sorted(times)[len(times) // 2], sorted(cpu)[len(cpu) // 2]])
     dist.all_reduce(med, "max")  # the slowest rank sets the pace
     n_steps = repeats * steps
     grad_bytes = sum(p.numel() * 4 for p in model.parameters())
     out = {"case": case, "data": data, "world": world, "batch_per_rank": batch,
-           "step_s": float(med[0]), "split": {k: v / n_steps for k, v in split.items()},
+           "step_s": float(med[0]), "cpu_s": float(med[1]), "split": {k: v / n_steps for k, v in split.items()},
            "grad_bytes": grad_bytes, "ddp": ddp_on}
     if ddp_on:
         stats = net.comm_stats()
@@ -180,24 +181,31 @@ def ring_allreduce_s(n_bytes: float, p: int, alpha: float, bw: float, buckets: i
 def report(m: dict) -> str:
     res = m["results"]
     head = ("| case | configuration | global batch | ms/step | samples/s | vs 1 rank "
-            "| efficiency | DDP blocked waiting ms/step | DDP pack + start ms/step "
-            "| all-reduce alone ms |")
-    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
-    base = {}
+            "| efficiency | CPU ms/step per rank | CPU-time efficiency "
+            "| DDP blocked waiting ms/step | DDP pack + start ms/step | all-reduce alone ms |")
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    base, base_cpu = {}, {}
     for c in m["configs"]:
         case, label, world, batch, ddp_on = c
         r = res[c]
         sps = world * batch / r["step_s"]
+        cpu_sps = batch / r["cpu_s"]  # per rank, were it alone on its core
         if world == 1:
-            base[case] = sps
+            base[case], base_cpu[case] = sps, cpu_sps
         ratio = sps / base[case]
         eff = ratio / world
+        cpu_eff = cpu_sps / base_cpu[case]
         comm = (f"{1e3 * r['wait_s']:.2f} | {1e3 * (r['hook_s'] - r['wait_s']):.2f} | "
                 f"{1e3 * r['allreduce_s']:.2f}") if ddp_on else "– | – | –"
         lines.append(f"| {CASES[case].split(',')[0]} | {label} | {world * batch} | "
                      f"{1e3 * r['step_s']:.1f} | {sps:.0f} | {ratio:.2f}× | {100 * eff:.0f} % | "
-                     f"{comm} |")
+                     f"{1e3 * r['cpu_s']:.1f} | {100 * cpu_eff:.0f} % | {comm} |")
     text = "\n".join(lines) + "\n"
+    text += ("\nCPU-time efficiency = samples per CPU-second of one rank / of the 1-rank run "
+             "(the slowest rank's process time, which counts our polling but not time spent "
+             "descheduled): what the wall-clock efficiency would be with a core per rank. "
+             "Strong scaling halves the batch per rank, so its CPU-time efficiency also "
+             "measures the smaller GEMMs.\n")
     text += ("\nLoad average (1, 5, 15 min) before and after each round: "
              + "; ".join(m["loads"]) + ". Step times of every round (s): "
              + "; ".join(f"{k}: {', '.join(f'{v:.4f}' for v in vs)}"
