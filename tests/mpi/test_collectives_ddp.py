@@ -157,3 +157,18 @@ def test_mismatched_models_are_reported_on_every_rank(rank):
     expected = r"rank 1 has parameter '0.weight' of shape \(8, 5\).* rank 0 has .*\(7, 5\)"
     with pytest.raises(dist.DistributedError, match=expected):
         nn.parallel.DistributedDataParallel(model)
+
+
+def test_a_rank_without_a_batch_contributes_zeros(rank):
+    model = _mlp(seed=0)
+    ddp = nn.parallel.DistributedDataParallel(model)
+    x, y = _batch(1)  # a final global batch of one sample: rank 1's share is empty
+    expected = _full_batch_grads(model, x, y)
+    if rank == 0:  # weighted by its share (1 of 1 samples) times the 2 ranks
+        (nn.CrossEntropyLoss()(ddp(dlk.tensor(x)), dlk.tensor(y)) * 2.0).backward()
+        ddp.synchronize()
+    else:
+        ddp.zero_contribution()
+    for p, g in zip(model.parameters(), expected):
+        np.testing.assert_allclose(p.grad.numpy(), g, rtol=1e-5, atol=1e-7)
+    ddp.remove_hooks()
