@@ -70,11 +70,14 @@ def test_importing_the_library_needs_no_mpi_and_init_says_how_to_install():
             distributed.init()
         except ImportError as exc:
             print(exc)
+        from dl_kernels.__main__ import main
+        assert main(["train", "--distributed", "--out", "unused"]) == 1  # one line, exit 1
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                           env=_env(), timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "apt-get install openmpi-bin libopenmpi-dev && pip install mpi4py" in proc.stdout
+    assert "dl_kernels train: error: dl_kernels.distributed needs MPI and mpi4py" in proc.stderr
 
 
 @needs_mpi
