@@ -13,6 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import dl_kernels
 import numpy as np
 import pytest
 from dl_kernels import distributed as dist
@@ -25,9 +26,9 @@ needs_mpi = pytest.mark.skipif(not HAVE_MPI, reason="needs Open MPI (mpirun) and
 
 def _env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    src = str(ROOT / "python")
-    if (ROOT / "python" / "dl_kernels").is_dir():
-        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    # The ranks import the dl_kernels this test imported (the source tree or the installed one).
+    here = str(Path(dl_kernels.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = here + os.pathsep + env.get("PYTHONPATH", "")
     # Open MPI refuses to run as root without these (CI containers run as root).
     env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1", DLK_DIST_TIMEOUT="60")
