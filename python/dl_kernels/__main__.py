@@ -61,6 +61,7 @@ examples:
   python -m dl_kernels train cnn --data mnist5k --epochs 10
   python -m dl_kernels train char-lstm --limit 400000 --epochs 2
   python -m dl_kernels train --resume runs/mlp-digits/last.ckpt --epochs 40
+  mpirun -np 2 python -m dl_kernels train char-lstm --distributed   # data parallel, MPI
 """
 
 
@@ -117,7 +118,11 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hidden", type=_positive_int, default=256, help="LM hidden size")
     p.add_argument("--embed", type=_positive_int, default=64, help="LM embedding size")
     p.add_argument("--layers", type=_positive_int, default=1, help="LM recurrent layers")
-    p.add_argument("--threads", type=_positive_int, help="CPU threads for the kernels")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads for the kernels "
+                   "(default: all cores, shared among the ranks on a machine)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel training over the MPI ranks of `mpirun -np N`: "
+                   "--batch-size stays the global batch; rank 0 prints and writes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plot", action="store_true", help="no learning-curve PNG")
 
@@ -142,11 +147,17 @@ def run_train(args: argparse.Namespace, argv: list[str]) -> int:
         standardize=args.standardize,
         clip=args.clip, seq_len=args.seq_len, hidden=args.hidden, embed=args.embed,
         layers=args.layers, dropout=args.dropout, threads=args.threads,
-        progress=not args.no_progress and sys.stderr.isatty(), plot=not args.no_plot)
+        distributed=args.distributed, progress=not args.no_progress and sys.stderr.isatty(), plot=not args.no_plot)
     explicit = _explicit(argv) | ({"model"} if args.model else set())
-    if args.resume is not None and not os.path.exists(args.resume):
+    # (distributed: rank 0 alone reads the checkpoint, and says so if it is missing)
+    if args.resume is not None and not args.distributed and not os.path.exists(args.resume):
         raise ValueError(f"checkpoint {args.resume!r} does not exist")
     result = fit(cfg, resume=args.resume, explicit=explicit)
+    if args.distributed:
+        from dl_kernels import distributed
+
+        if distributed.get_rank() != 0:
+            return 0
     print(f"trained {result.epochs_run} epochs in {result.train_seconds:.1f} s; "
           f"checkpoints, model and curves in {result.out_dir}")
     return 0
@@ -219,8 +230,19 @@ def _run_guarded(command: str, fn: Callable[[], int]) -> int:
             raise
         # One clear line, no traceback: unknown model, bad path, missing data package, ...
         msg = str(exc).strip().replace("\n", " ") or type(exc).__name__
+        _stop_other_ranks(command, msg)
         print(f"dl_kernels {command}: error: {msg}", file=sys.stderr)
         return 1
+
+
+def _stop_other_ranks(command: str, msg: str) -> None:
+    """In a multi-rank MPI job the other ranks may be waiting in a collective for this one:
+    print the error with this rank's number and abort the whole job (mpirun then stops every
+    rank and reports it) instead of leaving them to hang."""
+    mod = sys.modules.get("dl_kernels.distributed._mpi")
+    if mod is None or not mod.is_initialized() or mod.get_world_size() < 2:
+        return
+    mod.abort(1, f"dl_kernels {command}: error: {msg}; stopping all ranks")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -274,6 +274,11 @@ class Tensor:
         """
         _engine.backward(self, gradient, retain_graph)
 
+    def register_post_accumulate_grad_hook(self, hook: Any) -> Any:
+        """``hook(self)`` after each backward's last contribution to this leaf's ``.grad``;
+        returns a handle whose ``remove()`` unregisters it."""
+        return _engine.register_post_accumulate_grad_hook(self, hook)
+
     def _accumulate_grad(self, g: Any) -> None:
         be = self._be
         if g.dtype != self._data.dtype:

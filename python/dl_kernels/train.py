@@ -13,6 +13,15 @@ weights so far. It is written at the end of every epoch to a temporary file that
 over the old one (``os.replace``), so a crash during the write leaves the previous checkpoint
 intact; a run resumed from it retraces the uninterrupted run bit for bit.
 
+Data parallel (``distributed=True``, the command line's ``--distributed`` under ``mpirun -np
+N``): every rank builds the same model, ``DistributedDataParallel`` averages the gradients,
+each rank takes its share of every global batch (``DistributedSampler``; rows of the text
+stream), and a rank's mean loss is weighted by its share of the batch, so N ranks take the
+steps one process would with the same ``--batch-size`` and seed. Validation and test are
+sharded too and their sums all-reduced. Rank 0 alone prints and writes checkpoints and
+curves; a checkpoint does not depend on the number of ranks, so a run resumes with any.
+Dropout masks come from a generator seeded by (seed, epoch, rank).
+
 At the end: the best weights are restored, the test set is evaluated, ``model.ckpt`` (best
 weights, enough to rebuild the model, and the vocabulary for sampling) and ``curves.png``
 (the learning curves, matplotlib's Agg backend) are written to the output directory.
@@ -92,6 +101,7 @@ class TrainConfig:
     dropout: float | None = None  # None: the model's default
     standardize: str = "channel"  # channel | feature (the notes' per-input) | global
     threads: int | None = None
+    distributed: bool = False  # data parallel over MPI ranks (run under mpirun)
     progress: bool = True
     plot: bool = True
     verbose: bool = True
@@ -219,6 +229,48 @@ def _make_schedule(name: str, opt: Any, epochs: int) -> Any:
     raise TrainError(f"unknown schedule {name!r}")
 
 
+# ---- data parallel ---------------------------------------------------------------------------
+class _Dist:
+    """The MPI job as the loop sees it: rank, world size, shards, summed metrics."""
+
+    def __init__(self) -> None:
+        from dl_kernels import distributed
+
+        try:
+            self.rank, self.world = distributed.init()
+        except ImportError as exc:  # MPIUnavailable: the message has the install command
+            raise TrainError(str(exc)) from exc
+        self.mod = distributed
+
+    @property
+    def shard(self) -> tuple[int, int]:
+        return (self.rank, self.world)
+
+    def sampler(self, n: int, batch_size: int, shuffle: bool, seed: int) -> Any:
+        if batch_size < self.world:
+            raise TrainError(f"--batch-size {batch_size} is smaller than the {self.world} "
+                             "ranks: every rank needs a sample of each batch")
+        return self.mod.DistributedSampler(n, batch_size, num_replicas=self.world,
+                                           rank=self.rank, shuffle=shuffle, seed=seed)
+
+    def sum(self, *values: float) -> list[float]:
+        a = np.array(values, dtype=np.float64)
+        self.mod.all_reduce(a, "sum")
+        return [float(v) for v in a]
+
+    def seed_epoch(self, seed: int, epoch: int) -> None:
+        """Each rank its own dropout stream, fixed by (seed, epoch, rank): a resumed run, with
+        any number of ranks, draws what an uninterrupted one would."""
+        state = np.random.SeedSequence([seed % 2**32, epoch, self.rank]).generate_state(1)
+        dlk.manual_seed(int(state[0]))
+
+
+def _shared_config(cfg: TrainConfig) -> dict[str, Any]:
+    """The fields every rank must agree on."""
+    local = ("progress", "plot", "verbose", "threads", "out")
+    return {k: v for k, v in asdict(cfg).items() if k not in local}
+
+
 # ---- tasks: what a batch means for each kind of model ---------------------------------------
 class _ImageTask:
     """Classification: cross-entropy (or the perceptron criterion), accuracy."""
@@ -226,7 +278,8 @@ class _ImageTask:
     kind = "image"
     monitor = "val_acc"
 
-    def __init__(self, cfg: TrainConfig, spec: ModelSpec) -> None:
+    def __init__(self, cfg: TrainConfig, spec: ModelSpec, dist: _Dist | None = None) -> None:
+        self.dist = dist
         try:
             ds = load_dataset(cfg.data, seed=SPLIT_SEED, limit=cfg.limit)
         except ValueError as exc:  # DataError, DataPackageMissing
@@ -246,8 +299,14 @@ class _ImageTask:
         steps.append(self.std)
         if cfg.noise > 0:
             steps.append(GaussianNoise(cfg.noise))
-        self.train_loader = DataLoader(ds.train, batch_size=cfg.batch_size, shuffle=True,
-                                       seed=cfg.seed, transform=Compose(steps))
+        self.sampler = None
+        if dist is not None:
+            self.sampler = dist.sampler(len(ds.train.x), cfg.batch_size, True, cfg.seed)
+        # A distributed sampler deals this rank's share of each global batch.
+        batching: dict[str, Any] = {"batch_sampler": self.sampler} if self.sampler is not None \
+            else {"batch_size": cfg.batch_size, "shuffle": True}
+        self.train_loader = DataLoader(ds.train, seed=cfg.seed, transform=Compose(steps),
+                                       **batching)
         self.perceptron = spec.name == "perceptron"
         self.loss_fn = nn.PerceptronLoss(reduction="sum") if self.perceptron else \
             nn.CrossEntropyLoss()
@@ -281,17 +340,36 @@ class _ImageTask:
         correct = int((out.detach().numpy().argmax(axis=1) == yb).sum())
         return loss, loss_sum, correct, len(yb)
 
+    def batch_count(self, batch: Any) -> int:
+        return len(batch[1])
+
+    def global_count(self, index: int, batch: Any) -> int:
+        return self.sampler.global_size(index) if self.sampler is not None else len(batch[1])
+
+    def loss_weight(self, local: int, total: int, world: int) -> float:
+        """Scale of this rank's loss so that averaging the ranks' gradients gives the global
+        batch's: a mean over ``local`` samples counts local/total; the perceptron's sum, 1."""
+        return float(world) if self.perceptron else local * world / total
+
     def evaluate(self, model: Any, split: str) -> dict[str, float]:
         part = getattr(self.ds, split)
-        loader = DataLoader(part, batch_size=512, transform=self.std)
+        sampler = None if self.dist is None else \
+            self.dist.sampler(len(part.x), max(512, self.dist.world), False, 0)
+        loader = DataLoader(part, transform=self.std,
+                            **({"batch_size": 512} if sampler is None else
+                               {"batch_sampler": sampler}))
         total = correct = 0
         loss_sum = 0.0
         model.eval()
         with dlk.no_grad():
             for batch in loader:
+                if not len(batch[1]):
+                    continue
                 _, ls, c, n = self.loss_and_stats(model, batch)
                 loss_sum, correct, total = loss_sum + ls, correct + c, total + n
         model.train()
+        if self.dist is not None:
+            loss_sum, correct, total = self.dist.sum(loss_sum, correct, total)
         return {"loss": loss_sum / max(total, 1), "acc": correct / max(total, 1),
                 "n": float(total)}
 
@@ -302,7 +380,14 @@ class _ImageTask:
         return {"loss": loss_sum / max(n, 1), "acc": correct / max(n, 1)}
 
     def start_epoch(self) -> None:
-        pass
+        if self.sampler is not None:
+            # PyTorch's protocol: the caller tells a distributed sampler the epoch. The
+            # transform draws from (seed, epoch, rank), so an epoch depends only on the epoch
+            # count, whatever the number of ranks a run is resumed with.
+            epoch = self.train_loader.epoch
+            self.sampler.set_epoch(epoch)
+            self.train_loader.rng = np.random.default_rng([self.cfg.seed, epoch,
+                                                           self.sampler.rank])
 
     def after_backward(self, model: Any) -> None:
         pass
@@ -314,7 +399,8 @@ class _TextTask:
     kind = "text"
     monitor = "val_loss"
 
-    def __init__(self, cfg: TrainConfig, spec: ModelSpec) -> None:
+    def __init__(self, cfg: TrainConfig, spec: ModelSpec, dist: _Dist | None = None) -> None:
+        self.dist = dist
         try:
             ds = load_dataset(cfg.data, seed=SPLIT_SEED, limit=cfg.limit)
         except ValueError as exc:
@@ -324,8 +410,12 @@ class _TextTask:
                              "is images; use --data shakespeare")
         self.ds, self.cfg = ds, cfg
         self.vocab: CharVocab = ds.vocab
+        if dist is not None and cfg.batch_size < dist.world:
+            raise TrainError(f"--batch-size {cfg.batch_size} is smaller than the {dist.world} "
+                             "ranks: every rank needs a row of the text")
         self.train_loader = SequenceLoader(ds.ids("train"), cfg.batch_size, cfg.seq_len,
-                                           random_offset=True, seed=cfg.seed, drop_last=True)
+                                           random_offset=True, seed=cfg.seed, drop_last=True,
+                                           shard=None if dist is None else dist.shard)
         self.loss_fn = nn.CrossEntropyLoss()
         dropout = 0.0 if cfg.dropout is None else cfg.dropout
         self.model = spec.build(len(self.vocab), embed=cfg.embed, hidden=cfg.hidden,
@@ -346,6 +436,15 @@ class _TextTask:
 
     def start_epoch(self) -> None:
         self.state = None
+
+    def batch_count(self, batch: Any) -> int:
+        return batch[1].size
+
+    def global_count(self, index: int, batch: Any) -> int:
+        return self.cfg.batch_size * batch[1].shape[1]
+
+    def loss_weight(self, local: int, total: int, world: int) -> float:
+        return local * world / total
 
     def _step(self, model: Any, batch: Any, state: Any) -> tuple[Any, Any, float, int]:
         x, y = batch
@@ -368,14 +467,19 @@ class _TextTask:
     def evaluate(self, model: Any, split: str) -> dict[str, float]:
         ids = self.ds.ids(split)
         rows = max(1, min(self.cfg.batch_size, (len(ids) - 1) // max(self.cfg.seq_len, 1)))
-        loader = SequenceLoader(ids, rows, self.cfg.seq_len)
+        shard = None if self.dist is None else self.dist.shard
+        loader = SequenceLoader(ids, rows, self.cfg.seq_len, shard=shard)
         loss_sum, total, state = 0.0, 0, None
         model.eval()
         with dlk.no_grad():
             for batch in loader:
+                if not batch[1].size:
+                    continue
                 _, state, ls, n = self._step(model, batch, state)
                 loss_sum, total = loss_sum + ls, total + n
         model.train()
+        if self.dist is not None:
+            loss_sum, _, total = self.dist.sum(loss_sum, 0, total)
         out = perplexities(loss_sum / max(total, 1))
         out["n"] = float(total)
         return out
@@ -422,7 +526,8 @@ def _config_from(d: dict[str, Any]) -> TrainConfig:
 
 
 # Fields a resumed run may change; everything else must come from the checkpoint.
-_RESUMABLE = ("epochs", "out", "patience", "progress", "plot", "verbose", "threads", "device")
+_RESUMABLE = ("epochs", "out", "patience", "progress", "plot", "verbose", "threads", "device",
+              "distributed")
 
 
 def _merge_resume(saved: TrainConfig, given: TrainConfig, explicit: set[str]) -> TrainConfig:
@@ -465,7 +570,8 @@ def fit(config: TrainConfig, resume: str | os.PathLike | None = None,
     ``explicit`` names the options the user set on the command line; on resume those must
     agree with the checkpoint except the ones a resumed run may change (epochs, out, ...).
     """
-    blob = load_checkpoint(resume) if resume is not None else None
+    dist = _Dist() if config.distributed else None
+    blob = _load_resume(resume, dist)
     if blob is not None:
         cfg = _merge_resume(_config_from(blob["config"]), config, set(explicit)).resolved()
         if resume is not None and "out" not in set(explicit):
@@ -473,15 +579,23 @@ def fit(config: TrainConfig, resume: str | os.PathLike | None = None,
     else:
         cfg = config.resolved()
     _check_device(cfg.device)
+    if dist is not None:
+        dist.mod.check_same("the training configuration", _shared_config(cfg))
+        if not cfg.threads:  # the ranks on a machine share its cores
+            local = dist.mod.local_world_size()
+            dlk.set_num_threads(max(1, (os.cpu_count() or 1) // local))
     if cfg.threads:
         dlk.set_num_threads(cfg.threads)
     spec = get_model_spec(cfg.model)
 
     seed_everything(cfg.seed)
-    task = _TextTask(cfg, spec) if spec.kind == "text" else _ImageTask(cfg, spec)
+    task = _TextTask(cfg, spec, dist) if spec.kind == "text" else _ImageTask(cfg, spec, dist)
     model = task.model
     if cfg.device != "cpu":
         model.to(cfg.device)
+    net = model
+    if dist is not None:
+        net = nn.parallel.DistributedDataParallel(model)
     opt = _make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay)
     sched = _make_schedule(cfg.schedule, opt, cfg.epochs)
 
@@ -498,18 +612,21 @@ def fit(config: TrainConfig, resume: str | os.PathLike | None = None,
         if sched is not None and blob.get("scheduler") is not None:
             sched.load_state_dict(blob["scheduler"])
         task.train_loader.load_state_dict(blob["loader"])
-        set_rng_state(blob["rng"])
+        set_rng_state(blob["rng"])  # (distributed runs reseed per epoch and rank)
         history = [dict(h) for h in blob["history"]]
         best = dict(blob["best"]) if blob.get("best") is not None else None
         best_state = {k: np.asarray(v) for k, v in blob["best_state"].items()}
         bad_epochs, start_epoch = int(blob["bad_epochs"]), int(blob["epoch"])
 
+    lead = dist is None or dist.rank == 0  # the rank that prints and writes files
     out_dir = Path(cfg.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log = _printer(cfg.verbose)
+    if lead:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    log = _printer(cfg.verbose and lead)
     log(task.describe())
+    ranks = "" if dist is None else f" per rank x {dist.world} ranks (data parallel, MPI)"
     log(f"model {spec.name}: {model.num_parameters():,} parameters; optimizer {cfg.optimizer} "
-        f"lr {cfg.lr:g}; batch {cfg.batch_size}; {dlk.get_num_threads()} threads")
+        f"lr {cfg.lr:g}; batch {cfg.batch_size}; {dlk.get_num_threads()} threads{ranks}")
     if start_epoch:
         log(f"resuming from {os.fspath(resume)} after epoch {start_epoch}")
 
@@ -524,20 +641,27 @@ def fit(config: TrainConfig, resume: str | os.PathLike | None = None,
         t0 = time.perf_counter()
         model.train()
         task.start_epoch()
+        if dist is not None:
+            dist.seed_epoch(cfg.seed, epoch)
         loss_sum, correct, n = 0.0, 0, 0
         bar = _progress(task.batches(), task.num_batches(), f"epoch {epoch}/{cfg.epochs}",
-                        cfg.progress)
-        for batch in bar:
+                        cfg.progress and lead)
+        for index, batch in enumerate(bar):
             opt.zero_grad()
-            loss, ls, c, k = task.loss_and_stats(model, batch)
-            loss.backward()
+            if dist is None:
+                loss, ls, c, k = task.loss_and_stats(model, batch)
+                loss.backward()
+            else:
+                ls, c, k = _distributed_backward(task, net, batch, index, dist.world)
             task.after_backward(model)
             opt.step()
             loss_sum, correct, n = loss_sum + ls, correct + c, n + k
-            if cfg.progress:
+            if cfg.progress and lead:
                 bar.set_postfix(task.running(loss_sum, correct, n), refresh=False)
-        if cfg.progress:
+        if cfg.progress and lead:
             bar.close()
+        if dist is not None:
+            loss_sum, correct, n = dist.sum(loss_sum, correct, n)
         train_metrics = task.epoch_metrics(loss_sum, correct, n)
         seconds = time.perf_counter() - t0
         train_seconds += seconds
@@ -563,6 +687,8 @@ def fit(config: TrainConfig, resume: str | os.PathLike | None = None,
         if cfg.patience and bad_epochs >= cfg.patience:
             log(f"early stop: no better validation score for {bad_epochs} epochs")
             stopped = True
+        if not lead:
+            continue
         save_checkpoint({
             "format": CHECKPOINT_FORMAT,
             "config": _config_dict(cfg),
@@ -582,6 +708,9 @@ def fit(config: TrainConfig, resume: str | os.PathLike | None = None,
     model.load_state_dict(best_state)  # early stopping's best weights
     test = task.evaluate(model, "test")
     best_epoch = int(best["epoch"]) if best is not None else 0
+    if not lead:
+        return TrainResult(cfg, history, test, best_epoch, epochs_run, train_seconds,
+                           str(out_dir), model)
     save_checkpoint({
         "format": CHECKPOINT_FORMAT,
         "config": _config_dict(cfg),
@@ -598,6 +727,41 @@ def fit(config: TrainConfig, resume: str | os.PathLike | None = None,
     log(_test_line(task.kind, test, best_epoch))
     return TrainResult(cfg, history, test, best_epoch, epochs_run, train_seconds,
                        str(out_dir), model)
+
+
+def _load_resume(resume: str | os.PathLike | None, dist: _Dist | None) -> dict[str, Any] | None:
+    """The checkpoint to resume from; in a distributed run rank 0 reads it and broadcasts it
+    (the ranks need no shared file system), and a failure to read it stops every rank."""
+    if resume is None:
+        return None
+    if dist is None:
+        return load_checkpoint(resume)
+    blob, error = None, None
+    if dist.rank == 0:
+        try:
+            blob = load_checkpoint(resume)
+        except (OSError, ValueError) as exc:
+            error = str(exc)
+    blob, error = dist.mod.broadcast_object((blob, error), 0)
+    if error is not None:
+        raise TrainError(error)
+    return blob
+
+
+def _distributed_backward(task: Any, net: Any, batch: Any, index: int,
+                          world: int) -> tuple[float, int, int]:
+    """Backward of this rank's share of a global batch, its loss weighted by that share;
+    the DistributedDataParallel exchange finishes before returning. A rank whose share is
+    empty (a final batch smaller than the world) contributes zero gradients."""
+    k = task.batch_count(batch)
+    if k == 0:
+        net.zero_contribution()
+        return 0.0, 0, 0
+    loss, ls, c, k = task.loss_and_stats(net, batch)
+    weight = task.loss_weight(k, task.global_count(index, batch), world)
+    (loss if weight == 1.0 else loss * weight).backward()
+    net.synchronize()
+    return ls, c, k
 
 
 def _printer(verbose: bool) -> Any:

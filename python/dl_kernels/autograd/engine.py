@@ -17,7 +17,8 @@ The whole idea in three parts:
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+import weakref
+from typing import Any, Callable
 
 _Tensor: Any = None  # dl_kernels.tensor.Tensor, set when that module loads (avoids a cycle)
 
@@ -116,6 +117,69 @@ class Function:
         return wrap(out, be, node, 0)
 
 
+# ---- gradient-ready hooks on leaves ---------------------------------------------------------
+# id(leaf) -> (weak reference, hooks); each hook is called as hook(leaf) once per backward,
+# after the leaf's last gradient contribution of that backward is in ``leaf.grad`` (torch's
+# post-accumulate-grad hook). Data-parallel training launches a bucket's all-reduce from them
+# while backward goes on. Keyed by id (Tensor's == is elementwise), dropped when the leaf dies.
+_post_accumulate_hooks: dict[int, tuple[Any, list]] = {}
+
+
+class RemovableHandle:
+    """``handle.remove()`` unregisters the hook it was returned for."""
+
+    def __init__(self, key: int, hook: Callable[[Any], None]) -> None:
+        self._key, self._hook = key, hook
+
+    def remove(self) -> None:
+        entry = _post_accumulate_hooks.get(self._key)
+        if entry is not None and self._hook in entry[1]:
+            entry[1].remove(self._hook)
+            if not entry[1]:
+                del _post_accumulate_hooks[self._key]
+
+
+def register_post_accumulate_grad_hook(tensor: Any, hook: Callable[[Any], None]) -> Any:
+    """Call ``hook(tensor)`` once per backward after ``tensor.grad`` holds the sum of all of
+    this backward's contributions to it (leaves that require grad only)."""
+    if tensor.grad_fn is not None or not tensor.requires_grad:
+        raise RuntimeError("post-accumulate-grad hooks can only be registered on leaf tensors "
+                           "that require grad")
+    key = id(tensor)
+    entry = _post_accumulate_hooks.get(key)
+    if entry is None or entry[0]() is not tensor:
+        ref = weakref.ref(tensor, lambda _r, k=key: _post_accumulate_hooks.pop(k, None))
+        entry = _post_accumulate_hooks[key] = (ref, [])
+    entry[1].append(hook)
+    return RemovableHandle(key, hook)
+
+
+def _run_hooks(leaf: Any) -> None:
+    entry = _post_accumulate_hooks.get(id(leaf))
+    if entry is not None and entry[0]() is leaf:
+        for hook in list(entry[1]):
+            hook(leaf)
+
+
+def _leaf_edges(order: list[Function]) -> dict[int, int]:
+    """How many gradient contributions each hooked leaf can receive from these nodes."""
+    counts: dict[int, int] = {}
+    for node in order:
+        for t, need in zip(node.inputs, node.needs_input_grad):
+            if need and t.grad_fn is None and id(t) in _post_accumulate_hooks:
+                counts[id(t)] = counts.get(id(t), 0) + 1
+    return counts
+
+
+def _edge_done(counts: dict[int, int], leaf: Any, got: set[int]) -> None:
+    """One of ``leaf``'s incoming edges has delivered (or never will): after the last, run its
+    hooks if it received a gradient in this backward."""
+    left = counts[id(leaf)] - 1
+    counts[id(leaf)] = left
+    if left == 0 and id(leaf) in got:
+        _run_hooks(leaf)
+
+
 # ---- the reverse walk -----------------------------------------------------------------------
 def _topological_order(root: Function) -> list[Function]:
     """Nodes reachable from root, each after every node that feeds it a gradient."""
@@ -168,14 +232,23 @@ def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> Non
             g = be.astype(g, root._data.dtype)
     if root.grad_fn is None:  # a leaf: its gradient is the seed
         root._accumulate_grad(g)
+        _run_hooks(root)
         return
     if root.grad_fn.inputs is None:
         raise RuntimeError(_FREED)
     pending: dict[Function, list] = {root.grad_fn: [None] * root.grad_fn.n_outputs}
     pending[root.grad_fn][root._out_idx] = g
-    for node in _topological_order(root.grad_fn):
+    order = _topological_order(root.grad_fn)
+    # Only when some leaf has a hook: count its edges so the hook fires after the last one.
+    counts = _leaf_edges(order) if _post_accumulate_hooks else None
+    got: set[int] = set()
+    for node in order:
         grads = pending.pop(node, None)
         if grads is None:
+            if counts:  # this node gives no gradient, so its leaves get none through it
+                for t, need in zip(node.inputs, node.needs_input_grad):
+                    if need and id(t) in counts:
+                        _edge_done(counts, t, got)
             continue
         retained = getattr(node, "retained", None)
         if retained:
@@ -192,11 +265,18 @@ def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> Non
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         for t, gi, need in zip(node.inputs, in_grads, node.needs_input_grad):
-            if not need or gi is None:
+            if not need:
                 continue
             fn = t.grad_fn
+            if gi is None:
+                if counts and fn is None and id(t) in counts:
+                    _edge_done(counts, t, got)
+                continue
             if fn is None:
                 t._accumulate_grad(gi)
+                if counts and id(t) in counts:
+                    got.add(id(t))
+                    _edge_done(counts, t, got)
                 continue
             slot = pending.get(fn)
             if slot is None:

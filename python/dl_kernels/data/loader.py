@@ -306,6 +306,14 @@ class DataLoader:
         if batch_sampler is None and self.batch_size is not None:
             batch_sampler = BatchSampler(sampler, self.batch_size, self.drop_last)
         self.batch_sampler = batch_sampler
+        # A sampler that shards a data set of a stated size (DistributedSampler) must be
+        # built for this one: indices past the end would fail mid-epoch, missing ones
+        # would silently never be seen.
+        sharding = batch_sampler if hasattr(batch_sampler, "num_replicas") else sampler
+        covers = getattr(sharding, "num_samples", None) if hasattr(sharding, "num_replicas") \
+            else None
+        if covers is not None and not self._iterable and covers != self.num_samples:
+            raise DataError(f"the sampler covers {covers} samples but x has {self.num_samples}")
 
     # ---- sizes
     @property

@@ -77,6 +77,11 @@ class SequenceLoader:
     of batch t+1 continues row n of batch t, so a recurrent model carries its hidden state
     across batches. With ``random_offset`` each epoch starts at a random position in
     [0, seq_len) drawn from ``seed``, so window boundaries move between epochs.
+
+    ``shard=(rank, num_replicas)`` (data-parallel training): the rows are still cut for the
+    global ``batch_size``, and this rank yields only its contiguous block of them (see
+    ``dl_kernels.distributed.shard_range``); rows carry their own hidden state, so the ranks
+    together compute exactly the one-process batches.
     """
 
     def __init__(
@@ -88,6 +93,7 @@ class SequenceLoader:
         random_offset: bool = False,
         seed: SeedLike = None,
         drop_last: bool = False,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         ids = np.asarray(ids)
         if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
@@ -107,6 +113,14 @@ class SequenceLoader:
         self.rng = as_generator(seed)
         # Rows are sized for the largest offset so every epoch has the same number of batches.
         self.row_len = (len(ids) - 1 - offset_room) // self.batch_size
+        self.rows = (0, self.batch_size)
+        if shard is not None:
+            from dl_kernels.distributed.sampler import shard_range
+
+            rank, world = int(shard[0]), int(shard[1])
+            if not 0 <= rank < world:
+                raise DataError(f"shard rank must be in [0, {world}), got {rank}")
+            self.rows = shard_range(self.batch_size, rank, world)
 
     def __len__(self) -> int:
         n, t = self.row_len, self.seq_len
@@ -116,8 +130,9 @@ class SequenceLoader:
         offset = int(self.rng.integers(0, self.seq_len)) if self.random_offset else 0
         n, r = self.batch_size, self.row_len
         body = self.ids[offset : offset + n * r + 1]
-        x_rows = body[:-1].reshape(n, r)
-        y_rows = body[1:].reshape(n, r)
+        lo_row, hi_row = self.rows
+        x_rows = body[:-1].reshape(n, r)[lo_row:hi_row]
+        y_rows = body[1:].reshape(n, r)[lo_row:hi_row]
         for t in range(len(self)):
             lo, hi = t * self.seq_len, min((t + 1) * self.seq_len, r)
             yield np.ascontiguousarray(x_rows[:, lo:hi]), np.ascontiguousarray(y_rows[:, lo:hi])

@@ -8,7 +8,7 @@ one-file checkpoints (``save``/``load``, ``Module.save``/``Module.load``).
 
 from __future__ import annotations
 
-from dl_kernels.nn import functional, init, serialization, utils
+from dl_kernels.nn import functional, init, parallel, serialization, utils
 from dl_kernels.nn.activation import (
     LeakyReLU,
     LogSoftmax,
@@ -109,6 +109,7 @@ __all__ += [
     "l1_penalty",
     "l2_penalty",
     "load",
+    "parallel",
     "save",
     "serialization",
     "utils",
