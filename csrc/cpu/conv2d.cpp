@@ -637,8 +637,11 @@ static bool want_winograd(const Conv2dShape& s) {
   return r == Conv2dRung::Auto && s.C >= 16 && s.O >= 16;
 }
 
+// An empty batch has nothing to compute (and the blocking code would divide by its size):
+// the outputs are empty, or for grad-weight a sum over nothing, zero.
 template <typename T>
 void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+  if (s.N == 0) return;
   if (conv2d_rung() == Conv2dRung::Reference) return forward_reference(s, x, w, bias, y);
   if (want_winograd(s) && winograd_applies(s)) return conv2d_forward_winograd(s, x, w, bias, y);
   forward_im2col(s, x, w, bias, y);
@@ -646,6 +649,7 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias,
 
 template <typename T>
 void conv2d_backward_input(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
+  if (s.N == 0) return;
   if (conv2d_rung() == Conv2dRung::Reference)
     return backward_reference<T>(s, gy, nullptr, w, gx, nullptr);
   if (want_winograd(s) && winograd_applies_backward_input(s))
@@ -655,6 +659,10 @@ void conv2d_backward_input(const Conv2dShape& s, const T* gy, const T* w, T* gx)
 
 template <typename T>
 void conv2d_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* gw) {
+  if (s.N == 0) {
+    std::fill(gw, gw + s.O * (s.C / s.groups) * s.KH * s.KW, T(0));
+    return;
+  }
   if (conv2d_rung() == Conv2dRung::Reference)
     return backward_reference<T>(s, gy, x, nullptr, nullptr, gw);
   backward_weight_im2col(s, gy, x, gw);
