@@ -4,7 +4,6 @@ a finite number (the clamp inside the fast exp used to map NaN to exp(-104) = 0)
 
 import numpy as np
 import pytest
-
 from dl_kernels import _C
 
 HAS_AVX512 = bool(_C.build_info()["cpu_avx512"])

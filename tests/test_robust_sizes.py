@@ -2,10 +2,9 @@
 where PyTorch does, on every rung, instead of dividing by the empty size (an empty batch used
 to kill the process with SIGFPE in conv2d's blocking code)."""
 
+import dl_kernels as dk
 import numpy as np
 import pytest
-
-import dl_kernels as dk
 from dl_kernels import _C
 
 CONV_RUNGS = ["auto", "reference", "im2col", "im2col_per_image", "winograd"]
@@ -70,7 +69,7 @@ def test_pooling_on_an_empty_batch_returns_empty(rung):
 
 
 def test_recurrent_and_softmax_kernels_on_empty_batches():
-    z = lambda *s: np.zeros(s, np.float32)  # noqa: E731
+    z = lambda *s: np.zeros(s, np.float32)
     y, h, c, _ = _C.lstm_forward(z(4, 0, 3), z(0, 2), z(0, 2), z(8, 3), z(8, 2), z(8))
     assert y.shape == (4, 0, 2) and h.shape == c.shape == (0, 2)
     y, h, _ = _C.gru_forward(z(4, 0, 3), z(0, 2), z(6, 3), z(6, 2), z(6))

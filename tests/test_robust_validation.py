@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-
 from dl_kernels import _C
 
 BIG = 2**63 - 1
@@ -16,10 +15,10 @@ def _x(*shape):
 
 
 @pytest.mark.parametrize("kw", [
-    dict(dilation=[2**62, 1]),              # dh * (KH - 1) wrapped to a bogus 8 x 8 output
-    dict(dilation=[1, 2**61 + 1]),
-    dict(padding=[2**62, 0]),               # padded size past 2^62
-    dict(padding=[BIG, BIG, 0, 0]),
+    {"dilation": [2**62, 1]},              # dh * (KH - 1) wrapped to a bogus 8 x 8 output
+    {"dilation": [1, 2**61 + 1]},
+    {"padding": [2**62, 0]},               # padded size past 2^62
+    {"padding": [BIG, BIG, 0, 0]},
 ])
 def test_conv2d_rejects_geometry_that_overflows_int64(kw):
     with pytest.raises(ValueError, match="conv2d"):
@@ -49,12 +48,12 @@ def test_conv2d_backward_input_rejects_groups_that_overflow():
 
 
 @pytest.mark.parametrize("op", ["max", "avg"])
-@pytest.mark.parametrize("kw", [dict(stride=[BIG, 1]), dict(stride=[2**62, 2**62]),
-                                dict(kernel=[2**62, 2], padding=[0, 0]),
-                                dict(kernel=[2**40, 2**40], padding=[2**39, 0])])
+@pytest.mark.parametrize("kw", [{"stride": [BIG, 1]}, {"stride": [2**62, 2**62]},
+                                {"kernel": [2**62, 2], "padding": [0, 0]},
+                                {"kernel": [2**40, 2**40], "padding": [2**39, 0]}])
 @pytest.mark.parametrize("rung", ["reference", "fast"])
 def test_pool2d_rejects_window_arguments_beyond_int32_as_pytorch(op, kw, rung):
-    args = dict(kernel=[2, 2], stride=[2, 2], padding=[0, 0]) | kw
+    args = {"kernel": [2, 2], "stride": [2, 2], "padding": [0, 0]} | kw
     _C.set_pool2d_rung(rung)
     try:
         with pytest.raises(ValueError, match="2\\^31 - 1"):
@@ -66,7 +65,7 @@ def test_pool2d_rejects_window_arguments_beyond_int32_as_pytorch(op, kw, rung):
 
 def test_pool2d_with_the_largest_stride_is_one_window():
     x = _x(1, 2, 8, 8)
-    y, am = _C.max_pool2d_forward(x, [3, 3], [2**31 - 1, 2**31 - 1])
+    y, _am = _C.max_pool2d_forward(x, [3, 3], [2**31 - 1, 2**31 - 1])
     np.testing.assert_array_equal(y[:, :, 0, 0], x[:, :, :3, :3].max(axis=(2, 3)))
     a = _C.avg_pool2d_forward(x, [3, 3], [2**31 - 1, 2**31 - 1])
     np.testing.assert_allclose(a[:, :, 0, 0], x[:, :, :3, :3].mean(axis=(2, 3)), rtol=1e-6)

@@ -8,6 +8,7 @@ in a checkpoint and restored (state_dict / load_state_dict).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 from typing import Callable, Union
 
@@ -59,8 +60,9 @@ class DataLoader:
             y = np.asarray(y)
             if len(y) != len(x):
                 raise DataError(f"x has {len(x)} samples but y has {len(y)}")
-        if int(batch_size) < 1:
-            raise DataError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+                or batch_size < 1:
+            raise DataError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         self.x, self.y = x, y
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)

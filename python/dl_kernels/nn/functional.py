@@ -122,7 +122,12 @@ def _pool_args(kernel_size: IntPair, stride: Any, padding: IntPair, what: str) -
     k = _pair(kernel_size, f"{what}: kernel_size")
     s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _pair(
         stride, f"{what}: stride")
-    return k, s, _pair(padding, f"{what}: padding")
+    p = _pair(padding, f"{what}: padding")
+    # As PyTorch, and before any arithmetic on them (ceil_mode divides by the stride).
+    for name, v, low in (("kernel_size", k, 1), ("stride", s, 1), ("padding", p, 0)):
+        if min(v) < low or max(v) > 2**31 - 1:
+            raise ValueError(f"{what}: {name} must be in [{low}, 2^31 - 1], got {v}")
+    return k, s, p
 
 
 def pad(input: Tensor, pad: Sequence[int], mode: str = "constant",
