@@ -83,7 +83,7 @@ def run_batch(items: list[tuple[int, dict]], timeout: float) -> tuple[list, int 
             died = f"hung (no result in {timeout:.0f} s)"
         if died is None:
             with open(results) as f:
-                return json.load(f), None, ""
+                return [(int(i), str(why)) for i, why in json.load(f)], None, ""
         try:
             at = int(Path(progress).read_text().split()[0])
         except (OSError, ValueError, IndexError):
