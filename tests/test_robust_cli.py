@@ -73,7 +73,7 @@ def test_integer_options_below_one_are_usage_errors(capsys, argv):
 
 @pytest.mark.parametrize("value", [1.5, True, "4", 0])
 def test_dataloader_batch_size_must_be_a_positive_integer(value):
-    with pytest.raises(DataError, match="batch_size must be an integer >= 1"):
+    with pytest.raises(DataError, match="batch_size must be >= 1 and an integer"):
         DataLoader(np.zeros((10, 2), np.float32), batch_size=value)
 
 

@@ -62,7 +62,7 @@ class DataLoader:
                 raise DataError(f"x has {len(x)} samples but y has {len(y)}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
                 or batch_size < 1:
-            raise DataError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+            raise DataError(f"batch_size must be >= 1 and an integer, got {batch_size!r}")
         self.x, self.y = x, y
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
