@@ -10,7 +10,11 @@ namespace dlk {
 
 namespace {
 std::atomic<int> g_threads{0};  // 0: not set yet, take OpenMP's default
-}
+std::atomic<bool> g_deterministic{false};
+}  // namespace
+
+bool deterministic_algorithms() { return g_deterministic.load(); }
+void set_deterministic_algorithms(bool on) { g_deterministic.store(on); }
 
 int num_threads() {
   int n = g_threads.load();

@@ -15,6 +15,13 @@ void set_num_threads(int n);
 // Threads a kernel should use here: 1 inside a parallel region, else num_threads().
 int threads_for_kernel();
 
+// Deterministic mode (dl_kernels.use_deterministic_algorithms): every kernel's result is
+// bitwise the same whatever the thread count. Most kernels are so anyway (each output is summed
+// by one thread in a fixed order); the ones that split a sum over threads (conv2d grad-weight)
+// switch to a split that does not depend on the thread count. Off by default.
+bool deterministic_algorithms();
+void set_deterministic_algorithms(bool on);
+
 // Calls body(begin, end) on disjoint chunks of [0, n) spread over the kernel threads; chunks
 // are at least `grain` long so tiny loops stay on one thread.
 template <typename Body>

@@ -166,6 +166,9 @@ thread_local Workspace tls_col;
 constexpr size_t kColBudgetBytes = 512 * 1024;
 constexpr int64_t kBlockColumns = 512;
 constexpr size_t kBlockBudgetBytes = 1024 * 1024;
+// Deterministic grad-weight: tasks are summed in this many fixed groups (enough for the
+// threads of a large machine; each costs a weight-sized buffer).
+constexpr int64_t kDeterministicGroups = 16;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -449,7 +452,10 @@ struct Blocking {
 // by side until a block has >= kBlockColumns columns, while the block's columns plus its output
 // (or gathered gy) rows, (rows + out_rows) x images x P, stay within kBlockBudgetBytes.
 // `rows` = 0 marks the pointwise shortcut (no column matrix): blocks of one image then.
-Blocking blocking_for(const Conv2dShape& s, int64_t rows, int64_t out_rows, size_t elem_bytes) {
+// `threads` sizes the blocks (at least one per thread); deterministic grad-weight passes a
+// fixed count, since the blocks set the order of its sums.
+Blocking blocking_for(const Conv2dShape& s, int64_t rows, int64_t out_rows, size_t elem_bytes,
+                      int threads = threads_for_kernel()) {
   const int64_t P_all = s.OH * s.OW;
   const Chunking ch = chunking_for(P_all, rows, elem_bytes);
   int64_t images = 1;
@@ -460,8 +466,7 @@ Blocking blocking_for(const Conv2dShape& s, int64_t rows, int64_t out_rows, size
     images = std::clamp<int64_t>(ceil_div(kBlockColumns, std::max<int64_t>(P_all, 1)), 1,
                                  std::max<int64_t>(fit, 1));
     // Keep at least one block per thread, then even out the block sizes.
-    const int nt = threads_for_kernel();
-    images = std::min(images, std::max<int64_t>(1, s.N / nt));
+    images = std::min(images, std::max<int64_t>(1, s.N / threads));
     images = ceil_div(s.N, ceil_div(s.N, images));
   }
   return {images, ceil_div(s.N, images), ch};
@@ -571,7 +576,9 @@ void backward_weight_im2col(const Conv2dShape& s, const T* gy, const T* x, T* gw
   const int64_t HW = s.H * s.W, P_all = s.OH * s.OW;
   const int64_t wsize = s.O * Kg;
   const bool pointwise = is_pointwise(s);
-  const Blocking bl = blocking_for(s, pointwise ? 0 : Kg, Og, sizeof(T));
+  const bool deterministic = deterministic_algorithms();
+  const Blocking bl = deterministic ? blocking_for(s, pointwise ? 0 : Kg, Og, sizeof(T), 1)
+                                   : blocking_for(s, pointwise ? 0 : Kg, Og, sizeof(T));
   const Chunking ch = bl.ch;
   const int64_t tasks = bl.tasks();
 
@@ -606,6 +613,28 @@ void backward_weight_im2col(const Conv2dShape& s, const T* gy, const T* x, T* gw
   };
 
   const int threads = threads_for_kernel();
+  if (deterministic) {
+    // A fixed number of groups of consecutive tasks, each summed into its own buffer in task
+    // order, then the buffers added in group order: the same sums in the same order for any
+    // thread count. Costs (groups - 1) weight-sized buffers and their sum, and the blocks are
+    // sized as for one thread (fewer, larger GEMMs).
+    const int64_t groups = std::min<int64_t>(tasks, kDeterministicGroups);
+    if (groups <= 1) {
+      run(0, tasks, gw);
+      return;
+    }
+    std::vector<T> partial(static_cast<size_t>(groups - 1) * wsize);
+    const int nt = static_cast<int>(std::min<int64_t>(threads, groups));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t g = 0; g < groups; ++g)
+      run(tasks * g / groups, tasks * (g + 1) / groups,
+          g == 0 ? gw : partial.data() + (g - 1) * wsize);
+    for (int64_t g = 1; g < groups; ++g) {
+      const T* p = partial.data() + (g - 1) * wsize;
+      for (int64_t i = 0; i < wsize; ++i) gw[i] += p[i];
+    }
+    return;
+  }
   const int nt = (threads > 1 && tasks >= threads && (tasks % threads == 0 || tasks >= 4 * threads))
                      ? threads
                      : 1;
@@ -637,8 +666,11 @@ static bool want_winograd(const Conv2dShape& s) {
   return r == Conv2dRung::Auto && s.C >= 16 && s.O >= 16;
 }
 
+// An empty batch has nothing to compute (and the blocking code would divide by its size):
+// the outputs are empty, or for grad-weight a sum over nothing, zero.
 template <typename T>
 void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+  if (s.N == 0) return;
   if (conv2d_rung() == Conv2dRung::Reference) return forward_reference(s, x, w, bias, y);
   if (want_winograd(s) && winograd_applies(s)) return conv2d_forward_winograd(s, x, w, bias, y);
   forward_im2col(s, x, w, bias, y);
@@ -646,6 +678,7 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias,
 
 template <typename T>
 void conv2d_backward_input(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
+  if (s.N == 0) return;
   if (conv2d_rung() == Conv2dRung::Reference)
     return backward_reference<T>(s, gy, nullptr, w, gx, nullptr);
   if (want_winograd(s) && winograd_applies_backward_input(s))
@@ -655,6 +688,10 @@ void conv2d_backward_input(const Conv2dShape& s, const T* gy, const T* w, T* gx)
 
 template <typename T>
 void conv2d_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* gw) {
+  if (s.N == 0) {
+    std::fill(gw, gw + s.O * (s.C / s.groups) * s.KH * s.KW, T(0));
+    return;
+  }
   if (conv2d_rung() == Conv2dRung::Reference)
     return backward_reference<T>(s, gy, x, nullptr, nullptr, gw);
   backward_weight_im2col(s, gy, x, gw);

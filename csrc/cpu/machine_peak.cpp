@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <vector>
 
@@ -13,13 +14,22 @@
 namespace dlk::cpu {
 
 namespace {
+// seconds = inf (or NaN, or a negative time) would make the timing loops below never end or
+// never start; threads beyond a few thousand would ask OpenMP for that many threads.
+void check_args(const char* what, int threads, double seconds) {
+  DLK_CHECK(threads >= 1 && threads <= 4096, what, ": expected 1 <= threads <= 4096, got ",
+            threads);
+  DLK_CHECK(std::isfinite(seconds) && seconds >= 0.0 && seconds <= 3600.0, what,
+            ": expected a finite number of seconds in [0, 3600], got ", seconds);
+}
+
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 }  // namespace
 
 double fma_peak_gflops(int threads, double seconds) {
-  DLK_CHECK(threads >= 1, "fma_peak_gflops: expected threads >= 1, got ", threads);
+  check_args("fma_peak_gflops", threads, seconds);
 #if defined(DLK_X86)
   const Isa isa = best_isa();
   if (isa == Isa::Portable) return 0.0;
@@ -43,7 +53,7 @@ double fma_peak_gflops(int threads, double seconds) {
 }
 
 double triad_bandwidth_gbps(int threads, double seconds) {
-  DLK_CHECK(threads >= 1, "triad_bandwidth_gbps: expected threads >= 1, got ", threads);
+  check_args("triad_bandwidth_gbps", threads, seconds);
   const long n = 1L << 25;  // 3 x 128 MiB of floats: far beyond any cache
   std::unique_ptr<float[]> a(new float[n]), b(new float[n]), c(new float[n]);
 #pragma omp parallel for num_threads(threads) schedule(static)

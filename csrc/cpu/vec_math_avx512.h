@@ -8,7 +8,7 @@
 // a high and a low part so r is exact), exp(r) by the Cephes expf minimax polynomial (relative
 // error ~1e-7), and 2^n applied with vscalefps, which underflows to 0 and saturates cleanly.
 // sigmoid(x) = 1 / (1 + exp(-x)); tanh(x) = 1 - 2 / (exp(2x) + 1): absolute error ~1e-7,
-// both saturate exactly at +-large x.
+// both saturate exactly at +-large x. A NaN in gives NaN out of all three (as libm and PyTorch).
 #pragma once
 
 // GCC 12 warns on the undefined-vector idiom inside its own masked-load intrinsics.
@@ -21,7 +21,9 @@
 namespace dlk::cpu::avx512 {
 
 static inline __m512 exp_ps(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.7f));
+  // vmaxps / vminps return their second operand when either is NaN: x goes second so that a
+  // NaN passes the clamp (and then every step below) instead of becoming exp(-104) = 0.
+  x = _mm512_min_ps(_mm512_set1_ps(88.7f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);

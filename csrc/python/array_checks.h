@@ -58,6 +58,20 @@ inline void require_pair(const std::vector<int64_t>& v, const char* family, cons
             ": expected values >= ", min_value, ", got ", shape_str(v));
 }
 
+// A new array of `shape` with elements of `itemsize` bytes must have a size that fits (2^62
+// bytes at most) before it is allocated: a product that wraps around would give a bogus array.
+inline void require_allocatable(const std::vector<int64_t>& shape, int64_t itemsize,
+                                const char* name) {
+  __int128 bytes = itemsize;
+  for (int64_t d : shape) {
+    DLK_CHECK(d >= 0, name, ": expected sizes >= 0, got shape ", shape_str(shape));
+    bytes = bytes * d;
+    if (bytes == 0) return;
+    DLK_CHECK(bytes <= (__int128{1} << 62), name, ": the array of shape ", shape_str(shape),
+              " would need more than 2^62 bytes");
+  }
+}
+
 inline void require_c_contiguous(const py::array& a, const char* name) {
   DLK_CHECK(a.flags() & py::array::c_style, name,
             ": expected a C-contiguous array (use numpy.ascontiguousarray), got strides ",

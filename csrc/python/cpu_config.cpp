@@ -15,6 +15,10 @@ void bind_config(py::module_& m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"),
         "Threads every CPU kernel uses from now on (starts from OMP_NUM_THREADS).");
   m.def("get_num_threads", &num_threads);
+  m.def("set_deterministic_algorithms", &set_deterministic_algorithms, py::arg("on"),
+        "Make every CPU kernel's result bitwise independent of the thread count (at a cost in "
+        "conv2d grad-weight; see README).");
+  m.def("get_deterministic_algorithms", &deterministic_algorithms);
   m.def(
       "fma_peak_gflops",
       [](int threads, double seconds) {

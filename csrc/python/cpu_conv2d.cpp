@@ -26,6 +26,8 @@ Ints padding4(const Ints& p) {
   return q;
 }
 
+constexpr int64_t kMaxExtent = int64_t{1} << 62;
+
 // Checks every size of a convolution and fills in the output size. x_shape is N, C, H, W (or
 // what the caller reconstructs from input_hw); w_shape is O, C/groups, KH, KW.
 cpu::Conv2dShape make_shape(const Ints& x_shape, const Ints& w_shape, const Ints& stride,
@@ -62,12 +64,27 @@ cpu::Conv2dShape make_shape(const Ints& x_shape, const Ints& w_shape, const Ints
   s.dh = dilation[0];
   s.dw = dilation[1];
   s.groups = groups;
-  s.OH = cpu::conv2d_output_size(s.H, s.KH, s.sh, s.pt, s.pb, s.dh);
-  s.OW = cpu::conv2d_output_size(s.W, s.KW, s.sw, s.pl, s.pr, s.dw);
+  // Geometry in 128-bit arithmetic (every term is below 2^63, so nothing below overflows):
+  // dilation 2^62 or padding near 2^63 used to wrap around in int64 into a bogus output size.
+  const __int128 padded_h = __int128{s.H} + s.pt + s.pb, padded_w = __int128{s.W} + s.pl + s.pr;
+  DLK_CHECK(padded_h <= kMaxExtent && padded_w <= kMaxExtent,
+            "conv2d: padded input size must be at most 2^62, got input ", s.H, " x ", s.W,
+            " with padding ", shape_str(pad));
+  auto out_size = [](__int128 padded, int64_t k, int64_t stride, int64_t dil) -> int64_t {
+    const __int128 span = padded - (__int128{dil} * (k - 1) + 1);
+    return span < 0 ? 0 : static_cast<int64_t>(span / stride + 1);
+  };
+  s.OH = out_size(padded_h, s.KH, s.sh, s.dh);
+  s.OW = out_size(padded_w, s.KW, s.sw, s.dw);
   DLK_CHECK(s.OH >= 1 && s.OW >= 1, "conv2d: output size would be ", s.OH, " x ", s.OW,
             " (expected at least 1 x 1): input ", s.H, " x ", s.W, ", kernel ", s.KH, " x ", s.KW,
             ", dilation ", shape_str(dilation), ", padding ", shape_str(pad), ", stride ",
             shape_str(stride));
+  // A stride past the padded input leaves one output position, exactly as the padded size
+  // does; clamping it keeps the kernels' index arithmetic (oh * stride, ...) within 2^62.
+  s.sh = std::min<int64_t>(s.sh, static_cast<int64_t>(padded_h));
+  s.sw = std::min<int64_t>(s.sw, static_cast<int64_t>(padded_w));
+  // The dilated kernel fits in the padded input (OH, OW >= 1), so dh * (KH - 1) <= 2^62 too.
   return s;
 }
 
@@ -102,6 +119,7 @@ py::array forward(py::array x, py::array w, py::object bias_obj, const Ints& str
     require_c_contiguous(bias, "bias");
     b = ptr<T>(bias);
   }
+  require_allocatable({s.N, s.O, s.OH, s.OW}, sizeof(T), "conv2d: y");
   py::array_t<T> y({s.N, s.O, s.OH, s.OW});
   T* py = y.mutable_data();
   {
@@ -118,9 +136,13 @@ py::array backward_input(py::array gy, py::array w, const Ints& input_hw, const 
   require_input(w, "w", f64);
   require_pair(input_hw, "conv2d", "input_hw", 1);
   const Ints gys = shape_of(gy), ws = shape_of(w);
+  DLK_CHECK(groups >= 1 && groups <= kMaxExtent && ws[1] <= kMaxExtent / groups,
+            "conv2d: groups: expected 1 <= groups with w.shape[1] * groups <= 2^62, got groups ",
+            groups, " and w shape ", shape_str(ws));
   const Ints xs{gys[0], ws[1] * groups, input_hw[0], input_hw[1]};
   const cpu::Conv2dShape s = make_shape(xs, ws, stride, padding, dilation, groups);
   require_shape(gy, {s.N, s.O, s.OH, s.OW}, "gy");
+  require_allocatable({s.N, s.C, s.H, s.W}, sizeof(T), "conv2d: gx");
   py::array_t<T> gx({s.N, s.C, s.H, s.W});
   T* p = gx.mutable_data();
   {
@@ -141,6 +163,7 @@ py::array backward_weight(py::array gy, py::array x, const Ints& kernel_hw, cons
   const Ints ws{gys[1], xs[1] / groups, kernel_hw[0], kernel_hw[1]};
   const cpu::Conv2dShape s = make_shape(xs, ws, stride, padding, dilation, groups);
   require_shape(gy, {s.N, s.O, s.OH, s.OW}, "gy");
+  require_allocatable({s.O, s.C / groups, s.KH, s.KW}, sizeof(T), "conv2d: gw");
   py::array_t<T> gw({s.O, s.C / groups, s.KH, s.KW});
   T* p = gw.mutable_data();
   {

@@ -124,8 +124,13 @@ void bind_gemm(py::module_& m) {
         if (py::isinstance<cpu::PackedB<double>>(b))
           return run_gemm_packed<double>(a, b.cast<const cpu::PackedB<double>&>(), c, trans_a,
                                          alpha, beta);
-        return run_gemm_packed<float>(a, b.cast<const cpu::PackedB<float>&>(), c, trans_a, alpha,
-                                      beta);
+        if (py::isinstance<cpu::PackedB<float>>(b))
+          return run_gemm_packed<float>(a, b.cast<const cpu::PackedB<float>&>(), c, trans_a,
+                                        alpha, beta);
+        throw py::type_error(
+            "gemm_packed: b: expected what pack_b returns (PackedBFloat32 or PackedBFloat64), "
+            "got " +
+            py::str(py::type::of(b).attr("__name__")).cast<std::string>());
       },
       py::arg("a"), py::arg("b"), py::arg("c") = py::none(), py::kw_only(),
       py::arg("trans_a") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,

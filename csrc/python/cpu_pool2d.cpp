@@ -16,12 +16,20 @@ namespace {
 using namespace py_checks;
 using Ints = std::vector<int64_t>;
 
+constexpr int64_t kMaxPoolArg = (int64_t{1} << 31) - 1;
+
 // x_shape: N, C, H, W. Checks the window and fills in the (floor-mode) output size.
 cpu::Pool2dShape make_shape(const Ints& x_shape, const Ints& kernel, const Ints& stride,
                             const Ints& padding) {
   require_pair(kernel, "pool2d", "kernel", 1);
   require_pair(stride, "pool2d", "stride", 1);
   require_pair(padding, "pool2d", "padding", 0);
+  // As PyTorch (which takes them as C int): larger values would overflow the window arithmetic
+  // (int64 products of index and stride) for no use, since no image is that large.
+  for (const auto& [v, what] : {std::pair{&kernel, "kernel"}, {&stride, "stride"},
+                                {&padding, "padding"}})
+    DLK_CHECK((*v)[0] <= kMaxPoolArg && (*v)[1] <= kMaxPoolArg, "pool2d: ", what,
+              ": expected values <= 2^31 - 1, got ", shape_str(*v));
   DLK_CHECK(padding[0] <= kernel[0] / 2 && padding[1] <= kernel[1] / 2,
             "pool2d: padding should be at most half the kernel: expected padding <= ",
             shape_str({kernel[0] / 2, kernel[1] / 2}), ", got ", shape_str(padding));
@@ -60,6 +68,7 @@ const T* ptr(const py::array& a) {
 template <typename T>
 py::tuple max_forward(py::array x, const Ints& k, const Ints& st, const Ints& pd) {
   const cpu::Pool2dShape s = make_shape(shape_of(x), k, st, pd);
+  require_allocatable({s.N, s.C, s.OH, s.OW}, sizeof(T), "pool2d: y");
   py::array_t<T> y({s.N, s.C, s.OH, s.OW});
   py::array_t<int64_t> am({s.N, s.C, s.OH, s.OW});
   T* py_ = y.mutable_data();
@@ -85,6 +94,7 @@ py::array max_backward(py::array gy, py::array argmax, const Ints& input_hw) {
   s.W = input_hw[1];
   s.OH = g[2];
   s.OW = g[3];
+  require_allocatable({s.N, s.C, s.H, s.W}, sizeof(T), "pool2d: gx");
   py::array_t<T> gx({s.N, s.C, s.H, s.W});
   T* p = gx.mutable_data();
   int64_t bad;
@@ -100,6 +110,7 @@ py::array max_backward(py::array gy, py::array argmax, const Ints& input_hw) {
 template <typename T>
 py::array avg_forward(py::array x, const Ints& k, const Ints& st, const Ints& pd, bool cip) {
   const cpu::Pool2dShape s = make_shape(shape_of(x), k, st, pd);
+  require_allocatable({s.N, s.C, s.OH, s.OW}, sizeof(T), "pool2d: y");
   py::array_t<T> y({s.N, s.C, s.OH, s.OW});
   T* p = y.mutable_data();
   {
@@ -116,6 +127,7 @@ py::array avg_backward(py::array gy, const Ints& input_hw, const Ints& k, const 
   const Ints g = shape_of(gy);
   const cpu::Pool2dShape s = make_shape({g[0], g[1], input_hw[0], input_hw[1]}, k, st, pd);
   require_shape(gy, {s.N, s.C, s.OH, s.OW}, "gy");
+  require_allocatable({s.N, s.C, s.H, s.W}, sizeof(T), "pool2d: gx");
   py::array_t<T> gx({s.N, s.C, s.H, s.W});
   T* p = gx.mutable_data();
   {

@@ -98,6 +98,10 @@ py::array xent_backward(py::array logits, py::array targets, py::array lse, py::
     gscalar = py::float_(g.attr("item")()).cast<double>();
   }
   auto dx = output_like<T>(out, {N, C}, logits, "logits");
+  // The kernel reads lse[i], grad_loss[i] and targets[i] while it writes row i of dx.
+  require_no_overlap(dx, lse, "out", "lse");
+  require_no_overlap(dx, targets, "out", "targets");
+  if (red == Reduction::None) require_no_overlap(dx, grad_rows, "out", "grad_loss");
   const T* x = static_cast<const T*>(logits.data());
   const int64_t* t = static_cast<const int64_t*>(targets.data());
   const T* pl = static_cast<const T*>(lse.data());
@@ -142,6 +146,9 @@ py::array logsm_backward(py::array gy, py::array y, py::object out) {
   require_c_contiguous(gy, "gy");
   std::vector<py::ssize_t> shape(y.shape(), y.shape() + y.ndim());
   auto gx = output_like<T>(out, shape, y, "y");
+  DLK_CHECK(gx.data() == gy.data() || !overlaps(gx, gy),
+            "out must be gy itself or not share memory with it: a shifted overlap would read "
+            "values the kernel has already overwritten");
   // gx may alias gy: each row reads gy fully (its sum) before writing, then element by element.
   const T* pg = static_cast<const T*>(gy.data());
   const T* py_ = static_cast<const T*>(y.data());

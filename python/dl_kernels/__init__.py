@@ -7,7 +7,14 @@ built and a GPU is present, ``dl_kernels._cuda`` (CUDA).
 from __future__ import annotations
 
 from dl_kernels import _C, autograd, cuda, nn, optim
-from dl_kernels._config import config, get_num_threads, set_num_threads, show_config
+from dl_kernels._config import (
+    are_deterministic_algorithms_enabled,
+    config,
+    get_num_threads,
+    set_num_threads,
+    show_config,
+    use_deterministic_algorithms,
+)
 from dl_kernels.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from dl_kernels.tensor import (
     Tensor,
@@ -113,6 +120,7 @@ long = int64
 
 __all__ = ["__version__", "config", "cuda", "get_num_threads", "set_num_threads", "show_config"]
 __all__ += ["data", "load", "load_model", "models", "save"]
+__all__ += ["are_deterministic_algorithms_enabled", "use_deterministic_algorithms"]
 __all__ += [
     "Tensor",
     "abs",

@@ -9,6 +9,7 @@ character language model.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -74,7 +75,10 @@ def _train_epilog() -> str:
 
 
 def _positive_int(text: str) -> int:
-    v = int(text)
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
     return v
@@ -186,14 +190,17 @@ def run_sample(args: argparse.Namespace) -> int:
     from dl_kernels.models.char_rnn import CharRNN
     from dl_kernels.train import load_trained
 
+    if args.beam < 0:
+        raise ValueError(f"--beam must be >= 0, got {args.beam}")
+    if not (math.isfinite(args.temperature) and args.temperature >= 0):
+        raise ValueError(f"--temperature must be a finite number >= 0, got {args.temperature}")
     if not os.path.exists(args.checkpoint):
         raise ValueError(f"checkpoint {args.checkpoint!r} does not exist")
     model, blob = load_trained(args.checkpoint)
     if not isinstance(model, CharRNN):
-        raise ValueError(  # noqa: TRY004 (a wrong checkpoint is a bad value, not a type)f"{args.checkpoint!r} holds a {blob['config']['model']} model; "
+        # A wrong checkpoint is a bad value, not a wrong type: ValueError, one line.
+        raise ValueError(f"{args.checkpoint!r} holds a {blob['config']['model']} model; "  # noqa: TRY004
                          "sample needs a char-lstm or char-gru checkpoint")
-    if args.beam < 0:
-        raise ValueError(f"--beam must be >= 0, got {args.beam}")
     vocab = CharVocab.from_state_dict(blob["task"]["vocab"])
     prime = vocab.encode(args.prime)
     if args.beam:
@@ -254,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dl_kernels", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     check = sub.add_parser("selfcheck", help="print the build and check the GEMM against numpy")
-    check.add_argument("--n", type=int, default=1024, help="matrix size (default 1024)")
+    check.add_argument("--n", type=_positive_int, default=1024, help="matrix size (default 1024)")
     _add_train_parser(sub)
     _add_sample_parser(sub)
     args = parser.parse_args(argv)

@@ -20,10 +20,25 @@ def get_num_threads() -> int:
     return _C.get_num_threads()
 
 
+def use_deterministic_algorithms(mode: bool) -> None:
+    """With ``True``, every CPU kernel gives bitwise the same result whatever the thread count
+    (as ``torch.use_deterministic_algorithms``): conv2d's grad-weight then sums its per-task
+    partials in a fixed grouping instead of one per thread. Results are already the same from
+    run to run at a fixed thread count either way; the cost is in README.md."""
+    if not isinstance(mode, (bool, np.bool_)):
+        raise TypeError(f"use_deterministic_algorithms: expected True or False, got {mode!r}")
+    _C.set_deterministic_algorithms(bool(mode))
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    return bool(_C.get_deterministic_algorithms())
+
+
 def config() -> dict:
     """What was built and what this machine offers, as a dict (show_config prints it)."""
     info = dict(_C.build_info())
     info["gemm_rung"] = _C.get_gemm_rung()
+    info["deterministic"] = are_deterministic_algorithms_enabled()
     info["python"] = sys.version.split()[0]
     info["numpy"] = np.__version__
     info["machine"] = platform.machine()

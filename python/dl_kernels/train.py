@@ -124,8 +124,24 @@ class TrainConfig:
             if getattr(c, name) < low:
                 raise TrainError(f"--{name.replace('_', '-')} must be >= {low}, "
                                  f"got {getattr(c, name)}")
-        if not c.lr > 0:
-            raise TrainError(f"--lr must be > 0, got {c.lr}")
+        # Every float option must be finite and in range: NaN compares false with everything,
+        # so `lr > 0` style checks alone let NaN through, and inf diverges on the first step.
+        for name, low, high, low_open in (("lr", 0.0, math.inf, True),
+                                          ("weight_decay", 0.0, math.inf, False),
+                                          ("noise", 0.0, math.inf, False),
+                                          ("clip", 0.0, math.inf, False),
+                                          ("dropout", 0.0, 1.0, False)):
+            v = getattr(c, name)
+            if v is None and name == "dropout":
+                continue
+            ok = isinstance(v, (int, float)) and math.isfinite(v) and \
+                (v > low if low_open else v >= low) and v < high
+            if not ok:
+                rng = f"{'(' if low_open else '['}{low:g}, {high:g})"
+                raise TrainError(f"--{name.replace('_', '-')} must be a finite number in {rng}, "
+                                 f"got {v}")
+        if c.seed < 0:
+            raise TrainError(f"--seed must be >= 0, got {c.seed}")
         if c.standardize not in ("channel", "feature", "global"):
             raise TrainError(f"unknown standardization {c.standardize!r}: choose channel, "
                              "feature or global")
@@ -555,6 +571,15 @@ def _check_device(device: str) -> None:
         raise TrainError(str(exc)) from exc
 
 
+def _diverged(what: str, out_dir: Path) -> None:
+    """Stop a run whose loss is no longer finite: training on would only spread NaN through
+    the weights, and `last.ckpt` (written after the previous epoch) must stay the good one."""
+    kept = (f"the last good checkpoint {os.fspath(out_dir / LAST)!r} is kept"
+            if (out_dir / LAST).exists() else "no epoch finished, so there is no checkpoint")
+    raise TrainError(f"{what}: the run diverged and was stopped ({kept}); try a smaller --lr"
+                     " or --clip")
+
+
 def _better(task_kind: str, metrics: dict[str, float], best: dict[str, float] | None) -> bool:
     if best is None:
         return True
@@ -572,6 +597,9 @@ def fit(config: TrainConfig, resume: str | os.PathLike | None = None,
     """
     dist = _Dist() if config.distributed else None
     blob = _load_resume(resume, dist)
+    if blob is not None and blob.get("final"):
+        raise TrainError(f"{os.fspath(resume)!r} is the final model of a finished run, not a "
+                         f"resumable checkpoint: resume from {LAST} in the same directory")
     if blob is not None:
         cfg = _merge_resume(_config_from(blob["config"]), config, set(explicit)).resolved()
         if resume is not None and "out" not in set(explicit):
@@ -622,6 +650,7 @@ def fit(config: TrainConfig, resume: str | os.PathLike | None = None,
     out_dir = Path(cfg.out)
     if lead:
         out_dir.mkdir(parents=True, exist_ok=True)
+        serialization.remove_stale_temporaries(out_dir)  # left by a run killed mid-write
     log = _printer(cfg.verbose and lead)
     log(task.describe())
     ranks = "" if dist is None else f" per rank x {dist.world} ranks (data parallel, MPI)"
@@ -650,9 +679,12 @@ def fit(config: TrainConfig, resume: str | os.PathLike | None = None,
             opt.zero_grad()
             if dist is None:
                 loss, ls, c, k = task.loss_and_stats(model, batch)
-                loss.backward()
             else:
                 ls, c, k = _distributed_backward(task, net, batch, index, dist.world)
+            if not math.isfinite(ls):
+                _diverged(f"the training loss became {ls} at epoch {epoch}", out_dir)
+            if dist is None:
+                loss.backward()
             task.after_backward(model)
             opt.step()
             loss_sum, correct, n = loss_sum + ls, correct + c, n + k
@@ -666,6 +698,8 @@ def fit(config: TrainConfig, resume: str | os.PathLike | None = None,
         seconds = time.perf_counter() - t0
         train_seconds += seconds
         val = task.evaluate(model, "val")
+        if not math.isfinite(val["loss"]):
+            _diverged(f"the validation loss became {val['loss']} after epoch {epoch}", out_dir)
         row = {"epoch": float(epoch), "seconds": seconds,
                "lr": float(opt.param_groups[0]["lr"])}
         row.update({f"train_{k}": v for k, v in train_metrics.items()})

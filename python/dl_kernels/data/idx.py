@@ -156,6 +156,8 @@ def load_idx(images_path: PathLike, labels_path: PathLike | None = None):
     y = labels_to_int64(read_idx(labels_path), labels_path)
     if len(x) != len(y):
         raise DataError(f"{images_path} has {len(x)} images but {labels_path} has {len(y)} labels")
+    if len(x) == 0:
+        raise DataError(f"{images_path} holds no images (its IDX header declares 0)")
     return x, y
 
 

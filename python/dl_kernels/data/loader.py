@@ -19,6 +19,7 @@ Two ways in:
 from __future__ import annotations
 
 import multiprocessing as mp
+import numbers
 import queue
 import random
 import traceback
@@ -256,8 +257,10 @@ class DataLoader:
         if self._arrays is None and not self._iterable and not hasattr(dataset, "__len__"):
             raise DataError(f"a map-style data set needs __getitem__ and __len__; "
                             f"{type(dataset).__name__} has no __len__")
-        if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
-            raise DataError(f"batch_size must be >= 1 or None, got {batch_size}")
+        if batch_size is not None and (isinstance(batch_size, bool)
+                                       or not isinstance(batch_size, numbers.Integral)
+                                       or batch_size < 1):
+            raise DataError(f"batch_size must be >= 1 and an integer, or None; got {batch_size!r}")
         if int(num_workers) < 0:
             raise DataError(f"num_workers must be >= 0, got {num_workers}")
         if int(prefetch_factor) < 1:

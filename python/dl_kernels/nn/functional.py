@@ -122,7 +122,12 @@ def _pool_args(kernel_size: IntPair, stride: Any, padding: IntPair, what: str) -
     k = _pair(kernel_size, f"{what}: kernel_size")
     s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _pair(
         stride, f"{what}: stride")
-    return k, s, _pair(padding, f"{what}: padding")
+    p = _pair(padding, f"{what}: padding")
+    # As PyTorch, and before any arithmetic on them (ceil_mode divides by the stride).
+    for name, v, low in (("kernel_size", k, 1), ("stride", s, 1), ("padding", p, 0)):
+        if min(v) < low or max(v) > 2**31 - 1:
+            raise ValueError(f"{what}: {name} must be in [{low}, 2^31 - 1], got {v}")
+    return k, s, p
 
 
 def pad(input: Tensor, pad: Sequence[int], mode: str = "constant",
@@ -730,3 +735,47 @@ __all__ = [
     "step",
     "tanh",
 ]
+
+
+# ---- argument types ---------------------------------------------------------------------------
+# A float, list or string where a Tensor belongs used to fail deep inside with an
+# AttributeError ("'float' object has no attribute 'shape'"). Every public function checks its
+# Tensor parameters (from the annotations: `Tensor` must be one, `Tensor | None` may be None)
+# and raises TypeError naming the function, the parameter and what came: a few isinstance
+# tests per call.
+def _check_tensor_params(fn: Any) -> Any:
+    import functools
+    import inspect
+
+    params = list(inspect.signature(fn).parameters.values())
+    required, optional = [], []
+    for i, p in enumerate(params):
+        ann = str(p.annotation).replace(" ", "")
+        if ann == "Tensor":
+            required.append((i, p.name))
+        elif ann in ("Tensor|None", "Optional[Tensor]"):
+            optional.append((i, p.name))
+    if not required and not optional:
+        return fn
+
+    def bad(name: str, value: Any, may_be_none: bool) -> TypeError:
+        want = "a Tensor or None" if may_be_none else "a Tensor"
+        return TypeError(f"{fn.__name__}: {name}: expected {want}, got {type(value).__name__}")
+
+    @functools.wraps(fn)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        for spots, may_be_none in ((required, False), (optional, True)):
+            for i, name in spots:
+                v = args[i] if i < len(args) else kwargs.get(name)
+                if v is None and (may_be_none or (i >= len(args) and name not in kwargs)):
+                    continue
+                if not isinstance(v, Tensor):
+                    raise bad(name, v, may_be_none)
+        return fn(*args, **kwargs)
+
+    return checked
+
+
+for _name in __all__:
+    globals()[_name] = _check_tensor_params(globals()[_name])
+del _name

@@ -8,8 +8,12 @@ recorded shape, dtype and checksum (numpy does not verify the zip's own CRCs), s
 or truncated byte is caught.
 
 Writes are atomic: the archive is written to a temporary file in the same directory, flushed
-to disk, then renamed over the target with ``os.replace``; a crash leaves either the old file
-or the new one, never half of one.
+to disk, then renamed over the target with ``os.replace`` and the directory itself is flushed
+(so the rename survives a power cut, not only a crash); a crash leaves either the old file or
+the new one, never half of one. The file gets the usual permissions (0666 less the umask), not
+the temporary file's private 0600. A process killed mid-write leaves its temporary
+``.tmp-<pid>-*.npz`` behind: ``remove_stale_temporaries`` (called when a training run starts)
+removes those whose process is gone.
 """
 
 from __future__ import annotations
@@ -101,11 +105,13 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     check = {k: [list(a.shape), a.dtype.str, zlib.crc32(a.tobytes())] for k, a in arrays.items()}
     meta = json.dumps({"format": FORMAT, "tree": tree, "arrays": check})
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=".npz",
+                               dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             meta_crc = np.array(zlib.crc32(meta.encode()), dtype=np.int64)
             np.savez(f, **{_META: np.array(meta), _META_CRC: meta_crc}, **arrays)
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             f.flush()
             if hasattr(os, "fchmod"):  # POSIX
                 os.fchmod(f.fileno(), 0o666 & ~_umask())
@@ -115,6 +121,64 @@ def save(obj: Any, path: str | os.PathLike) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_directory(directory)
+
+
+_TMP_PREFIX = ".tmp-"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
+def _fsync_directory(directory: str) -> None:
+    """Flush the directory entry the rename changed (POSIX; a no-op where directories
+    cannot be opened, as on Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[str]:
+    """Delete the ``.tmp-<pid>-*.npz`` files that ``save`` left in ``directory`` when its
+    process died mid-write (a live process's file is kept); returns the paths removed."""
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        if not (name.startswith(_TMP_PREFIX) and name.endswith(".npz")):
+            continue
+        pid_text = name[len(_TMP_PREFIX):].split("-", 1)[0]
+        if pid_text.isdigit() and _pid_alive(int(pid_text)):
+            continue
+        path = os.path.join(os.fspath(directory), name)
+        try:
+            os.unlink(path)
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
 
 
 def load(path: str | os.PathLike, tensors: bool = False) -> Any:
@@ -123,6 +187,13 @@ def load(path: str | os.PathLike, tensors: bool = False) -> Any:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise CheckpointError(f"checkpoint {path!r} does not exist")
+    try:  # a checkpoint is a zip archive; anything else is refused before numpy sees it
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path!r}: {exc}") from exc
+    if magic[:2] != b"PK":
+        raise CheckpointError(f"{path!r} is not a dl_kernels checkpoint (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             if _META not in archive.files:
@@ -149,6 +220,9 @@ def load(path: str | os.PathLike, tensors: bool = False) -> Any:
     except CheckpointError:
         raise
     except Exception as exc:  # zipfile.BadZipFile, EOFError, bad CRC, bad JSON, ...
+        if "allow_pickle" in str(exc):  # never invite the caller to load pickles
+            raise CheckpointError(f"{path!r} is not a dl_kernels checkpoint: it holds pickled "
+                                  "objects, which are never loaded (they could run code)") from None
         raise CheckpointError(
             f"checkpoint {path!r} is truncated or corrupted: {type(exc).__name__}: {exc}"
         ) from exc
