@@ -186,8 +186,8 @@ def tile_images(images: np.ndarray, cols: int | None = None, pad: int = 1,
     which is how learned filters are shown)."""
     images = np.asarray(images, dtype=np.float64)
     n, h, w = images.shape
-    cols = cols or int(math.ceil(math.sqrt(n)))
-    rows = int(math.ceil(n / cols))
+    cols = cols or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
     grid = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad))
     for i, img in enumerate(images):
         if normalise:
