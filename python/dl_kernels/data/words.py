@@ -45,6 +45,23 @@ def tokenize(text: str, lower: bool = True, punctuation: bool = False) -> list[s
     return pattern.findall(text.replace("\u2019", "'"))
 
 
+def tokenize_lines(text: str, eos: str | None = "</s>", lower: bool = True,
+                   punctuation: bool = True) -> list[str]:
+    """Tokens of every non-blank line of ``text``, each line closed by ``eos`` (when not None):
+    the running word stream of a word language model, where the end of a verse line is
+    itself a word to predict (as "<eos>" is in the Penn Treebank setup)."""
+    if not isinstance(text, str):
+        raise DataError(f"tokenize_lines expects a str, got {type(text).__name__}")
+    out: list[str] = []
+    for line in text.splitlines():
+        toks = tokenize(line, lower=lower, punctuation=punctuation)
+        if toks:
+            out.extend(toks)
+            if eos is not None:
+                out.append(eos)
+    return out
+
+
 class Vocab:
     """A word vocabulary: special tokens first, then words by falling frequency.
 
