@@ -55,7 +55,9 @@ class DenoisingAutoencoder(nn.Module):
     """One tied-weight autoencoder layer: ``encode(x) = sigmoid(x Wᵀ + b)``,
     ``decode(h) = h W + c`` (logits with the sigmoid output, values with the linear one).
 
-    Init: W ~ U(±4·√(6 / (inputs + hidden))), Glorot's range for sigmoid units; biases 0.
+    Init: W ~ U(±1/√inputs), biases 0. (Glorot's sigmoid range, ±4·√(6 / (inputs + hidden)),
+    is 7x wider for 784 -> 500; with the few hundred Adam steps a run here takes, its random
+    pattern still shows in the filters and the reconstruction error stays ~30 % higher.)
     """
 
     def __init__(self, inputs: int, hidden: int, output: str = "sigmoid",
@@ -70,7 +72,7 @@ class DenoisingAutoencoder(nn.Module):
         self.weight = nn.Parameter(dlk.zeros(hidden, inputs, dtype=dt))
         self.bias_hidden = nn.Parameter(dlk.zeros(hidden, dtype=dt))
         self.bias_visible = nn.Parameter(dlk.zeros(inputs, dtype=dt))
-        bound = 4.0 * math.sqrt(6.0 / (inputs + hidden))
+        bound = 1.0 / math.sqrt(inputs)
         nn.init.uniform_(self.weight, -bound, bound)
 
     def encode(self, x: Any) -> Any:
