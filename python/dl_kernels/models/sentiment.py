@@ -30,7 +30,6 @@ import numpy as np
 
 import dl_kernels as dlk
 from dl_kernels import nn
-from dl_kernels.nn import functional as F
 
 PAD = 0  # id 0 is the padding token in every vocabulary built for these models
 
@@ -113,7 +112,7 @@ class KimCNN(nn.Module):
 
     def forward(self, ids: Any, lengths: Any = None) -> Any:
         ids, lengths = _check_batch(ids, lengths)
-        n, t = ids.shape
+        t = ids.shape[1]
         if t < self.min_len:
             raise ValueError(f"KimCNN needs sentences padded to at least {self.min_len} "
                              f"steps (pad_batch(..., min_len={self.min_len})), got {t}")
