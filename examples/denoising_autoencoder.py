@@ -12,9 +12,8 @@
 import os
 from pathlib import Path
 
-import numpy as np
-
 import dl_kernels as dlk
+import numpy as np
 from dl_kernels.data import load_dataset
 from dl_kernels.models.autoencoder import (
     DenoisingAutoencoder,

@@ -12,9 +12,8 @@
 # %%
 import os
 
-import numpy as np
-
 import dl_kernels as dlk
+import numpy as np
 from dl_kernels import optim
 from dl_kernels.data import Vocab, tokenize
 from dl_kernels.data.reviews import load_rotten_tomatoes
