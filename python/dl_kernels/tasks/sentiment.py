@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dropout (default 0.5 for the CNN, 0.3 for the LSTM)")
     p.add_argument("--max-len", type=positive_int, default=60,
                    help="keep the first N tokens of a snippet (default 60: all of them)")
-    p.add_argument("--epochs", type=positive_int, default=4)
+    p.add_argument("--epochs", type=positive_int, default=5)
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--lr", type=positive_float, default=3e-3, help="Adam step (default 3e-3)")
     p.add_argument("--vectors", metavar="NPZ",
