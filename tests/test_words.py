@@ -101,5 +101,7 @@ def test_tokenize_lines_closes_every_non_blank_line_with_the_end_token() -> None
     assert tokenize_lines(text) == ["to", "be", ",", "or", "not", "to", "be", ":", "</s>",
                                     "that", "is", "the", "question", ".", "</s>"]
     assert tokenize_lines(text, eos=None, punctuation=False)[-3:] == ["is", "the", "question"]
+    assert tokenize_lines(text, max_tokens=3) == ["to", "be", ","]
+    assert tokenize_lines(text, max_tokens=10)[-1] == "that"
     with pytest.raises(DataError, match="str"):
         tokenize_lines(None)  # type: ignore[arg-type]

@@ -107,6 +107,11 @@ def main(argv: list[str]) -> int:
     if args.vocab < 3:
         raise ValueError(f"--vocab must be >= 3 (</s>, <unk> and a word), got {args.vocab}")
 
+    min_len = args.batch_size * args.seq_len + 1
+    if args.limit_words and args.limit_words < min_len:
+        raise ValueError(f"--limit-words {args.limit_words} is too few: need at least "
+                         f"batch-size x seq-len + 1 = {min_len} training words")
+
     from dl_kernels.data import Vocab, load_dataset, tokenize, tokenize_lines
     from dl_kernels.models.char_rnn import beam_search, sample
     from dl_kernels.tasks._common import setup
@@ -114,16 +119,11 @@ def main(argv: list[str]) -> int:
     setup(args.seed, args.threads)
     log = (lambda s: None) if args.quiet else print
     ds = load_dataset("shakespeare")
-    train_words = tokenize_lines(ds.train)
-    if args.limit_words:
-        train_words = train_words[:args.limit_words]
+    train_words = tokenize_lines(ds.train, max_tokens=args.limit_words or None)
     vocab = Vocab.build([train_words], min_count=args.min_count, max_size=args.vocab,
                         specials=("</s>",))
-    val_words = tokenize_lines(ds.val)
-    if args.val_words:
-        val_words = val_words[:args.val_words]
+    val_words = tokenize_lines(ds.val, max_tokens=args.val_words or None)
     train_ids, val_ids = vocab.encode(train_words), vocab.encode(val_words)
-    min_len = args.batch_size * args.seq_len + 1
     if len(train_ids) < min_len:
         raise ValueError(f"--limit-words {args.limit_words} leaves {len(train_ids)} training "
                          f"words: need at least batch-size x seq-len + 1 = {min_len}")
