@@ -5,11 +5,10 @@
     Embedding(5000, 64) -> LSTM(64, return_sequences=True) -> LSTM(64) -> Dense(classes)
 
 with one bias per gate as Keras has, so it counts 5000·64 + 2·4·(64·(64+64) + 64) + 65·classes
-= 386,438 parameters for 6 classes. Sentences of a batch are padded at the end (post-padding)
-with id 0 and their lengths passed along; the classifier reads the top layer's output at each
-sentence's last real word. For a unidirectional stack that is exactly the state an unpadded
-run would end in: the padded steps come after it and cannot change it, so no padding is read
-as words.
+= 386,438 parameters for 6 classes. Sentences of a batch are padded at the end with id 0 and
+their lengths passed along; the embedded batch is packed (``nn.utils.rnn.pack_padded_sequence``)
+so the recurrent kernels run each step on the sentences still going, never on padding, and the
+classifier reads the top layer's final state, the one after each sentence's own last word.
 
 ``KimCNN`` is Kim (2014), "Convolutional neural networks for sentence classification":
 filters of widths 3, 4 and 5 slide over the embedded sentence, each feature map is max-pooled
@@ -30,6 +29,7 @@ import numpy as np
 
 import dl_kernels as dlk
 from dl_kernels import nn
+from dl_kernels.nn.utils.rnn import pack_padded_sequence
 
 PAD = 0  # id 0 is the padding token in every vocabulary built for these models
 
@@ -67,8 +67,8 @@ def _check_batch(ids: Any, lengths: Any) -> tuple[Any, np.ndarray]:
 
 
 class SentimentLSTM(nn.Module):
-    """Embedding(vocab, embed) -> LSTM(hidden) x layers -> Linear(hidden, classes), reading
-    each sentence's last real step. ``forward(ids (N, T), lengths (N,)) -> logits (N, C)``."""
+    """Embedding(vocab, embed) -> LSTM(hidden) x layers -> Linear(hidden, classes), over
+    packed sentences, reading each one's final state. ``forward(ids (N, T), lengths (N,)) -> logits (N, C)``."""
 
     def __init__(self, vocab_size: int = 5000, embed: int = 64, hidden: int = 64,
                  layers: int = 2, classes: int = 2, dropout: float = 0.0) -> None:
@@ -83,10 +83,10 @@ class SentimentLSTM(nn.Module):
 
     def forward(self, ids: Any, lengths: Any = None) -> Any:
         ids, lengths = _check_batch(ids, lengths)
-        out, _ = self.rnn(self.drop(self.embedding(ids)))               # (N, T, H)
-        n, t, h = out.shape
-        last = out.reshape(n * t, h)[dlk.tensor(np.arange(n) * t + lengths - 1)]
-        return self.head(self.drop(last))
+        packed = pack_padded_sequence(self.drop(self.embedding(ids)), lengths,
+                                      batch_first=True, enforce_sorted=False)
+        _, (h_n, _) = self.rnn(packed)             # h_n (layers, N, H), in the batch's order
+        return self.head(self.drop(h_n[-1]))
 
 
 class KimCNN(nn.Module):
