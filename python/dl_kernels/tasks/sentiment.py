@@ -183,10 +183,12 @@ def main(argv: list[str]) -> int:
             r = run_fold(args, texts, labels, train_idx, test_idx, vectors, log)
             accs.append(r["acc"])
             log(f"  {split} fold {f + 1}: test accuracy {100 * r['acc']:.2f} % "
-                f"(epoch {r['epoch']}, {r['seconds']:.0f} s)")
+                f"(epoch {r['epoch']}, {r['seconds']:.0f} s); mean so far "
+                f"{100 * np.mean(accs):.2f} %")
         a = 100 * np.array(accs)
         label = "random folds" if split == "random" else "folds grouped by movie"
-        print(f"{what}, {label}: mean accuracy {a.mean():.2f} % ± {a.std(ddof=1) if len(a) > 1 else 0:.2f} "
-              f"over {len(a)} of {args.folds} folds")
+        sd = a.std(ddof=1) if len(a) > 1 else 0.0
+        print(f"{what}, {label}: mean accuracy {a.mean():.2f} % (s.d. {sd:.2f}) over "
+              f"{len(a)} of {args.folds} folds")
     print(f"time: {time.perf_counter() - t0:.0f} s")
     return 0
