@@ -92,3 +92,16 @@ def test_frequencies_sum_to_one() -> None:
 
 def test_module_examples() -> None:
     assert doctest.testmod(words).failed == 0
+
+
+def test_tokenize_lines_closes_every_non_blank_line_with_the_end_token() -> None:
+    from dl_kernels.data.words import tokenize_lines
+
+    text = "To be, or not to be:\n\n  That is the question.\n"
+    assert tokenize_lines(text) == ["to", "be", ",", "or", "not", "to", "be", ":", "</s>",
+                                    "that", "is", "the", "question", ".", "</s>"]
+    assert tokenize_lines(text, eos=None, punctuation=False)[-3:] == ["is", "the", "question"]
+    assert tokenize_lines(text, max_tokens=3) == ["to", "be", ","]
+    assert tokenize_lines(text, max_tokens=10)[-1] == "that"
+    with pytest.raises(DataError, match="str"):
+        tokenize_lines(None)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ struct GruShape {
   int64_t T, N, I, H;
   GruVariant variant;
   bool reverse;
+  const int64_t* batch_sizes = nullptr;  // packed sequences, as LstmShape (rnn_packed.h)
 };
 
 // Writes y[T, N, H] and what backward needs: gates[T, N, 3H] (r, z, n activated) and

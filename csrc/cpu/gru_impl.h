@@ -24,6 +24,7 @@
 #include "common/parallel.h"
 #include "cpu/gru.h"
 #include "cpu/rnn_gemm.h"
+#include "cpu/rnn_packed.h"
 
 namespace {
 
@@ -31,12 +32,13 @@ using dlk::cpu::gemm;
 using dlk::cpu::GruShape;
 using dlk::cpu::GruVariant;
 using dlk::cpu::RecurrentWeight;
+using dlk::cpu::RnnSteps;
 
 inline int64_t gru_row_grain(int64_t H) { return std::max<int64_t>(1, 4096 / H); }
 
 template <typename T>
 T* gru_workspace(size_t n, int slot) {
-  thread_local std::vector<T> buf[3];
+  thread_local std::vector<T> buf[5];
   if (buf[slot].size() < n) buf[slot].resize(n);
   return buf[slot].data();
 }
@@ -44,23 +46,24 @@ T* gru_workspace(size_t n, int slot) {
 template <typename T, typename Math>
 void gru_forward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih, const T* w_hh,
                       const T* b, const T* b_hn, T* y, T* gates, T* extra) {
-  const int64_t T_ = s.T, N = s.N, I = s.I, H = s.H, H3 = 3 * H, NH = N * H;
+  const int64_t T_ = s.T, N = s.N, I = s.I, H = s.H, H3 = 3 * H;
   if (T_ == 0 || N == 0) return;
   const bool ra = s.variant == GruVariant::ResetAfter;
-  gemm<T>(false, true, T_ * N, H3, I, T(1), x, I, w_ih, I, T(0), gates, H3);
+  const RnnSteps st(T_, N, s.batch_sizes, s.reverse);
+  T* hbuf = st.packed() && s.reverse ? gru_workspace<T>(static_cast<size_t>(N * H), 3) : nullptr;
+  gemm<T>(false, true, st.rows(), H3, I, T(1), x, I, w_ih, I, T(0), gates, H3);
   // W_hh[r|z]^T and W_hh[n]^T, packed once for all steps.
   const RecurrentWeight<T> w_rz(true, H, 2 * H, w_hh, H, T_);
   const RecurrentWeight<T> w_n(true, H, H, w_hh + 2 * H * H, H, T_);
   for (int64_t step = 0; step < T_; ++step) {
-    const int64_t t = s.reverse ? T_ - 1 - step : step;
-    const int64_t tp = s.reverse ? t + 1 : t - 1;
-    const T* hp = step == 0 ? h0 : y + tp * NH;
-    T* g = gates + t * N * H3;
-    T* e = extra + t * NH;
-    T* h = y + t * NH;
-    w_rz.multiply(N, hp, H, T(1), g, H3);
-    if (ra) w_n.multiply(N, hp, H, T(0), e, H);
-    dlk::parallel_for(N, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
+    const int64_t t = st.time(step), bs = st.size(t), o = st.offset(t);
+    const T* hp = st.prev(step, y, h0, H, hbuf);
+    T* g = gates + o * H3;
+    T* e = extra + o * H;
+    T* h = y + o * H;
+    w_rz.multiply(bs, hp, H, T(1), g, H3);
+    if (ra) w_n.multiply(bs, hp, H, T(0), e, H);
+    dlk::parallel_for(bs, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) {
         T* gr = g + n * H3;
         const T* hpr = hp + n * H;
@@ -82,8 +85,8 @@ void gru_forward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih,
       }
     });
     if (ra) continue;
-    w_n.multiply(N, e, H, T(1), g + 2 * H, H3);
-    dlk::parallel_for(N, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
+    w_n.multiply(bs, e, H, T(1), g + 2 * H, H3);
+    dlk::parallel_for(bs, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) {
         T* gr = g + n * H3;
         T* gn = gr + 2 * H;
@@ -114,12 +117,21 @@ template <typename T>
 void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih, const T* w_hh,
                        const T* y, const T* gates, const T* extra, const T* dy, const T* dh_T,
                        T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db, T* db_hn) {
-  const int64_t T_ = s.T, N = s.N, I = s.I, H = s.H, H3 = 3 * H, NH = N * H, TN = T_ * N;
+  const int64_t T_ = s.T, N = s.N, I = s.I, H = s.H, H3 = 3 * H, NH = N * H;
   const bool ra = s.variant == GruVariant::ResetAfter;
+  const RnnSteps st(T_, N, s.batch_sizes, s.reverse);
+  const int64_t TN = st.rows();  // every processed row (T * N when dense)
   T* da = gru_workspace<T>(static_cast<size_t>(TN * H3), 0);                 // [T, N, 3H]
   T* dnx = ra ? gru_workspace<T>(static_cast<size_t>(TN * H), 1) : nullptr;  // input-side da_n
   T* drh = ra ? nullptr : gru_workspace<T>(static_cast<size_t>(NH), 2);
-  // dh0 is the running dh: each step reads it before overwriting it.
+  // Packed: the previous h of every row, gathered once (dense reads it in place).
+  T* hprev_all = nullptr;
+  if (st.packed() && TN > 0) {
+    hprev_all = gru_workspace<T>(static_cast<size_t>(TN * H), 4);
+    st.gather_prev(y, h0, H, hprev_all);
+  }
+  // dh0 is the running dh: each step reads it before overwriting it (a packed sequence's rows
+  // are untouched until its own last step, where dh_T enters).
   if (dh_T)
     std::memcpy(dh0, dh_T, sizeof(T) * NH);
   else
@@ -128,14 +140,13 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
   const RecurrentWeight<T> w_all_or_rz(false, ra ? H3 : 2 * H, H, w_hh, H, T_);
   const RecurrentWeight<T> w_n(false, H, H, w_hh + 2 * H * H, H, ra ? 0 : T_);
   for (int64_t step = T_ - 1; step >= 0; --step) {
-    const int64_t t = s.reverse ? T_ - 1 - step : step;
-    const int64_t tp = s.reverse ? t + 1 : t - 1;
-    const T* hp = step == 0 ? h0 : y + tp * NH;
-    const T* g = gates + t * N * H3;
-    const T* e = extra + t * NH;
-    const T* dyt = dy ? dy + t * NH : nullptr;
-    T* dat = da + t * N * H3;
-    dlk::parallel_for(N, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
+    const int64_t t = st.time(step), bs = st.size(t), o = st.offset(t);
+    const T* hp = hprev_all ? hprev_all + o * H : st.prev<T>(step, y, h0, H, nullptr);
+    const T* g = gates + o * H3;
+    const T* e = extra + o * H;
+    const T* dyt = dy ? dy + o * H : nullptr;
+    T* dat = da + o * H3;
+    dlk::parallel_for(bs, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) {
         const T *r = g + n * H3, *z = r + H, *nn = r + 2 * H;
         const T* hpr = hp + n * H;
@@ -144,7 +155,7 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
         T* dh = dh0 + n * H;
         T *dar = dat + n * H3, *daz = dar + H, *dan = dar + 2 * H;
         if (ra) {
-          T* dnr = dnx + (t * N + n) * H;
+          T* dnr = dnx + (o + n) * H;
 #pragma omp simd
           for (int64_t j = 0; j < H; ++j) {
             const T d = dh[j] + (dyr ? dyr[j] : T(0));
@@ -167,11 +178,11 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
       }
     });
     if (ra) {
-      w_all_or_rz.multiply(N, dat, H3, T(1), dh0, H);
+      w_all_or_rz.multiply(bs, dat, H3, T(1), dh0, H);
       continue;
     }
-    w_n.multiply(N, dat + 2 * H, H3, T(0), drh, H);
-    dlk::parallel_for(N, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
+    w_n.multiply(bs, dat + 2 * H, H3, T(0), drh, H);
+    dlk::parallel_for(bs, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) {
         const T* r = g + n * H3;
         const T* hpr = hp + n * H;
@@ -185,7 +196,7 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
         }
       }
     });
-    w_all_or_rz.multiply(N, dat, H3, T(1), dh0, H);
+    w_all_or_rz.multiply(bs, dat, H3, T(1), dh0, H);
   }
   if (T_ == 0 || N == 0) {
     std::fill(dw_ih, dw_ih + H3 * I, T(0));
@@ -207,12 +218,17 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
   // Recurrent side: rows of W_hh multiplying h_prev (all 3H for reset_after, r|z for notes) get
   // sum_t da_t^T h_prev(t); the notes' W_hh[n] multiplies r h_prev, saved in extra.
   const int64_t Gh = ra ? H3 : 2 * H;
-  const int64_t first = s.reverse ? T_ - 1 : 0;
-  const T* da_rest = s.reverse ? da : da + N * H3;
-  const T* h_rest = s.reverse ? y + NH : y;
-  if (T_ > 1)
-    gemm<T>(true, false, Gh, H, (T_ - 1) * N, T(1), da_rest, H3, h_rest, H, T(0), dw_hh, H);
-  gemm<T>(true, false, Gh, H, N, T(1), da + first * N * H3, H3, h0, H, T(T_ > 1 ? 1 : 0), dw_hh, H);
+  if (hprev_all) {
+    gemm<T>(true, false, Gh, H, TN, T(1), da, H3, hprev_all, H, T(0), dw_hh, H);
+  } else {
+    const int64_t first = s.reverse ? T_ - 1 : 0;
+    const T* da_rest = s.reverse ? da : da + N * H3;
+    const T* h_rest = s.reverse ? y + NH : y;
+    if (T_ > 1)
+      gemm<T>(true, false, Gh, H, (T_ - 1) * N, T(1), da_rest, H3, h_rest, H, T(0), dw_hh, H);
+    gemm<T>(true, false, Gh, H, N, T(1), da + first * N * H3, H3, h0, H, T(T_ > 1 ? 1 : 0), dw_hh,
+            H);
+  }
   if (!ra)
     gemm<T>(true, false, H, H, TN, T(1), da + 2 * H, H3, extra, H, T(0), dw_hh + 2 * H * H, H);
   if (ra) {

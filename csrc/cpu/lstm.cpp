@@ -34,6 +34,7 @@
 #include "cpu/lstm_pointwise.h"
 #include "cpu/rnn_gemm.h"
 #include "cpu/rnn_math.h"
+#include "cpu/rnn_packed.h"
 
 namespace dlk::cpu {
 
@@ -50,10 +51,10 @@ std::atomic<int> g_rnn_rung{static_cast<int>(RnnRung::Auto)};
 
 // Workspace reused across calls (first-touch page faults cost ~2 us per 4 KiB here).
 template <typename T>
-T* workspace(size_t n) {
-  thread_local std::vector<T> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
+T* workspace(size_t n, int slot = 0) {
+  thread_local std::vector<T> buf[3];
+  if (buf[slot].size() < n) buf[slot].resize(n);
+  return buf[slot].data();
 }
 }  // namespace
 
@@ -119,19 +120,23 @@ void lstm_forward(const LstmShape& s, const T* x, const T* h0, const T* c0, cons
                   T* tanh_cell) {
   const int64_t T_ = s.T, N = s.N, I = s.I, H = s.H, GH = lstm_num_gates(s.variant) * H;
   if (T_ == 0 || N == 0) return;
+  const RnnSteps st(T_, N, s.batch_sizes, s.reverse);
+  // Where sequences join (packed, reverse) the previous state is gathered here.
+  const bool gathers = st.packed() && s.reverse;
+  T* hbuf = gathers ? workspace<T>(static_cast<size_t>(N * H), 1) : nullptr;
+  T* cbuf = gathers ? workspace<T>(static_cast<size_t>(N * H), 2) : nullptr;
   // The input projection of every step at once.
-  gemm<T>(false, true, T_ * N, GH, I, T(1), x, I, w_ih, I, T(0), gates, GH);
+  gemm<T>(false, true, st.rows(), GH, I, T(1), x, I, w_ih, I, T(0), gates, GH);
   // W_hh^T, packed once for all steps.
   const RecurrentWeight<T> whh_t(true, H, GH, w_hh, H, T_);
   for (int64_t step = 0; step < T_; ++step) {
-    const int64_t t = s.reverse ? T_ - 1 - step : step;
-    const int64_t tp = s.reverse ? t + 1 : t - 1;  // the step processed before this one
-    const T* hprev = step == 0 ? h0 : y + tp * N * H;
-    const T* cprev = step == 0 ? c0 : cell + tp * N * H;
-    T* g = gates + t * N * GH;
-    whh_t.multiply(N, hprev, H, T(1), g, GH);
-    pointwise_forward<T>(N, H, s.variant, b, peephole, cprev, g, cell + t * N * H,
-                         tanh_cell + t * N * H, y + t * N * H);
+    const int64_t t = st.time(step), bs = st.size(t), o = st.offset(t);
+    const T* hprev = st.prev(step, y, h0, H, hbuf);
+    const T* cprev = st.prev(step, cell, c0, H, cbuf);
+    T* g = gates + o * GH;
+    whh_t.multiply(bs, hprev, H, T(1), g, GH);
+    pointwise_forward<T>(bs, H, s.variant, b, peephole, cprev, g, cell + o * H, tanh_cell + o * H,
+                         y + o * H);
   }
 }
 
@@ -157,8 +162,11 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
   const int64_t T_ = s.T, N = s.N, I = s.I, H = s.H, GH = lstm_num_gates(s.variant) * H;
   const int64_t NH = N * H;
   const bool peep = s.variant == LstmVariant::Peephole;
-  T* da = workspace<T>(static_cast<size_t>(T_ * N * GH));
-  // dh0 and dc0 double as the running dh and dc: each step reads them before overwriting.
+  const RnnSteps st(T_, N, s.batch_sizes, s.reverse);
+  const int64_t R = st.rows();
+  T* da = workspace<T>(static_cast<size_t>(R * GH));
+  // dh0 and dc0 double as the running dh and dc: each step reads them before overwriting. A
+  // packed sequence's rows are untouched until its own last step, where dh_T enters.
   if (dh_T)
     std::memcpy(dh0, dh_T, sizeof(T) * NH);
   else
@@ -167,15 +175,25 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
     std::memcpy(dc0, dc_T, sizeof(T) * NH);
   else
     std::fill(dc0, dc0 + NH, T(0));
+  // Packed: the previous h and c of every row, gathered once (dense reads them in place).
+  T *hprev_all = nullptr, *cprev_all = nullptr;
+  if (st.packed() && R > 0) {
+    hprev_all = workspace<T>(static_cast<size_t>(R * H), 1);
+    cprev_all = workspace<T>(static_cast<size_t>(R * H), 2);
+    st.gather_prev(y, h0, H, hprev_all);
+    st.gather_prev(cell, c0, H, cprev_all);
+  }
+  auto cprev_of = [&](int64_t step) {
+    const int64_t o = st.offset(st.time(step));
+    return cprev_all ? cprev_all + o * H : st.prev<T>(step, cell, c0, H, nullptr);
+  };
   const RecurrentWeight<T> whh(false, GH, H, w_hh, H, T_);
-  auto prev_t = [&](int64_t step) { return s.reverse ? T_ - step : step - 1; };
   for (int64_t step = T_ - 1; step >= 0; --step) {
-    const int64_t t = s.reverse ? T_ - 1 - step : step;
-    const T* cprev = step == 0 ? c0 : cell + prev_t(step) * NH;
-    T* dat = da + t * N * GH;
-    pointwise_backward<T>(N, H, s.variant, peephole, gates + t * N * GH, cprev, tanh_cell + t * NH,
-                          dy ? dy + t * NH : nullptr, dh0, dc0, dat);
-    whh.multiply(N, dat, GH, T(0), dh0, H);
+    const int64_t t = st.time(step), bs = st.size(t), o = st.offset(t);
+    T* dat = da + o * GH;
+    pointwise_backward<T>(bs, H, s.variant, peephole, gates + o * GH, cprev_of(step),
+                          tanh_cell + o * H, dy ? dy + o * H : nullptr, dh0, dc0, dat);
+    whh.multiply(bs, dat, GH, T(0), dh0, H);
   }
   if (T_ == 0 || N == 0) {
     std::fill(dw_ih, dw_ih + GH * I, T(0));
@@ -184,31 +202,35 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
     if (peep) std::fill(dpeephole, dpeephole + 3 * H, T(0));
     return;
   }
-  const int64_t TN = T_ * N;
-  gemm<T>(false, false, TN, I, GH, T(1), da, GH, w_ih, I, T(0), dx, I);
-  gemm<T>(true, false, GH, I, TN, T(1), da, GH, x, I, T(0), dw_ih, I);
-  // dW_hh = sum_t da_t^T h_prev(t): the steps whose h_prev is an output of y form one block.
-  const int64_t first = s.reverse ? T_ - 1 : 0;  // the step whose h_prev is h0
-  const T* da_rest = s.reverse ? da : da + N * GH;
-  const T* h_rest = s.reverse ? y + NH : y;
-  if (T_ > 1)
-    gemm<T>(true, false, GH, H, (T_ - 1) * N, T(1), da_rest, GH, h_rest, H, T(0), dw_hh, H);
-  gemm<T>(true, false, GH, H, N, T(1), da + first * N * GH, GH, h0, H, T(T_ > 1 ? 1 : 0), dw_hh, H);
-  column_sums<T>(TN, GH, da, GH, db, false);
+  gemm<T>(false, false, R, I, GH, T(1), da, GH, w_ih, I, T(0), dx, I);
+  gemm<T>(true, false, GH, I, R, T(1), da, GH, x, I, T(0), dw_ih, I);
+  if (hprev_all) {
+    gemm<T>(true, false, GH, H, R, T(1), da, GH, hprev_all, H, T(0), dw_hh, H);
+  } else {
+    // dW_hh = sum_t da_t^T h_prev(t): the steps whose h_prev is an output of y form one block.
+    const int64_t first = s.reverse ? T_ - 1 : 0;  // the step whose h_prev is h0
+    const T* da_rest = s.reverse ? da : da + N * GH;
+    const T* h_rest = s.reverse ? y + NH : y;
+    if (T_ > 1)
+      gemm<T>(true, false, GH, H, (T_ - 1) * N, T(1), da_rest, GH, h_rest, H, T(0), dw_hh, H);
+    gemm<T>(true, false, GH, H, N, T(1), da + first * N * GH, GH, h0, H, T(T_ > 1 ? 1 : 0), dw_hh,
+            H);
+  }
+  column_sums<T>(R, GH, da, GH, db, false);
   if (peep) {
     // dp_i = sum da_i c_{t-1}, dp_f = sum da_f c_{t-1}, dp_o = sum da_o c_t.
-    parallel_for(H, std::max<int64_t>(64, 32768 / std::max<int64_t>(T_ * N, 1)),
+    parallel_for(H, std::max<int64_t>(64, 32768 / std::max<int64_t>(R, 1)),
                  [&](int64_t j0, int64_t j1) {
                    std::fill(dpeephole + j0, dpeephole + j1, T(0));
                    std::fill(dpeephole + H + j0, dpeephole + H + j1, T(0));
                    std::fill(dpeephole + 2 * H + j0, dpeephole + 2 * H + j1, T(0));
                    for (int64_t step = 0; step < T_; ++step) {
-                     const int64_t t = s.reverse ? T_ - 1 - step : step;
-                     const T* cprev = step == 0 ? c0 : cell + prev_t(step) * NH;
-                     for (int64_t n = 0; n < N; ++n) {
-                       const T* dr = da + (t * N + n) * GH;
+                     const int64_t t = st.time(step), o = st.offset(t);
+                     const T* cprev = cprev_of(step);
+                     for (int64_t n = 0; n < st.size(t); ++n) {
+                       const T* dr = da + (o + n) * GH;
                        const T* cp = cprev + n * H;
-                       const T* cr = cell + t * NH + n * H;
+                       const T* cr = cell + (o + n) * H;
                        for (int64_t j = j0; j < j1; ++j) {
                          dpeephole[j] += dr[j] * cp[j];
                          dpeephole[H + j] += dr[H + j] * cp[j];

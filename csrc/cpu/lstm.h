@@ -17,12 +17,15 @@ struct LstmShape {
   int64_t T, N, I, H;
   LstmVariant variant;
   bool reverse;  // process t = T-1 .. 0 (the backward direction of a bidirectional layer)
+  // Packed sequences (rnn_packed.h): batch_sizes[T], non-increasing, batch_sizes[0] = N; the
+  // time-major arrays are then [R, .] with R = sum(batch_sizes). nullptr: dense [T, N, .].
+  const int64_t* batch_sizes = nullptr;
 };
 
 // Weights in PyTorch's layout: w_ih[G*H, I], w_hh[G*H, H], one bias per gate b[G*H].
 // Writes y[T, N, H] (h_t of each step, at its time index), and what backward needs:
 // gates[T, N, G*H] (activated gates), cell[T, N, H] (c_t), tanh_cell[T, N, H] (tanh c_t).
-// h_T and c_T are y and cell at the last processed step.
+// h_T and c_T are y and cell at each sequence's last processed step (RnnSteps::final_state).
 template <typename T>
 void lstm_forward(const LstmShape& s, const T* x, const T* h0, const T* c0, const T* w_ih,
                   const T* w_hh, const T* b, const T* peephole, T* y, T* gates, T* cell,

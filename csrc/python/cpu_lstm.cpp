@@ -5,6 +5,7 @@
 
 #include "cpu/lstm.h"
 #include "cpu/rnn_gemm.h"
+#include "cpu/rnn_packed.h"
 #include "python/cpu_bindings.h"
 #include "python/rnn_checks.h"
 
@@ -25,11 +26,17 @@ struct Args {
 // Sizes from x[T, N, I] and h0[N, H]; checks the weights and the peephole against them.
 Args lstm_shape(const py::array& x, const py::array& h0, const py::array& w_ih,
                 const py::array& w_hh, const py::object& peephole, const std::string& variant,
-                bool reverse) {
-  require_ndim(x, 3, "x");
+                bool reverse, const py::object& batch_sizes = py::none()) {
   require_ndim(h0, 2, "h0");
   const LstmVariant v = cpu::lstm_variant_from_name(variant);
-  Args a{{x.shape(0), x.shape(1), x.shape(2), h0.shape(1), v, reverse}, cpu::lstm_num_gates(v)};
+  Args a{{0, 0, 0, h0.shape(1), v, reverse}, cpu::lstm_num_gates(v)};
+  if (batch_sizes.is_none()) {
+    require_ndim(x, 3, "x");
+    a.s.T = x.shape(0), a.s.N = x.shape(1), a.s.I = x.shape(2);
+  } else {
+    a.s.batch_sizes = packed_batch_sizes(batch_sizes, x, h0.shape(0));
+    a.s.T = batch_sizes.cast<py::array>().shape(0), a.s.N = h0.shape(0), a.s.I = x.shape(1);
+  }
   DLK_CHECK(a.s.H >= 1, "h0: expected a hidden size >= 1, got shape ", shape_str(shape_of(h0)));
   DLK_CHECK(h0.shape(0) == a.s.N, "h0: expected shape ", shape_str({a.s.N, a.s.H}), ", got ",
             shape_str(shape_of(h0)), " (batch taken from x ", shape_str(shape_of(x)), ")");
@@ -47,17 +54,17 @@ py::tuple forward(py::array x, py::array h0, py::array c0, py::array w_ih, py::a
                   py::array b, py::object peephole, const Args& a) {
   const auto& s = a.s;
   const int64_t GH = a.G * s.H;
-  const T* px = in_ptr<T>(x, {s.T, s.N, s.I}, "x");
+  const T* px = in_ptr<T>(x, seq_dims(s, s.I), "x");
   const T* ph0 = in_ptr<T>(h0, {s.N, s.H}, "h0");
   const T* pc0 = in_ptr<T>(c0, {s.N, s.H}, "c0");
   const T* pwi = in_ptr<T>(w_ih, {GH, s.I}, "w_ih");
   const T* pwh = in_ptr<T>(w_hh, {GH, s.H}, "w_hh");
   const T* pb = in_ptr<T>(b, {GH}, "b");
   const T* pp = opt_ptr<T>(peephole, {3, s.H}, "peephole");
-  auto y = new_array<T>({s.T, s.N, s.H});
-  auto gates = new_array<T>({s.T, s.N, GH});
-  auto cell = new_array<T>({s.T, s.N, s.H});
-  auto tcell = new_array<T>({s.T, s.N, s.H});
+  auto y = new_array<T>(seq_dims(s, s.H));
+  auto gates = new_array<T>(seq_dims(s, GH));
+  auto cell = new_array<T>(seq_dims(s, s.H));
+  auto tcell = new_array<T>(seq_dims(s, s.H));
   auto hT = new_array<T>({s.N, s.H});
   auto cT = new_array<T>({s.N, s.H});
   T *py_ = y.mutable_data(), *pg = gates.mutable_data(), *pcell = cell.mutable_data(),
@@ -65,14 +72,9 @@ py::tuple forward(py::array x, py::array h0, py::array c0, py::array w_ih, py::a
   {
     py::gil_scoped_release release;
     cpu::lstm_forward<T>(s, px, ph0, pc0, pwi, pwh, pb, pp, py_, pg, pcell, ptc);
-    const int64_t last = s.reverse ? 0 : s.T - 1, NH = s.N * s.H;
-    if (s.T > 0) {
-      std::memcpy(phT, py_ + last * NH, sizeof(T) * NH);
-      std::memcpy(pcT, pcell + last * NH, sizeof(T) * NH);
-    } else {
-      std::memcpy(phT, ph0, sizeof(T) * NH);
-      std::memcpy(pcT, pc0, sizeof(T) * NH);
-    }
+    const cpu::RnnSteps st(s.T, s.N, s.batch_sizes, s.reverse);
+    st.final_state(py_, ph0, s.H, phT);
+    st.final_state(pcell, pc0, s.H, pcT);
   }
   return py::make_tuple(y, hT, cT, py::make_tuple(gates, cell, tcell));
 }
@@ -85,21 +87,21 @@ py::tuple backward(py::array x, py::array h0, py::array c0, py::array w_ih, py::
   const int64_t GH = a.G * s.H;
   DLK_CHECK(saved.size() == 3, "saved: expected the 3-tuple (gates, cell, tanh_cell) that ",
             "lstm_forward returned, got ", saved.size(), " items");
-  const T* px = in_ptr<T>(x, {s.T, s.N, s.I}, "x");
+  const T* px = in_ptr<T>(x, seq_dims(s, s.I), "x");
   const T* ph0 = in_ptr<T>(h0, {s.N, s.H}, "h0");
   const T* pc0 = in_ptr<T>(c0, {s.N, s.H}, "c0");
   const T* pwi = in_ptr<T>(w_ih, {GH, s.I}, "w_ih");
   const T* pwh = in_ptr<T>(w_hh, {GH, s.H}, "w_hh");
   const T* pp = opt_ptr<T>(peephole, {3, s.H}, "peephole");
-  const T* py_ = opt_ptr<T>(y, {s.T, s.N, s.H}, "y");
+  const T* py_ = opt_ptr<T>(y, seq_dims(s, s.H), "y");
   DLK_CHECK(py_ || s.T <= 1, "y: the outputs of lstm_forward are needed when T > 1");
-  const T* pg = in_ptr<T>(saved[0].cast<py::array>(), {s.T, s.N, GH}, "saved[0] (gates)");
-  const T* pcell = in_ptr<T>(saved[1].cast<py::array>(), {s.T, s.N, s.H}, "saved[1] (cell)");
-  const T* ptc = in_ptr<T>(saved[2].cast<py::array>(), {s.T, s.N, s.H}, "saved[2] (tanh_cell)");
-  const T* pdy = opt_ptr<T>(dy, {s.T, s.N, s.H}, "dy");
+  const T* pg = in_ptr<T>(saved[0].cast<py::array>(), seq_dims(s, GH), "saved[0] (gates)");
+  const T* pcell = in_ptr<T>(saved[1].cast<py::array>(), seq_dims(s, s.H), "saved[1] (cell)");
+  const T* ptc = in_ptr<T>(saved[2].cast<py::array>(), seq_dims(s, s.H), "saved[2] (tanh_cell)");
+  const T* pdy = opt_ptr<T>(dy, seq_dims(s, s.H), "dy");
   const T* pdh = opt_ptr<T>(dh_T, {s.N, s.H}, "dh_T");
   const T* pdc = opt_ptr<T>(dc_T, {s.N, s.H}, "dc_T");
-  auto dx = new_array<T>({s.T, s.N, s.I});
+  auto dx = new_array<T>(seq_dims(s, s.I));
   auto dh0 = new_array<T>({s.N, s.H});
   auto dc0 = new_array<T>({s.N, s.H});
   auto dwi = new_array<T>({GH, s.I});
@@ -134,22 +136,25 @@ void bind_lstm(py::module_& m) {
   m.def(
       "lstm_forward",
       [](py::array x, py::array h0, py::array c0, py::array w_ih, py::array w_hh, py::array b,
-         py::object peephole, const std::string& variant, bool reverse) {
-        const Args a = lstm_shape(x, h0, w_ih, w_hh, peephole, variant, reverse);
+         py::object peephole, const std::string& variant, bool reverse, py::object batch_sizes) {
+        const Args a = lstm_shape(x, h0, w_ih, w_hh, peephole, variant, reverse, batch_sizes);
         return is_float64(x, "x") ? forward<double>(x, h0, c0, w_ih, w_hh, b, peephole, a)
                                   : forward<float>(x, h0, c0, w_ih, w_hh, b, peephole, a);
       },
       py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b"),
       py::arg("peephole") = py::none(), py::arg("variant") = "standard", py::arg("reverse") = false,
+      py::arg("batch_sizes") = py::none(),
       "LSTM over x[T, N, I] -> (y[T, N, H], h_T, c_T, saved). Gate order i, f, g, o (coupled:\n"
       "f, g, o with i = 1 - f); w_ih[G*H, I], w_hh[G*H, H], b[G*H]; peephole[3, H] (i, f, o)\n"
-      "for variant='peephole'. saved = (gates, cell, tanh_cell) is for lstm_backward.");
+      "for variant='peephole'. saved = (gates, cell, tanh_cell) is for lstm_backward.\n"
+      "batch_sizes (int64 [T]): packed sequences, x[R, I] sorted by length (PackedSequence);\n"
+      "h_T, c_T are then each sequence's state after its own last step.");
   m.def(
       "lstm_backward",
       [](py::array x, py::array h0, py::array c0, py::array w_ih, py::array w_hh,
          py::object peephole, const std::string& variant, bool reverse, py::object y,
-         py::tuple saved, py::object dy, py::object dh_T, py::object dc_T) {
-        const Args a = lstm_shape(x, h0, w_ih, w_hh, peephole, variant, reverse);
+         py::tuple saved, py::object dy, py::object dh_T, py::object dc_T, py::object batch_sizes) {
+        const Args a = lstm_shape(x, h0, w_ih, w_hh, peephole, variant, reverse, batch_sizes);
         return is_float64(x, "x")
                    ? backward<double>(x, h0, c0, w_ih, w_hh, peephole, a, y, saved, dy, dh_T, dc_T)
                    : backward<float>(x, h0, c0, w_ih, w_hh, peephole, a, y, saved, dy, dh_T, dc_T);
@@ -157,6 +162,7 @@ void bind_lstm(py::module_& m) {
       py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"),
       py::arg("peephole"), py::arg("variant"), py::arg("reverse"), py::arg("y"), py::arg("saved"),
       py::arg("dy"), py::arg("dh_T") = py::none(), py::arg("dc_T") = py::none(),
+      py::arg("batch_sizes") = py::none(),
       "Backward through time -> (dx, dh0, dc0, dw_ih, dw_hh, db, dpeephole or None).\n"
       "dy[T, N, H], dh_T, dc_T may be None (zero).");
   m.def(

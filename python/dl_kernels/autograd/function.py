@@ -679,16 +679,20 @@ class LSTM(Function):
     """A whole sequence on the LSTM driver: inputs (x, h0, c0, w_ih, w_hh, b, peephole),
     outputs (y, h_T, c_T)."""
 
-    def forward(self, x, h0, c0, w_ih, w_hh, b, peephole, variant="standard", reverse=False):
+    def forward(self, x, h0, c0, w_ih, w_hh, b, peephole, variant="standard", reverse=False,
+                batch_sizes=None):
         self.args = (x, h0, c0, w_ih, w_hh, peephole, variant, reverse)
+        # Packed sequences (x [R, I], batch_sizes [T]) only where given: backends without them
+        # keep their signature.
+        self.packed = {} if batch_sizes is None else {"batch_sizes": batch_sizes}
         y, h_t, c_t, self.saved = self.be.lstm_forward(x, h0, c0, w_ih, w_hh, b, peephole,
-                                                       variant, reverse)
+                                                       variant, reverse, **self.packed)
         self.y = y
         return y, h_t, c_t
 
     def backward(self, dy, dh_t, dc_t):
         dx, dh0, dc0, dwi, dwh, db, dp = self.be.lstm_backward(*self.args, self.y, self.saved,
-                                                               dy, dh_t, dc_t)
+                                                               dy, dh_t, dc_t, **self.packed)
         return dx, dh0, dc0, dwi, dwh, db, dp
 
 
@@ -709,14 +713,17 @@ class GRU(Function):
     """A whole sequence on the GRU driver: inputs (x, h0, w_ih, w_hh, b, b_hn), outputs
     (y, h_T)."""
 
-    def forward(self, x, h0, w_ih, w_hh, b, b_hn, variant="notes", reverse=False):
+    def forward(self, x, h0, w_ih, w_hh, b, b_hn, variant="notes", reverse=False,
+                batch_sizes=None):
         self.args = (x, h0, w_ih, w_hh, variant, reverse)
+        self.packed = {} if batch_sizes is None else {"batch_sizes": batch_sizes}
         self.y, h_t, self.saved = self.be.gru_forward(x, h0, w_ih, w_hh, b, b_hn, variant,
-                                                      reverse)
+                                                      reverse, **self.packed)
         return self.y, h_t
 
     def backward(self, dy, dh_t):
-        return tuple(self.be.gru_backward(*self.args, self.y, self.saved, dy, dh_t))
+        return tuple(self.be.gru_backward(*self.args, self.y, self.saved, dy, dh_t,
+                                          **self.packed))
 
 
 class GRUCell(Function):

@@ -354,21 +354,22 @@ class CPUBackend:
     # LSTM gate order i, f, g, o (coupled variant: f, g, o with i = 1 - f); one bias per gate;
     # peephole (3, H) for i, f, o. x is (T, N, I) time-major.
     @staticmethod
-    def lstm_forward(x, h0, c0, w_ih, w_hh, b, peephole, variant, reverse):
-        """-> (y, h_T, c_T, saved)"""
+    def lstm_forward(x, h0, c0, w_ih, w_hh, b, peephole, variant, reverse, batch_sizes=None):
+        """-> (y, h_T, c_T, saved); batch_sizes (int64 [T]): packed x [R, I]"""
         c = np.ascontiguousarray
         return _C.lstm_forward(c(x), c(h0), c(c0), c(w_ih), c(w_hh), c(b),
-                               None if peephole is None else c(peephole), variant, reverse)
+                               None if peephole is None else c(peephole), variant, reverse,
+                               batch_sizes)
 
     @staticmethod
     def lstm_backward(x, h0, c0, w_ih, w_hh, peephole, variant, reverse, y, saved, dy, dh_T,
-                      dc_T):
+                      dc_T, batch_sizes=None):
         """-> (dx, dh0, dc0, dw_ih, dw_hh, db, dpeephole or None)"""
         c = np.ascontiguousarray
         return _C.lstm_backward(c(x), c(h0), c(c0), c(w_ih), c(w_hh),
                                 None if peephole is None else c(peephole), variant, reverse, y,
                                 saved, c(dy), None if dh_T is None else c(dh_T),
-                                None if dc_T is None else c(dc_T))
+                                None if dc_T is None else c(dc_T), batch_sizes)
 
     @staticmethod
     def lstm_cell_forward(x, h, c0, w_ih, w_hh, b, peephole, variant):
@@ -388,18 +389,19 @@ class CPUBackend:
     # GRU gate order r, z, n; variant "notes" (h' = (1-z)h + zn) or "reset_after" (torch's;
     # needs b_hn (H,)).
     @staticmethod
-    def gru_forward(x, h0, w_ih, w_hh, b, b_hn, variant, reverse):
-        """-> (y, h_T, saved)"""
+    def gru_forward(x, h0, w_ih, w_hh, b, b_hn, variant, reverse, batch_sizes=None):
+        """-> (y, h_T, saved); batch_sizes (int64 [T]): packed x [R, I]"""
         c = np.ascontiguousarray
         return _C.gru_forward(c(x), c(h0), c(w_ih), c(w_hh), c(b),
-                              None if b_hn is None else c(b_hn), variant, reverse)
+                              None if b_hn is None else c(b_hn), variant, reverse, batch_sizes)
 
     @staticmethod
-    def gru_backward(x, h0, w_ih, w_hh, variant, reverse, y, saved, dy, dh_T):
+    def gru_backward(x, h0, w_ih, w_hh, variant, reverse, y, saved, dy, dh_T,
+                     batch_sizes=None):
         """-> (dx, dh0, dw_ih, dw_hh, db, db_hn or None)"""
         c = np.ascontiguousarray
         return _C.gru_backward(c(x), c(h0), c(w_ih), c(w_hh), variant, reverse, y, saved, c(dy),
-                               None if dh_T is None else c(dh_T))
+                               None if dh_T is None else c(dh_T), batch_sizes)
 
     @staticmethod
     def gru_cell_forward(x, h, w_ih, w_hh, b, b_hn, variant):

@@ -50,7 +50,7 @@ from dl_kernels.data.sources import (
 from dl_kernels.data.splits import Split, split_indices, train_val_split, train_val_test_split
 from dl_kernels.data.text import CharVocab, SequenceLoader
 from dl_kernels.data.transforms import Compose, GaussianNoise, RandomShift, Standardizer
-from dl_kernels.data.words import Vocab, tokenize
+from dl_kernels.data.words import Vocab, tokenize, tokenize_lines
 
 __all__ = [
     "DATASETS",
@@ -99,6 +99,7 @@ __all__ = [
     "shakespeare_works",
     "split_indices",
     "tokenize",
+    "tokenize_lines",
     "train_val_split",
     "train_val_test_split",
     "write_idx",

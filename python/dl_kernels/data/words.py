@@ -45,6 +45,26 @@ def tokenize(text: str, lower: bool = True, punctuation: bool = False) -> list[s
     return pattern.findall(text.replace("\u2019", "'"))
 
 
+def tokenize_lines(text: str, eos: str | None = "</s>", lower: bool = True,
+                   punctuation: bool = True, max_tokens: int | None = None) -> list[str]:
+    """Tokens of every non-blank line of ``text``, each line closed by ``eos`` (when not None):
+    the running word stream of a word language model, where the end of a verse line is
+    itself a word to predict (as "<eos>" is in the Penn Treebank setup). ``max_tokens`` stops
+    after that many tokens (the first ones)."""
+    if not isinstance(text, str):
+        raise DataError(f"tokenize_lines expects a str, got {type(text).__name__}")
+    out: list[str] = []
+    for line in text.splitlines():
+        if max_tokens is not None and len(out) >= max_tokens:
+            return out[:max_tokens]
+        toks = tokenize(line, lower=lower, punctuation=punctuation)
+        if toks:
+            out.extend(toks)
+            if eos is not None:
+                out.append(eos)
+    return out if max_tokens is None else out[:max_tokens]
+
+
 class Vocab:
     """A word vocabulary: special tokens first, then words by falling frequency.
 

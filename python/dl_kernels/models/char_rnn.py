@@ -117,31 +117,38 @@ def sample(model: CharRNN, prime_ids: np.ndarray, length: int, temperature: floa
     return np.array(out, dtype=np.int64)
 
 
+class _CharDecoder:
+    """CharRNN as a dl_kernels.decoding StepDecoder: the state is the RNN's (batch axis 1)."""
+
+    def __init__(self, model: CharRNN) -> None:
+        self.model = model
+
+    def step(self, tokens: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
+        logits, state = self.model(np.asarray(tokens, dtype=np.int64)[:, None], state)
+        return _log_softmax(logits.numpy()[:, -1].astype(np.float64)), state
+
+    def reorder(self, state: Any, index: np.ndarray) -> Any:
+        return _select(state, index)
+
+
 def beam_search(model: CharRNN, prime_ids: np.ndarray, length: int,
                 beam: int = 5) -> tuple[np.ndarray, float]:
     """The most likely continuation of ``length`` ids that a beam of width ``beam`` finds:
     at each step every kept sequence is extended by every character, and only the ``beam``
-    extensions with the largest total log-probability survive. Returns the best
-    sequence and its total log-probability (nats)."""
+    extensions with the largest total log-probability survive (dl_kernels.decoding's beam
+    search, with no end token). Returns the best sequence and its total log-probability
+    (nats)."""
+    from dl_kernels.decoding import beam_search as search
+
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
+    if int(length) < 1:
+        _prime(model, prime_ids)  # still validates the prime
+        return np.zeros(0, dtype=np.int64), 0.0
     was_training = model.training
     model.eval()
     with dlk.no_grad():
         x, state = _prime(model, prime_ids, batch=1)
-        scores = np.zeros(1)
-        seqs = np.zeros((1, 0), dtype=np.int64)
-        for _ in range(int(length)):
-            logits, state = model(x, state)
-            logp = _log_softmax(logits.numpy()[:, -1].astype(np.float64))  # (K, V)
-            total = (scores[:, None] + logp).reshape(-1)
-            k = min(beam, total.size)
-            best = np.argpartition(-total, k - 1)[:k]
-            best = best[np.argsort(-total[best], kind="stable")]
-            src, char = np.divmod(best, logp.shape[1])
-            scores = total[best]
-            seqs = np.concatenate([seqs[src], char[:, None]], axis=1)
-            state = _select(state, src)
-            x = char[:, None].astype(np.int64)
+        best = search(_CharDecoder(model), state, x[:, 0], None, int(length), beam=beam)[0][0]
     model.train(was_training)
-    return seqs[0], float(scores[0])
+    return best.tokens, best.logp

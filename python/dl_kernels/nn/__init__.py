@@ -23,7 +23,7 @@ from dl_kernels.nn.activation import (
     Step,
     Tanh,
 )
-from dl_kernels.nn.attention import AdditiveAttention, BahdanauAttention
+from dl_kernels.nn.attention import AdditiveAttention, BahdanauAttention, LuongAttention
 from dl_kernels.nn.blocks import Highway, Inception, Maxout, Residual
 from dl_kernels.nn.container import ModuleDict, ModuleList, Sequential
 from dl_kernels.nn.layers import (
@@ -79,6 +79,7 @@ __all__ += [
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
+    "LuongAttention",
     "MSELoss",
     "MaxPool2d",
     "Maxout",

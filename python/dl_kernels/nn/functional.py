@@ -12,6 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import Any, Union
 
+import numpy as np
+
 from dl_kernels.autograd import function as Fn
 from dl_kernels.tensor import Tensor, _floating, int64, tensor
 
@@ -408,23 +410,48 @@ def lstm_cell(input: Tensor, hx: tuple[Tensor, Tensor] | None, w_ih: Tensor,
 def lstm(input: Tensor, hx: tuple[Tensor, Tensor] | None, w_ih: Tensor,
          w_hh: Tensor, b_ih: Tensor | None = None, b_hh: Tensor | None = None,
          peephole: Tensor | None = None, variant: str = "standard", reverse: bool = False,
-         batch_first: bool = False) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+         batch_first: bool = False, batch_sizes: Any = None
+         ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """One LSTM layer over a whole sequence on the sequence driver (one input GEMM for all
     steps, one recurrent GEMM and a fused pointwise step per time step). input (T, N, I), or
     (N, T, I) with batch_first; reverse runs from the last step to the first. Returns
-    (output (T, N, H), (h_T, c_T)) where h_T is the state after the last step processed."""
+    (output (T, N, H), (h_T, c_T)) where h_T is the state after the last step processed.
+
+    batch_sizes (int64 (T,)): packed sequences (nn.utils.rnn.PackedSequence's data and
+    batch_sizes): input is (R, I), each step runs on its batch_sizes[t] active rows only,
+    output is (R, H) and h_T/c_T hold each sequence's state after its own last step."""
     gates = _lstm_gates(variant, peephole)
-    x = input.transpose(0, 1) if batch_first else input
+    bs = _packed_sizes("lstm", input, batch_sizes)
+    x = input.transpose(0, 1) if batch_first and bs is None else input
     hidden = w_hh.shape[1]
     if hx is None:
-        z = zeros_state(input, (x.shape[1], hidden))
+        z = zeros_state(input, (x.shape[1] if bs is None else int(bs[0]), hidden))
         hx = (z, z)
     h0, c0 = hx
     bias = _rnn_bias(b_ih, b_hh, w_ih)
     _rnn_checks("lstm", x, h0, w_ih, w_hh, gates, bias, peephole)
     y, h_t, c_t = Fn.LSTM.apply(x, h0, c0, w_ih, w_hh, bias, peephole, variant=variant,
-                                reverse=reverse)
-    return (y.transpose(0, 1) if batch_first else y), (h_t, c_t)
+                                reverse=reverse, batch_sizes=bs)
+    return (y.transpose(0, 1) if batch_first and bs is None else y), (h_t, c_t)
+
+
+def _packed_sizes(what: str, input: Tensor, batch_sizes: Any) -> Any:
+    """batch_sizes as a contiguous int64 numpy array (None stays None), with input (R, I)."""
+    if batch_sizes is None:
+        return None
+    if isinstance(batch_sizes, Tensor):
+        batch_sizes = batch_sizes.detach().numpy()
+    bs = np.ascontiguousarray(batch_sizes, dtype=np.int64)
+    if bs.ndim != 1 or len(bs) == 0:
+        raise ValueError(f"{what}: batch_sizes must be a non-empty 1-D array, got shape "
+                         f"{bs.shape}")
+    if input.ndim != 2 or input.shape[0] != int(bs.sum()):
+        raise ValueError(f"{what}: packed input must be (sum(batch_sizes), I) = "
+                         f"({int(bs.sum())}, I), got shape {tuple(input.shape)}")
+    if input.device.type != "cpu":
+        raise NotImplementedError(f"{what}: packed sequences run on the CPU kernels only; got "
+                                  f"a {input.device.type} input")
+    return bs
 
 
 _GRU_VARIANTS = ("notes", "reset_after")
@@ -470,17 +497,20 @@ def gru_cell(input: Tensor, hx: Tensor | None, w_ih: Tensor, w_hh: Tensor,
 
 def gru(input: Tensor, hx: Tensor | None, w_ih: Tensor, w_hh: Tensor,
         b_ih: Tensor | None = None, b_hh: Tensor | None = None, variant: str = "notes",
-        reverse: bool = False, batch_first: bool = False, b_hn: Tensor | None = None
-        ) -> tuple[Tensor, Tensor]:
+        reverse: bool = False, batch_first: bool = False, b_hn: Tensor | None = None,
+        batch_sizes: Any = None) -> tuple[Tensor, Tensor]:
     """One GRU layer over a whole sequence on the sequence driver; input (T, N, I) or (N, T, I)
-    with batch_first. Returns (output (T, N, H), h_T). See gru_cell for the variants."""
-    x = input.transpose(0, 1) if batch_first else input
+    with batch_first. Returns (output (T, N, H), h_T). See gru_cell for the variants, and lstm
+    for batch_sizes (packed sequences)."""
+    bs = _packed_sizes("gru", input, batch_sizes)
+    x = input.transpose(0, 1) if batch_first and bs is None else input
     if hx is None:
-        hx = zeros_state(input, (x.shape[1], w_hh.shape[1]))
+        hx = zeros_state(input, (x.shape[1] if bs is None else int(bs[0]), w_hh.shape[1]))
     b, b_hn = _gru_biases(b_ih, b_hh, w_ih, variant, b_hn)
     _rnn_checks("gru", x, hx, w_ih, w_hh, 3, b, None)
-    y, h_t = Fn.GRU.apply(x, hx, w_ih, w_hh, b, b_hn, variant=variant, reverse=reverse)
-    return (y.transpose(0, 1) if batch_first else y), h_t
+    y, h_t = Fn.GRU.apply(x, hx, w_ih, w_hh, b, b_hn, variant=variant, reverse=reverse,
+                          batch_sizes=bs)
+    return (y.transpose(0, 1) if batch_first and bs is None else y), h_t
 
 
 def zeros_state(like: Tensor, shape: tuple[int, ...]) -> Tensor:

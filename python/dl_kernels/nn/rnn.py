@@ -17,7 +17,10 @@ Layout (one bias per gate, as the notes write the equations; gates stacked in ro
               n = tanh(W_in x + b_n + r ⊙ (W_hn h + b_hn)),  h' = (1 − z) ⊙ n + z ⊙ h
     RNN   G = 1: h' = tanh(W_ih x + W_hh h + b)
 
-Inputs are (T, N, I), or (N, T, I) with batch_first, or unbatched (T, I). Returns PyTorch's
+Inputs are (T, N, I), or (N, T, I) with batch_first, or unbatched (T, I), or a PackedSequence
+(nn.utils.rnn): variable lengths run on the kernels' per-step active batch (padding is never
+computed; each sequence's reverse direction starts at its own last step; h_n is each sequence's
+state after its own last step, in the caller's batch order), and the output is packed. Returns PyTorch's
 (output, h_n) or (output, (h_n, c_n)); output holds the last layer's h_t for every t (both
 directions concatenated), h_n/c_n are (num_layers·num_directions, N, H). Dropout is applied
 to the outputs of every layer but the last, never on the recurrent connections.
@@ -39,6 +42,7 @@ from dl_kernels.nn import functional as F
 from dl_kernels.nn import init
 from dl_kernels.nn.module import Module
 from dl_kernels.nn.parameter import Parameter
+from dl_kernels.nn.utils.rnn import PackedSequence
 
 _LSTM_MODES = ("standard", "peephole", "coupled")
 
@@ -133,11 +137,15 @@ class _RNNBase(Module):
                     "b": get("bias" + sfx), "w_ch": get("weight_ch" + sfx),
                     "b_hn": get("bias_hn" + sfx)}
 
-    # One layer, one direction over the whole sequence: (T, N, I) -> (T, N, H), h_T[, c_T].
-    def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool) -> tuple:
+    # One layer, one direction over the whole sequence: (T, N, I) -> (T, N, H), h_T[, c_T];
+    # with batch_sizes, packed (R, I) -> (R, H).
+    def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool,
+             batch_sizes: Any = None) -> tuple:
         raise NotImplementedError
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         if input.ndim not in (2, 3):
             raise ValueError(f"{type(self).__name__} expects a 2-D (unbatched) or 3-D input, "
                              f"got shape {tuple(input.shape)}")
@@ -184,6 +192,50 @@ class _RNNBase(Module):
         elif self.batch_first:
             x = x.transpose(0, 1)
         return (x, (hn, cn)) if is_lstm else (x, hn)
+
+    def _forward_packed(self, seq: PackedSequence, hx: Any) -> tuple[Any, Any]:
+        x, bs = seq.data, seq.batch_sizes_numpy()
+        name = type(self).__name__
+        if x.ndim != 2 or x.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: packed data must be (R, input_size={self.input_size}), "
+                             f"got shape {tuple(x.shape)}")
+        n, h = int(bs[0]), self.hidden_size
+        states = self.num_layers * self.num_directions
+        is_lstm = self.mode == "LSTM"
+        order = None if seq.sorted_indices is None else seq.sorted_indices.detach().numpy()
+        if hx is None:
+            h0 = dlk.zeros(states, n, h, dtype=x.dtype, device=x.device)
+            c0 = dlk.zeros(states, n, h, dtype=x.dtype, device=x.device) if is_lstm else None
+        else:
+            h0, c0 = hx if is_lstm else (hx, None)
+            for nm, t in (("h_0", h0), ("c_0", c0)):
+                if t is not None and tuple(t.shape) != (states, n, h):
+                    raise ValueError(f"{name}: expected {nm} of shape {(states, n, h)}, got "
+                                     f"{tuple(t.shape)}")
+            if order is not None:  # the caller's batch order -> the packed (sorted) order
+                h0 = h0[:, order]
+                c0 = c0[:, order] if c0 is not None else None
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(self.num_directions):
+                k = layer * self.num_directions + d
+                out, hT, cT = self._run(x, h0[k], c0[k] if is_lstm else None,
+                                        self._layer_params(layer, bool(d)), bool(d), bs)
+                outs.append(out)
+                h_n.append(hT)
+                c_n.append(cT)
+            x = outs[0] if len(outs) == 1 else dlk.cat(outs, dim=1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        hn = dlk.stack(h_n, dim=0)
+        cn = dlk.stack(c_n, dim=0) if is_lstm else None
+        if order is not None:
+            back = seq.unsorted_indices.detach().numpy()
+            hn = hn[:, back]
+            cn = cn[:, back] if cn is not None else None
+        out = seq._replace_data(x)
+        return (out, (hn, cn)) if is_lstm else (out, hn)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -267,10 +319,13 @@ class RNN(_RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device, dtype, nonlinearity=nonlinearity)
 
-    def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool) -> tuple:
+    def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool,
+             batch_sizes: Any = None) -> tuple:
         # The input projection of every step is one GEMM; only W_hh h runs per step.
         xp = F.linear(x, p["w_ih"], p["b"])
         act = F.tanh if self.nonlinearity == "tanh" else F.relu
+        if batch_sizes is not None:
+            return self._run_packed(xp, h0, p, reverse, batch_sizes, act)
         steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
         h = h0
         outs: list[Any] = [None] * x.shape[0]
@@ -278,6 +333,33 @@ class RNN(_RNNBase):
             h = act(xp[t] + F.linear(h, p["w_hh"]))
             outs[t] = h
         return dlk.stack(outs, dim=0), h, None
+
+    @staticmethod
+    def _run_packed(xp: Any, h0: Any, p: dict[str, Any], reverse: bool, bs: np.ndarray,
+                    act: Any) -> tuple:
+        """The per-step active batch (rnn_packed.h's rule) on packed rows xp (R, H): step t
+        updates its first bs[t] sequences; in reverse, the ones joining at t start from h0."""
+        steps = len(bs)
+        off = np.concatenate([[0], np.cumsum(bs)])
+        outs: list[Any] = [None] * steps
+        h = None
+        for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            n = int(bs[t])
+            if h is None:
+                hp = h0[:n]
+            elif h.shape[0] >= n:
+                hp = h[:n]
+            else:
+                hp = dlk.cat([h, h0[h.shape[0]:n]], dim=0)
+            h = act(xp[int(off[t]):int(off[t + 1])] + F.linear(hp, p["w_hh"]))
+            outs[t] = h
+        if reverse:
+            final = h
+        else:  # sequences [bs[t+1], bs[t]) end at t
+            ends = [outs[t][int(bs[t + 1]) if t + 1 < steps else 0:int(bs[t])]
+                    for t in range(steps - 1, -1, -1)]
+            final = dlk.cat([e for e in ends if e.shape[0]], dim=0)
+        return dlk.cat(outs, dim=0), final, None
 
 
 class LSTM(_RNNBase):
@@ -296,9 +378,11 @@ class LSTM(_RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device, dtype, variant=variant)
 
-    def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool) -> tuple:
+    def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool,
+             batch_sizes: Any = None) -> tuple:
         y, (hT, cT) = F.lstm(x, (h0, c0), p["w_ih"], p["w_hh"], p["b"], None,
-                             peephole=p["w_ch"], variant=self.variant, reverse=reverse)
+                             peephole=p["w_ch"], variant=self.variant, reverse=reverse,
+                             batch_sizes=batch_sizes)
         return y, hT, cT
 
 
@@ -314,10 +398,12 @@ class GRU(_RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device, dtype, reset_after=reset_after)
 
-    def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool) -> tuple:
+    def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool,
+             batch_sizes: Any = None) -> tuple:
         b_ih, b_hh = _gru_torch_biases(p["b"], p["b_hn"])
         out, hT = F.gru(x, h0, p["w_ih"], p["w_hh"], b_ih, b_hh,
-                        variant="reset_after" if self.reset_after else "notes", reverse=reverse)
+                        variant="reset_after" if self.reset_after else "notes", reverse=reverse,
+                        batch_sizes=batch_sizes)
         return out, hT, None
 
 

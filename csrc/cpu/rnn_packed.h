@@ -1,0 +1,88 @@
+// Time-step bookkeeping shared by the LSTM and GRU drivers: dense sequences and packed ones.
+//
+// Packed (cuDNN's and PyTorch's PackedSequence layout): the batch is sorted by length, longest
+// first, and batch_sizes[t] is how many sequences are still running at time t (non-increasing,
+// batch_sizes[0] = N). The rows of step t are stored contiguously at offset off_t =
+// sum_{u<t} batch_sizes[u], so x is [R, I] with R = sum_t batch_sizes[t], and step t works on
+// its first batch_sizes[t] sequences only: a per-step active batch, no masking, padding never
+// computed. A dense [T, N, I] batch is the same layout with batch_sizes[t] = N.
+//
+// Where a step's previous state comes from: forward direction, the first batch_sizes[t] rows
+// of the step before (a prefix, since sizes shrink). Reverse direction (t = T-1 .. 0), sizes
+// grow: rows below batch_sizes[t+1] continue from step t+1, the rows that join at t are
+// sequences whose own last step is t, so they start from h0 (each sequence's reverse pass
+// starts at its own end, as cuDNN/PyTorch do).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace dlk::cpu {
+
+class RnnSteps {
+ public:
+  // batch_sizes: nullptr for a dense batch of N sequences of length T.
+  RnnSteps(int64_t T, int64_t N, const int64_t* batch_sizes, bool reverse)
+      : T_(T), N_(N), bs_(batch_sizes), reverse_(reverse), off_(static_cast<size_t>(T) + 1, 0) {
+    for (int64_t t = 0; t < T; ++t) off_[t + 1] = off_[t] + size(t);
+  }
+  bool packed() const { return bs_ != nullptr; }
+  int64_t T() const { return T_; }
+  int64_t rows() const { return off_[T_]; }
+  int64_t size(int64_t t) const { return bs_ ? bs_[t] : N_; }
+  int64_t offset(int64_t t) const { return off_[t]; }
+  // The time index processed at position `step` of the sweep.
+  int64_t time(int64_t step) const { return reverse_ ? T_ - 1 - step : step; }
+
+  // The previous state of every active row of `step` (rows [0, size(t)), H wide): a pointer
+  // into `seq` (the outputs of the step before) or `init` (h0 / c0), or, when the rows come
+  // from both (reverse direction, where sequences join), a copy gathered into `buf`.
+  template <typename T>
+  const T* prev(int64_t step, const T* seq, const T* init, int64_t H, T* buf) const {
+    if (step == 0) return init;
+    const int64_t t = time(step), tp = time(step - 1), bs = size(t), bp = size(tp);
+    const T* from_seq = seq + off_[tp] * H;
+    if (bs <= bp) return from_seq;
+    std::memcpy(buf, from_seq, sizeof(T) * bp * H);
+    std::memcpy(buf + bp * H, init + bp * H, sizeof(T) * (bs - bp) * H);
+    return buf;
+  }
+
+  // out[R, H] = the previous state of every row of every step (for dW_hh = sum da^T h_prev).
+  template <typename T>
+  void gather_prev(const T* seq, const T* init, int64_t H, T* out) const {
+    for (int64_t step = 0; step < T_; ++step) {
+      const int64_t t = time(step);
+      T* dst = out + off_[t] * H;
+      const T* src = prev(step, seq, init, H, dst);
+      if (src != dst) std::memcpy(dst, src, sizeof(T) * size(t) * H);
+    }
+  }
+
+  // out[N, H] = each sequence's state after its own last processed step (init when T = 0).
+  template <typename T>
+  void final_state(const T* seq, const T* init, int64_t H, T* out) const {
+    if (T_ == 0) {
+      std::memcpy(out, init, sizeof(T) * N_ * H);
+      return;
+    }
+    if (reverse_) {  // every sequence ends at t = 0
+      std::memcpy(out, seq, sizeof(T) * size(0) * H);
+      return;
+    }
+    for (int64_t t = 0; t < T_; ++t) {  // rows [size(t+1), size(t)) end at t
+      const int64_t hi = size(t), lo = t + 1 < T_ ? size(t + 1) : 0;
+      if (hi > lo) std::memcpy(out + lo * H, seq + (off_[t] + lo) * H, sizeof(T) * (hi - lo) * H);
+    }
+  }
+
+ private:
+  int64_t T_, N_;
+  const int64_t* bs_;
+  bool reverse_;
+  std::vector<int64_t> off_;
+};
+
+}  // namespace dlk::cpu

@@ -1,0 +1,214 @@
+"""Encoder-decoder with attention (Bahdanau, Cho & Bengio 2015; Luong, Pham & Manning 2015).
+
+    encoder   Embedding(S, E) -> bidirectional stacked LSTM/GRU over the packed source
+              (variable lengths: nn.utils.rnn), memory m_j (N, S, 2·He)
+    bridge    the decoder's initial state h_0 (and c_0) = tanh(W [→h_L; ←h_1] + b) per layer
+    decoder   y_{t-1} embedded, concatenated with the previous attentional vector h̃_{t-1}
+              ("input feeding", Luong et al. 2015), through stacked LSTM/GRU cells -> s_t;
+              attention over the memory (padding masked) -> context c_t, weights α_t;
+              h̃_t = tanh(W_c [c_t; s_t]); logits = W_o dropout(h̃_t)
+    training  teacher forcing: the reference prefix is fed, the loss is the cross-entropy of
+              every target token, padding ignored (ignore_index)
+
+Decoding goes through ``dl_kernels.decoding`` (greedy and beam search): ``Seq2Seq.decoder_for``
+wraps an encoded batch as a ``StepDecoder``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import dl_kernels as dlk
+from dl_kernels import nn
+from dl_kernels.decoding import beam_search, greedy_decode, reorder_state
+from dl_kernels.nn import functional as F
+from dl_kernels.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+ATTENTIONS = ("general", "dot", "additive")
+
+
+def _ids(a: Any) -> Any:
+    return a if isinstance(a, dlk.Tensor) else dlk.tensor(np.asarray(a, dtype=np.int64))
+
+
+class Seq2Seq(nn.Module):
+    """``forward(src (N, S), src_lengths (N,), tgt_in (N, T)) -> logits (N, T, V_tgt)``;
+    ``loss(src, src_lengths, tgt_in, tgt_out)`` the mean cross-entropy over non-pad targets.
+    Token ids: ``pad`` (0) pads both sides; targets start with ``bos`` and end with ``eos``."""
+
+    def __init__(self, src_vocab: int, tgt_vocab: int, embed: int = 64, hidden: int = 256,
+                 enc_layers: int = 2, dec_layers: int = 1, cell: str = "lstm",
+                 attention: str = "general", dropout: float = 0.2, pad: int = 0, bos: int = 1,
+                 eos: int = 2) -> None:
+        super().__init__()
+        cell = cell.lower()
+        if cell not in ("lstm", "gru"):
+            raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
+        if attention not in ATTENTIONS:
+            raise ValueError(f"attention must be one of {ATTENTIONS}, got {attention!r}")
+        if hidden % 2:
+            raise ValueError(f"hidden must be even (the encoder's two directions each get "
+                             f"hidden/2), got {hidden}")
+        self.config = {"src_vocab": src_vocab, "tgt_vocab": tgt_vocab, "embed": embed,
+                       "hidden": hidden, "enc_layers": enc_layers, "dec_layers": dec_layers,
+                       "cell": cell, "attention": attention, "dropout": dropout, "pad": pad,
+                       "bos": bos, "eos": eos}
+        self.cell, self.hidden, self.pad, self.bos, self.eos = cell, hidden, pad, bos, eos
+        self.dec_layers = dec_layers
+        self.src_embed = nn.Embedding(src_vocab, embed, padding_idx=pad)
+        self.tgt_embed = nn.Embedding(tgt_vocab, embed, padding_idx=pad)
+        rnn = nn.LSTM if cell == "lstm" else nn.GRU
+        kw = {} if cell == "lstm" else {"reset_after": True}
+        self.encoder = rnn(embed, hidden // 2, num_layers=enc_layers, bidirectional=True,
+                           batch_first=True, dropout=dropout if enc_layers > 1 else 0.0, **kw)
+        self.bridge = nn.Linear(hidden, hidden * dec_layers * (2 if cell == "lstm" else 1))
+        cell_cls = nn.LSTMCell if cell == "lstm" else nn.GRUCell
+        self.cells = nn.ModuleList([cell_cls(embed + hidden if i == 0 else hidden, hidden, **kw)
+                                    for i in range(dec_layers)])
+        if attention == "additive":
+            self.attention = nn.AdditiveAttention(hidden, hidden, hidden)
+        else:
+            self.attention = nn.LuongAttention(hidden, hidden, score=attention)
+        self.combine = nn.Linear(2 * hidden, hidden, bias=False)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, tgt_vocab)
+
+    # ---- encoder -----------------------------------------------------------------------
+    def encode(self, src: Any, src_lengths: Any) -> dict[str, Any]:
+        """The source side, computed once per batch: memory (N, S, H), its attention key
+        projection, the padding mask (N, S) and the decoder's initial state."""
+        src = _ids(src)
+        lengths = np.asarray(src_lengths.numpy() if isinstance(src_lengths, dlk.Tensor)
+                             else src_lengths, dtype=np.int64).reshape(-1)
+        n, s = src.shape
+        if lengths.shape[0] != n:
+            raise ValueError(f"src_lengths: expected {n} lengths, got {lengths.shape[0]}")
+        emb = self.drop(self.src_embed(src))
+        packed = pack_padded_sequence(emb, lengths, batch_first=True, enforce_sorted=False)
+        out, state = self.encoder(packed)
+        memory, _ = pad_packed_sequence(out, batch_first=True, total_length=s)
+        h_n = state[0] if self.cell == "lstm" else state
+        # The last layer's two directions: forward's state after each word's last character,
+        # backward's after its first.
+        last = dlk.cat([h_n[-2], h_n[-1]], dim=1)  # (N, H)
+        init = F.tanh(self.bridge(last)).chunk(self.bridge.out_features // self.hidden, dim=1)
+        layers = []
+        for i in range(self.dec_layers):
+            layers.append((init[2 * i], init[2 * i + 1]) if self.cell == "lstm" else init[i])
+        mask = dlk.tensor(np.arange(s)[None, :] < lengths[:, None])
+        return {"memory": memory, "keys": self.attention.project_keys(memory), "mask": mask,
+                "state": layers,
+                "feed": dlk.zeros(n, self.hidden, dtype=memory.dtype, device=memory.device)}
+
+    # ---- one decoder step ------------------------------------------------------------------
+    def step(self, emb: Any, enc: dict[str, Any], state: list[Any], feed: Any
+             ) -> tuple[Any, list[Any], Any]:
+        """One decoder step from the embedded previous token (N, E): returns the attentional
+        vector h̃_t (N, H), the new cell states and the attention weights (N, S)."""
+        x = dlk.cat([emb, feed], dim=1)
+        new_state = []
+        for i, c in enumerate(self.cells):
+            st = c(x, state[i])
+            new_state.append(st)
+            x = st[0] if self.cell == "lstm" else st
+            if i + 1 < len(self.cells):
+                x = self.drop(x)
+        ctx, alpha = self.attention(x, enc["memory"], mask=enc["mask"], projected=enc["keys"])
+        h_att = F.tanh(self.combine(dlk.cat([ctx, x], dim=1)))
+        return h_att, new_state, alpha
+
+    def forward(self, src: Any, src_lengths: Any, tgt_in: Any) -> Any:
+        """Teacher forcing: logits (N, T, V) for every position of tgt_in (N, T)."""
+        enc = self.encode(src, src_lengths)
+        tgt_in = _ids(tgt_in)
+        emb = self.drop(self.tgt_embed(tgt_in))  # (N, T, E), all steps at once
+        state, feed = enc["state"], enc["feed"]
+        outs = []
+        for t in range(tgt_in.shape[1]):
+            feed, state, _ = self.step(emb[:, t], enc, state, feed)
+            outs.append(feed)
+        h = dlk.stack(outs, dim=1)  # (N, T, H)
+        return self.out(self.drop(h))
+
+    def loss(self, src: Any, src_lengths: Any, tgt_in: Any, tgt_out: Any,
+             label_smoothing: float = 0.0) -> Any:
+        """Mean cross-entropy (nats) over the target tokens that are not padding."""
+        logits = self(src, src_lengths, tgt_in)
+        v = logits.shape[-1]
+        return F.cross_entropy(logits.reshape(-1, v), _ids(tgt_out).reshape(-1),
+                               ignore_index=self.pad, label_smoothing=label_smoothing)
+
+    # ---- decoding ------------------------------------------------------------------------
+    def decoder_for(self, src: Any, src_lengths: Any) -> tuple[_Decoder, Any]:
+        """(a StepDecoder, its initial state) for an encoded batch (use under no_grad)."""
+        enc = self.encode(src, src_lengths)
+        rows = np.arange(enc["memory"].shape[0])
+        return _Decoder(self, enc), {"rows": rows, "state": enc["state"], "feed": enc["feed"],
+                                     "alpha": None}
+
+    def translate(self, src: Any, src_lengths: Any, beam: int = 5, n_best: int = 1,
+                  max_len: int | None = None, length_penalty: float = 0.0) -> list[list[Any]]:
+        """Decode a batch: per source, the ``n_best`` Hypothesis (tokens without bos/eos,
+        logp, score) of a beam search (beam=1: greedy)."""
+        was = self.training
+        self.eval()
+        with dlk.no_grad():
+            dec, state = self.decoder_for(src, src_lengths)
+            n = len(np.asarray(src_lengths).reshape(-1))
+            limit = max_len or int(2 * np.max(src_lengths) + 5)
+            if beam == 1:
+                res = [[h] for h in greedy_decode(dec, state, self.bos, self.eos, limit, n,
+                                                  length_penalty)]
+            else:
+                res = beam_search(dec, state, self.bos, self.eos, limit, beam, n, n_best,
+                                  length_penalty)
+        self.train(was)
+        return res
+
+    def attention_weights(self, src: Any, src_lengths: Any, tokens: np.ndarray) -> np.ndarray:
+        """The attention weights (T, S) while forcing ``tokens`` (the output, without bos) for
+        one source: row t is where the decoder looked to emit output t (the last: the end)."""
+        with dlk.no_grad():
+            dec, state = self.decoder_for(src, src_lengths)
+            rows = []
+            for tok in [self.bos, *list(tokens)]:
+                _, state = dec.step(np.array([tok], dtype=np.int64), state)
+                rows.append(state["alpha"].numpy()[0])
+        return np.stack(rows)[:, :int(np.asarray(src_lengths).reshape(-1)[0])]
+
+
+class _Decoder:
+    """Seq2Seq as a StepDecoder. The source side (memory, keys, mask) is not copied when
+    beams are reordered: the state holds ``rows``, the source row of each hypothesis, and the
+    gathered source is cached while ``rows`` stays the same (beam search only permutes
+    hypotheses of the same source, so it is gathered once)."""
+
+    def __init__(self, model: Seq2Seq, enc: dict[str, Any]) -> None:
+        self.model, self.enc = model, enc
+        self._rows: np.ndarray | None = None
+        self._src: dict[str, Any] = enc
+
+    def _source(self, rows: np.ndarray) -> dict[str, Any]:
+        if self._rows is None or not np.array_equal(rows, self._rows):
+            identity = len(rows) == self.enc["memory"].shape[0] and \
+                np.array_equal(rows, np.arange(len(rows)))
+            self._src = self.enc if identity else \
+                {k: self.enc[k][rows] for k in ("memory", "keys", "mask")}
+            self._rows = rows.copy()
+        return self._src
+
+    def step(self, tokens: np.ndarray, state: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        m = self.model
+        emb = m.tgt_embed(dlk.tensor(np.asarray(tokens, dtype=np.int64)))
+        src = self._source(state["rows"])
+        feed, cells, alpha = m.step(emb, src, state["state"], state["feed"])
+        logp = F.log_softmax(m.out(feed), dim=-1)
+        return logp, {"rows": state["rows"], "state": cells, "feed": feed, "alpha": alpha}
+
+    def reorder(self, state: dict[str, Any], index: np.ndarray) -> dict[str, Any]:
+        return {"rows": state["rows"][index],
+                "state": reorder_state(state["state"], index),
+                "feed": reorder_state(state["feed"], index),
+                "alpha": None if state["alpha"] is None else reorder_state(state["alpha"], index)}
