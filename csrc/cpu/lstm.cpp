@@ -158,13 +158,13 @@ template <typename T>
 void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, const T* w_ih,
                    const T* w_hh, const T* peephole, const T* y, const T* gates, const T* cell,
                    const T* tanh_cell, const T* dy, const T* dh_T, const T* dc_T, T* dx, T* dh0,
-                   T* dc0, T* dw_ih, T* dw_hh, T* db, T* dpeephole) {
+                   T* dc0, T* dw_ih, T* dw_hh, T* db, T* dpeephole, T* da_out) {
   const int64_t T_ = s.T, N = s.N, I = s.I, H = s.H, GH = lstm_num_gates(s.variant) * H;
   const int64_t NH = N * H;
   const bool peep = s.variant == LstmVariant::Peephole;
   const RnnSteps st(T_, N, s.batch_sizes, s.reverse);
   const int64_t R = st.rows();
-  T* da = workspace<T>(static_cast<size_t>(R * GH));
+  T* da = da_out ? da_out : workspace<T>(static_cast<size_t>(R * GH));
   // dh0 and dc0 double as the running dh and dc: each step reads them before overwriting. A
   // packed sequence's rows are untouched until its own last step, where dh_T enters.
   if (dh_T)
@@ -194,6 +194,10 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
     pointwise_backward<T>(bs, H, s.variant, peephole, gates + o * GH, cprev_of(step),
                           tanh_cell + o * H, dy ? dy + o * H : nullptr, dh0, dc0, dat);
     whh.multiply(bs, dat, GH, T(0), dh0, H);
+  }
+  if (da_out) {  // the caller forms the weight gradients
+    if (R > 0) gemm<T>(false, false, R, I, GH, T(1), da, GH, w_ih, I, T(0), dx, I);
+    return;
   }
   if (T_ == 0 || N == 0) {
     std::fill(dw_ih, dw_ih + GH * I, T(0));
@@ -247,7 +251,7 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
                                 const T*, const T*, const T*, T*, T*, T*, T*);               \
   template void lstm_backward<T>(const LstmShape&, const T*, const T*, const T*, const T*,   \
                                  const T*, const T*, const T*, const T*, const T*, const T*, \
-                                 const T*, const T*, const T*, T*, T*, T*, T*, T*, T*, T*);
+                                 const T*, const T*, const T*, T*, T*, T*, T*, T*, T*, T*, T*);
 DLK_INSTANTIATE(float)
 DLK_INSTANTIATE(double)
 #undef DLK_INSTANTIATE
