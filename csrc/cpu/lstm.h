@@ -43,8 +43,9 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
                    const T* tanh_cell, const T* dy, const T* dh_T, const T* dc_T, T* dx, T* dh0,
                    T* dc0, T* dw_ih, T* dw_hh, T* db, T* dpeephole, T* da_out = nullptr);
 
-// Pointwise rung: Reference (scalar libm) or Avx512 (float32 only); Auto picks.
-enum class RnnRung { Auto, Reference, Avx512 };
+// Pointwise rung: Reference (scalar libm), Avx2 or Avx512 (float32 only); Auto picks the
+// widest the CPU runs.
+enum class RnnRung { Auto, Reference, Avx512, Avx2 };
 void set_rnn_rung(RnnRung rung);  // shared by the LSTM and GRU kernels
 RnnRung rnn_rung_resolved(bool is_float32);
 RnnRung rnn_rung_from_name(const std::string& name);

@@ -226,7 +226,8 @@ void bind_lstm(py::module_& m) {
   m.def(
       "set_rnn_rung",
       [](const std::string& name) { cpu::set_rnn_rung(cpu::rnn_rung_from_name(name)); },
-      py::arg("name"), "Force the LSTM/GRU pointwise rung: 'reference', 'avx512' or 'auto'.");
+      py::arg("name"),
+      "Force the LSTM/GRU pointwise rung: 'reference', 'avx2', 'avx512' or 'auto'.");
   m.def(
       "set_rnn_gemm_path",
       [](const std::string& name) { cpu::set_rnn_gemm_path(cpu::rnn_gemm_path_from_name(name)); },
