@@ -12,6 +12,8 @@ drawn from CMUdict's distribution (source 2-14 characters, target 2-12 phonemes)
               dl_kernels.decoding on both sides, only the model's step differs
 
     python bench/bench_seq2seq.py [--threads 1 2] [--repeats 7] [--write]
+
+Workers run with OMP_WAIT_POLICY=PASSIVE unless the environment sets it.
 """
 
 from __future__ import annotations
@@ -217,6 +219,9 @@ def table(results: list[dict]) -> str:
 
 
 def main() -> None:
+    # Both sides use OpenMP; on a loaded machine spinning workers made a 2-thread step ~10x
+    # slower for both, so waiting threads sleep (set it explicitly to measure the default).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     thread_sweep_main(__file__, __doc__, "seq2seq",
                       "Attentional encoder-decoder (g2p model): training step and beam search",
                       worker, table)
