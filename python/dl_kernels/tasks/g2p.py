@@ -158,6 +158,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="use only this many training words")
     p.add_argument("--test-words", type=int, default=0,
                    help="score only this many test words (0: all of them)")
+    p.add_argument("--init", default=None, metavar="CKPT",
+                   help="start from this g2p checkpoint's weights and model configuration "
+                        "(continue training; the optimiser starts afresh)")
     p.add_argument("--threads", type=int, default=0, help="0: the library default")
     p.add_argument("--seed", type=int, default=0)
     return p
@@ -202,7 +205,16 @@ def train_main(argv: list[str]) -> int:
            "embed": args.embed, "hidden": args.hidden, "enc_layers": args.enc_layers,
            "dec_layers": args.dec_layers, "cell": args.cell, "attention": args.attention,
            "dropout": args.dropout, "pad": PAD, "bos": BOS, "eos": EOS}
-    model = build_model(cfg)
+    if args.init:
+        model, init_vocab, init_ckpt = load_checkpoint(args.init)
+        if (init_vocab.chars, init_vocab.phones) != (vocab.chars, vocab.phones):
+            raise ValueError(f"train g2p: --init {args.init!r} has another alphabet or phoneme "
+                             "set than this data")
+        cfg = dict(model.config)
+        log(f"starting from {args.init} (epoch {init_ckpt.get('epoch')}, "
+            f"{init_ckpt.get('train_minutes', 0):.1f} min of training)")
+    else:
+        model = build_model(cfg)
     n_params = sum(p.numel() for p in model.parameters())
     opt = optim.Adam(model.parameters(), lr=args.lr)
     log(f"g2p: {len(pairs)} training pairs ({len(words)} words), {len(val_words)} validation "
