@@ -60,6 +60,10 @@ def test_train_then_pronounce_with_nbest_heatmap_and_clear_errors(tmp_path, caps
     log = (out / "train.log").read_text()
     assert "TEST (20 words, beam 2" in log and "PER" in log
     ckpt = str(out / "g2p.ckpt")
+    assert main(["train", "g2p", "--init", ckpt, "--limit", "100", "--epochs", "1",
+                 "--val-words", "10", "--test-words", "10", "--beam", "1", "--out",
+                 str(tmp_path / "more")]) == 0
+    assert "starting from" in (tmp_path / "more" / "train.log").read_text()
     png = tmp_path / "att.png"
     capsys.readouterr()
     assert main(["g2p", "--checkpoint", ckpt, "--beam", "3", "--n-best", "2", "--heatmap",
