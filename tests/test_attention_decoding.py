@@ -238,3 +238,28 @@ def test_seq2seq_learns_to_reverse_and_beam_never_scores_below_greedy():
     w = m.attention_weights(src[:1], lengths[:1], greedy[0][0].tokens)
     assert w.shape == (len(greedy[0][0].tokens) + 1, lengths[0])
     np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_grouped_lstm_cell_steps_give_the_same_gradients_as_step_by_step():
+    from dl_kernels.autograd.function import StepGroup
+
+    rng = np.random.default_rng(4)
+    cell = nn.LSTMCell(3, 4, dtype=dlk.float64)
+    xs = [dlk.tensor(rng.standard_normal((2, 3)), requires_grad=True) for _ in range(4)]
+    w = [rng.standard_normal((2, 4)) for _ in range(4)]
+
+    def run(group):
+        state, total = None, 0
+        for x, wt in zip(xs, w):
+            state = cell(x, state, step_group=group)
+            total = total + (state[0] * dlk.tensor(wt)).sum() + state[1].sum()
+        total.backward()
+        grads = [p.grad.numpy().copy() for p in cell.parameters()] + \
+            [x.grad.numpy().copy() for x in xs]
+        cell.zero_grad()
+        for x in xs:
+            x.grad = None
+        return grads
+
+    for a, b in zip(run(None), run(StepGroup())):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

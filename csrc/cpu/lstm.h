@@ -33,15 +33,19 @@ void lstm_forward(const LstmShape& s, const T* x, const T* h0, const T* c0, cons
 
 // Backward through time. dy[T, N, H], dh_T, dc_T may be null (zero). Writes dx[T, N, I],
 // dh0, dc0 [N, H], dw_ih, dw_hh, db (overwritten, not accumulated) and dpeephole[3, H] when
-// the variant has peepholes.
+// the variant has peepholes. With da_out[T, N, G*H] given, the weight gradients are not
+// computed (dw_ih .. dpeephole may be null) and the gates' pre-activation gradients are written
+// there instead: a caller running one step at a time (a decoder) then forms dW = sum da^T x
+// over all its steps in one GEMM.
 template <typename T>
 void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, const T* w_ih,
                    const T* w_hh, const T* peephole, const T* y, const T* gates, const T* cell,
                    const T* tanh_cell, const T* dy, const T* dh_T, const T* dc_T, T* dx, T* dh0,
-                   T* dc0, T* dw_ih, T* dw_hh, T* db, T* dpeephole);
+                   T* dc0, T* dw_ih, T* dw_hh, T* db, T* dpeephole, T* da_out = nullptr);
 
-// Pointwise rung: Reference (scalar libm) or Avx512 (float32 only); Auto picks.
-enum class RnnRung { Auto, Reference, Avx512 };
+// Pointwise rung: Reference (scalar libm), Avx2 or Avx512 (float32 only); Auto picks the
+// widest the CPU runs.
+enum class RnnRung { Auto, Reference, Avx512, Avx2 };
 void set_rnn_rung(RnnRung rung);  // shared by the LSTM and GRU kernels
 RnnRung rnn_rung_resolved(bool is_float32);
 RnnRung rnn_rung_from_name(const std::string& name);

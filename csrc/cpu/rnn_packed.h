@@ -38,13 +38,14 @@ class RnnSteps {
 
   // The previous state of every active row of `step` (rows [0, size(t)), H wide): a pointer
   // into `seq` (the outputs of the step before) or `init` (h0 / c0), or, when the rows come
-  // from both (reverse direction, where sequences join), a copy gathered into `buf`.
+  // from both (reverse direction, where sequences join), a copy gathered into `buf` (which only
+  // packed reverse sweeps need; dense ones may pass nullptr).
   template <typename T>
   const T* prev(int64_t step, const T* seq, const T* init, int64_t H, T* buf) const {
     if (step == 0) return init;
     const int64_t t = time(step), tp = time(step - 1), bs = size(t), bp = size(tp);
     const T* from_seq = seq + off_[tp] * H;
-    if (bs <= bp) return from_seq;
+    if (bs <= bp || buf == nullptr) return from_seq;  // dense sweeps pass no buffer: never join
     std::memcpy(buf, from_seq, sizeof(T) * bp * H);
     std::memcpy(buf + bp * H, init + bp * H, sizeof(T) * (bs - bp) * H);
     return buf;

@@ -82,7 +82,7 @@ py::tuple forward(py::array x, py::array h0, py::array c0, py::array w_ih, py::a
 template <typename T>
 py::tuple backward(py::array x, py::array h0, py::array c0, py::array w_ih, py::array w_hh,
                    py::object peephole, const Args& a, py::object y, py::tuple saved, py::object dy,
-                   py::object dh_T, py::object dc_T) {
+                   py::object dh_T, py::object dc_T, bool weight_grads = true) {
   const auto& s = a.s;
   const int64_t GH = a.G * s.H;
   DLK_CHECK(saved.size() == 3, "saved: expected the 3-tuple (gates, cell, tanh_cell) that ",
@@ -104,6 +104,18 @@ py::tuple backward(py::array x, py::array h0, py::array c0, py::array w_ih, py::
   auto dx = new_array<T>(seq_dims(s, s.I));
   auto dh0 = new_array<T>({s.N, s.H});
   auto dc0 = new_array<T>({s.N, s.H});
+  if (!weight_grads) {  // (dx, dh0, dc0, da): the caller forms the weight gradients
+    DLK_CHECK(!pp, "weight_grads=False: the peephole variant is not supported");
+    auto da = new_array<T>(seq_dims(s, GH));
+    T *pdx = dx.mutable_data(), *pdh0 = dh0.mutable_data(), *pdc0 = dc0.mutable_data(),
+      *pda = da.mutable_data();
+    {
+      py::gil_scoped_release release;
+      cpu::lstm_backward<T>(s, px, ph0, pc0, pwi, pwh, pp, py_, pg, pcell, ptc, pdy, pdh, pdc, pdx,
+                            pdh0, pdc0, nullptr, nullptr, nullptr, nullptr, pda);
+    }
+    return py::make_tuple(dx, dh0, dc0, da);
+  }
   auto dwi = new_array<T>({GH, s.I});
   auto dwh = new_array<T>({GH, s.H});
   auto db = new_array<T>({GH});
@@ -186,7 +198,7 @@ void bind_lstm(py::module_& m) {
       "lstm_cell_backward",
       [](py::array x, py::array h, py::array c, py::array w_ih, py::array w_hh, py::object peephole,
          const std::string& variant, py::array c_new, py::tuple saved, py::object dh_new,
-         py::object dc_new) {
+         py::object dc_new, bool weight_grads) {
         py::array x3 = add_time_axis(x, "x");
         const Args a = lstm_shape(x3, h, w_ih, w_hh, peephole, variant, false);
         DLK_CHECK(saved.size() == 2, "saved: expected the 2-tuple (gates, tanh_c_new) that ",
@@ -196,20 +208,26 @@ void bind_lstm(py::module_& m) {
                                           add_time_axis(saved[1].cast<py::array>(), "saved[1]"));
         py::tuple r = is_float64(x, "x")
                           ? backward<double>(x3, h, c, w_ih, w_hh, peephole, a, py::none(), saved3,
-                                             py::none(), dh_new, dc_new)
+                                             py::none(), dh_new, dc_new, weight_grads)
                           : backward<float>(x3, h, c, w_ih, w_hh, peephole, a, py::none(), saved3,
-                                            py::none(), dh_new, dc_new);
-        return py::make_tuple(r[0].attr("reshape")(a.s.N, a.s.I), r[1], r[2], r[3], r[4], r[5],
-                              r[6]);
+                                            py::none(), dh_new, dc_new, weight_grads);
+        if (!weight_grads)
+          return (py::tuple)py::make_tuple(r[0].attr("reshape")(a.s.N, a.s.I), r[1], r[2],
+                                           r[3].attr("reshape")(a.s.N, a.G * a.s.H));
+        return (py::tuple)py::make_tuple(r[0].attr("reshape")(a.s.N, a.s.I), r[1], r[2], r[3], r[4],
+                                         r[5], r[6]);
       },
       py::arg("x"), py::arg("h"), py::arg("c"), py::arg("w_ih"), py::arg("w_hh"),
       py::arg("peephole"), py::arg("variant"), py::arg("c_new"), py::arg("saved"),
-      py::arg("dh_new"), py::arg("dc_new") = py::none(),
-      "Backward of one step -> (dx, dh, dc, dw_ih, dw_hh, db, dpeephole or None).");
+      py::arg("dh_new"), py::arg("dc_new") = py::none(), py::arg("weight_grads") = true,
+      "Backward of one step -> (dx, dh, dc, dw_ih, dw_hh, db, dpeephole or None); with\n"
+      "weight_grads=False -> (dx, dh, dc, da[N, G*H]), the gates' pre-activation gradients, for\n"
+      "a caller that forms the weight gradients of many steps in one GEMM.");
   m.def(
       "set_rnn_rung",
       [](const std::string& name) { cpu::set_rnn_rung(cpu::rnn_rung_from_name(name)); },
-      py::arg("name"), "Force the LSTM/GRU pointwise rung: 'reference', 'avx512' or 'auto'.");
+      py::arg("name"),
+      "Force the LSTM/GRU pointwise rung: 'reference', 'avx2', 'avx512' or 'auto'.");
   m.def(
       "set_rnn_gemm_path",
       [](const std::string& name) { cpu::set_rnn_gemm_path(cpu::rnn_gemm_path_from_name(name)); },

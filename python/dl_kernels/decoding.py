@@ -66,7 +66,7 @@ def _log_probs(out: Any) -> np.ndarray:
 
 
 def _norm(logp: float, length: int, alpha: float) -> float:
-    return logp / max(length, 1) ** alpha if alpha else logp
+    return float(logp / max(length, 1) ** alpha if alpha else logp)
 
 
 def _check(bos: Any, batch: int, max_len: int) -> np.ndarray:

@@ -709,6 +709,51 @@ class LSTMCell(Function):
         return tuple(self.be.lstm_cell_backward(*self.args, self.c_new, self.saved, dh, dc))
 
 
+class StepGroup:
+    """The steps of one LSTMCell over one sequence (a decoder run step by step). Each step's
+    backward returns only dx, dh, dc and keeps its gate gradients da_t with its inputs; the
+    first step's backward, which the graph order makes the last of the group, forms
+    dW_ih = Σ_t da_tᵀ x_t, dW_hh = Σ_t da_tᵀ h_t and db = Σ_t da_t as one GEMM each over all
+    steps' rows (large-K products instead of one thin product and one gradient addition per
+    step)."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.da: list = []
+        self.x: list = []
+        self.h: list = []
+
+
+class LSTMCellGrouped(Function):
+    """LSTMCell whose weight gradients are formed once per StepGroup (see there); inputs
+    (x, h, c, w_ih, w_hh, b), outputs (h_new, c_new)."""
+
+    def forward(self, x, h, c, w_ih, w_hh, b, variant="standard", group=None):
+        self.args = (x, h, c, w_ih, w_hh, None, variant)
+        self.group, self.first = group, group.steps == 0
+        group.steps += 1
+        h_new, self.c_new, self.saved = self.be.lstm_cell_forward(x, h, c, w_ih, w_hh, b, None,
+                                                                  variant)
+        return h_new, self.c_new
+
+    def backward(self, dh, dc):
+        be, g = self.be, self.group
+        x, h = self.args[0], self.args[1]
+        dx, dh0, dc0, da = be.lstm_cell_backward(*self.args, self.c_new, self.saved, dh, dc,
+                                                 weight_grads=False)
+        g.da.append(da)
+        g.x.append(x)
+        g.h.append(h)
+        if not self.first:
+            return dx, dh0, dc0, None, None, None
+        da_all = be.concat(g.da, 0)
+        x_all, h_all = be.concat(g.x, 0), be.concat(g.h, 0)
+        g.da, g.x, g.h, g.steps = [], [], [], 0
+        dwi = be.gemm(da_all, x_all, trans_a=True)
+        dwh = be.gemm(da_all, h_all, trans_a=True)
+        return dx, dh0, dc0, dwi, dwh, be.sum(da_all, 0)
+
+
 class GRU(Function):
     """A whole sequence on the GRU driver: inputs (x, h0, w_ih, w_hh, b, b_hn), outputs
     (y, h_T)."""

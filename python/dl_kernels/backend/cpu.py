@@ -379,12 +379,15 @@ class CPUBackend:
                                     None if peephole is None else c(peephole), variant)
 
     @staticmethod
-    def lstm_cell_backward(x, h, c0, w_ih, w_hh, peephole, variant, c_new, saved, dh_new, dc_new):
-        """-> (dx, dh, dc, dw_ih, dw_hh, db, dpeephole or None)"""
+    def lstm_cell_backward(x, h, c0, w_ih, w_hh, peephole, variant, c_new, saved, dh_new, dc_new,
+                           weight_grads=True):
+        """-> (dx, dh, dc, dw_ih, dw_hh, db, dpeephole or None); weight_grads=False:
+        (dx, dh, dc, da) with da the gates' pre-activation gradients"""
         c = np.ascontiguousarray
         return _C.lstm_cell_backward(c(x), c(h), c(c0), c(w_ih), c(w_hh),
                                      None if peephole is None else c(peephole), variant, c_new,
-                                     saved, c(dh_new), None if dc_new is None else c(dc_new))
+                                     saved, c(dh_new), None if dc_new is None else c(dc_new),
+                                     weight_grads)
 
     # GRU gate order r, z, n; variant "notes" (h' = (1-z)h + zn) or "reset_after" (torch's;
     # needs b_hn (H,)).

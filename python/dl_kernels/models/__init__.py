@@ -27,6 +27,7 @@ from dl_kernels.models.classifiers import (
     Perceptron,
     perceptron_targets,
 )
+from dl_kernels.models.seq2seq import Seq2Seq
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ __all__ = [
     "LogisticRegression",
     "ModelSpec",
     "Perceptron",
+    "Seq2Seq",
     "beam_search",
     "detach_state",
     "get_model_spec",

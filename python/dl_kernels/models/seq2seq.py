@@ -103,14 +103,16 @@ class Seq2Seq(nn.Module):
                 "feed": dlk.zeros(n, self.hidden, dtype=memory.dtype, device=memory.device)}
 
     # ---- one decoder step ------------------------------------------------------------------
-    def step(self, emb: Any, enc: dict[str, Any], state: list[Any], feed: Any
-             ) -> tuple[Any, list[Any], Any]:
+    def step(self, emb: Any, enc: dict[str, Any], state: list[Any], feed: Any,
+             groups: list[Any] | None = None) -> tuple[Any, list[Any], Any]:
         """One decoder step from the embedded previous token (N, E): returns the attentional
-        vector h̃_t (N, H), the new cell states and the attention weights (N, S)."""
+        vector h̃_t (N, H), the new cell states and the attention weights (N, S). ``groups``:
+        one autograd StepGroup per LSTM layer while training (weight gradients of all steps in
+        one GEMM)."""
         x = dlk.cat([emb, feed], dim=1)
         new_state = []
         for i, c in enumerate(self.cells):
-            st = c(x, state[i])
+            st = c(x, state[i], step_group=groups[i]) if groups else c(x, state[i])
             new_state.append(st)
             x = st[0] if self.cell == "lstm" else st
             if i + 1 < len(self.cells):
@@ -125,9 +127,14 @@ class Seq2Seq(nn.Module):
         tgt_in = _ids(tgt_in)
         emb = self.drop(self.tgt_embed(tgt_in))  # (N, T, E), all steps at once
         state, feed = enc["state"], enc["feed"]
+        groups = None
+        if self.cell == "lstm" and dlk.is_grad_enabled():
+            from dl_kernels.autograd.function import StepGroup
+
+            groups = [StepGroup() for _ in self.cells]
         outs = []
         for t in range(tgt_in.shape[1]):
-            feed, state, _ = self.step(emb[:, t], enc, state, feed)
+            feed, state, _ = self.step(emb[:, t], enc, state, feed, groups)
             outs.append(feed)
         h = dlk.stack(outs, dim=1)  # (N, T, H)
         return self.out(self.drop(h))

@@ -391,11 +391,15 @@ def _lstm_gates(variant: str, peephole: Tensor | None) -> int:
 
 def lstm_cell(input: Tensor, hx: tuple[Tensor, Tensor] | None, w_ih: Tensor,
               w_hh: Tensor, b_ih: Tensor | None = None, b_hh: Tensor | None = None,
-              peephole: Tensor | None = None, variant: str = "standard"
-              ) -> tuple[Tensor, Tensor]:
+              peephole: Tensor | None = None, variant: str = "standard",
+              step_group: Any = None) -> tuple[Tensor, Tensor]:
     """One LSTM step on the fused kernel: input (N, I), hx = (h, c) each (N, H) (zeros when
     None); w_ih (G*H, I), w_hh (G*H, H), gate order i, f, g, o as torch (variant 'coupled':
-    f, g, o with i = 1 - f; 'peephole': peephole (3, H) for i, f, o). Returns (h_new, c_new)."""
+    f, g, o with i = 1 - f; 'peephole': peephole (3, H) for i, f, o). Returns (h_new, c_new).
+
+    step_group (autograd.function.StepGroup, CPU, not peephole): the steps of one sequence
+    share it, and their weight gradients are formed in one GEMM at the first step's backward
+    (a decoder run step by step trains faster)."""
     gates = _lstm_gates(variant, peephole)
     n, hidden = input.shape[0], w_hh.shape[1]
     if hx is None:
@@ -404,6 +408,9 @@ def lstm_cell(input: Tensor, hx: tuple[Tensor, Tensor] | None, w_ih: Tensor,
     h, c = hx
     bias = _rnn_bias(b_ih, b_hh, w_ih)
     _rnn_checks("lstm_cell", input, h, w_ih, w_hh, gates, bias, peephole)
+    if step_group is not None and peephole is None and input.device.type == "cpu":
+        return Fn.LSTMCellGrouped.apply(input, h, c, w_ih, w_hh, bias, variant=variant,
+                                        group=step_group)
     return Fn.LSTMCell.apply(input, h, c, w_ih, w_hh, bias, peephole, variant=variant)
 
 

@@ -505,10 +505,12 @@ class LSTMCell(_CellBase):
                  variant: str = "standard", device: Any = None, dtype: Any = None) -> None:
         super().__init__(input_size, hidden_size, bias, device, dtype, variant=variant)
 
-    def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+    def forward(self, x: Any, hx: Any = None, step_group: Any = None) -> tuple[Any, Any]:
+        """``step_group``: see F.lstm_cell (one StepGroup per sequence run step by step)."""
         h, c = (self._zeros(x), self._zeros(x)) if hx is None else hx
         return F.lstm_cell(x, (h, c), self.weight_ih, self.weight_hh, self.bias, None,
-                           peephole=self._parameters.get("weight_ch"), variant=self.variant)
+                           peephole=self._parameters.get("weight_ch"), variant=self.variant,
+                           step_group=step_group)
 
 
 class GRUCell(_CellBase):

@@ -1,0 +1,28 @@
+// The AVX2 rung of the LSTM pointwise kernels (float32): lstm_pointwise.h compiled with
+// 8-lane polynomial sigmoid/tanh (vec_math_avx2.h); the plain loops vectorise at 8 lanes.
+#include "cpu/lstm_pointwise.h"
+#include "cpu/vec_math_avx2.h"
+
+namespace dlk::cpu {
+
+namespace {
+struct Avx2Math {
+  static void sigmoid(float* x, int64_t n) { avx2::sigmoid_inplace(x, n); }
+  static void tanh(float* x, int64_t n) { avx2::tanh_inplace(x, n); }
+  static void tanh_to(const float* x, float* y, int64_t n) { avx2::tanh_to(x, y, n); }
+};
+}  // namespace
+
+void lstm_pointwise_forward_avx2(int64_t N, int64_t H, LstmVariant v, const float* b,
+                                 const float* p, const float* cprev, float* g, float* c, float* tc,
+                                 float* h) {
+  lstm_pointwise_forward<float, Avx2Math>(N, H, v, b, p, cprev, g, c, tc, h);
+}
+
+void lstm_pointwise_backward_avx2(int64_t N, int64_t H, LstmVariant v, const float* p,
+                                  const float* g, const float* cprev, const float* tc,
+                                  const float* dy, const float* dh_next, float* dc, float* dg) {
+  lstm_pointwise_backward<float>(N, H, v, p, g, cprev, tc, dy, dh_next, dc, dg);
+}
+
+}  // namespace dlk::cpu

