@@ -210,6 +210,11 @@ inline double errors(const Word2VecJob& j, const int32_t* out, int rows, int m, 
   return loss;
 }
 
+inline void prefetch_row(const float* p, int64_t D) {
+  for (int64_t d = 0; d < D; d += 16) __builtin_prefetch(p + d);
+  __builtin_prefetch(p + D - 1);
+}
+
 // ---- one thread's share of the corpus ---------------------------------------------------
 Word2VecStats train_span(const Word2VecJob& j, int64_t begin, int64_t end, uint64_t seed,
                                 bool reference, Word2VecTrace* trace) {
@@ -225,6 +230,8 @@ Word2VecStats train_span(const Word2VecJob& j, int64_t begin, int64_t end, uint6
   std::vector<float> scratch, f(static_cast<size_t>(max_ctx) * m), obuf(static_cast<size_t>(m) * D),
       h(D), e(D);
   std::vector<const float*> in_rows(max_ctx), out_rows(m);
+  std::vector<int32_t> next_neg(m, -1);
+  bool have_next = false;
   int64_t pos = begin, window_count = 0;
   float lr = word2vec_alpha(c, c.words_done + j.progress->load(std::memory_order_relaxed));
   while (pos < end) {
@@ -248,13 +255,30 @@ Word2VecStats train_span(const Word2VecJob& j, int64_t begin, int64_t end, uint6
         }
         continue;
       }
-      for (int jx = 1; jx < m; ++jx) out[jx] = draw_negative(*j.tab, rng, centre);
       if (reference) {  // CBOW: the window is the example
+        for (int jx = 1; jx < m; ++jx) out[jx] = draw_negative(*j.tab, rng, centre);
         record(trace, ctx.data(), B, out.data(), m, lr);
         st.loss += reference_step(j, ctx.data(), B, out.data(), m, lr, scratch);
         ++st.examples;
         ++st.loss_count;
         continue;
+      }
+      // The fast rung draws the next window's negatives one window ahead and prefetches their
+      // W_out rows (and the rows of the word entering the window): random rows of a matrix far
+      // larger than the caches are what a window waits for, not the arithmetic.
+      for (int jx = 1; jx < m; ++jx) {
+        out[jx] = next_neg[jx] == centre || !have_next ? draw_negative(*j.tab, rng, centre)
+                                                        : next_neg[jx];
+      }
+      have_next = i + 1 < n;
+      if (have_next) {
+        const int32_t nc = sen[i + 1];
+        for (int jx = 1; jx < m; ++jx) {
+          next_neg[jx] = draw_negative(*j.tab, rng, nc);
+          prefetch_row(j.wout + static_cast<int64_t>(next_neg[jx]) * D, D);
+        }
+        prefetch_row(j.wout + static_cast<int64_t>(nc) * D, D);
+        if (i + c.window + 1 < n) prefetch_row(j.win + static_cast<int64_t>(sen[i + c.window + 1]) * D, D);
       }
       const bool want_loss = (window_count++ & 15) == 0;
       for (int jx = 0; jx < m; ++jx) out_rows[jx] = j.wout + static_cast<int64_t>(out[jx]) * D;
