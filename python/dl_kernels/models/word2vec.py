@@ -138,7 +138,9 @@ class Word2Vec:
         total = n_words * c.epochs
         done = 0
         counts = self.vocab.counts.astype(np.int64)
-        cuts = list(range(0, len(corpus), slice_words)) + [len(corpus)]
+        # Equal slices (not a short last one): each progress report covers as much work.
+        n_slices = max(1, -(-len(corpus) // max(slice_words, 1)))
+        cuts = [len(corpus) * k // n_slices for k in range(n_slices + 1)]
         for epoch in range(c.epochs):
             for a, b in zip(cuts[:-1], cuts[1:]):
                 t0 = time.perf_counter()
