@@ -37,7 +37,13 @@ constexpr int kLanes = 4;
 // A vector of floats that may sit at any 4-byte-aligned address (rows of a (V, D) matrix).
 typedef float vf __attribute__((vector_size(kLanes * sizeof(float)), aligned(4)));
 
+// Four lanes: the remainder of D = 100 (a common size) after the full-width vectors.
+typedef float vf4 __attribute__((vector_size(4 * sizeof(float)), aligned(4)));
+
 inline vf ld(const float* p) { return *reinterpret_cast<const vf*>(p); }
+inline vf4 ld4(const float* p) { return *reinterpret_cast<const vf4*>(p); }
+inline void st4(float* p, vf4 v) { *reinterpret_cast<vf4*>(p) = v; }
+inline float hsum4(vf4 v) { return (v[0] + v[2]) + (v[1] + v[3]); }
 inline void st(float* p, vf v) { *reinterpret_cast<vf*>(p) = v; }
 inline vf splat(float x) { return vf{} + x; }
 inline float hsum(vf v) {
@@ -132,6 +138,12 @@ inline void add_combination(float* dst, const float* const* rows, const float* c
     for (int b = 0; b < n; ++b) a += splat(coef[b * stride]) * ld(rows[b] + d);
     st(dst + d, ld(dst + d) + a);
   }
+  if (kLanes > 4 && d + 4 <= D) {
+    vf4 a{};
+    for (int b = 0; b < n; ++b) a += coef[b * stride] * ld4(rows[b] + d);
+    st4(dst + d, ld4(dst + d) + a);
+    d += 4;
+  }
   for (; d < D; ++d) {
     float a = 0.f;
     for (int b = 0; b < n; ++b) a += coef[b * stride] * rows[b][d];
@@ -154,6 +166,14 @@ inline void dots(const float* x, const float* const* rows, int m, int64_t D, flo
       a3 += xv * ld(r3 + d);
     }
     float s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+    if (kLanes > 4 && d + 4 <= D) {
+      const vf4 xv = ld4(x + d);
+      s0 += hsum4(xv * ld4(r0 + d));
+      s1 += hsum4(xv * ld4(r1 + d));
+      s2 += hsum4(xv * ld4(r2 + d));
+      s3 += hsum4(xv * ld4(r3 + d));
+      d += 4;
+    }
     for (; d < D; ++d) {
       s0 += x[d] * r0[d];
       s1 += x[d] * r1[d];
@@ -170,6 +190,10 @@ inline void dots(const float* x, const float* const* rows, int m, int64_t D, flo
     int64_t d = 0;
     for (; d + kLanes <= D; d += kLanes) a += ld(x + d) * ld(rows[jx] + d);
     float s = hsum(a);
+    if (kLanes > 4 && d + 4 <= D) {
+      s += hsum4(ld4(x + d) * ld4(rows[jx] + d));
+      d += 4;
+    }
     for (; d < D; ++d) s += x[d] * rows[jx][d];
     out[jx] = s;
   }
