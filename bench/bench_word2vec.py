@@ -26,10 +26,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import header, write_section  # noqa: E402
-from dl_kernels.data.word_corpora import load_word_corpus  # noqa: E402
-from dl_kernels.data.words import Vocab  # noqa: E402
-from dl_kernels.models.word2vec import Word2Vec, encode_documents  # noqa: E402
+from benchlib import header, write_section
+from dl_kernels.data.word_corpora import load_word_corpus
+from dl_kernels.data.words import Vocab
+from dl_kernels.models.word2vec import Word2Vec, encode_documents
 
 SETTINGS = {"dim": 100, "window": 5, "negative": 5, "sample": 1e-3, "min_count": 5, "epochs": 5}
 
@@ -96,8 +96,8 @@ def main() -> None:
                 line += f", gensim {peer['words'] / peer['wall'] / 1e6:.3f} M words/s"
             print(line, f"(load {os.getloadavg()[0]:.1f})", flush=True)
     load_end = os.getloadavg()
-    out = ["| arch | threads | ours M words/s | gensim M words/s | speed-up | ours per CPU-s | "
-           "gensim per CPU-s | CPU-time speed-up | WordSim ours / gensim | analogies ours / gensim |",
+    out = [("| arch | threads | ours M words/s | gensim M words/s | speed-up | ours per CPU-s | "
+           "gensim per CPU-s | CPU-time speed-up | WordSim ours / gensim | analogies ours / gensim |"),
            "|---|---|---|---|---|---|---|---|---|---|"]
     for arch, th, o, g in rows:
         ow, oc = o["words"] / o["wall"] / 1e6, o["words"] / o["cpu"] / 1e6

