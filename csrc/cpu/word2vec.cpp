@@ -39,8 +39,8 @@ const char* word2vec_rung_name(Word2VecRung rung) {
 }
 
 Word2VecRung word2vec_rung_from_name(const std::string& name) {
-  for (Word2VecRung r : {Word2VecRung::Auto, Word2VecRung::Reference, Word2VecRung::Fast,
-                         Word2VecRung::Portable})
+  for (Word2VecRung r :
+       {Word2VecRung::Auto, Word2VecRung::Reference, Word2VecRung::Fast, Word2VecRung::Portable})
     if (name == word2vec_rung_name(r)) return r;
   fail("word2vec: rung must be 'auto', 'fast', 'reference' or 'portable', got '", name, "'");
 }
@@ -103,8 +103,8 @@ Word2VecStats word2vec_train(const Word2VecConfig& cfg, const int32_t* corpus, i
   std::atomic<int64_t> progress{0};
   const Word2VecJob job{&cfg, corpus, &tab, V, D, win, wout, &progress};
   const bool reference = cfg.rung == Word2VecRung::Reference;
-  using Span = Word2VecStats (*)(const Word2VecJob&, int64_t, int64_t, uint64_t, bool,
-                                 Word2VecTrace*);
+  using Span =
+      Word2VecStats (*)(const Word2VecJob&, int64_t, int64_t, uint64_t, bool, Word2VecTrace*);
   Span span = w2v_portable::train_span;
 #if defined(DLK_X86)
   if (!reference && cfg.rung != Word2VecRung::Portable) {
@@ -121,8 +121,8 @@ Word2VecStats word2vec_train(const Word2VecConfig& cfg, const int32_t* corpus, i
   const uint64_t base = cfg.seed * 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(cfg.words_done);
   auto run = [&](int t) {
     Word2VecRng mix{base + static_cast<uint64_t>(t)};
-    per[t] = span(job, n * t / nt, n * (t + 1) / nt, mix.next(), reference,
-                  t == 0 ? trace : nullptr);
+    per[t] =
+        span(job, n * t / nt, n * (t + 1) / nt, mix.next(), reference, t == 0 ? trace : nullptr);
   };
   if (nt == 1) {
     run(0);

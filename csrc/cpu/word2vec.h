@@ -5,10 +5,9 @@
 // Two matrices: W_in (V, D), the word vectors, and W_out (V, D), the output ("context")
 // vectors. One training example is a set of input words I and an output set O = {o_0} ∪ N,
 // o_0 the true word and N = K negatives drawn from the unigram distribution to the 3/4 power:
-//   h   = mean_{i ∈ I} W_in[i]                     (skip-gram: I is one context word, so h = W_in[i])
-//   f_j = W_out[o_j] · h
-//   negative sampling:  L = -log σ(f_0) - Σ_{j>0} log σ(-f_j)
-//   sampled softmax:    s_j = f_j - log(K·Q(o_j)),  L = -log softmax(s)_0   (Jean et al. 2015)
+//   h   = mean_{i ∈ I} W_in[i]                     (skip-gram: I is one context word, so h =
+//   W_in[i]) f_j = W_out[o_j] · h negative sampling:  L = -log σ(f_0) - Σ_{j>0} log σ(-f_j) sampled
+//   softmax:    s_j = f_j - log(K·Q(o_j)),  L = -log softmax(s)_0   (Jean et al. 2015)
 // and one SGD step of rate α on the rows involved:
 //   g_j = -∂L/∂f_j;  W_out[o_j] += α g_j h;  W_in[i] += α Σ_j g_j W_out[o_j] / |I|
 // (gensim's CBOW with cbow_mean; word2vec.c adds the error to every context row undivided).
@@ -52,7 +51,7 @@ struct Word2VecConfig {
   int64_t words_total = 0;       // corpus words of the whole run (epochs × corpus)
   int threads = 1;
   uint64_t seed = 1;
-  int64_t max_sentence = 1000;   // words read at a time, as word2vec.c's MAX_SENTENCE_LENGTH
+  int64_t max_sentence = 1000;  // words read at a time, as word2vec.c's MAX_SENTENCE_LENGTH
   Word2VecRung rung = Word2VecRung::Auto;
 };
 

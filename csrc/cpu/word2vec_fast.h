@@ -54,7 +54,9 @@ inline float hsum(vf v) {
 
 inline float sigmoid(float x) { return 1.f / (1.f + std::exp(-x)); }
 // log(1 + e^x) without overflow.
-inline double softplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
+inline double softplus(double x) {
+  return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+}
 
 // ---- reference rung: the formula as loops ------------------------------------------------
 // One SGD example (header formula): inputs in[0, n_in), outputs out[0, m) with the true word
@@ -115,8 +117,8 @@ inline void record(Word2VecTrace* t, const int32_t* in, int n_in, const int32_t*
 // ---- fast rung: small matrix products over a window ----------------------------------------
 // dst[d] += Σ_b coef[b * stride] * rows[b][d] for d < D: the sums stay in registers, 4 vectors
 // at a time, and dst is read and written once.
-inline void add_combination(float* dst, const float* const* rows, const float* coef,
-                            int64_t stride, int n, int64_t D) {
+inline void add_combination(float* dst, const float* const* rows, const float* coef, int64_t stride,
+                            int n, int64_t D) {
   int64_t d = 0;
   for (; d + 4 * kLanes <= D; d += 4 * kLanes) {
     vf a0{}, a1{}, a2{}, a3{};
@@ -201,8 +203,8 @@ inline void dots(const float* x, const float* const* rows, int m, int64_t D, flo
 
 // Turns the logits f[b*m + jx] of `rows` examples into lr-scaled errors g = lr·(-∂L/∂f);
 // returns the summed loss when `want_loss`.
-inline double errors(const Word2VecJob& j, const int32_t* out, int rows, int m, float lr,
-                     float* f, bool want_loss) {
+inline double errors(const Word2VecJob& j, const int32_t* out, int rows, int m, float lr, float* f,
+                     bool want_loss) {
   double loss = 0.0;
   if (j.cfg->sampled_softmax) {
     for (int b = 0; b < rows; ++b) {
@@ -241,7 +243,7 @@ inline void prefetch_row(const float* p, int64_t D) {
 
 // ---- one thread's share of the corpus ---------------------------------------------------
 Word2VecStats train_span(const Word2VecJob& j, int64_t begin, int64_t end, uint64_t seed,
-                                bool reference, Word2VecTrace* trace) {
+                         bool reference, Word2VecTrace* trace) {
   const Word2VecConfig& c = *j.cfg;
   const int64_t D = j.D;
   const int m = static_cast<int>(c.negative) + 1;
@@ -292,7 +294,7 @@ Word2VecStats train_span(const Word2VecJob& j, int64_t begin, int64_t end, uint6
       // larger than the caches are what a window waits for, not the arithmetic.
       for (int jx = 1; jx < m; ++jx) {
         out[jx] = next_neg[jx] == centre || !have_next ? draw_negative(*j.tab, rng, centre)
-                                                        : next_neg[jx];
+                                                       : next_neg[jx];
       }
       have_next = i + 1 < n;
       if (have_next) {
@@ -302,7 +304,8 @@ Word2VecStats train_span(const Word2VecJob& j, int64_t begin, int64_t end, uint6
           prefetch_row(j.wout + static_cast<int64_t>(next_neg[jx]) * D, D);
         }
         prefetch_row(j.wout + static_cast<int64_t>(nc) * D, D);
-        if (i + c.window + 1 < n) prefetch_row(j.win + static_cast<int64_t>(sen[i + c.window + 1]) * D, D);
+        if (i + c.window + 1 < n)
+          prefetch_row(j.win + static_cast<int64_t>(sen[i + c.window + 1]) * D, D);
       }
       const bool want_loss = (window_count++ & 15) == 0;
       for (int jx = 0; jx < m; ++jx) out_rows[jx] = j.wout + static_cast<int64_t>(out[jx]) * D;
@@ -340,7 +343,8 @@ Word2VecStats train_span(const Word2VecJob& j, int64_t begin, int64_t end, uint6
       if (want_loss) st.loss_count += B;
       st.loss += errors(j, out.data(), B, m, lr, f.data(), want_loss);
       for (int jx = 0; jx < m; ++jx)  // ΔO = Gᵀ X
-        add_combination(j.wout + static_cast<int64_t>(out[jx]) * D, in_rows.data(), &f[jx], m, B, D);
+        add_combination(j.wout + static_cast<int64_t>(out[jx]) * D, in_rows.data(), &f[jx], m, B,
+                        D);
       for (int b = 0; b < B; ++b)  // ΔX = G O
         add_combination(j.win + static_cast<int64_t>(ctx[b]) * D, out_rows.data(),
                         &f[static_cast<size_t>(b) * m], 1, m, D);

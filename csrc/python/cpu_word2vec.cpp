@@ -4,8 +4,8 @@
 #include <cmath>
 #include <string>
 
-#include "cpu/word2vec.h"
 #include "common/parallel.h"
+#include "cpu/word2vec.h"
 #include "python/array_checks.h"
 #include "python/cpu_bindings.h"
 
@@ -17,10 +17,10 @@ namespace {
 using namespace py_checks;
 
 py::dict train(py::array corpus, py::array counts, py::array win, py::array wout,
-               const std::string& arch, const std::string& loss, int64_t window,
-               int64_t negative, double sample, double alpha, double min_alpha,
-               int64_t words_done, int64_t words_total, py::object threads, uint64_t seed,
-               const std::string& rung, bool trace) {
+               const std::string& arch, const std::string& loss, int64_t window, int64_t negative,
+               double sample, double alpha, double min_alpha, int64_t words_done,
+               int64_t words_total, py::object threads, uint64_t seed, const std::string& rung,
+               bool trace) {
   require_dtype<int32_t>(corpus, "corpus");
   require_ndim(corpus, 1, "corpus");
   require_c_contiguous(corpus, "corpus");
@@ -126,8 +126,9 @@ void bind_word2vec(py::module_& m) {
         "min_alpha at words_total. Returns {'words', 'examples', 'loss', 'loss_count', 'alpha'};\n"
         "with trace=True (reference rung, one thread) also the steps taken: 'input_offsets',\n"
         "'inputs', 'outputs' (K+1 per step, true word first), 'lr'.");
-  m.def("word2vec_fast_isa", []() { return std::string(cpu::word2vec_fast_isa()); },
-        "The instruction set the fast word2vec rung runs on here: avx512, avx2 or portable.");
+  m.def(
+      "word2vec_fast_isa", []() { return std::string(cpu::word2vec_fast_isa()); },
+      "The instruction set the fast word2vec rung runs on here: avx512, avx2 or portable.");
 }
 
 }  // namespace dlk
