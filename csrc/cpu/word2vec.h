@@ -9,8 +9,10 @@
 //   W_in[i]) f_j = W_out[o_j] · h negative sampling:  L = -log σ(f_0) - Σ_{j>0} log σ(-f_j) sampled
 //   softmax:    s_j = f_j - log(K·Q(o_j)),  L = -log softmax(s)_0   (Jean et al. 2015)
 // and one SGD step of rate α on the rows involved:
-//   g_j = -∂L/∂f_j;  W_out[o_j] += α g_j h;  W_in[i] += α Σ_j g_j W_out[o_j] / |I|
-// (gensim's CBOW with cbow_mean; word2vec.c adds the error to every context row undivided).
+//   g_j = -∂L/∂f_j;  W_out[o_j] += α g_j h;  W_in[i] += α Σ_j g_j W_out[o_j]
+// For CBOW the last step is not divided by |I|, as in word2vec.c and gensim (cbow_mean=1): it is
+// an SGD step on the mean-context loss whose rate for the input rows is |I| times α. Dividing
+// (the plain gradient) learns the input vectors |I| times slower and scores worse.
 //
 // Skip-gram (word2vec.c's orientation): for each centre word w, each context word c in the
 // window is an input and w the true output. CBOW: the window's contexts are the inputs, w the

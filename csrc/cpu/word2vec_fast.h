@@ -101,7 +101,7 @@ inline double reference_step(const Word2VecJob& j, const int32_t* in, int n_in, 
   for (int jx = 0; jx < m; ++jx)
     for (int64_t d = 0; d < D; ++d) j.wout[out[jx] * D + d] += lr * g[jx] * h[d];
   for (int k = 0; k < n_in; ++k)
-    for (int64_t d = 0; d < D; ++d) j.win[in[k] * D + d] += lr * e[d] / static_cast<float>(n_in);
+    for (int64_t d = 0; d < D; ++d) j.win[in[k] * D + d] += lr * e[d];
   return loss;
 }
 
@@ -310,7 +310,7 @@ Word2VecStats train_span(const Word2VecJob& j, int64_t begin, int64_t end, uint6
       const bool want_loss = (window_count++ & 15) == 0;
       for (int jx = 0; jx < m; ++jx) out_rows[jx] = j.wout + static_cast<int64_t>(out[jx]) * D;
       if (c.cbow) {
-        // h = mean of the contexts; f = O·h; W_out rows += g h; every context += (Σ g_j O_j)/B.
+        // h = mean of the contexts; f = O·h; W_out rows += g h; every context += Σ g_j O_j.
         const float invb = 1.f / static_cast<float>(B);
         for (int b = 0; b < B; ++b) in_rows[b] = j.win + static_cast<int64_t>(ctx[b]) * D;
         std::fill(h.begin(), h.end(), 0.f);
@@ -326,8 +326,9 @@ Word2VecStats train_span(const Word2VecJob& j, int64_t begin, int64_t end, uint6
         for (int jx = 0; jx < m; ++jx)
           add_combination(j.wout + static_cast<int64_t>(out[jx]) * D, &hp, &f[jx], 1, 1, D);
         const float* ep = e.data();
+        const float one = 1.f;
         for (int b = 0; b < B; ++b)
-          add_combination(j.win + static_cast<int64_t>(ctx[b]) * D, &ep, &invb, 1, 1, D);
+          add_combination(j.win + static_cast<int64_t>(ctx[b]) * D, &ep, &one, 1, 1, D);
         ++st.examples;
         continue;
       }

@@ -66,12 +66,18 @@ class Word2VecAutograd(nn.Module):
         shifted = logits - from_numpy(self.log_kq[outputs].astype(np.float32))
         return F.cross_entropy(shifted, from_numpy(np.zeros(n, np.int64)), reduction="sum")
 
-    def sgd_step(self, lr: float, rows_in: np.ndarray, rows_out: np.ndarray) -> None:
-        """weight[rows] -= lr * grad[rows] on the touched rows only, then clears the gradients."""
-        for emb, rows in ((self.in_embed, rows_in), (self.out_embed, rows_out)):
+    def sgd_step(self, lr: float, rows_in: np.ndarray, rows_out: np.ndarray,
+                 lr_in: float | None = None) -> None:
+        """weight[rows] -= lr * grad[rows] on the touched rows only, then clears the gradients.
+
+        ``lr_in`` (default ``lr``) is the rate of the input table: word2vec's CBOW (word2vec.c,
+        gensim with cbow_mean) adds the whole error to each of the C context vectors, which is
+        this step with ``lr_in = C * lr``."""
+        for emb, rows, rate in ((self.in_embed, rows_in, lr if lr_in is None else lr_in),
+                                (self.out_embed, rows_out, lr)):
             rows = np.unique(rows)
             w = emb.weight.data.numpy()
-            w[rows] -= np.float32(lr) * emb.weight.grad.numpy()[rows]
+            w[rows] -= np.float32(rate) * emb.weight.grad.numpy()[rows]
             emb.weight.grad = None
 
 
@@ -97,5 +103,5 @@ def replay(trace: dict, win: np.ndarray, wout: np.ndarray, loss: str = "negative
         loss_t = model.loss(inp, out)
         loss_t.backward()
         losses.append(float(loss_t.item()))
-        model.sgd_step(float(lrs[e]), inp.ravel(), out.ravel())
+        model.sgd_step(float(lrs[e]), inp.ravel(), out.ravel(), float(lrs[e]) * inp.size)
     return (model.in_embed.weight.data.numpy(), model.out_embed.weight.data.numpy(), losses)
