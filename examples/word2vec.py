@@ -87,6 +87,11 @@ except ValueError as exc:  # gensim not installed
 
 # %% [markdown]
 # ## A t-SNE map of the most frequent words
+# The picture below (examples/word2vec_tsne.png) comes from `python -m dl_kernels train word2vec`
+# with its defaults (skip-gram on all 5 M tokens of 20 Newsgroups): pronouns, modal verbs,
+# single letters, computing words and function words each gather in their own region. This cell
+# draws the same map for the vectors trained above.
+#
 # ![t-SNE of word2vec vectors](word2vec_tsne.png)
 
 # %%
