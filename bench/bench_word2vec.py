@@ -80,6 +80,7 @@ def main() -> None:
     ap.add_argument("--archs", nargs="+", default=["skipgram", "cbow"])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--write", action="store_true", help="write the table into RESULTS.md")
+    ap.add_argument("--section", default="word2vec", help="RESULTS.md section to write")
     args = ap.parse_args()
     corpus = load_word_corpus(args.data, max_tokens=args.max_tokens)
     docs = corpus.documents
@@ -123,9 +124,9 @@ def main() -> None:
             + "\n".join(out))
     print(text)
     if args.write:
-        cmd = "flock /work/.bench.lock nice -n 10 python bench/bench_word2vec.py --write"
-        write_section("word2vec", "## word2vec (skip-gram and CBOW, negative sampling)\n\n"
-                      + header(cmd) + "\n" + text)
+        cmd = "flock /work/.bench.lock python bench/bench_word2vec.py " + " ".join(sys.argv[1:])
+        write_section(args.section, f"## word2vec on {corpus.name}, {corpus.num_tokens} tokens "
+                      "(skip-gram and CBOW, negative sampling)\n\n" + header(cmd) + "\n" + text)
 
 
 if __name__ == "__main__":
