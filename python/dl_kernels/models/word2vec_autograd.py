@@ -105,3 +105,61 @@ def replay(trace: dict, win: np.ndarray, wout: np.ndarray, loss: str = "negative
         losses.append(float(loss_t.item()))
         model.sgd_step(float(lrs[e]), inp.ravel(), out.ravel(), float(lrs[e]) * inp.size)
     return (model.in_embed.weight.data.numpy(), model.out_embed.weight.data.numpy(), losses)
+
+
+def skipgram_batches(corpus: np.ndarray, counts: np.ndarray, window: int = 5, negative: int = 5,
+                     sample: float = 1e-3, batch_size: int = 256,
+                     rng: np.random.Generator | None = None):
+    """Skip-gram examples the way word2vec draws them, in numpy: sub-sampled corpus (ids, -1 =
+    sentence boundary), a random window b in [1, window] per centre word, K noise words from
+    counts^0.75 per pair. Yields (inputs (N, 1), outputs (N, K+1)) int64 mini-batches."""
+    rng = rng or np.random.default_rng()
+    counts = np.asarray(counts, np.float64)
+    total = counts.sum()
+    keep = np.ones_like(counts) if sample <= 0 else np.minimum(
+        1.0, (np.sqrt(counts / (sample * total)) + 1) * sample * total / np.maximum(counts, 1))
+    ids = corpus[(corpus < 0) | (rng.random(len(corpus)) < keep[np.maximum(corpus, 0)])]
+    sentence = np.cumsum(ids < 0)
+    pos = np.flatnonzero(ids >= 0)
+    reach = rng.integers(1, window + 1, len(pos))
+    ins, outs = [], []
+    for off in range(1, window + 1):
+        for sign in (-1, 1):
+            ctx = pos + sign * off
+            ok = (reach >= off) & (ctx >= 0) & (ctx < len(ids))
+            ok[ok] &= (ids[ctx[ok]] >= 0) & (sentence[ctx[ok]] == sentence[pos[ok]])
+            ins.append(ids[ctx[ok]])
+            outs.append(ids[pos[ok]])
+    inputs, centres = np.concatenate(ins), np.concatenate(outs)
+    order = rng.permutation(len(inputs))
+    q = counts ** 0.75
+    q /= q.sum()
+    for s in range(0, len(order), batch_size):
+        b = order[s:s + batch_size]
+        noise = rng.choice(len(counts), size=(len(b), negative), p=q)
+        yield (inputs[b, None].astype(np.int64),
+               np.concatenate([centres[b, None], noise], 1).astype(np.int64))
+
+
+def train_skipgram(corpus: np.ndarray, counts: np.ndarray, dim: int = 50, epochs: int = 1,
+                   window: int = 5, negative: int = 5, sample: float = 1e-3, lr: float = 0.025,
+                   batch_size: int = 256, seed: int = 0) -> Word2VecAutograd:
+    """Skip-gram with negative sampling trained by autograd alone: mini-batches of pairs, the
+    summed loss, sparse SGD with a learning rate falling linearly to ~0. Slow (Python per
+    batch) but every line is the textbook's; use :class:`dl_kernels.models.word2vec.Word2Vec`
+    (the kernel) for real corpora."""
+    rng = np.random.default_rng(seed)
+    v = len(counts)
+    model = Word2VecAutograd(((rng.random((v, dim)) - 0.5) / dim).astype(np.float32),
+                             np.zeros((v, dim), np.float32))
+    batches = [list(skipgram_batches(corpus, counts, window, negative, sample, batch_size, rng))
+               for _ in range(epochs)]
+    steps, done = sum(len(b) for b in batches), 0
+    for epoch in batches:
+        for inputs, outputs in epoch:
+            rate = lr * max(1.0 - done / steps, 1e-4)
+            loss = model.loss(inputs, outputs)
+            loss.backward()
+            model.sgd_step(rate, inputs.ravel(), outputs.ravel())
+            done += 1
+    return model
