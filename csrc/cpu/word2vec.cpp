@@ -1,11 +1,14 @@
 // word2vec training on the CPU (formulas in word2vec.h, the loops in word2vec_fast.h).
 //
-// Rungs, skip-gram with 5 negatives, dim 100, one core (bench/bench_word2vec.py, RESULTS.md):
-//   reference  one (centre, context) pair at a time, its own negatives, scalar loops: the
-//              formula a reader checks and the autograd oracle replays.
-//   fast       HogBatch: a window's pairs share negatives and become three small matrix
-//              products with sums in registers (word2vec_fast.h says why that is faster);
-//              built for baseline x86-64, AVX2+FMA and AVX-512, the widest the CPU runs picked.
+// Rungs, skip-gram with 5 negatives, dim 100, one thread, words per CPU-second on the shared
+// 2-vCPU AMD EPYC (AVX2, no AVX-512) under load ~20 (bench/RESULTS.md has the gensim runs):
+//   reference  0.11 M: one (centre, context) pair at a time, its own negatives, scalar loops:
+//              the formula a reader checks and the autograd oracle replays.
+//   portable   0.44 M: the fast rung's baseline x86-64 build (4-lane SSE vectors).
+//   fast       0.67-0.84 M (AVX2): HogBatch, a window's pairs share negatives and become three
+//              small matrix products with sums in registers, the next window's noise rows
+//              prefetched (word2vec_fast.h says why that is faster); gensim 0.15 M in the same
+//              conditions. An AVX-512 build is picked where the CPU has it.
 // Threads: the corpus is cut into one contiguous span per thread, every thread updating the
 // shared matrices without locks (Hogwild), as word2vec.c and gensim do.
 #define DLK_W2V_NS w2v_portable
