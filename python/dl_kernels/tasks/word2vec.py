@@ -129,6 +129,8 @@ def neighbours(argv: list[str]) -> int:
     p.add_argument("--topn", type=int, default=10)
     a = p.parse_args(argv)
     model = _load(a.checkpoint)
+    for w in a.words:  # every word checked before anything is printed
+        model.index(w.lower())
     for w in a.words:
         near = model.most_similar(w.lower(), a.topn)
         print(f"{w}: " + ", ".join(f"{x} {s:.3f}" for x, s in near))
