@@ -287,8 +287,13 @@ class Word2Vec:
         if len(ids) < 5:
             raise ValueError(f"t-SNE needs at least 5 words, the vocabulary offers {len(ids)}")
         x = self.unit_vectors()[ids].astype(np.float64)
-        xy = TSNE(n_components=2, perplexity=min(30.0, (len(ids) - 1) / 3), init="pca",
-                  random_state=seed).fit_transform(x)
+        # One thread: a few hundred points need no more, and scikit-learn's OpenMP threads spin
+        # for seconds per iteration on a machine whose cores are busy with other work.
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            xy = TSNE(n_components=2, perplexity=min(30.0, (len(ids) - 1) / 3), init="pca",
+                      random_state=seed).fit_transform(x)
         fig, ax = plt.subplots(figsize=(14, 14))
         ax.scatter(xy[:, 0], xy[:, 1], s=4, c="tab:blue")
         for (px, py), i in zip(xy, ids):
