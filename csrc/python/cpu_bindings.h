@@ -10,6 +10,7 @@ void bind_gemm(pybind11::module_& m);
 void bind_softmax_xent(pybind11::module_& m);
 void bind_lstm(pybind11::module_& m);
 void bind_gru(pybind11::module_& m);
+void bind_word2vec(pybind11::module_& m);
 void bind_conv2d(pybind11::module_& m);
 void bind_pool2d(pybind11::module_& m);
 }  // namespace dlk

@@ -14,4 +14,5 @@ PYBIND11_MODULE(_C, m) {
   dlk::bind_conv2d(m);
   dlk::bind_pool2d(m);
   dlk::bind_gru(m);
+  dlk::bind_word2vec(m);
 }
