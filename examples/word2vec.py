@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-
 from dl_kernels.data.word_corpora import load_word_corpus
 from dl_kernels.models.word2vec import Word2Vec
 from dl_kernels.models.word2vec_autograd import Word2VecAutograd
