@@ -158,6 +158,20 @@ class Tensor:
         t.grad = None
         return t
 
+    @staticmethod
+    def _make_subclass(kind: type, data: Tensor, requires_grad: bool = False) -> Any:
+        """A new leaf of class ``kind`` (a Tensor subclass) sharing ``data``'s storage (as
+        torch's ``Tensor._make_subclass``, which ``nn.Parameter`` uses)."""
+        t = _new(kind)
+        t._data = data._data
+        t._be = data._be
+        t.grad = t.grad_fn = None
+        t._out_idx = 0
+        t.requires_grad = False
+        if requires_grad:
+            t.requires_grad_(True)
+        return t
+
     # ---- properties ------------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
@@ -232,7 +246,32 @@ class Tensor:
             retained[self._out_idx] = self
 
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
-        _engine.backward(self, gradient, retain_graph)
+        """Accumulate d(self)/d(leaf) (times ``gradient``) into every leaf's ``.grad``."""
+        if not self.requires_grad:
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn")
+        be, d = self._be, self._data
+        if gradient is None:
+            if d.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; got shape "
+                    f"{tuple(d.shape)}: pass gradient="
+                )
+            g = be.ones(d.shape, d.dtype)
+        else:
+            if isinstance(gradient, Tensor):
+                _check_device(self, gradient)
+                g = gradient._data
+            else:
+                g = be.asarray(gradient)
+            if tuple(g.shape) != tuple(d.shape):
+                raise ValueError(
+                    f"backward: gradient has shape {tuple(g.shape)}, expected the output's "
+                    f"shape {tuple(d.shape)}"
+                )
+            if g.dtype != d.dtype:
+                g = be.astype(g, d.dtype)
+        _engine.backward(self, g, retain_graph)
 
     def _accumulate_grad(self, g: Any) -> None:
         be = self._be
@@ -268,10 +307,10 @@ class Tensor:
         return self._be.to_numpy(self._data).tolist()
 
     def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._data.__dlpack__(*args, **kwargs)
+        return self._be.dlpack(self._data, *args, **kwargs)
 
     def __dlpack_device__(self) -> Any:
-        return self._data.__dlpack_device__()
+        return self._be.dlpack_device(self._data)
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``."""
@@ -820,13 +859,13 @@ class Tensor:
 
     # ---- indexing --------------------------------------------------------------------------
     def __getitem__(self, index: Any) -> Tensor:
-        index, advanced = _convert_index(index)
+        index, advanced = _convert_index(index, self._be)
         if not self.requires_grad or not _GradMode.enabled:
             return Tensor._wrap(self._be.getitem(self._data, index), self._be)
         return F.GetItem.apply(self, index=index, advanced=advanced)
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        index, _ = _convert_index(index)
+        index, _ = _convert_index(index, self._be)
         be = self._be
         v_needs = isinstance(value, Tensor) and value.requires_grad
         if not _GradMode.enabled or (not self.requires_grad and not v_needs):
@@ -950,13 +989,16 @@ class Tensor:
         be.setitem(d, Ellipsis, be.add(be.mul(be.rand(d.shape, np.float64), b - a), a))
         return self
 
+    def bernoulli_(self, p: float = 0.5) -> Tensor:
+        """Fill with 1 (probability p) or 0, drawn from the backend's generator."""
+        d, be = self._inplace(), self._be
+        be.setitem(d, Ellipsis, be.bernoulli(d.shape, p, d.dtype))
+        return self
+
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
         d, be = self._inplace(), self._be
         be.setitem(d, Ellipsis, be.add(be.mul(be.randn(d.shape, np.float64), std), mean))
         return self
-
-
-_engine._Tensor = Tensor
 
 
 def _rebuild_tensor(cls: type, data: Any, device: str, requires_grad: bool) -> Tensor:
@@ -1033,20 +1075,27 @@ def _check_matmul(a: Tensor, b: Tensor) -> None:
         )
 
 
-def _convert_index(index: Any) -> tuple[Any, bool]:
-    """Tensor indices -> arrays; say whether the index is advanced (arrays or lists)."""
+def _convert_index(index: Any, be: Any) -> tuple[Any, bool]:
+    """Tensor, list and numpy indices -> arrays of backend ``be``; say whether the index is
+    advanced (arrays or lists)."""
     items = index if isinstance(index, tuple) else (index,)
     advanced = False
     out = []
     for it in items:
         if isinstance(it, Tensor):
-            it = it._data
-            if it.ndim > 0 or it.dtype.kind == "b":
+            if it.ndim > 0 or it._data.dtype.kind == "b":
                 advanced = True
+                it = it._data
             else:
                 it = it.item()
         elif isinstance(it, (list, np.ndarray)):
             advanced = True
+            it = be.asarray(it)
+            if it.size == 0:  # [] indexes nothing, as an integer index
+                it = be.astype(it, int64.np)
+            if it.dtype.kind not in "iub":
+                raise IndexError(f"tensors used as indices must be integer or bool, got "
+                                 f"{it.dtype}")
         out.append(it)
     return (tuple(out) if isinstance(index, tuple) else out[0]), advanced
 
@@ -1091,12 +1140,13 @@ def from_numpy(a: Any) -> Tensor:
     if a.dtype not in _BY_NP:
         raise TypeError(f"from_numpy: unsupported dtype {a.dtype}: expected float32, float64, "
                         "int64 or bool")
-    return Tensor._wrap(a, _backend.cpu)
+    be = _backend.get_backend("cpu")
+    return Tensor._wrap(be.from_numpy(a), be)
 
 
 def from_dlpack(obj: Any) -> Tensor:
     """A tensor sharing memory with any DLPack producer (torch, numpy, jax, ...)."""
-    be = _backend.cpu
+    be = _backend.get_backend("cpu")
     if hasattr(obj, "__dlpack_device__"):
         dev_type = obj.__dlpack_device__()[0]
         if dev_type != 1:
@@ -1214,7 +1264,18 @@ def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tens
 
 def manual_seed(seed: int) -> None:
     """Seed the random numbers of every backend (randn, rand, randint, dropout)."""
-    _backend.cpu.manual_seed(seed)
+    for be in _backend.available_backends():
+        be.manual_seed(seed)
+
+
+def get_rng_state() -> Any:
+    """The CPU generator's state (an opaque picklable value), for checkpoints."""
+    return _backend.get_backend("cpu").get_rng_state()
+
+
+def set_rng_state(state: Any) -> None:
+    """Restore what ``get_rng_state`` returned."""
+    _backend.get_backend("cpu").set_rng_state(state)
 
 
 # ---- functions over several tensors ---------------------------------------------------------

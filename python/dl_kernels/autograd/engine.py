@@ -12,14 +12,16 @@ The whole idea in three parts:
 3. ``backward(root)`` orders the nodes reachable from ``root`` topologically (depth-first post
    order), then walks them from the root, calling each node's backward once with the sum of
    the gradients its outputs received, and adds leaf gradients into ``tensor.grad``.
+
+The engine knows tensors only by the few attributes it uses (``_data``, ``_be``, ``grad_fn``,
+``_out_idx``, ``requires_grad``, ``_wrap``, ``_accumulate_grad``), and arrays only through the
+backend object: it imports nothing from the tensor module, which sits above it.
 """
 
 from __future__ import annotations
 
 import contextlib
 from typing import Any
-
-_Tensor: Any = None  # dl_kernels.tensor.Tensor, set when that module loads (avoids a cycle)
 
 
 # ---- grad mode ------------------------------------------------------------------------------
@@ -107,7 +109,7 @@ class Function:
             fn.inputs = inputs
             fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
             node = fn
-        wrap = _Tensor._wrap
+        wrap = inputs[0]._wrap
         if type(out) is tuple:
             fn.n_outputs = len(out)
             fn.out_meta = [(o.shape, o.dtype) for o in out]
@@ -144,27 +146,10 @@ _FREED = (
 )
 
 
-def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> None:
-    """Accumulate d(root)/d(leaf) (times ``gradient``) into every leaf's ``.grad``."""
-    if not root.requires_grad:
-        raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+def backward(root: Any, g: Any, retain_graph: bool = False) -> None:
+    """Accumulate d(root)/d(leaf) (times the seed array ``g``, of root's shape and dtype, on
+    root's backend) into every leaf's ``.grad``."""
     be = root._be
-    if gradient is None:
-        if root.numel() != 1:
-            raise RuntimeError(
-                f"grad can be implicitly created only for scalar outputs; got shape "
-                f"{tuple(root.shape)}: pass gradient="
-            )
-        g = be.ones(root._data.shape, root._data.dtype)
-    else:
-        g = gradient._data if isinstance(gradient, _Tensor) else be.asarray(gradient)
-        if tuple(g.shape) != tuple(root.shape):
-            raise ValueError(
-                f"backward: gradient has shape {tuple(g.shape)}, expected the output's "
-                f"shape {tuple(root.shape)}"
-            )
-        if g.dtype != root._data.dtype:
-            g = be.astype(g, root._data.dtype)
     if root.grad_fn is None:  # a leaf: its gradient is the seed
         root._accumulate_grad(g)
         return
@@ -201,7 +186,7 @@ def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> Non
             if slot is None:
                 slot = pending[fn] = [None] * fn.n_outputs
             i = t._out_idx
-            slot[i] = gi if slot[i] is None else slot[i] + gi
+            slot[i] = gi if slot[i] is None else be.add(slot[i], gi)
         if not retain_graph:
             node.__dict__.clear()  # drop saved arrays; inputs=None marks the node as freed
             node.inputs = None

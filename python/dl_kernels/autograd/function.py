@@ -258,7 +258,7 @@ class Relu(Function):
 class LeakyRelu(Function):
     def forward(self, a, slope=0.01):
         be = self.be
-        self.factor = be.where(be.ge(a, 0), 1.0, slope).astype(a.dtype, copy=False)
+        self.factor = be.astype(be.where(be.ge(a, 0), 1.0, slope), a.dtype)
         return be.mul(a, self.factor)
 
     def backward(self, g):
@@ -316,7 +316,7 @@ class Maximum(Function):
         self.shapes = (a.shape, b.shape)
         out = be.minimum(a, b) if minimum else be.maximum(a, b)
         win = be.lt(a, b) if minimum else be.gt(a, b)
-        self.wa = be.add(win, be.mul(be.eq(a, b), 0.5)).astype(out.dtype, copy=False)
+        self.wa = be.astype(be.add(win, be.mul(be.eq(a, b), 0.5)), out.dtype)
         return out
 
     def backward(self, g):
@@ -371,7 +371,7 @@ class MaxReduce(Function):
         be = self.be
         self.shape, self.axis, self.keepdim = a.shape, _normalize_axis(axis, a.ndim), keepdim
         out_k = (be.min if minimum else be.max)(a, self.axis, True)
-        mask = be.eq(a, out_k).astype(a.dtype)
+        mask = be.astype(be.eq(a, out_k), a.dtype)
         self.mask = be.div(mask, be.sum(mask, self.axis, True))
         if keepdim:
             return out_k
@@ -605,12 +605,14 @@ class Conv2d(Function):
 
 
 class MaxPool2d(Function):
-    def forward(self, x, kernel=None, stride=None, padding=(0, 0)):
+    """Outputs y, or (y, argmax) with return_indices (argmax is not differentiable)."""
+
+    def forward(self, x, kernel=None, stride=None, padding=(0, 0), return_indices=False):
         y, self.argmax = self.be.max_pool2d_forward(x, kernel, stride, padding)
         self.hw = x.shape[2:]
-        return y
+        return (y, self.argmax) if return_indices else y
 
-    def backward(self, g):
+    def backward(self, g, g_argmax=None):
         return self.be.max_pool2d_backward(g, self.argmax, self.hw)
 
 
@@ -637,7 +639,7 @@ class LogSoftmaxLast(Function):
 class SoftmaxCrossEntropy(Function):
     """Fused softmax + cross-entropy over (N, C) logits and (N,) int64 targets."""
 
-    def forward(self, logits, targets=None, ignore_index=-100, label_smoothing=0.0,
+    def forward(self, logits, targets, ignore_index=-100, label_smoothing=0.0,
                 reduction="mean"):
         be = self.be
         self.logits = be.contiguous(logits)
@@ -648,11 +650,13 @@ class SoftmaxCrossEntropy(Function):
 
     def backward(self, g):
         return self.be.softmax_cross_entropy_backward(self.logits, self.targets, self.lse, g,
-                                                      *self.opts)
+                                                      *self.opts), None
 
 
 class Embedding(Function):
-    def forward(self, w, indices=None, padding_idx=None):
+    """Rows of w picked by the integer array ``indices`` (an input without a gradient)."""
+
+    def forward(self, w, indices, padding_idx=None):
         self.shape, self.indices, self.padding_idx = w.shape, indices, padding_idx
         return self.be.getitem(w, indices)
 
@@ -661,7 +665,7 @@ class Embedding(Function):
         gw = be.index_add(self.shape, self.indices, g)
         if self.padding_idx is not None:
             be.setitem(gw, self.padding_idx, 0)
-        return gw
+        return gw, None
 
 
 class Step(Function):

@@ -60,7 +60,8 @@ class CPUBackend:
 
     @staticmethod
     def astype(a: np.ndarray, dtype: Any) -> np.ndarray:
-        return a.astype(dtype)
+        """``a`` as ``dtype``: a new array, or ``a`` itself when it already has that dtype."""
+        return a.astype(dtype, copy=False)
 
     copy = staticmethod(np.copy)
     contiguous = staticmethod(np.ascontiguousarray)
@@ -70,8 +71,20 @@ class CPUBackend:
         return a
 
     @staticmethod
+    def from_numpy(a: np.ndarray) -> np.ndarray:
+        return a
+
+    @staticmethod
     def from_dlpack(obj: Any) -> np.ndarray:
         return np.from_dlpack(obj)
+
+    @staticmethod
+    def dlpack(a: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        return a.__dlpack__(*args, **kwargs)
+
+    @staticmethod
+    def dlpack_device(a: np.ndarray) -> Any:
+        return a.__dlpack_device__()
 
     @staticmethod
     def is_contiguous(a: np.ndarray) -> bool:
@@ -96,6 +109,13 @@ class CPUBackend:
 
     def manual_seed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
+
+    def get_rng_state(self) -> dict[str, Any]:
+        """The generator's state (a plain dict of ints and strings: picklable, JSON-able)."""
+        return self.rng.bit_generator.state
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state
 
     def randn(self, shape: Sequence[int], dtype: Any) -> np.ndarray:
         return self.rng.standard_normal(shape, dtype=dtype)

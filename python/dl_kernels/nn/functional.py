@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from typing import Any, Union
 
 from dl_kernels.autograd import function as Fn
-from dl_kernels.tensor import Tensor, _floating, int64, tensor
+from dl_kernels.tensor import (
+    Tensor,
+    _floating,
+    arange,
+    empty_like,
+    randn_like,
+    tensor,
+    zeros,
+)
 
 IntPair = Union[int, Sequence[int]]
 
@@ -168,11 +176,11 @@ def max_pool2d(input: Tensor, kernel_size: IntPair, stride: Any = None,
         eh, ew = _ceil_extra(h, k[0], s[0], p[0]), _ceil_extra(w, k[1], s[1], p[1])
         x = pad(x, (p[1], p[1] + ew, p[0], p[0] + eh), value=-math.inf)
         offset, p = p, (0, 0)
-    out = Fn.MaxPool2d.apply(x, kernel=k, stride=s, padding=p)
-    if return_indices:
-        flat = (out.grad_fn.argmax if out.grad_fn is not None else
-                x._be.max_pool2d_forward(x._data, k, s, p)[1])
-        idx = Tensor._wrap(flat, x._be)
+    if not return_indices:
+        out = Fn.MaxPool2d.apply(x, kernel=k, stride=s, padding=p)
+    else:
+        out, idx = Fn.MaxPool2d.apply(x, kernel=k, stride=s, padding=p, return_indices=True)
+        idx = idx.detach()  # integer positions: not differentiable
         if ceil_mode:  # indices into the padded plane -> indices into the input
             wp = x.shape[3]
             idx = (idx // wp - offset[0]) * w + (idx % wp - offset[1])
@@ -231,7 +239,7 @@ def noisy_relu(input: Tensor, sigma: float = 1.0, training: bool = True) -> Tens
     """max(0, x + eps), eps ~ N(0, sigma^2) while training; plain ReLU otherwise."""
     if not training or sigma == 0:
         return relu(input)
-    noise = Tensor._wrap(input._be.randn(tuple(input.shape), input._data.dtype), input._be)
+    noise = randn_like(input)
     return relu(input + noise * sigma)
 
 
@@ -301,9 +309,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
         return input
     if p == 1.0:
         return input * 0.0
-    be = input._be
-    mask = be.bernoulli(tuple(input.shape), 1.0 - p, input._data.dtype)
-    return input * Tensor._wrap(be.mul(mask, 1.0 / (1.0 - p)), be)
+    mask = empty_like(input).bernoulli_(1.0 - p)
+    return input * mask.mul_(1.0 / (1.0 - p))
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
@@ -313,22 +320,23 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
     if input.is_floating_point():
         raise TypeError(f"embedding: indices must be int64, got {input.dtype}")
     n = weight.shape[0]
-    idx = input._data
-    if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
-        raise ValueError(f"embedding: indices must be in [0, {n}) for weight "
-                         f"{tuple(weight.shape)}, got range [{int(idx.min())}, {int(idx.max())}]")
+    if input.numel():
+        lo, hi = int(input.min().item()), int(input.max().item())
+        if lo < -n or hi >= n:
+            raise ValueError(f"embedding: indices must be in [0, {n}) for weight "
+                             f"{tuple(weight.shape)}, got range [{lo}, {hi}]")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n
     if max_norm is not None or scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse")
-    return Fn.Embedding.apply(weight, indices=idx, padding_idx=padding_idx)
+    return Fn.Embedding.apply(weight, input, padding_idx=padding_idx)
 
 
 # ---- recurrent cells and sequences ---------------------------------------------------------
 def _rnn_bias(b_ih: Tensor | None, b_hh: Tensor | None, w_ih: Tensor) -> Tensor:
     """The kernels take one bias per gate: b_ih + b_hh when both are given (torch's layout)."""
     if b_ih is None and b_hh is None:
-        return Tensor._wrap(w_ih._be.zeros((w_ih.shape[0],), w_ih._data.dtype), w_ih._be)
+        return zeros(w_ih.shape[0], dtype=w_ih.dtype, device=w_ih.device)
     if b_ih is None or b_hh is None:
         return b_ih if b_hh is None else b_hh
     return b_ih + b_hh
@@ -459,7 +467,7 @@ def gru(input: Tensor, hx: Tensor | None, w_ih: Tensor, w_hh: Tensor,
 
 def zeros_state(like: Tensor, shape: tuple[int, ...]) -> Tensor:
     """A zero hidden state of ``like``'s dtype and device."""
-    return Tensor._wrap(like._be.zeros(shape, like._data.dtype), like._be)
+    return zeros(shape, dtype=like.dtype, device=like.device)
 
 
 # ---- similarity and encoding ---------------------------------------------------------------
@@ -481,7 +489,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise TypeError(f"one_hot: expected an int64 tensor, got {tensor.dtype}")
     if num_classes < 0:
         num_classes = int(tensor.max().item()) + 1 if tensor.numel() else 0
-    classes = Tensor._wrap(tensor._be.arange(0, num_classes, 1, int64.np), tensor._be)
+    classes = arange(num_classes, device=tensor.device)
     if tensor.numel() and (int(tensor.min().item()) < 0 or
                            int(tensor.max().item()) >= num_classes):
         raise ValueError(f"one_hot: class values must be in [0, {num_classes})")
@@ -519,28 +527,26 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     out_shape = tuple(target.shape)
     x, t = _class_last(input, target)
     c = x.shape[1]
-    td = t._data
-    be = x._be
-    ignored = be.eq(td, ignore_index)
-    valid = be.logical_not(ignored)
-    tv = td[valid] if td.size else td
-    if tv.size and (int(tv.min()) < 0 or int(tv.max()) >= c):
-        raise ValueError(f"nll_loss: targets must be in [0, {c}) or ignore_index={ignore_index}, "
-                         f"got range [{int(tv.min())}, {int(tv.max())}]")
-    safe = be.where(ignored, 0, td)
-    rows = be.arange(0, x.shape[0], 1, int64.np)
-    picked = x[Tensor._wrap(rows, be), Tensor._wrap(safe, be)]
-    w = be.astype(valid, x._data.dtype)
-    if weight is not None:
-        w = be.mul(w, be.getitem(weight._data, safe))
-    wt = Tensor._wrap(w, be)
-    loss = -(picked * wt)
+    ignored = t == ignore_index
+    valid = ~ignored
+    tv = t[valid] if t.numel() else t
+    if tv.numel():
+        lo, hi = int(tv.min().item()), int(tv.max().item())
+        if lo < 0 or hi >= c:
+            raise ValueError(f"nll_loss: targets must be in [0, {c}) or "
+                             f"ignore_index={ignore_index}, got range [{lo}, {hi}]")
+    safe = t.masked_fill(ignored, 0)
+    picked = x[arange(x.shape[0], device=x.device), safe]
+    w = valid.to(x.dtype)
+    if weight is not None:  # class weights are constants here, as in torch
+        w = w * weight.detach()[safe]
+    loss = -(picked * w)
     if reduction == "none":
         return loss.reshape(out_shape)
     if reduction == "sum":
         return loss.sum()
     if reduction == "mean":
-        return loss.sum() / Tensor._wrap(be.sum(w), be)
+        return loss.sum() / w.sum()
     raise ValueError(f"nll_loss: reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
 
 
@@ -574,7 +580,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     _check_targets(input, target, "cross_entropy")
     if input.ndim == 2 and weight is None:
         return Fn.SoftmaxCrossEntropy.apply(
-            input, targets=target._data, ignore_index=ignore_index,
+            input, target, ignore_index=ignore_index,
             label_smoothing=float(label_smoothing), reduction=reduction)
     logp = log_softmax(input, 1 if input.ndim > 1 else 0)
     nll = nll_loss(logp, target, weight, ignore_index, reduction)
@@ -582,9 +588,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         return nll
     x, t = _class_last(logp, target)
     c = x.shape[1]
-    be = x._be
-    valid = be.ne(t._data, ignore_index)
-    w = Tensor._wrap(be.astype(valid, x._data.dtype), be)
+    valid = t != ignore_index
+    w = valid.to(x.dtype)
     per_class = x if weight is None else x * weight.reshape(1, c)
     smooth = -(per_class.sum(1) * w)
     if reduction == "none":
@@ -593,11 +598,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         smooth = smooth.sum()
     else:
         if weight is None:
-            denom = be.sum(valid)
+            denom = w.sum()
         else:
-            safe = be.where(valid, t._data, 0)
-            denom = be.sum(be.mul(be.getitem(weight._data, safe), valid))
-        smooth = smooth.sum() / float(denom)
+            denom = (weight.detach()[t.masked_fill(~valid, 0)] * w).sum()
+        smooth = smooth.sum() / float(denom.item())
     return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / c)
 
 
