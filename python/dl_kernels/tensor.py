@@ -1,17 +1,24 @@
 """Tensor: an array on a backend, its gradient, and the graph node that made it.
 
-The API follows PyTorch's names and habits. Arithmetic goes through the ``Function``s in
-``dl_kernels.autograd.function``; the array work itself is done by the tensor's backend.
-numpy is imported here only to name dtypes and recognise array inputs.
+This module is the autograd front: every differentiable method records its ``Function`` from
+``dl_kernels.autograd.function``, and ``tensor()`` turns data into a Tensor. The rest of the
+tensor layer sits beside it, one job per module:
+
+- ``dl_kernels.dtypes``: dtype and device objects, the promotion rule;
+- ``dl_kernels.storage``: ``StorageOps``, the methods that only call the backend (conversion
+  to numpy, comparisons, in-place updates), which ``Tensor`` inherits;
+- ``dl_kernels.factories``: zeros, ones, random tensors, ranges, from_numpy, seeding;
+- ``dl_kernels.ops``: functions over tensors (cat, stack, where, ...).
+
+The API follows PyTorch's names and habits. numpy is imported here only to recognise array
+inputs; the array work itself is done by the tensor's backend.
 """
 
 from __future__ import annotations
 
 import builtins
 import math
-import re
 from collections import namedtuple
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,117 +27,36 @@ from dl_kernels import backend as _backend
 from dl_kernels.autograd import engine as _engine
 from dl_kernels.autograd import function as F
 from dl_kernels.autograd.engine import _GradMode
-
-
-# ---- dtypes and devices ---------------------------------------------------------------------
-class dtype:
-    """A tensor element type: ``float32`` (default), ``float64``, ``int64``, ``bool``."""
-
-    __slots__ = ("is_floating_point", "itemsize", "name", "np")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.np = np.dtype(name)
-        self.is_floating_point = self.np.kind == "f"
-        self.itemsize = self.np.itemsize
-
-    def __repr__(self) -> str:
-        return f"dl_kernels.{self.name}"
-
-
-float32 = dtype("float32")
-float64 = dtype("float64")
-int64 = dtype("int64")
-bool_ = dtype("bool")
-_BY_NP = {d.np: d for d in (float32, float64, int64, bool_)}
-_BY_NAME = {
-    "float32": float32, "float": float32, "float64": float64, "double": float64,
-    "int64": int64, "long": int64, "int": int64, "bool": bool_,
-}
-
-
-def _as_dtype(d: Any) -> dtype:
-    """dl_kernels dtype, numpy dtype, name, or Python type -> dtype; TypeError otherwise."""
-    if isinstance(d, dtype):
-        return d
-    if d is builtins.float:
-        return float32
-    if d is builtins.int:
-        return int64
-    if d is builtins.bool:
-        return bool_
-    if isinstance(d, str) and d in _BY_NAME:
-        return _BY_NAME[d]
-    try:
-        return _BY_NP[np.dtype(d)]
-    except (TypeError, KeyError):
-        raise TypeError(
-            f"unsupported dtype {d!r}: expected float32, float64, int64 or bool"
-        ) from None
-
-
-def _supported(a: Any, be: Any) -> Any:
-    """An array converted to the nearest supported dtype (ints -> int64, floats -> float32)."""
-    if a.dtype in _BY_NP:
-        return a
-    kind = a.dtype.kind
-    if kind in "iu":
-        return be.astype(a, int64.np)
-    if kind == "f":
-        return be.astype(a, float32.np)
-    if kind == "b":
-        return be.astype(a, bool_.np)
-    raise TypeError(f"unsupported dtype {a.dtype}: expected float32, float64, int64 or bool")
-
-
-class device:
-    """Where a tensor lives: ``device("cpu")`` or ``device("cuda")``; equal to its name."""
-
-    __slots__ = ("type",)
-
-    def __init__(self, type: Any = "cpu") -> None:
-        self.type = _backend.normalize_device(type)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, device):
-            return other.type == self.type
-        if isinstance(other, str):
-            return other.split(":", 1)[0] == self.type
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self.type)
-
-    def __repr__(self) -> str:
-        return f"device(type='{self.type}')"
-
-    def __str__(self) -> str:
-        return self.type
-
-
-_DEVICE_OBJ = {"cpu": device("cpu"), "cuda": device("cuda")}
+from dl_kernels.dtypes import (
+    _BY_NAME,
+    _BY_NP,
+    _DEVICE_OBJ,
+    _as_dtype,
+    _supported,
+    bool_,
+    device,
+    dtype,
+    float32,
+    float64,
+    int64,
+    promote,
+)
+from dl_kernels.storage import (
+    StorageOps,
+    _check_device,
+    _rebuild_tensor,  # noqa: F401 - pickles made before the split name it here
+)
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
-
-def _result_dtype(a: dtype, b: dtype) -> dtype:
-    """torch's promotion between two tensors: float beats int beats bool; float64 beats float32."""
-    if a is b:
-        return a
-    if a.is_floating_point and b.is_floating_point:
-        return float64
-    if a.is_floating_point:
-        return a
-    if b.is_floating_point:
-        return b
-    return int64
-
-
 _new = object.__new__
+
+__all__ = ["MaxResult", "Tensor", "as_tensor", "bool_", "device", "dtype", "float32", "float64",
+           "int64", "tensor"]
 
 
 # ---- the tensor -----------------------------------------------------------------------------
-class Tensor:
+class Tensor(StorageOps):
     """An n-dimensional array with autograd (see ``dl_kernels.tensor()`` to make one)."""
 
     __slots__ = ("__weakref__", "_be", "_data", "_out_idx", "grad", "grad_fn", "requires_grad")
@@ -285,33 +211,6 @@ class Tensor:
             self.grad._data = be.add(self.grad._data, g)
 
     # ---- conversion ------------------------------------------------------------------------
-    def numpy(self) -> Any:
-        if self.requires_grad and _GradMode.enabled:
-            raise RuntimeError(
-                "Can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()"
-            )
-        return self._be.to_numpy(self._data)
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
-        a = self._be.to_numpy(self._data)
-        return a if dtype is None else a.astype(dtype)
-
-    def item(self) -> Any:
-        if self._data.size != 1:
-            raise ValueError(
-                f"item(): expected a tensor with one element, got shape {tuple(self.shape)}"
-            )
-        return self._be.to_numpy(self._data).reshape(()).item()
-
-    def tolist(self) -> Any:
-        return self._be.to_numpy(self._data).tolist()
-
-    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._be.dlpack(self._data, *args, **kwargs)
-
-    def __dlpack_device__(self) -> Any:
-        return self._be.dlpack_device(self._data)
-
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``."""
         target_dtype = kwargs.pop("dtype", None)
@@ -369,69 +268,8 @@ class Tensor:
     def contiguous(self) -> Tensor:
         return self if self._be.is_contiguous(self._data) else F.Clone.apply(self)
 
-    def __repr__(self) -> str:
-        body = repr(self._be.to_numpy(self._data))
-        body = body.replace("array(", "tensor(", 1).replace("\n      ", "\n       ")
-        if "dtype=float32" in body:
-            body = re.sub(r",\s*dtype=float32", "", body)
-        elif self._data.dtype == np.float64 and "dtype" not in body:
-            body = body[:-1] + ", dtype=float64)"
-        if self.grad_fn is not None:
-            body = body[:-1] + f", grad_fn=<{type(self.grad_fn).__name__}Backward>)"
-        elif self.requires_grad:
-            body = body[:-1] + ", requires_grad=True)"
-        return body
-
     # ---- Python protocols ------------------------------------------------------------------
     __hash__ = object.__hash__
-
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        """Pickle the data, device and requires_grad (not the graph, not .grad); subclasses
-        (nn.Parameter) come back as themselves, on this process's backend object."""
-        args = (type(self), self._be.to_numpy(self._data), self._be.device, self.requires_grad)
-        return (_rebuild_tensor, args, getattr(self, "__dict__", None) or None)
-
-    def __deepcopy__(self, memo: dict) -> Tensor:
-        if self.grad_fn is not None:
-            raise RuntimeError("only leaf tensors support deepcopy; detach() first")
-        import copy
-
-        new = _rebuild_tensor(type(self), self._be.copy(self._data), self._be.device,
-                              self.requires_grad)
-        memo[id(self)] = new
-        if self.grad is not None:
-            new.grad = copy.deepcopy(self.grad, memo)
-        extra = getattr(self, "__dict__", None)
-        if extra:
-            new.__dict__.update(copy.deepcopy(extra, memo))
-        return new
-
-    def __len__(self) -> int:
-        if self._data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return self._data.shape[0]
-
-    def __iter__(self) -> Iterator[Tensor]:
-        for i in range(len(self)):
-            yield self[i]
-
-    def __bool__(self) -> bool:
-        if self._data.size != 1:
-            raise RuntimeError(
-                f"the truth value of a tensor with {self._data.size} elements is ambiguous"
-            )
-        return builtins.bool(self.item())
-
-    def __float__(self) -> float:
-        return builtins.float(self.item())
-
-    def __int__(self) -> int:
-        return builtins.int(self.item())
-
-    def __index__(self) -> int:
-        if self._data.dtype.kind not in "iub" or self._data.size != 1:
-            raise TypeError("only integer tensors of a single element can be used as an index")
-        return builtins.int(self.item())
 
     # ---- arithmetic ------------------------------------------------------------------------
     def _binary(self, fn: Any, other: Any, **kw: Any) -> Tensor:
@@ -513,50 +351,6 @@ class Tensor:
 
     mm = bmm = matmul
 
-    def _compare(self, op: str, other: Any) -> Tensor:
-        be = self._be
-        if isinstance(other, Tensor):
-            _check_device(self, other)
-            other = other._data
-        return Tensor._wrap(getattr(be, op)(self._data, other), be)
-
-    def __eq__(self, other: object) -> Tensor:  # type: ignore[override]
-        return self._compare("eq", other)
-
-    def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
-        return self._compare("ne", other)
-
-    def __lt__(self, other: Any) -> Tensor:
-        return self._compare("lt", other)
-
-    def __le__(self, other: Any) -> Tensor:
-        return self._compare("le", other)
-
-    def __gt__(self, other: Any) -> Tensor:
-        return self._compare("gt", other)
-
-    def __ge__(self, other: Any) -> Tensor:
-        return self._compare("ge", other)
-
-    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
-
-    def __floordiv__(self, other: Any) -> Tensor:  # not differentiable (as torch)
-        return self._compare("floor_divide", other)
-
-    def __mod__(self, other: Any) -> Tensor:  # not differentiable
-        return self._compare("remainder", other)
-
-    def __and__(self, other: Any) -> Tensor:
-        return self._compare("logical_and", other)
-
-    def __or__(self, other: Any) -> Tensor:
-        return self._compare("logical_or", other)
-
-    def __invert__(self) -> Tensor:
-        return Tensor._wrap(self._be.logical_not(self._data), self._be)
-
-    logical_not = __invert__
-
     def add(self, other: Any, alpha: Any = 1) -> Tensor:
         return self + (other * alpha if alpha != 1 else other)
 
@@ -597,9 +391,6 @@ class Tensor:
     def abs(self) -> Tensor:
         return F.Abs.apply(self)
 
-    def sign(self) -> Tensor:
-        return Tensor._wrap(self._be.sign(self._data), self._be)
-
     def tanh(self) -> Tensor:
         return F.Tanh.apply(_floating(self))
 
@@ -632,7 +423,8 @@ class Tensor:
         return F.Maximum.apply(a, b, minimum=True)
 
     def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
-        return where(mask, tensor(value, dtype=self.dtype, device=self.device), self)
+        v = tensor(value, dtype=self.dtype, device=self.device)
+        return F.Where.apply(v, self, cond=mask._data if isinstance(mask, Tensor) else mask)
 
     def softmax(self, dim: int) -> Tensor:
         return F.Softmax.apply(self, dim=dim)
@@ -676,12 +468,6 @@ class Tensor:
     def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         return F.MaxReduce.apply(self, axis=_dims(dim), keepdim=keepdim, minimum=True)
 
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return Tensor._wrap(self._be.argmax(self._data, dim, keepdim), self._be)
-
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return Tensor._wrap(self._be.argmin(self._data, dim, keepdim), self._be)
-
     def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
             correction: Any = None) -> Tensor:
         if correction is None:
@@ -704,15 +490,6 @@ class Tensor:
         if p == math.inf:
             return self.abs().amax(dim, keepdim)
         return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
-
-    def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        be = self._be
-        truth = be.ne(self._data, 0)
-        return Tensor._wrap(be.logical_not(be.max(be.logical_not(truth), dim, keepdim)), be)
-
-    def any(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        be = self._be
-        return Tensor._wrap(be.max(be.ne(self._data, 0), dim, keepdim), be)
 
     # ---- shape and views -------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -850,13 +627,6 @@ class Tensor:
         sl[dim % self.ndim] = slice(0, k)
         return MaxResult(values[tuple(sl)], indices[tuple(sl)])
 
-    def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
-        return Tensor._wrap(self._be.sort(self._data, dim % self.ndim, descending)[1], self._be)
-
-    @property
-    def is_cuda(self) -> bool:
-        return self._be.device == "cuda"
-
     # ---- indexing --------------------------------------------------------------------------
     def __getitem__(self, index: Any) -> Tensor:
         index, advanced = _convert_index(index, self._be)
@@ -884,68 +654,6 @@ class Tensor:
         self.grad_fn, self._out_idx, self.requires_grad = out.grad_fn, 0, True
 
     # ---- in-place updates (what optimisers use; refused on tensors recording a graph) -------
-    def _inplace(self) -> Any:
-        if self.requires_grad and _GradMode.enabled:
-            raise RuntimeError(
-                "in-place operation on a tensor that requires grad; use it under no_grad() "
-                "or on .data"
-            )
-        return self._data
-
-    def add_(self, other: Any, alpha: Any = 1) -> Tensor:
-        d = self._inplace()
-        o = _arr(other)
-        self._be.add(d, o if alpha == 1 else self._be.mul(o, alpha), out=d)
-        return self
-
-    def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
-        d = self._inplace()
-        o = _arr(other)
-        self._be.sub(d, o if alpha == 1 else self._be.mul(o, alpha), out=d)
-        return self
-
-    def mul_(self, other: Any) -> Tensor:
-        d = self._inplace()
-        self._be.mul(d, _arr(other), out=d)
-        return self
-
-    def div_(self, other: Any) -> Tensor:
-        d = self._inplace()
-        self._be.div(d, _arr(other), out=d)
-        return self
-
-    def addcmul_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
-        d, be = self._inplace(), self._be
-        prod = be.mul(_arr(tensor1), _arr(tensor2))
-        be.add(d, prod if value == 1 else be.mul(prod, value), out=d)
-        return self
-
-    def addcdiv_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
-        d, be = self._inplace(), self._be
-        q = be.div(_arr(tensor1), _arr(tensor2))
-        be.add(d, q if value == 1 else be.mul(q, value), out=d)
-        return self
-
-    def pow_(self, exponent: Any) -> Tensor:
-        d = self._inplace()
-        self._be.pow(d, _arr(exponent), out=d)
-        return self
-
-    def sqrt_(self) -> Tensor:
-        d = self._inplace()
-        self._be.sqrt(d, out=d)
-        return self
-
-    def neg_(self) -> Tensor:
-        d = self._inplace()
-        self._be.neg(d, out=d)
-        return self
-
-    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
-        d = self._inplace()
-        self._be.clip(d, _arr(min), _arr(max), out=d)
-        return self
-
     def _augmented(self, inplace: str, op: Any, other: Any) -> Tensor:
         """``x += y`` and friends: in place, unless a graph must record it (then out of place,
         as the recorded result); a leaf that requires grad is refused, as in torch."""
@@ -971,52 +679,8 @@ class Tensor:
     def __itruediv__(self, other: Any) -> Any:  # self, or the recorded result
         return self._augmented("div_", Tensor.__truediv__, other)
 
-    def copy_(self, src: Any) -> Tensor:
-        d = self._inplace()
-        self._be.setitem(d, Ellipsis, _arr(src))
-        return self
-
-    def zero_(self) -> Tensor:
-        self._be.setitem(self._inplace(), Ellipsis, 0)
-        return self
-
-    def fill_(self, value: Any) -> Tensor:
-        self._be.setitem(self._inplace(), Ellipsis, _arr(value))
-        return self
-
-    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
-        d, be = self._inplace(), self._be
-        be.setitem(d, Ellipsis, be.add(be.mul(be.rand(d.shape, np.float64), b - a), a))
-        return self
-
-    def bernoulli_(self, p: float = 0.5) -> Tensor:
-        """Fill with 1 (probability p) or 0, drawn from the backend's generator."""
-        d, be = self._inplace(), self._be
-        be.setitem(d, Ellipsis, be.bernoulli(d.shape, p, d.dtype))
-        return self
-
-    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
-        d, be = self._inplace(), self._be
-        be.setitem(d, Ellipsis, be.add(be.mul(be.randn(d.shape, np.float64), std), mean))
-        return self
-
-
-def _rebuild_tensor(cls: type, data: Any, device: str, requires_grad: bool) -> Tensor:
-    be = _backend.get_backend(device)
-    t = _new(cls)
-    t._data = data if data.__class__ is be.Array else be.asarray(data)
-    t._be = be
-    t.grad = t.grad_fn = None
-    t._out_idx = 0
-    t.requires_grad = requires_grad
-    return t
-
 
 # ---- helpers --------------------------------------------------------------------------------
-def _arr(x: Any) -> Any:
-    return x._data if isinstance(x, Tensor) else x
-
-
 def _floating(t: Tensor) -> Tensor:
     return t if t._data.dtype.kind == "f" else t.to(float32)
 
@@ -1034,11 +698,6 @@ def _shape_arg(shape: tuple) -> tuple:
     return tuple(builtins.int(n) for n in shape)
 
 
-def _check_device(a: Tensor, b: Tensor) -> None:
-    if a._be is not b._be:
-        raise ValueError(f"tensors on different devices: {a.device} and {b.device}")
-
-
 def _coerce(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """Same device required; dtypes promoted as torch does."""
     if a._be is not b._be:
@@ -1046,16 +705,8 @@ def _coerce(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     da, db = a._data.dtype, b._data.dtype
     if da is db or da == db:
         return a, b
-    ta, tb = _BY_NP[da], _BY_NP[db]
-    if (a.ndim == 0) != (b.ndim == 0) and _category(ta) == _category(tb):
-        d = tb if a.ndim == 0 else ta  # a 0-d tensor does not promote within its category
-    else:
-        d = _result_dtype(ta, tb)
+    d = promote(_BY_NP[da], _BY_NP[db], a.ndim == 0, b.ndim == 0)
     return a.to(d), b.to(d)
-
-
-def _category(d: dtype) -> int:
-    return 2 if d.is_floating_point else 1 if d is int64 else 0
 
 
 def _check_matmul(a: Tensor, b: Tensor) -> None:
@@ -1133,241 +784,3 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     return tensor(data, dtype=dtype, device=device)
 
 
-def from_numpy(a: Any) -> Tensor:
-    """A tensor sharing memory with numpy array ``a`` (float32/float64/int64/bool)."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(a).__name__}")
-    if a.dtype not in _BY_NP:
-        raise TypeError(f"from_numpy: unsupported dtype {a.dtype}: expected float32, float64, "
-                        "int64 or bool")
-    be = _backend.get_backend("cpu")
-    return Tensor._wrap(be.from_numpy(a), be)
-
-
-def from_dlpack(obj: Any) -> Tensor:
-    """A tensor sharing memory with any DLPack producer (torch, numpy, jax, ...)."""
-    be = _backend.get_backend("cpu")
-    if hasattr(obj, "__dlpack_device__"):
-        dev_type = obj.__dlpack_device__()[0]
-        if dev_type != 1:
-            be = _backend.get_backend("cuda")
-    return Tensor._wrap(_supported(be.from_dlpack(obj), be), be)
-
-
-def _factory(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool,
-             value: Any = None) -> Tensor:
-    be = _backend.get_backend(device)
-    d = (_as_dtype(dtype) if dtype is not None else float32).np
-    shape = _size_arg(size)
-    if fill == "full":
-        data = be.full(shape, value, d)
-    else:
-        data = getattr(be, fill)(shape, d)
-    return _make(data, be, requires_grad)
-
-
-def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _factory("zeros", size, dtype, device, requires_grad)
-
-
-def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _factory("ones", size, dtype, device, requires_grad)
-
-
-def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _factory("empty", size, dtype, device, requires_grad)
-
-
-def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
-    if dtype is None:
-        dtype = (bool_ if isinstance(fill_value, builtins.bool)
-                 else int64 if isinstance(fill_value, builtins.int) else float32)
-    return _factory("full", (size,), dtype, device, requires_grad, fill_value)
-
-
-def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _factory("randn", size, dtype, device, requires_grad)
-
-
-def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _factory("rand", size, dtype, device, requires_grad)
-
-
-def randint(low: int, high: Any = None, size: Any = None, dtype: Any = None,
-            device: Any = None) -> Tensor:
-    """``randint(high, size)`` or ``randint(low, high, size)``: integers in [low, high)."""
-    if size is None:
-        if not isinstance(high, (tuple, list)):
-            raise TypeError("randint: size (a tuple) is required")
-        low, high, size = 0, low, high
-    be = _backend.get_backend(device)
-    d = (_as_dtype(dtype) if dtype is not None else int64).np
-    return Tensor._wrap(be.randint(low, high, _size_arg((size,)), d), be)
-
-
-def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
-           requires_grad: bool = False) -> Tensor:
-    if end is None:
-        start, end = 0, start
-    if dtype is None:
-        is_int = all(isinstance(v, builtins.int) for v in (start, end, step))
-        dtype = int64 if is_int else float32
-    be = _backend.get_backend(device)
-    return _make(be.arange(start, end, step, _as_dtype(dtype).np), be, requires_grad)
-
-
-def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:
-    if steps == 1:
-        return full((1,), start, dtype=dtype or float32, device=device)
-    step = (end - start) / (steps - 1)
-    return arange(steps, dtype=float64, device=device).mul(step).add(start).to(dtype or float32)
-
-
-def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None) -> Tensor:
-    m = n if m is None else m
-    out = zeros(n, m, dtype=dtype, device=device)
-    k = builtins.min(n, m)
-    idx = arange(k, device=device)
-    out[idx, idx] = 1
-    return out
-
-
-def _like(fn: Any, t: Tensor, dtype: Any, requires_grad: bool, *extra: Any) -> Tensor:
-    d = dtype if dtype is not None else t.dtype
-    return fn(t.shape, *extra, dtype=d, device=t.device, requires_grad=requires_grad)
-
-
-def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(zeros, t, dtype, requires_grad)
-
-
-def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(ones, t, dtype, requires_grad)
-
-
-def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(empty, t, dtype, requires_grad)
-
-
-def full_like(t: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(full, t, dtype, requires_grad, fill_value)
-
-
-def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(randn, t, dtype, requires_grad)
-
-
-def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(rand, t, dtype, requires_grad)
-
-
-def manual_seed(seed: int) -> None:
-    """Seed the random numbers of every backend (randn, rand, randint, dropout)."""
-    for be in _backend.available_backends():
-        be.manual_seed(seed)
-
-
-def get_rng_state() -> Any:
-    """The CPU generator's state (an opaque picklable value), for checkpoints."""
-    return _backend.get_backend("cpu").get_rng_state()
-
-
-def set_rng_state(state: Any) -> None:
-    """Restore what ``get_rng_state`` returned."""
-    _backend.get_backend("cpu").set_rng_state(state)
-
-
-# ---- functions over several tensors ---------------------------------------------------------
-def _same_dtype(tensors: Sequence[Tensor], what: str) -> list[Tensor]:
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError(f"{what}: expected a non-empty sequence of tensors")
-    be = tensors[0]._be
-    d = tensors[0].dtype
-    for t in tensors[1:]:
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{what}: expected tensors, got {type(t).__name__}")
-        if t._be is not be:
-            raise ValueError(f"{what}: tensors on different devices: {tensors[0].device} and "
-                             f"{t.device}")
-        d = _result_dtype(d, t.dtype)
-    return [t if t.dtype is d else t.to(d) for t in tensors]
-
-
-def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    ts = _same_dtype(tensors, "cat")
-    ref = ts[0].shape
-    axis = dim % len(ref)
-    for t in ts[1:]:
-        if t.ndim != len(ref) or any(
-            a != b for i, (a, b) in enumerate(zip(ref, t.shape)) if i != axis
-        ):
-            raise ValueError(f"cat: shapes {tuple(ref)} and {tuple(t.shape)} differ outside "
-                             f"dim {dim}")
-    return F.Cat.apply(*ts, axis=axis)
-
-
-concat = cat
-
-
-def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    ts = _same_dtype(tensors, "stack")
-    for t in ts[1:]:
-        if t.shape != ts[0].shape:
-            raise ValueError(f"stack: shapes {tuple(ts[0].shape)} and {tuple(t.shape)} differ")
-    return F.Stack.apply(*ts, axis=dim % (ts[0].ndim + 1))
-
-
-def split(t: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple:
-    return t.split(split_size_or_sections, dim)
-
-
-def where(condition: Tensor, input: Any, other: Any) -> Tensor:
-    """Elementwise ``input if condition else other`` (scalars allowed for either branch)."""
-    ref = input if isinstance(input, Tensor) else other
-    if not isinstance(ref, Tensor):
-        ref = tensor(input)
-    a = input if isinstance(input, Tensor) else tensor(input, dtype=ref.dtype, device=ref.device)
-    b = other if isinstance(other, Tensor) else tensor(other, dtype=ref.dtype, device=ref.device)
-    a, b = _coerce(a, b)
-    cond = condition._data if isinstance(condition, Tensor) else condition
-    return F.Where.apply(a, b, cond=cond)
-
-
-def maximum(a: Tensor, b: Tensor) -> Tensor:
-    return a.maximum(b)
-
-
-def minimum(a: Tensor, b: Tensor) -> Tensor:
-    return a.minimum(b)
-
-
-def matmul(a: Tensor, b: Tensor) -> Tensor:
-    return a.matmul(b)
-
-
-def _method(name: str) -> Any:
-    def fn(t: Tensor, *args: Any, **kwargs: Any) -> Any:
-        return getattr(t, name)(*args, **kwargs)
-
-    fn.__name__ = name
-    fn.__doc__ = f"``{name}(t, ...)`` is ``t.{name}(...)``."
-    return fn
-
-
-exp, log, sqrt, abs, tanh, sigmoid, relu, clamp, sum, mean, var, std = (
-    _method(n) for n in
-    ("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "clamp", "sum", "mean", "var", "std")
-)
-max, min, argmax, argmin, logsumexp, reshape, flatten, transpose, permute = (
-    _method(n) for n in
-    ("max", "min", "argmax", "argmin", "logsumexp", "reshape", "flatten", "transpose", "permute")
-)
-squeeze, unsqueeze, softmax, log_softmax, norm, clip, amax, amin, chunk = (
-    _method(n) for n in
-    ("squeeze", "unsqueeze", "softmax", "log_softmax", "norm", "clip", "amax", "amin", "chunk")
-)
-gather, sort, topk, argsort, index_select, bmm = (
-    _method(n) for n in ("gather", "sort", "topk", "argsort", "index_select", "bmm")
-)

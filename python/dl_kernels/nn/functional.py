@@ -13,15 +13,9 @@ from collections.abc import Sequence
 from typing import Any, Union
 
 from dl_kernels.autograd import function as Fn
-from dl_kernels.tensor import (
-    Tensor,
-    _floating,
-    arange,
-    empty_like,
-    randn_like,
-    tensor,
-    zeros,
-)
+from dl_kernels.factories import arange, empty_like, randn_like, zeros
+from dl_kernels.ops import cat
+from dl_kernels.tensor import Tensor, _floating, tensor
 
 IntPair = Union[int, Sequence[int]]
 
@@ -429,7 +423,6 @@ def _gru_biases(b_ih: Tensor | None, b_hh: Tensor | None, w_ih: Tensor, variant:
     b = b_ih if b_ih is not None else zeros_state(w_ih, (3 * hidden,))
     if b_hh is None:
         return b, zeros_state(w_ih, (hidden,))
-    from dl_kernels.tensor import cat
 
     b = b + cat([b_hh[: 2 * hidden], zeros_state(w_ih, (hidden,))])
     return b, b_hh[2 * hidden :]

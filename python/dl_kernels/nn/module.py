@@ -14,10 +14,12 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-import dl_kernels as dlk
+from dl_kernels.autograd.engine import no_grad
+from dl_kernels.dtypes import float32, float64
 from dl_kernels.nn import serialization
 from dl_kernels.nn.parameter import Parameter
 from dl_kernels.nn.serialization import CheckpointError
+from dl_kernels.tensor import Tensor, tensor
 
 
 class IncompatibleKeys(NamedTuple):
@@ -27,7 +29,7 @@ class IncompatibleKeys(NamedTuple):
 
 def _as_numpy(value: Any) -> np.ndarray:
     """A Tensor, numpy array, or anything with ``.detach().cpu().numpy()`` (a torch tensor)."""
-    if isinstance(value, dlk.Tensor):
+    if isinstance(value, Tensor):
         return value.detach().to("cpu").numpy()
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         return value.detach().cpu().numpy()
@@ -61,7 +63,7 @@ class Module:
             self.__dict__.pop(name, None)
             modules[name] = value
         elif name in buffers:
-            if value is not None and not isinstance(value, dlk.Tensor):
+            if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"buffer {name!r} must be a Tensor or None, "
                                 f"got {type(value).__name__}")
             buffers[name] = value
@@ -98,7 +100,7 @@ class Module:
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
-        if tensor is not None and not isinstance(tensor, dlk.Tensor):
+        if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"buffer {name!r} must be a Tensor or None, "
                             f"got {type(tensor).__name__}")
         self._buffers[name] = tensor
@@ -188,7 +190,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                with dlk.no_grad():
+                with no_grad():
                     p.grad.zero_()
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
@@ -201,7 +203,7 @@ class Module:
     def _apply_to_tensors(self, fn: Callable[[Any], Any]) -> Module:
         """Replace every parameter's and buffer's storage with ``fn(tensor)``, in place, so
         references held elsewhere (an optimiser) stay valid."""
-        with dlk.no_grad():
+        with no_grad():
             for m in self.modules():
                 for p in m._parameters.values():
                     if p is not None:
@@ -226,10 +228,10 @@ class Module:
         return self.to("cuda")
 
     def float(self) -> Module:
-        return self.to(dtype=dlk.float32)
+        return self.to(dtype=float32)
 
     def double(self) -> Module:
-        return self.to(dtype=dlk.float64)
+        return self.to(dtype=float64)
 
     # ---- calling --------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -280,7 +282,7 @@ class Module:
             raise ValueError(
                 f"error loading state_dict into {type(self).__name__}: "
                 f"missing keys {missing}, unexpected keys {unexpected}")
-        with dlk.no_grad():
+        with no_grad():
             for key, (module, name, kind) in targets.items():
                 if key not in state_dict:
                     continue
@@ -290,7 +292,7 @@ class Module:
                     raise ValueError(
                         f"size mismatch for {key!r}: the checkpoint has shape "
                         f"{tuple(value.shape)}, the model expects {tuple(target.shape)}")
-                target.copy_(dlk.tensor(np.ascontiguousarray(value), dtype=target.dtype,
+                target.copy_(tensor(np.ascontiguousarray(value), dtype=target.dtype,
                                         device=target.device))
         return IncompatibleKeys(missing, unexpected)
 

@@ -33,17 +33,19 @@ from typing import Any
 
 import numpy as np
 
-import dl_kernels as dlk
+from dl_kernels.dtypes import float32, float64
+from dl_kernels.factories import zeros
 from dl_kernels.nn import functional as F
 from dl_kernels.nn import init
 from dl_kernels.nn.module import Module
 from dl_kernels.nn.parameter import Parameter
+from dl_kernels.ops import cat, stack
 
 _LSTM_MODES = ("standard", "peephole", "coupled")
 
 
 def _param(*shape: int, dtype: Any, device: Any) -> Parameter:
-    return Parameter(dlk.zeros(*shape, dtype=dtype or dlk.float32, device=device or "cpu"))
+    return Parameter(zeros(*shape, dtype=dtype or float32, device=device or "cpu"))
 
 
 def _gates(mode: str, variant: str = "standard") -> int:
@@ -59,8 +61,8 @@ def _gru_torch_biases(bias: Any, bias_hn: Any) -> tuple[Any, Any]:
     if bias_hn is None:
         return bias, None
     h = bias_hn.shape[0]
-    zeros = dlk.zeros(2 * h, dtype=bias_hn.dtype, device=bias_hn.device)
-    return bias, dlk.cat([zeros, bias_hn])
+    rz = zeros(2 * h, dtype=bias_hn.dtype, device=bias_hn.device)
+    return bias, cat([rz, bias_hn])
 
 
 class _RNNBase(Module):
@@ -119,7 +121,7 @@ class _RNNBase(Module):
             if name.startswith("weight_hh"):
                 blocks = []
                 for _ in range(p.shape[0] // h):
-                    blk = dlk.zeros(h, h, dtype=dlk.float64)
+                    blk = zeros(h, h, dtype=float64)
                     init.orthogonal_(blk, gain)
                     blocks.append(blk.numpy())
                 init._fill(p, np.concatenate(blocks, axis=0))
@@ -151,8 +153,8 @@ class _RNNBase(Module):
         states = self.num_layers * self.num_directions
         is_lstm = self.mode == "LSTM"
         if hx is None:
-            h0 = dlk.zeros(states, n, h, dtype=x.dtype, device=x.device)
-            c0 = dlk.zeros(states, n, h, dtype=x.dtype, device=x.device) if is_lstm else None
+            h0 = zeros(states, n, h, dtype=x.dtype, device=x.device)
+            c0 = zeros(states, n, h, dtype=x.dtype, device=x.device) if is_lstm else None
         else:
             h0, c0 = hx if is_lstm else (hx, None)
             if unbatched:
@@ -172,11 +174,11 @@ class _RNNBase(Module):
                 outs.append(out)
                 h_n.append(hT)
                 c_n.append(cT)
-            x = outs[0] if len(outs) == 1 else dlk.cat(outs, dim=2)
+            x = outs[0] if len(outs) == 1 else cat(outs, dim=2)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
-        hn = dlk.stack(h_n, dim=0)
-        cn = dlk.stack(c_n, dim=0) if is_lstm else None
+        hn = stack(h_n, dim=0)
+        cn = stack(c_n, dim=0) if is_lstm else None
         if unbatched:
             x, hn = x.squeeze(1), hn.squeeze(1)
             cn = cn.squeeze(1) if cn is not None else None
@@ -276,7 +278,7 @@ class RNN(_RNNBase):
         for t in steps:
             h = act(xp[t] + F.linear(h, p["w_hh"]))
             outs[t] = h
-        return dlk.stack(outs, dim=0), h, None
+        return stack(outs, dim=0), h, None
 
 
 class LSTM(_RNNBase):
@@ -352,7 +354,7 @@ class _CellBase(Module):
 
     def _zeros(self, x: Any) -> Any:
         shape = (x.shape[0], self.hidden_size) if x.ndim == 2 else (self.hidden_size,)
-        return dlk.zeros(*shape, dtype=x.dtype, device=x.device)
+        return zeros(*shape, dtype=x.dtype, device=x.device)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-import dl_kernels as dlk
+from dl_kernels.tensor import Tensor
 
 FORMAT = "dl_kernels-checkpoint-v1"
 _META = "__dlk__"
@@ -34,13 +34,13 @@ class CheckpointError(ValueError):
 
 
 def _to_numpy(x: Any) -> np.ndarray:
-    if isinstance(x, dlk.Tensor):
+    if isinstance(x, Tensor):
         return x.detach().to("cpu").numpy()
     return np.asarray(x)
 
 
 def _encode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
-    if isinstance(obj, (dlk.Tensor, np.ndarray)):
+    if isinstance(obj, (Tensor, np.ndarray)):
         key = f"a{len(arrays)}"
         arrays[key] = np.ascontiguousarray(_to_numpy(obj))
         return {"__array__": key}
