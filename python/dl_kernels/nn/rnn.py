@@ -54,17 +54,6 @@ def _gates(mode: str, variant: str = "standard") -> int:
     return {"GRU": 3, "RNN": 1}[mode]
 
 
-def _gru_torch_biases(bias: Any, bias_hn: Any) -> tuple[Any, Any]:
-    """Our (bias (3H,), bias_hn (H,) | None) -> torch's (b_ih, b_hh) that nn.functional.gru
-    takes: b_ih = bias, b_hh = [0, 0, bias_hn] (it adds b_hh's r, z parts to b_ih and passes
-    its n part on as the candidate's recurrent bias)."""
-    if bias_hn is None:
-        return bias, None
-    h = bias_hn.shape[0]
-    rz = zeros(2 * h, dtype=bias_hn.dtype, device=bias_hn.device)
-    return bias, cat([rz, bias_hn])
-
-
 class _RNNBase(Module):
     mode = "RNN"
 
@@ -316,9 +305,10 @@ class GRU(_RNNBase):
                          bidirectional, device, dtype, reset_after=reset_after)
 
     def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool) -> tuple:
-        b_ih, b_hh = _gru_torch_biases(p["b"], p["b_hn"])
-        out, hT = F.gru(x, h0, p["w_ih"], p["w_hh"], b_ih, b_hh,
-                        variant="reset_after" if self.reset_after else "notes", reverse=reverse)
+        # the parameters are already in the kernel's layout (b (3H,), b_hn (H,)): passed as is
+        out, hT = F.gru(x, h0, p["w_ih"], p["w_hh"], p["b"], None,
+                        variant="reset_after" if self.reset_after else "notes", reverse=reverse,
+                        b_hn=p["b_hn"])
         return out, hT, None
 
 
@@ -437,9 +427,9 @@ class GRUCell(_CellBase):
 
     def forward(self, x: Any, hx: Any = None) -> Any:
         h = self._zeros(x) if hx is None else hx
-        b_ih, b_hh = _gru_torch_biases(self.bias, self._parameters.get("bias_hn"))
-        return F.gru_cell(x, h, self.weight_ih, self.weight_hh, b_ih, b_hh,
-                          variant="reset_after" if self.reset_after else "notes")
+        return F.gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias, None,
+                          variant="reset_after" if self.reset_after else "notes",
+                          b_hn=self._parameters.get("bias_hn"))
 
 
 class RNNOutput(Module):
