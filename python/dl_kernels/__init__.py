@@ -40,7 +40,7 @@ from dl_kernels.factories import (
     zeros,
     zeros_like,
 )
-from dl_kernels.ops import (
+from dl_kernels.ops.core import (
     abs,
     amax,
     amin,

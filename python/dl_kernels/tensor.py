@@ -8,7 +8,7 @@ tensor layer sits beside it, one job per module:
 - ``dl_kernels.storage``: ``StorageOps``, the methods that only call the backend (conversion
   to numpy, comparisons, in-place updates), which ``Tensor`` inherits;
 - ``dl_kernels.factories``: zeros, ones, random tensors, ranges, from_numpy, seeding;
-- ``dl_kernels.ops``: functions over tensors (cat, stack, where, ...).
+- ``dl_kernels.ops``: functions over tensors (``ops.core``: cat, stack, where, ...).
 
 The API follows PyTorch's names and habits. numpy is imported here only to recognise array
 inputs; the array work itself is done by the tensor's backend.

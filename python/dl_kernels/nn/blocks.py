@@ -11,7 +11,7 @@ from dl_kernels.nn.activation import ReLU
 from dl_kernels.nn.container import Sequential
 from dl_kernels.nn.layers import Conv2d, Linear, MaxPool2d
 from dl_kernels.nn.module import Module
-from dl_kernels.ops import cat
+from dl_kernels.ops.core import cat
 
 
 class Maxout(Module):

@@ -14,7 +14,7 @@ from typing import Any, Union
 
 from dl_kernels.autograd import function as Fn
 from dl_kernels.factories import arange, empty_like, randn_like, zeros
-from dl_kernels.ops import cat
+from dl_kernels.ops.core import cat
 from dl_kernels.tensor import Tensor, _floating, tensor
 
 IntPair = Union[int, Sequence[int]]

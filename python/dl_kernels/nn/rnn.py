@@ -39,7 +39,7 @@ from dl_kernels.nn import functional as F
 from dl_kernels.nn import init
 from dl_kernels.nn.module import Module
 from dl_kernels.nn.parameter import Parameter
-from dl_kernels.ops import cat, stack
+from dl_kernels.ops.core import cat, stack
 
 _LSTM_MODES = ("standard", "peephole", "coupled")
 

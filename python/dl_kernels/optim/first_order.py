@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from dl_kernels.factories import full_like, zeros_like
-from dl_kernels.ops import maximum
+from dl_kernels.ops.core import maximum
 from dl_kernels.optim.optimizer import Optimizer
 
 
