@@ -20,6 +20,8 @@ from dl_kernels import backend as _backend
 from dl_kernels.autograd import engine as _engine
 from dl_kernels.autograd import function as F
 from dl_kernels.autograd.engine import _GradMode
+from dl_kernels.errors import OpError
+from dl_kernels.shapes import wrap_dim
 
 
 # ---- dtypes and devices ---------------------------------------------------------------------
@@ -559,7 +561,7 @@ class Tensor:
         return F.Abs.apply(self)
 
     def sign(self) -> Tensor:
-        return Tensor._wrap(self._be.sign(self._data), self._be)
+        return F.Sign.apply(self)
 
     def tanh(self) -> Tensor:
         return F.Tanh.apply(_floating(self))
@@ -638,10 +640,22 @@ class Tensor:
         return F.MaxReduce.apply(self, axis=_dims(dim), keepdim=keepdim, minimum=True)
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return Tensor._wrap(self._be.argmax(self._data, dim, keepdim), self._be)
+        return self._arg_extreme("argmax", dim, keepdim)
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return Tensor._wrap(self._be.argmin(self._data, dim, keepdim), self._be)
+        return self._arg_extreme("argmin", dim, keepdim)
+
+    def _arg_extreme(self, op: str, dim: Any, keepdim: bool) -> Tensor:
+        be = self._be
+        if self.ndim == 0:  # a 0-d tensor's only index is 0
+            if dim is not None:
+                wrap_dim(dim, 0)
+            return Tensor._wrap(be.zeros((), int64.np), be)
+        if dim is not None:
+            dim = wrap_dim(dim, self.ndim)
+        if self._data.size == 0:
+            raise OpError(f"{op}(): expected a non-empty tensor, got shape {tuple(self.shape)}")
+        return Tensor._wrap(getattr(be, op)(self._data, dim, keepdim), be)
 
     def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
             correction: Any = None) -> Tensor:
@@ -658,6 +672,8 @@ class Tensor:
         return F.LogSumExp.apply(_floating(self), axis=_dims(dim), keepdim=keepdim)
 
     def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
+        if p == 0:  # the count of nonzero entries; its gradient is zero
+            return (self != 0).to(self.dtype).sum(dim, keepdim)
         if p == 2 or p == "fro":
             return (self * self).sum(dim, keepdim).sqrt()
         if p == 1:
@@ -666,14 +682,18 @@ class Tensor:
             return self.abs().amax(dim, keepdim)
         return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
 
-    def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """True where every entry along ``dim`` is nonzero (True over an empty axis)."""
         be = self._be
-        truth = be.ne(self._data, 0)
-        return Tensor._wrap(be.logical_not(be.max(be.logical_not(truth), dim, keepdim)), be)
+        axis = F._normalize_axis(_dims(dim), self.ndim)
+        false = be.sum(be.eq(self._data, 0), axis, keepdim)
+        return Tensor._wrap(be.eq(false, 0), be)
 
-    def any(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """True where some entry along ``dim`` is nonzero (False over an empty axis)."""
         be = self._be
-        return Tensor._wrap(be.max(be.ne(self._data, 0), dim, keepdim), be)
+        axis = F._normalize_axis(_dims(dim), self.ndim)
+        return Tensor._wrap(be.gt(be.sum(be.ne(self._data, 0), axis, keepdim), 0), be)
 
     # ---- shape and views -------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -693,7 +713,7 @@ class Tensor:
         shape = self._data.shape
         if not shape:
             return self.reshape(1)
-        s, e = start_dim % len(shape), end_dim % len(shape)
+        s, e = wrap_dim(start_dim, len(shape)), wrap_dim(end_dim, len(shape))
         return self.reshape(shape[:s] + (-1,) + shape[e + 1 :])
 
     def permute(self, *dims: Any) -> Tensor:
@@ -703,6 +723,10 @@ class Tensor:
         return F.Permute.apply(self, axes=dims)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
+        if self.ndim == 0:
+            wrap_dim(dim0, 0), wrap_dim(dim1, 0)
+            return self
+        dim0, dim1 = wrap_dim(dim0, self.ndim), wrap_dim(dim1, self.ndim)
         axes = list(range(self.ndim))
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return F.Permute.apply(self, axes=tuple(axes))
@@ -726,13 +750,13 @@ class Tensor:
             new = tuple(n for n in shape if n != 1)
         else:
             dims_in = (dim,) if isinstance(dim, int) else dim
-            dims = {d % len(shape) for d in dims_in} if shape else set()
+            dims = {wrap_dim(d, len(shape)) for d in dims_in}
             new = tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1))
         return self.reshape(new)
 
     def unsqueeze(self, dim: int) -> Tensor:
         shape = list(self._data.shape)
-        shape.insert(dim % (len(shape) + 1), 1)
+        shape.insert(wrap_dim(dim, len(shape) + 1), 1)
         return self.reshape(tuple(shape))
 
     def expand(self, *sizes: Any) -> Tensor:
@@ -762,6 +786,7 @@ class Tensor:
         return x.expand(tuple(inter)).reshape(tuple(final))
 
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple:
+        dim = wrap_dim(dim, self.ndim)
         n = self._data.shape[dim]
         if isinstance(split_size_or_sections, builtins.int):
             size = split_size_or_sections
@@ -777,7 +802,7 @@ class Tensor:
         return F.Split.apply(self, sections=bounds, axis=dim % self.ndim)
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple:
-        n = self._data.shape[dim]
+        n = self._data.shape[wrap_dim(dim, self.ndim)]
         return self.split(builtins.max(-(-n // chunks), 1), dim)
 
     def unbind(self, dim: int = 0) -> tuple:
@@ -788,7 +813,7 @@ class Tensor:
         if index.ndim != 1 or index.is_floating_point():
             raise ValueError(f"index_select: index must be a 1-D integer tensor, got {index.dtype} "
                              f"of shape {tuple(index.shape)}")
-        sl = (slice(None),) * (dim % self.ndim) + (index,)
+        sl = (slice(None),) * wrap_dim(dim, self.ndim) + (index,)
         return self[sl]
 
     def gather(self, dim: int, index: Tensor) -> Tensor:
@@ -796,11 +821,11 @@ class Tensor:
         if index.is_floating_point() or index.ndim != self.ndim:
             raise ValueError(f"gather: index must be an integer tensor with {self.ndim} dims, "
                              f"got {index.dtype} of shape {tuple(index.shape)}")
-        return F.Gather.apply(self, index=index._data, axis=dim % self.ndim)
+        return F.Gather.apply(self, index=index._data, axis=wrap_dim(dim, self.ndim))
 
     def sort(self, dim: int = -1, descending: bool = False) -> MaxResult:
         """(values, indices) along dim (stable); values carry the gradient."""
-        dim = dim % self.ndim
+        dim = wrap_dim(dim, self.ndim)
         _, idx = self._be.sort(self._data, dim, descending)
         return MaxResult(F.Gather.apply(self, index=idx, axis=dim), Tensor._wrap(idx, self._be))
 
@@ -808,11 +833,12 @@ class Tensor:
         """The k largest (or smallest) entries along dim as (values, indices)."""
         values, indices = self.sort(dim, descending=largest)
         sl = [slice(None)] * self.ndim
-        sl[dim % self.ndim] = slice(0, k)
+        sl[wrap_dim(dim, self.ndim)] = slice(0, k)
         return MaxResult(values[tuple(sl)], indices[tuple(sl)])
 
     def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
-        return Tensor._wrap(self._be.sort(self._data, dim % self.ndim, descending)[1], self._be)
+        return Tensor._wrap(self._be.sort(self._data, wrap_dim(dim, self.ndim), descending)[1],
+                            self._be)
 
     @property
     def is_cuda(self) -> bool:
@@ -822,7 +848,7 @@ class Tensor:
     def __getitem__(self, index: Any) -> Tensor:
         index, advanced = _convert_index(index)
         if not self.requires_grad or not _GradMode.enabled:
-            return Tensor._wrap(self._be.getitem(self._data, index), self._be)
+            return Tensor._wrap(F.index_get(self._be, self._data, index), self._be)
         return F.GetItem.apply(self, index=index, advanced=advanced)
 
     def __setitem__(self, index: Any, value: Any) -> None:
@@ -830,7 +856,7 @@ class Tensor:
         be = self._be
         v_needs = isinstance(value, Tensor) and value.requires_grad
         if not _GradMode.enabled or (not self.requires_grad and not v_needs):
-            be.setitem(self._data, index, value._data if isinstance(value, Tensor) else value)
+            F.index_set(be, self._data, index, value._data if isinstance(value, Tensor) else value)
             return
         if self.requires_grad and self.grad_fn is None:
             raise RuntimeError("a leaf tensor that requires grad is used in an in-place operation")
@@ -1021,13 +1047,13 @@ def _check_matmul(a: Tensor, b: Tensor) -> None:
     if a._data.dtype != b._data.dtype:
         raise TypeError(f"matmul: dtypes differ: {a.dtype} @ {b.dtype}")
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(
+        raise OpError(
             f"matmul: both operands need a dimension, got shapes {a.shape} and {b.shape}"
         )
     ka = a.shape[-1]
     kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if ka != kb:
-        raise ValueError(
+        raise OpError(
             f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
             f"(inner dimensions {ka} and {kb} differ)"
         )
@@ -1236,14 +1262,20 @@ def _same_dtype(tensors: Sequence[Tensor], what: str) -> list[Tensor]:
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     ts = _same_dtype(tensors, "cat")
+    for i, t in enumerate(ts):
+        if t.ndim == 0:
+            raise OpError(f"cat: zero-dimensional tensor (at position {i}) cannot be "
+                          "concatenated")
+    # PyTorch's legacy rule: 1-D empty tensors (shape (0,)) are skipped whatever their rank
+    ts = [t for t in ts if t.shape != (0,)] or ts[:1]
     ref = ts[0].shape
-    axis = dim % len(ref)
+    axis = wrap_dim(dim, len(ref))
     for t in ts[1:]:
         if t.ndim != len(ref) or any(
             a != b for i, (a, b) in enumerate(zip(ref, t.shape)) if i != axis
         ):
-            raise ValueError(f"cat: shapes {tuple(ref)} and {tuple(t.shape)} differ outside "
-                             f"dim {dim}")
+            raise OpError(f"cat: shapes {tuple(ref)} and {tuple(t.shape)} differ outside "
+                          f"dim {dim}")
     return F.Cat.apply(*ts, axis=axis)
 
 
@@ -1254,8 +1286,8 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     ts = _same_dtype(tensors, "stack")
     for t in ts[1:]:
         if t.shape != ts[0].shape:
-            raise ValueError(f"stack: shapes {tuple(ts[0].shape)} and {tuple(t.shape)} differ")
-    return F.Stack.apply(*ts, axis=dim % (ts[0].ndim + 1))
+            raise OpError(f"stack: shapes {tuple(ts[0].shape)} and {tuple(t.shape)} differ")
+    return F.Stack.apply(*ts, axis=wrap_dim(dim, ts[0].ndim + 1))
 
 
 def split(t: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple:

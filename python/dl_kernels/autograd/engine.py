@@ -19,6 +19,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from dl_kernels.errors import OpError
+
 _Tensor: Any = None  # dl_kernels.tensor.Tensor, set when that module loads (avoids a cycle)
 
 
@@ -101,7 +103,12 @@ class Function:
                     needs = True
                     break
         fn.be = be = inputs[0]._be  # by convention the first input is always a tensor
-        out = fn.forward(*[None if t is None else t._data for t in inputs], **params)
+        try:
+            out = fn.forward(*[None if t is None else t._data for t in inputs], **params)
+        except ValueError as e:  # numpy's shape errors, catchable as PyTorch's RuntimeError too
+            if isinstance(e, OpError):
+                raise
+            raise OpError(f"{cls.__name__}: {e}") from e
         node = None
         if needs:
             fn.inputs = inputs

@@ -173,7 +173,8 @@ class CPUBackend:
 
     @staticmethod
     def logsumexp(a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-        m = np.max(a, axis=axis, keepdims=True)
+        # initial=-inf: an empty axis gives log(0) = -inf, as PyTorch
+        m = np.max(a, axis=axis, keepdims=True, initial=-np.inf)
         m = np.where(np.isfinite(m), m, 0)
         out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
         if not keepdims:
@@ -249,8 +250,8 @@ class CPUBackend:
 
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """numpy.matmul semantics (1-D, 2-D, broadcast batches) with every product on our GEMM."""
-        if a.dtype not in _FLOATS or a.dtype != b.dtype:
-            return np.matmul(a, b)
+        if a.dtype not in _FLOATS or a.dtype != b.dtype or a.size == 0 or b.size == 0:
+            return np.matmul(a, b)  # an empty product is zeros (or empty): nothing to compute
         if a.ndim == 2 and b.ndim == 2:
             a2, ta = _gemm_operand(a)
             b2, tb = _gemm_operand(b)

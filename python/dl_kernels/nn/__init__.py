@@ -50,7 +50,7 @@ from dl_kernels.nn.loss import (
 )
 from dl_kernels.nn.module import Module
 from dl_kernels.nn.parameter import Parameter
-from dl_kernels.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, RNNOutput
+from dl_kernels.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, RNNOutput, RNNResult
 from dl_kernels.nn.serialization import CheckpointError, load, save
 from dl_kernels.nn.utils import clip_grad_norm_, clip_grad_value_
 
@@ -94,6 +94,7 @@ __all__ += [
     "PerceptronLoss",
     "RNNCell",
     "RNNOutput",
+    "RNNResult",
     "ReLU",
     "Residual",
     "Sequential",

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Union
 
 from dl_kernels.autograd import function as Fn
+from dl_kernels.shapes import broadcast_shapes
 from dl_kernels.tensor import Tensor, _floating, int64, tensor
 
 IntPair = Union[int, Sequence[int]]
@@ -314,8 +315,9 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
         raise TypeError(f"embedding: indices must be int64, got {input.dtype}")
     n = weight.shape[0]
     idx = input._data
-    if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
-        raise ValueError(f"embedding: indices must be in [0, {n}) for weight "
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+        # IndexError as PyTorch; negative indices would silently pick rows from the end
+        raise IndexError(f"embedding: indices must be in [0, {n}) for weight "
                          f"{tuple(weight.shape)}, got range [{int(idx.min())}, {int(idx.max())}]")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n
@@ -469,7 +471,10 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
-    """sum(x1 x2) / (max(||x1||, eps) max(||x2||, eps)) over dim (broadcasting)."""
+    """sum(x1 x2) / (max(||x1||, eps) max(||x2||, eps)) over dim, after broadcasting x1 and
+    x2 to one shape (norms taken before broadcasting would count a broadcast entry once)."""
+    shape = broadcast_shapes(x1.shape, x2.shape)
+    x1, x2 = x1.expand(shape), x2.expand(shape)
     n1 = x1.norm(2, dim, keepdim=True).clamp(min=eps)
     n2 = x2.norm(2, dim, keepdim=True).clamp(min=eps)
     return ((x1 / n1) * (x2 / n2)).sum(dim)

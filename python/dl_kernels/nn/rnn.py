@@ -182,7 +182,8 @@ class _RNNBase(Module):
             cn = cn.squeeze(1) if cn is not None else None
         elif self.batch_first:
             x = x.transpose(0, 1)
-        return (x, (hn, cn)) if is_lstm else (x, hn)
+        time_dim = 1 if self.batch_first and not unbatched else 0
+        return RNNResult(x, (hn, cn) if is_lstm else hn, time_dim)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -440,14 +441,32 @@ class GRUCell(_CellBase):
                           variant="reset_after" if self.reset_after else "notes")
 
 
+class RNNResult(tuple):
+    """``(output, state)`` as PyTorch's recurrent layers return it, also saying which dim of
+    ``output`` is time (``time_dim``: 1 for a batched batch-first layer, else 0), so that
+    ``RNNOutput`` picks the last step of the layout the layer really produced."""
+
+    time_dim: int
+
+    def __new__(cls, output: Any, state: Any, time_dim: int = 0) -> RNNResult:
+        self = super().__new__(cls, (output, state))
+        self.time_dim = time_dim
+        return self
+
+    def __getnewargs__(self) -> tuple:
+        return (self[0], self[1], self.time_dim)
+
+
 class RNNOutput(Module):
     """Keras's ``return_sequences`` as a module, so recurrent layers fit in a Sequential.
 
     Takes what an RNN/LSTM/GRU returns, ``(output, state)``, and gives ``output`` (every step)
-    or, with ``return_sequences=False``, its last time step (N, D·H).
+    or, with ``return_sequences=False``, its last time step (N, D·H). The layout comes from the
+    recurrent layer itself; ``batch_first`` (default None: follow the layer) is needed only for
+    a plain tensor input (then None means time-major), and must agree with the layer's.
     """
 
-    def __init__(self, return_sequences: bool = True, batch_first: bool = False) -> None:
+    def __init__(self, return_sequences: bool = True, batch_first: bool | None = None) -> None:
         super().__init__()
         self.return_sequences, self.batch_first = return_sequences, batch_first
 
@@ -455,7 +474,14 @@ class RNNOutput(Module):
         output = rnn_result[0] if isinstance(rnn_result, tuple) else rnn_result
         if self.return_sequences:
             return output
-        return output[:, -1] if self.batch_first else output[-1]
+        time_dim = getattr(rnn_result, "time_dim", None)
+        if time_dim is None:
+            time_dim = 1 if self.batch_first else 0
+        elif self.batch_first is not None and output.ndim == 3 and (time_dim == 1) != bool(
+                self.batch_first):
+            raise ValueError(f"RNNOutput(batch_first={self.batch_first}) follows a recurrent "
+                             f"layer with batch_first={time_dim == 1}")
+        return output[:, -1] if time_dim == 1 else output[-1]
 
     def extra_repr(self) -> str:
         return f"return_sequences={self.return_sequences}, batch_first={self.batch_first}"
