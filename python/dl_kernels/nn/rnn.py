@@ -448,7 +448,7 @@ class RNNResult(tuple):
 
     time_dim: int
 
-    def __new__(cls, output: Any, state: Any, time_dim: int = 0) -> RNNResult:
+    def __new__(cls, output: Any, state: Any, time_dim: int = 0) -> Any:
         self = super().__new__(cls, (output, state))
         self.time_dim = time_dim
         return self
