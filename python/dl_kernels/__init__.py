@@ -6,9 +6,10 @@ built and a GPU is present, ``dl_kernels._cuda`` (CUDA).
 
 from __future__ import annotations
 
-from dl_kernels import _C, autograd, cuda, nn, optim
+from dl_kernels import _C, autograd, cuda, nn, ops, optim
 from dl_kernels._config import config, get_num_threads, set_num_threads, show_config
 from dl_kernels.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from dl_kernels.errors import OpError
 from dl_kernels.tensor import (
     Tensor,
     abs,
@@ -83,6 +84,9 @@ from dl_kernels.tensor import (
     zeros,
     zeros_like,
 )
+
+# PyTorch's further tensor ops (dl_kernels.ops), as functions here and as Tensor methods
+globals().update(ops.FUNCTIONS)
 
 __version__ = _C.build_info()["version"]
 
@@ -176,3 +180,4 @@ __all__ += [
     "zeros",
     "zeros_like",
 ]
+__all__ += ["OpError", "ops"] + ops.__all__

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from dl_kernels import _C
+from dl_kernels.backend.cpu_ops import CPUMathOps
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -44,8 +45,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
-class CPUBackend:
-    """numpy + ``dl_kernels._C``."""
+class CPUBackend(CPUMathOps):
+    """numpy + ``dl_kernels._C`` (the extended math in ``cpu_ops.CPUMathOps``)."""
 
     device = "cpu"
     Array = np.ndarray
