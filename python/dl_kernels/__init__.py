@@ -42,6 +42,9 @@ from dl_kernels.tensor import (
     full_like,
     gather,
     index_select,
+    int8,
+    int16,
+    int32,
     int64,
     linspace,
     log,
@@ -78,6 +81,7 @@ from dl_kernels.tensor import (
     tensor,
     topk,
     transpose,
+    uint8,
     unsqueeze,
     var,
     where,
@@ -94,6 +98,8 @@ bool = bool_
 float = float32
 double = float64
 long = int64
+int = int32  # as torch.int
+short = int16
 
 __all__ = ["__version__", "config", "cuda", "get_num_threads", "set_num_threads", "show_config"]
 __all__ += [
@@ -181,3 +187,4 @@ __all__ += [
     "zeros_like",
 ]
 __all__ += ["OpError", "ops"] + ops.__all__
+__all__ += ["int", "int8", "int16", "int32", "short", "uint8"]
