@@ -771,3 +771,13 @@ __all__ += [
     "silu", "softmin", "softshrink", "softsign", "tanhshrink", "threshold", "upsample",
     "upsample_bilinear", "upsample_nearest",
 ]
+from dl_kernels.nn.functional_attention import scaled_dot_product_attention
+from dl_kernels.nn.functional_norm import (
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+)
+
+__all__ += ["batch_norm", "group_norm", "instance_norm", "layer_norm",
+            "scaled_dot_product_attention"]
