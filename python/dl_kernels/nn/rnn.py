@@ -70,8 +70,14 @@ class _RNNBase(Module):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, device: Any = None, dtype: Any = None,
                  variant: str = "standard", reset_after: bool = False,
-                 nonlinearity: str = "tanh") -> None:
+                 nonlinearity: str = "tanh", proj_size: int = 0) -> None:
         super().__init__()
+        if proj_size < 0 or (proj_size and (self.mode != "LSTM" or proj_size >= hidden_size)):
+            raise ValueError(f"proj_size must be 0, or (LSTM only) in [1, hidden_size), got "
+                             f"{proj_size}")
+        if proj_size and variant != "standard":
+            raise ValueError("proj_size needs the standard LSTM variant")
+        self.proj_size = proj_size
         if input_size < 1 or hidden_size < 1 or num_layers < 1:
             raise ValueError(f"input_size, hidden_size and num_layers must be >= 1, got "
                              f"{input_size}, {hidden_size}, {num_layers}")
@@ -87,20 +93,25 @@ class _RNNBase(Module):
         self.variant, self.reset_after, self.nonlinearity = variant, reset_after, nonlinearity
         g = _gates(self.mode, variant)
         h = hidden_size
+        out_h = proj_size or h  # the size of h_t: the projection's when there is one
         dirs = 2 if bidirectional else 1
         for layer in range(num_layers):
-            in_size = input_size if layer == 0 else h * dirs
+            in_size = input_size if layer == 0 else out_h * dirs
             for d in range(dirs):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 setattr(self, "weight_ih" + sfx, _param(g * h, in_size, dtype=dtype,
                                                          device=device))
-                setattr(self, "weight_hh" + sfx, _param(g * h, h, dtype=dtype, device=device))
+                setattr(self, "weight_hh" + sfx, _param(g * h, out_h, dtype=dtype,
+                                                         device=device))
                 if bias:
                     setattr(self, "bias" + sfx, _param(g * h, dtype=dtype, device=device))
                 if self.mode == "LSTM" and variant == "peephole":
                     setattr(self, "weight_ch" + sfx, _param(3, h, dtype=dtype, device=device))
                 if self.mode == "GRU" and reset_after and bias:
                     setattr(self, "bias_hn" + sfx, _param(h, dtype=dtype, device=device))
+                if proj_size:
+                    setattr(self, "weight_hr" + sfx, _param(proj_size, h, dtype=dtype,
+                                                             device=device))
         self.reset_parameters()
 
     @property
@@ -130,7 +141,7 @@ class _RNNBase(Module):
         get = self._parameters.get
         return {"w_ih": get("weight_ih" + sfx), "w_hh": get("weight_hh" + sfx),
                     "b": get("bias" + sfx), "w_ch": get("weight_ch" + sfx),
-                    "b_hn": get("bias_hn" + sfx)}
+                    "b_hn": get("bias_hn" + sfx), "w_hr": get("weight_hr" + sfx)}
 
     # One layer, one direction over the whole sequence: (T, N, I) -> (T, N, H), h_T[, c_T].
     def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool) -> tuple:
@@ -148,20 +159,21 @@ class _RNNBase(Module):
                              f"expected input_size={self.input_size}")
         n = x.shape[1]
         h = self.hidden_size
+        hp = getattr(self, "proj_size", 0) or h
         states = self.num_layers * self.num_directions
         is_lstm = self.mode == "LSTM"
         if hx is None:
-            h0 = dlk.zeros(states, n, h, dtype=x.dtype, device=x.device)
+            h0 = dlk.zeros(states, n, hp, dtype=x.dtype, device=x.device)
             c0 = dlk.zeros(states, n, h, dtype=x.dtype, device=x.device) if is_lstm else None
         else:
             h0, c0 = hx if is_lstm else (hx, None)
             if unbatched:
                 h0 = h0.unsqueeze(1)
                 c0 = c0.unsqueeze(1) if c0 is not None else None
-            for name, t in (("h_0", h0), ("c_0", c0)):
-                if t is not None and tuple(t.shape) != (states, n, h):
+            for name, t, size in (("h_0", h0, hp), ("c_0", c0, h)):
+                if t is not None and tuple(t.shape) != (states, n, size):
                     raise ValueError(f"{type(self).__name__}: expected {name} of shape "
-                                     f"{(states, n, h)}, got {tuple(t.shape)}")
+                                     f"{(states, n, size)}, got {tuple(t.shape)}")
         h_n, c_n = [], []
         for layer in range(self.num_layers):
             outs = []
@@ -225,6 +237,8 @@ class _RNNBase(Module):
                      for k, v in self._layer_params(layer, bool(d)).items()}
                 out["weight_ih" + sfx] = p["w_ih"]
                 out["weight_hh" + sfx] = p["w_hh"]
+                if p["w_hr"] is not None:
+                    out["weight_hr" + sfx] = p["w_hr"]
                 if self.bias:
                     out["bias_ih" + sfx] = p["b"].copy()
                     b_hh = np.zeros_like(p["b"])
@@ -240,7 +254,7 @@ class _RNNBase(Module):
         for layer in range(self.num_layers):
             for d in range(self.num_directions):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                for w in ("weight_ih", "weight_hh"):
+                for w in ("weight_ih", "weight_hh", "weight_hr"):
                     if w + sfx in sd:
                         out[w + sfx] = sd[w + sfx]
                 if self.bias and "bias_ih" + sfx in sd and "bias_hh" + sfx in sd:
@@ -292,14 +306,32 @@ class LSTM(_RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, variant: str = "standard", device: Any = None,
-                 dtype: Any = None) -> None:
+                 dtype: Any = None, proj_size: int = 0) -> None:
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype, variant=variant)
+                         bidirectional, device, dtype, variant=variant, proj_size=proj_size)
 
     def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool) -> tuple:
+        if p["w_hr"] is not None:
+            return self._run_projected(x, h0, c0, p, reverse)
         y, (hT, cT) = F.lstm(x, (h0, c0), p["w_ih"], p["w_hh"], p["b"], None,
                              peephole=p["w_ch"], variant=self.variant, reverse=reverse)
         return y, hT, cT
+
+    @staticmethod
+    def _run_projected(x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool) -> tuple:
+        """LSTM with a projection (Sak et al. 2014, LSTMP): h_t = W_hr (o ⊙ tanh(c_t)). The
+        fused kernels assume h has the cell's size, so this runs on Tensor ops: one input
+        GEMM for all steps, then per step the recurrent GEMM, the gates and the projection."""
+        xp = F.linear(x, p["w_ih"], p["b"])
+        steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
+        h, c = h0, c0
+        outs: list[Any] = [None] * x.shape[0]
+        for t in steps:
+            i, f, g, o = (xp[t] + F.linear(h, p["w_hh"])).chunk(4, -1)
+            c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+            h = F.linear(o.sigmoid() * c.tanh(), p["w_hr"])
+            outs[t] = h
+        return dlk.stack(outs, dim=0), h, c
 
 
 class GRU(_RNNBase):
@@ -420,9 +452,13 @@ class LSTMCell(_CellBase):
         super().__init__(input_size, hidden_size, bias, device, dtype, variant=variant)
 
     def forward(self, x: Any, hx: Any = None) -> tuple[Any, Any]:
+        unbatched = x.ndim == 1  # (I,) with state (H,), as PyTorch's cells accept
         h, c = (self._zeros(x), self._zeros(x)) if hx is None else hx
-        return F.lstm_cell(x, (h, c), self.weight_ih, self.weight_hh, self.bias, None,
-                           peephole=self._parameters.get("weight_ch"), variant=self.variant)
+        if unbatched:
+            x, h, c = x.unsqueeze(0), h.unsqueeze(0), c.unsqueeze(0)
+        h2, c2 = F.lstm_cell(x, (h, c), self.weight_ih, self.weight_hh, self.bias, None,
+                             peephole=self._parameters.get("weight_ch"), variant=self.variant)
+        return (h2.squeeze(0), c2.squeeze(0)) if unbatched else (h2, c2)
 
 
 class GRUCell(_CellBase):
@@ -435,10 +471,14 @@ class GRUCell(_CellBase):
         super().__init__(input_size, hidden_size, bias, device, dtype, reset_after=reset_after)
 
     def forward(self, x: Any, hx: Any = None) -> Any:
+        unbatched = x.ndim == 1  # (I,) with state (H,), as PyTorch's cells accept
         h = self._zeros(x) if hx is None else hx
+        if unbatched:
+            x, h = x.unsqueeze(0), h.unsqueeze(0)
         b_ih, b_hh = _gru_torch_biases(self.bias, self._parameters.get("bias_hn"))
-        return F.gru_cell(x, h, self.weight_ih, self.weight_hh, b_ih, b_hh,
-                          variant="reset_after" if self.reset_after else "notes")
+        out = F.gru_cell(x, h, self.weight_ih, self.weight_hh, b_ih, b_hh,
+                         variant="reset_after" if self.reset_after else "notes")
+        return out.squeeze(0) if unbatched else out
 
 
 class RNNResult(tuple):
