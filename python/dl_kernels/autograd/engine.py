@@ -17,7 +17,8 @@ The whole idea in three parts:
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+import weakref
+from typing import Any, Callable
 
 from dl_kernels.errors import OpError
 
@@ -122,6 +123,72 @@ class Function:
         return wrap(out, be, node, 0)
 
 
+# ---- tensor hooks ---------------------------------------------------------------------------
+class RemovableHandle:
+    """What ``register_hook`` (tensors) and ``register_*_hook`` (modules) return."""
+
+    def __init__(self, hooks: list, fn: Callable) -> None:
+        self._hooks, self._fn = hooks, fn
+
+    def remove(self) -> None:
+        if self._fn in self._hooks:
+            self._hooks.remove(self._fn)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+# a leaf tensor's hooks (Tensor has __slots__, so they live here, keyed by identity since a
+# tensor's == is elementwise, and dropped with the tensor)
+_leaf_hooks: dict[int, tuple[weakref.ref, list]] = {}
+
+
+def _leaf_hook_list(t: Any, create: bool) -> list | None:
+    entry = _leaf_hooks.get(id(t))
+    if entry is not None and entry[0]() is t:
+        return entry[1]
+    if not create:
+        return None
+    key = id(t)
+    ref = weakref.ref(t, lambda _r: _leaf_hooks.pop(key, None))
+    _leaf_hooks[key] = (ref, [])
+    return _leaf_hooks[key][1]
+
+
+def register_hook(tensor: Any, fn: Callable) -> RemovableHandle:
+    """Call ``fn(grad)`` with the gradient of ``tensor`` each time backward computes it; a
+    returned tensor replaces the gradient (PyTorch's Tensor.register_hook)."""
+    if not tensor.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if tensor.grad_fn is None:
+        hooks = _leaf_hook_list(tensor, True)
+    else:
+        table = getattr(tensor.grad_fn, "hooks", None)
+        if table is None:
+            table = tensor.grad_fn.hooks = {}
+        hooks = table.setdefault(tensor._out_idx, [])
+    hooks.append(fn)
+    return RemovableHandle(hooks, fn)
+
+
+def _run_hooks(hooks: list, g: Any, be: Any) -> Any:
+    for fn in list(hooks):
+        out = fn(_Tensor._wrap(g, be))
+        if out is not None:
+            g = out._data if isinstance(out, _Tensor) else be.asarray(out)
+    return g
+
+
+def _accumulate_leaf(t: Any, g: Any) -> None:
+    hooks = _leaf_hook_list(t, False) if _leaf_hooks else None
+    if hooks:
+        g = _run_hooks(hooks, g, t._be)
+    t._accumulate_grad(g)
+
+
 # ---- the reverse walk -----------------------------------------------------------------------
 def _topological_order(root: Function) -> list[Function]:
     """Nodes reachable from root, each after every node that feeds it a gradient."""
@@ -173,7 +240,7 @@ def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> Non
         if g.dtype != root._data.dtype:
             g = be.astype(g, root._data.dtype)
     if root.grad_fn is None:  # a leaf: its gradient is the seed
-        root._accumulate_grad(g)
+        _accumulate_leaf(root, g)
         return
     if root.grad_fn.inputs is None:
         raise RuntimeError(_FREED)
@@ -183,6 +250,11 @@ def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> Non
         grads = pending.pop(node, None)
         if grads is None:
             continue
+        hooks = getattr(node, "hooks", None)
+        if hooks:
+            for i, fns in hooks.items():
+                if grads[i] is not None:
+                    grads[i] = _run_hooks(fns, grads[i], be)
         retained = getattr(node, "retained", None)
         if retained:
             for i, t in retained.items():
@@ -202,7 +274,7 @@ def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> Non
                 continue
             fn = t.grad_fn
             if fn is None:
-                t._accumulate_grad(gi)
+                _accumulate_leaf(t, gi)
                 continue
             slot = pending.get(fn)
             if slot is None:

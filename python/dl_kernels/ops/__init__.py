@@ -9,6 +9,7 @@ file to the autograd front and lets each family live in its own small module.
 
 from __future__ import annotations
 
+from dl_kernels.autograd.engine import register_hook
 from dl_kernels.ops import pointwise, reductions, shape
 from dl_kernels.tensor import Tensor
 
@@ -47,6 +48,7 @@ def install(cls: type = Tensor) -> None:
     cls.swapdims = shape.swapaxes
     cls.divide = pointwise.div
     cls.int = _to_int32
+    cls.register_hook = register_hook
 
 
 install()
