@@ -72,7 +72,7 @@ def test_from_numpy_shares_memory_and_numpy_item_tolist_read_back():
     assert t.numpy() is a or np.shares_memory(t.numpy(), a)
     assert t.tolist() == a.tolist()
     with pytest.raises(TypeError, match="from_numpy"):
-        dk.from_numpy(np.zeros(2, dtype=np.int16))
+        dk.from_numpy(np.zeros(2, dtype=np.uint16))
 
 
 def test_dlpack_round_trips_through_numpy_and_shares_memory():
