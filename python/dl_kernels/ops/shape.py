@@ -135,9 +135,8 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple:
         view = [1] * len(ts)
         view[i] = shape[i]
         out.append(t.reshape(*view).expand(*shape))
-    if swap:
+    if swap:  # 'xy': the grid of (y, x) in matrix order, returned as (x-grid, y-grid)
         out[0], out[1] = out[1], out[0]
-        out = [o.transpose(0, 1) for o in out]
     return tuple(out)
 
 
