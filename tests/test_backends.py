@@ -27,6 +27,13 @@ def test_the_strict_backend_offers_nothing_beyond_the_contract():
     assert public == set(backend.contract_names())
 
 
+def test_the_cpu_backend_offers_nothing_the_contract_does_not_name():
+    """A new backend method goes into backend.CONTRACT (and its docstring) with the code, so
+    every backend (and the strict one) has it."""
+    public = {n for n in dir(backend.CPUBackend) if not n.startswith("_")}
+    assert public - set(backend.contract_names()) == set()
+
+
 def test_register_backend_refuses_an_incomplete_backend_naming_what_it_lacks():
     class Partial:
         device = "cpu"

@@ -6,7 +6,7 @@ built and a GPU is present, ``dl_kernels._cuda`` (CUDA).
 
 from __future__ import annotations
 
-from dl_kernels import _C, autograd, cuda, nn, optim
+from dl_kernels import _C, autograd, cuda, nn, ops, optim
 from dl_kernels._config import config, get_num_threads, set_num_threads, show_config
 from dl_kernels.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from dl_kernels.dtypes import (
@@ -15,8 +15,13 @@ from dl_kernels.dtypes import (
     dtype,
     float32,
     float64,
+    int8,
+    int16,
+    int32,
     int64,
+    uint8,
 )
+from dl_kernels.errors import OpError
 from dl_kernels.factories import (
     arange,
     empty,
@@ -92,12 +97,17 @@ from dl_kernels.tensor import (
     tensor,
 )
 
+# PyTorch's further tensor ops (dl_kernels.ops), as functions here and as Tensor methods
+globals().update(ops.FUNCTIONS)
+
 __version__ = _C.build_info()["version"]
 
 bool = bool_
 float = float32
 double = float64
 long = int64
+int = int32  # as torch.int
+short = int16
 
 __all__ = ["__version__", "config", "cuda", "get_num_threads", "set_num_threads", "show_config"]
 __all__ += [
@@ -186,3 +196,5 @@ __all__ += [
     "zeros",
     "zeros_like",
 ]
+__all__ += ["OpError", "ops"] + ops.__all__
+__all__ += ["int", "int8", "int16", "int32", "short", "uint8"]

@@ -34,10 +34,15 @@ float32 = dtype("float32")
 float64 = dtype("float64")
 int64 = dtype("int64")
 bool_ = dtype("bool")
-_BY_NP = {d.np: d for d in (float32, float64, int64, bool_)}
+int32 = dtype("int32")
+int16 = dtype("int16")
+int8 = dtype("int8")
+uint8 = dtype("uint8")
+_BY_NP = {d.np: d for d in (float32, float64, int64, bool_, int32, int16, int8, uint8)}
 _BY_NAME = {
     "float32": float32, "float": float32, "float64": float64, "double": float64,
-    "int64": int64, "long": int64, "int": int64, "bool": bool_,
+    "int64": int64, "long": int64, "bool": bool_, "int32": int32, "int": int32,
+    "int16": int16, "short": int16, "int8": int8, "uint8": uint8,
 }
 
 
@@ -72,7 +77,8 @@ def _supported(a: Any, be: Any) -> Any:
         return be.astype(a, float32.np)
     if kind == "b":
         return be.astype(a, bool_.np)
-    raise TypeError(f"unsupported dtype {a.dtype}: expected float32, float64, int64 or bool")
+    raise TypeError(f"unsupported dtype {a.dtype}: expected float32, float64, an integer type "
+                    "or bool")
 
 
 class device:
@@ -112,11 +118,13 @@ def _result_dtype(a: dtype, b: dtype) -> dtype:
         return a
     if b.is_floating_point:
         return b
-    return int64
+    if a is bool_ or b is bool_:
+        return b if a is bool_ else a
+    return _BY_NP[np.promote_types(a.np, b.np)]  # PyTorch's integer promotion is numpy's
 
 
 def _category(d: dtype) -> int:
-    return 2 if d.is_floating_point else 1 if d is int64 else 0
+    return 2 if d.is_floating_point else 0 if d is bool_ else 1
 
 
 def promote(ta: dtype, tb: dtype, a_0d: builtins.bool, b_0d: builtins.bool) -> dtype:

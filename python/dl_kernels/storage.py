@@ -14,6 +14,10 @@ import numpy as np
 
 from dl_kernels import backend as _backend
 from dl_kernels.autograd.engine import _GradMode
+from dl_kernels.autograd.function import _normalize_axis
+from dl_kernels.dtypes import int64
+from dl_kernels.errors import OpError
+from dl_kernels.shapes import wrap_dim
 
 if TYPE_CHECKING:  # for annotations only: Tensor builds on this module
     from dl_kernels.tensor import Tensor
@@ -158,26 +162,40 @@ class StorageOps:
 
     logical_not = __invert__
 
-    def sign(self) -> Tensor:
-        return self._wrap(self._be.sign(self._data), self._be)
-
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return self._wrap(self._be.argmax(self._data, dim, keepdim), self._be)
+        return self._arg_extreme("argmax", dim, keepdim)
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return self._wrap(self._be.argmin(self._data, dim, keepdim), self._be)
+        return self._arg_extreme("argmin", dim, keepdim)
 
-    def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    def _arg_extreme(self, op: str, dim: Any, keepdim: bool) -> Tensor:
         be = self._be
-        truth = be.ne(self._data, 0)
-        return self._wrap(be.logical_not(be.max(be.logical_not(truth), dim, keepdim)), be)
+        if self.ndim == 0:  # a 0-d tensor's only index is 0
+            if dim is not None:
+                wrap_dim(dim, 0)
+            return self._wrap(be.zeros((), int64.np), be)
+        if dim is not None:
+            dim = wrap_dim(dim, self.ndim)
+        if self._data.size == 0:
+            raise OpError(f"{op}(): expected a non-empty tensor, got shape {tuple(self.shape)}")
+        return self._wrap(getattr(be, op)(self._data, dim, keepdim), be)
 
-    def any(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """True where every entry along ``dim`` is nonzero (True over an empty axis)."""
         be = self._be
-        return self._wrap(be.max(be.ne(self._data, 0), dim, keepdim), be)
+        axis = _normalize_axis(_dim_tuple(dim), self.ndim)
+        false = be.sum(be.eq(self._data, 0), axis, keepdim)
+        return self._wrap(be.eq(false, 0), be)
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """True where some entry along ``dim`` is nonzero (False over an empty axis)."""
+        be = self._be
+        axis = _normalize_axis(_dim_tuple(dim), self.ndim)
+        return self._wrap(be.gt(be.sum(be.ne(self._data, 0), axis, keepdim), 0), be)
 
     def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
-        return self._wrap(self._be.sort(self._data, dim % self.ndim, descending)[1], self._be)
+        return self._wrap(self._be.sort(self._data, wrap_dim(dim, self.ndim), descending)[1],
+                          self._be)
 
     @property
     def is_cuda(self) -> bool:
@@ -293,6 +311,10 @@ def _arr(x: Any, be: Any) -> Any:
     if isinstance(x, (np.ndarray, list, tuple)):
         return be.asarray(x)
     return x
+
+
+def _dim_tuple(dim: Any) -> Any:
+    return tuple(dim) if isinstance(dim, list) else dim
 
 
 def _check_device(a: Tensor, b: Tensor) -> None:

@@ -41,6 +41,8 @@ from dl_kernels.dtypes import (
     int64,
     promote,
 )
+from dl_kernels.errors import OpError
+from dl_kernels.shapes import wrap_dim
 from dl_kernels.storage import (
     StorageOps,
     _check_device,
@@ -391,6 +393,9 @@ class Tensor(StorageOps):
     def abs(self) -> Tensor:
         return F.Abs.apply(self)
 
+    def sign(self) -> Tensor:
+        return F.Sign.apply(self)
+
     def tanh(self) -> Tensor:
         return F.Tanh.apply(_floating(self))
 
@@ -483,6 +488,8 @@ class Tensor(StorageOps):
         return F.LogSumExp.apply(_floating(self), axis=_dims(dim), keepdim=keepdim)
 
     def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
+        if p == 0:  # the count of nonzero entries; its gradient is zero
+            return (self != 0).to(self.dtype).sum(dim, keepdim)
         if p == 2 or p == "fro":
             return (self * self).sum(dim, keepdim).sqrt()
         if p == 1:
@@ -509,7 +516,7 @@ class Tensor(StorageOps):
         shape = self._data.shape
         if not shape:
             return self.reshape(1)
-        s, e = start_dim % len(shape), end_dim % len(shape)
+        s, e = wrap_dim(start_dim, len(shape)), wrap_dim(end_dim, len(shape))
         return self.reshape(shape[:s] + (-1,) + shape[e + 1 :])
 
     def permute(self, *dims: Any) -> Tensor:
@@ -519,6 +526,10 @@ class Tensor(StorageOps):
         return F.Permute.apply(self, axes=dims)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
+        if self.ndim == 0:
+            wrap_dim(dim0, 0), wrap_dim(dim1, 0)
+            return self
+        dim0, dim1 = wrap_dim(dim0, self.ndim), wrap_dim(dim1, self.ndim)
         axes = list(range(self.ndim))
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return F.Permute.apply(self, axes=tuple(axes))
@@ -542,13 +553,13 @@ class Tensor(StorageOps):
             new = tuple(n for n in shape if n != 1)
         else:
             dims_in = (dim,) if isinstance(dim, int) else dim
-            dims = {d % len(shape) for d in dims_in} if shape else set()
+            dims = {wrap_dim(d, len(shape)) for d in dims_in}
             new = tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1))
         return self.reshape(new)
 
     def unsqueeze(self, dim: int) -> Tensor:
         shape = list(self._data.shape)
-        shape.insert(dim % (len(shape) + 1), 1)
+        shape.insert(wrap_dim(dim, len(shape) + 1), 1)
         return self.reshape(tuple(shape))
 
     def expand(self, *sizes: Any) -> Tensor:
@@ -578,6 +589,7 @@ class Tensor(StorageOps):
         return x.expand(tuple(inter)).reshape(tuple(final))
 
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple:
+        dim = wrap_dim(dim, self.ndim)
         n = self._data.shape[dim]
         if isinstance(split_size_or_sections, builtins.int):
             size = split_size_or_sections
@@ -593,7 +605,7 @@ class Tensor(StorageOps):
         return F.Split.apply(self, sections=bounds, axis=dim % self.ndim)
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple:
-        n = self._data.shape[dim]
+        n = self._data.shape[wrap_dim(dim, self.ndim)]
         return self.split(builtins.max(-(-n // chunks), 1), dim)
 
     def unbind(self, dim: int = 0) -> tuple:
@@ -604,7 +616,7 @@ class Tensor(StorageOps):
         if index.ndim != 1 or index.is_floating_point():
             raise ValueError(f"index_select: index must be a 1-D integer tensor, got {index.dtype} "
                              f"of shape {tuple(index.shape)}")
-        sl = (slice(None),) * (dim % self.ndim) + (index,)
+        sl = (slice(None),) * wrap_dim(dim, self.ndim) + (index,)
         return self[sl]
 
     def gather(self, dim: int, index: Tensor) -> Tensor:
@@ -612,11 +624,11 @@ class Tensor(StorageOps):
         if index.is_floating_point() or index.ndim != self.ndim:
             raise ValueError(f"gather: index must be an integer tensor with {self.ndim} dims, "
                              f"got {index.dtype} of shape {tuple(index.shape)}")
-        return F.Gather.apply(self, index=index._data, axis=dim % self.ndim)
+        return F.Gather.apply(self, index=index._data, axis=wrap_dim(dim, self.ndim))
 
     def sort(self, dim: int = -1, descending: bool = False) -> MaxResult:
         """(values, indices) along dim (stable); values carry the gradient."""
-        dim = dim % self.ndim
+        dim = wrap_dim(dim, self.ndim)
         _, idx = self._be.sort(self._data, dim, descending)
         return MaxResult(F.Gather.apply(self, index=idx, axis=dim), Tensor._wrap(idx, self._be))
 
@@ -624,14 +636,14 @@ class Tensor(StorageOps):
         """The k largest (or smallest) entries along dim as (values, indices)."""
         values, indices = self.sort(dim, descending=largest)
         sl = [slice(None)] * self.ndim
-        sl[dim % self.ndim] = slice(0, k)
+        sl[wrap_dim(dim, self.ndim)] = slice(0, k)
         return MaxResult(values[tuple(sl)], indices[tuple(sl)])
 
     # ---- indexing --------------------------------------------------------------------------
     def __getitem__(self, index: Any) -> Tensor:
         index, advanced = _convert_index(index, self._be)
         if not self.requires_grad or not _GradMode.enabled:
-            return Tensor._wrap(self._be.getitem(self._data, index), self._be)
+            return Tensor._wrap(F.index_get(self._be, self._data, index), self._be)
         return F.GetItem.apply(self, index=index, advanced=advanced)
 
     def __setitem__(self, index: Any, value: Any) -> None:
@@ -639,7 +651,7 @@ class Tensor(StorageOps):
         be = self._be
         v_needs = isinstance(value, Tensor) and value.requires_grad
         if not _GradMode.enabled or (not self.requires_grad and not v_needs):
-            be.setitem(self._data, index, value._data if isinstance(value, Tensor) else value)
+            F.index_set(be, self._data, index, value._data if isinstance(value, Tensor) else value)
             return
         if self.requires_grad and self.grad_fn is None:
             raise RuntimeError("a leaf tensor that requires grad is used in an in-place operation")
@@ -714,13 +726,13 @@ def _check_matmul(a: Tensor, b: Tensor) -> None:
     if a._data.dtype != b._data.dtype:
         raise TypeError(f"matmul: dtypes differ: {a.dtype} @ {b.dtype}")
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(
+        raise OpError(
             f"matmul: both operands need a dimension, got shapes {a.shape} and {b.shape}"
         )
     ka = a.shape[-1]
     kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if ka != kb:
-        raise ValueError(
+        raise OpError(
             f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
             f"(inner dimensions {ka} and {kb} differ)"
         )

@@ -21,7 +21,10 @@ backend object: it imports nothing from the tensor module, which sits above it.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+import weakref
+from typing import Any, Callable
+
+from dl_kernels.errors import OpError
 
 
 # ---- grad mode ------------------------------------------------------------------------------
@@ -103,7 +106,12 @@ class Function:
                     needs = True
                     break
         fn.be = be = inputs[0]._be  # by convention the first input is always a tensor
-        out = fn.forward(*[None if t is None else t._data for t in inputs], **params)
+        try:
+            out = fn.forward(*[None if t is None else t._data for t in inputs], **params)
+        except ValueError as e:  # numpy's shape errors, catchable as PyTorch's RuntimeError too
+            if isinstance(e, OpError):
+                raise
+            raise OpError(f"{cls.__name__}: {e}") from e
         node = None
         if needs:
             fn.inputs = inputs
@@ -115,6 +123,74 @@ class Function:
             fn.out_meta = [(o.shape, o.dtype) for o in out]
             return tuple(wrap(o, be, node, i) for i, o in enumerate(out))
         return wrap(out, be, node, 0)
+
+
+# ---- tensor hooks ---------------------------------------------------------------------------
+class RemovableHandle:
+    """What ``register_hook`` (tensors) and ``register_*_hook`` (modules) return."""
+
+    def __init__(self, hooks: list, fn: Callable) -> None:
+        self._hooks, self._fn = hooks, fn
+
+    def remove(self) -> None:
+        if self._fn in self._hooks:
+            self._hooks.remove(self._fn)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+# a leaf tensor's hooks (Tensor has __slots__, so they live here, keyed by identity since a
+# tensor's == is elementwise, and dropped with the tensor)
+_leaf_hooks: dict[int, tuple[weakref.ref, list]] = {}
+
+
+def _leaf_hook_list(t: Any, create: bool) -> list | None:
+    entry = _leaf_hooks.get(id(t))
+    if entry is not None and entry[0]() is t:
+        return entry[1]
+    if not create:
+        return None
+    key = id(t)
+    ref = weakref.ref(t, lambda _r: _leaf_hooks.pop(key, None))
+    _leaf_hooks[key] = (ref, [])
+    return _leaf_hooks[key][1]
+
+
+def register_hook(tensor: Any, fn: Callable) -> RemovableHandle:
+    """Call ``fn(grad)`` with the gradient of ``tensor`` each time backward computes it; a
+    returned tensor replaces the gradient (PyTorch's Tensor.register_hook)."""
+    if not tensor.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if tensor.grad_fn is None:
+        hooks = _leaf_hook_list(tensor, True)
+    else:
+        table = getattr(tensor.grad_fn, "hooks", None)
+        if table is None:
+            table = tensor.grad_fn.hooks = {}
+        hooks = table.setdefault(tensor._out_idx, [])
+    hooks.append(fn)
+    return RemovableHandle(hooks, fn)
+
+
+def _run_hooks(hooks: list, g: Any, be: Any, like: Any) -> Any:
+    """Each hook sees the gradient as a tensor (made with ``like._wrap``, ``like`` a tensor of the
+    graph: the engine never names the Tensor class); a returned tensor replaces it."""
+    for fn in list(hooks):
+        out = fn(like._wrap(g, be))
+        if out is not None:
+            g = out._data if hasattr(out, "_data") else be.asarray(out)
+    return g
+
+
+def _accumulate_leaf(t: Any, g: Any) -> None:
+    hooks = _leaf_hook_list(t, False) if _leaf_hooks else None
+    if hooks:
+        g = _run_hooks(hooks, g, t._be, t)
+    t._accumulate_grad(g)
 
 
 # ---- the reverse walk -----------------------------------------------------------------------
@@ -151,7 +227,7 @@ def backward(root: Any, g: Any, retain_graph: bool = False) -> None:
     root's backend) into every leaf's ``.grad``."""
     be = root._be
     if root.grad_fn is None:  # a leaf: its gradient is the seed
-        root._accumulate_grad(g)
+        _accumulate_leaf(root, g)
         return
     if root.grad_fn.inputs is None:
         raise RuntimeError(_FREED)
@@ -161,6 +237,11 @@ def backward(root: Any, g: Any, retain_graph: bool = False) -> None:
         grads = pending.pop(node, None)
         if grads is None:
             continue
+        hooks = getattr(node, "hooks", None)
+        if hooks:
+            for i, fns in hooks.items():
+                if grads[i] is not None:
+                    grads[i] = _run_hooks(fns, grads[i], be, root)
         retained = getattr(node, "retained", None)
         if retained:
             for i, t in retained.items():
@@ -180,7 +261,7 @@ def backward(root: Any, g: Any, retain_graph: bool = False) -> None:
                 continue
             fn = t.grad_fn
             if fn is None:
-                t._accumulate_grad(gi)
+                _accumulate_leaf(t, gi)
                 continue
             slot = pending.get(fn)
             if slot is None:

@@ -30,14 +30,20 @@ creation
     ``arange(start, stop, step, dtype)``
 random numbers (one generator per backend)
     ``randn/rand(shape, dtype)``, ``randint(low, high, shape, dtype)``,
-    ``bernoulli(shape, p, dtype)``, ``manual_seed(n)``, ``get_rng_state()`` and
+    ``bernoulli(shape, p, dtype)``, ``multinomial(probs, num_samples, replacement)``,
+    ``manual_seed(n)``, ``get_rng_state()`` and
     ``set_rng_state(state)`` (an opaque, picklable value)
 elementwise (numpy broadcasting; the arithmetic ones take ``out=`` for in-place updates)
     ``add sub mul div floor_divide remainder pow neg exp log log1p expm1 sqrt abs sign tanh``
     ``sigmoid softplus(a, beta, threshold) maximum minimum clip(a, lo, hi) where(cond, a, b)``
     ``eq ne lt le gt ge logical_and logical_or logical_not isclose``
+elementwise math (``backend/cpu_ops.py`` on the CPU)
+    ``sin cos tan asin acos atan atan2 sinh cosh asinh acosh atanh erf erfc erfinv exp2 log2``
+    ``log10 floor ceil trunc round(a, decimals) fmod copysign isnan isinf isfinite signbit``
 reductions (``axis`` None, an int or a tuple)
-    ``sum/mean/max/min/logsumexp(a, axis, keepdims)``, ``argmax/argmin(a, axis, keepdims)``
+    ``sum/mean/max/min/logsumexp/prod(a, axis, keepdims)``, ``argmax/argmin(a, axis, keepdims)``
+scans (along one axis)
+    ``cumsum cumprod logcumsumexp (a, axis)``, ``cummax/cummin(a, axis) -> (values, indices)``
 movement (views where the layout allows), indexing, gather and scatter
     ``reshape(a, shape)``, ``permute(a, axes)``, ``broadcast_to(a, shape)``,
     ``concat(arrays, axis)``, ``stack(arrays, axis)``, ``split(a, sections, axis)``,
@@ -46,7 +52,10 @@ movement (views where the layout allows), indexing, gather and scatter
     arrays of this backend, in numpy's rules), ``index_add(shape, index, values)``
     (scatter-add into zeros: the backward of indexing and embedding),
     ``gather(a, index, axis)``, ``scatter_add(shape, index, values, axis)``,
-    ``sort(a, axis, descending) -> (values, indices)``
+    ``sort(a, axis, descending) -> (values, indices)``, ``flip(a, axes)``,
+    ``roll(a, shifts, axes)``, ``tril/triu(a, k)``, ``diagonal(a, offset, axis1, axis2)``,
+    ``diag_embed(d, offset, axis1, axis2)``, ``nonzero(a)`` (N, ndim), ``repeat(a, repeats, axis)``,
+    ``einsum(equation, *arrays)``, ``scatter(a, index, src, axis, reduce)`` (see cpu_ops)
 kernel families (``_C`` on the CPU, ``_cuda`` on a GPU; argument order as in ``CPUBackend``)
     gemm: ``gemm(a, b, trans_a, trans_b)``, ``matmul(a, b)`` (numpy.matmul semantics)
     conv2d: ``conv2d_forward``, ``conv2d_backward_input/weight/bias``
@@ -72,16 +81,22 @@ CONTRACT: dict[str, tuple[str, ...]] = {
     "conversion": ("asarray", "from_numpy", "to_numpy", "astype", "copy", "contiguous",
                    "is_contiguous", "dtype_of", "from_dlpack", "dlpack", "dlpack_device"),
     "creation": ("empty", "zeros", "ones", "full", "arange"),
-    "random": ("randn", "rand", "randint", "bernoulli", "manual_seed", "get_rng_state",
-               "set_rng_state"),
+    "random": ("randn", "rand", "randint", "bernoulli", "multinomial", "manual_seed",
+               "get_rng_state", "set_rng_state"),
     "elementwise": ("add", "sub", "mul", "div", "floor_divide", "remainder", "pow", "neg",
                     "exp", "log", "log1p", "expm1", "sqrt", "abs", "sign", "tanh", "sigmoid",
                     "softplus", "maximum", "minimum", "clip", "where", "eq", "ne", "lt", "le",
                     "gt", "ge", "logical_and", "logical_or", "logical_not", "isclose"),
-    "reductions": ("sum", "mean", "max", "min", "logsumexp", "argmax", "argmin"),
+    "elementwise math": ("sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh",
+                         "asinh", "acosh", "atanh", "erf", "erfc", "erfinv", "exp2", "log2",
+                         "log10", "floor", "ceil", "trunc", "round", "fmod", "copysign", "isnan",
+                         "isinf", "isfinite", "signbit"),
+    "reductions": ("sum", "mean", "max", "min", "logsumexp", "prod", "argmax", "argmin"),
+    "scans": ("cumsum", "cumprod", "logcumsumexp", "cummax", "cummin"),
     "movement": ("reshape", "permute", "broadcast_to", "concat", "stack", "split",
                  "unbroadcast", "getitem", "setitem", "index_add", "gather", "scatter_add",
-                 "sort"),
+                 "sort", "flip", "roll", "tril", "triu", "diagonal", "diag_embed", "nonzero",
+                 "repeat", "einsum", "scatter"),
     "kernel:gemm": ("gemm", "matmul"),
     "kernel:conv2d": ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
                       "conv2d_backward_bias"),

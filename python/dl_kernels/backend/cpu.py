@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from dl_kernels import _C
+from dl_kernels.backend.cpu_ops import CPUMathOps
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -44,8 +45,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
-class CPUBackend:
-    """numpy + ``dl_kernels._C``."""
+class CPUBackend(CPUMathOps):
+    """numpy + ``dl_kernels._C`` (the extended math in ``cpu_ops.CPUMathOps``)."""
 
     device = "cpu"
     Array = np.ndarray
@@ -193,7 +194,8 @@ class CPUBackend:
 
     @staticmethod
     def logsumexp(a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-        m = np.max(a, axis=axis, keepdims=True)
+        # initial=-inf: an empty axis gives log(0) = -inf, as PyTorch
+        m = np.max(a, axis=axis, keepdims=True, initial=-np.inf)
         m = np.where(np.isfinite(m), m, 0)
         out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
         if not keepdims:
@@ -269,8 +271,8 @@ class CPUBackend:
 
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """numpy.matmul semantics (1-D, 2-D, broadcast batches) with every product on our GEMM."""
-        if a.dtype not in _FLOATS or a.dtype != b.dtype:
-            return np.matmul(a, b)
+        if a.dtype not in _FLOATS or a.dtype != b.dtype or a.size == 0 or b.size == 0:
+            return np.matmul(a, b)  # an empty product is zeros (or empty): nothing to compute
         if a.ndim == 2 and b.ndim == 2:
             a2, ta = _gemm_operand(a)
             b2, tb = _gemm_operand(b)

@@ -15,6 +15,7 @@ from typing import Any, Union
 from dl_kernels.autograd import function as Fn
 from dl_kernels.factories import arange, empty_like, randn_like, zeros
 from dl_kernels.ops.core import cat
+from dl_kernels.shapes import broadcast_shapes
 from dl_kernels.tensor import Tensor, _floating, tensor
 
 IntPair = Union[int, Sequence[int]]
@@ -129,10 +130,17 @@ def _pool_args(kernel_size: IntPair, stride: Any, padding: IntPair, what: str) -
 
 def pad(input: Tensor, pad: Sequence[int], mode: str = "constant",
         value: float | None = None) -> Tensor:
-    """Constant padding as torch: ``pad`` = (left, right) of the last dim, then (top, bottom)
-    of the one before, and so on."""
+    """Padding as torch: ``pad`` = (left, right) of the last dim, then (top, bottom) of the one
+    before, and so on; mode 'constant' (``value``), 'reflect', 'replicate' or 'circular'."""
+    if mode in ("reflect", "replicate", "circular"):
+        from dl_kernels.nn.functional_conv import pad_by_mode
+
+        if len(pad) % 2 or len(pad) // 2 > input.ndim:
+            raise ValueError(f"pad: expected an even number of widths for at most {input.ndim} "
+                             f"dims, got {tuple(pad)}")
+        return pad_by_mode(input, pad, mode)
     if mode != "constant":
-        raise NotImplementedError(f"pad: mode {mode!r} (only 'constant')")
+        raise NotImplementedError(f"pad: mode {mode!r} (constant, reflect, replicate, circular)")
     if len(pad) % 2 or len(pad) // 2 > input.ndim or any(int(p) < 0 for p in pad):
         raise ValueError(f"pad: expected an even number of non-negative widths for at most "
                          f"{input.ndim} dims, got {tuple(pad)}")
@@ -158,10 +166,18 @@ def max_pool2d(input: Tensor, kernel_size: IntPair, stride: Any = None,
     maximum of each window. return_indices gives the flat h * W + w index per output.
     ceil_mode pads the input explicitly with -inf (one copy) and pools that."""
     k, s, p = _pool_args(kernel_size, stride, padding, "max_pool2d")
-    if _pair(dilation, "max_pool2d: dilation") != (1, 1):
-        raise NotImplementedError("max_pool2d: dilation != 1 is not supported")
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
+    dil = _pair(dilation, "max_pool2d: dilation")
+    if dil != (1, 1):  # not on the kernel: a max over gathered windows
+        from dl_kernels.nn.functional_conv import max_pool2d_dilated
+
+        if 2 * p[0] > k[0] or 2 * p[1] > k[1]:
+            raise ValueError(f"max_pool2d: padding {p} should be at most half the kernel {k}")
+        out = max_pool2d_dilated(x, k, s, p, dil, ceil_mode, return_indices)
+        if unbatched:
+            return tuple(o.squeeze(0) for o in out) if return_indices else out.squeeze(0)
+        return out
     h, w = x.shape[2], x.shape[3]
     offset = (0, 0)
     if ceil_mode:
@@ -189,10 +205,13 @@ def avg_pool2d(input: Tensor, kernel_size: IntPair, stride: Any = None,
                divisor_override: int | None = None) -> Tensor:
     """Mean over each window (zero padding counted when count_include_pad)."""
     k, s, p = _pool_args(kernel_size, stride, padding, "avg_pool2d")
-    if ceil_mode:
-        raise NotImplementedError("avg_pool2d: ceil_mode is not supported")
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
+    if ceil_mode:
+        from dl_kernels.nn.functional_conv import avg_pool2d_ceil
+
+        out = avg_pool2d_ceil(x, k, s, p, count_include_pad, divisor_override)
+        return out.squeeze(0) if unbatched else out
     out = Fn.AvgPool2d.apply(x, kernel=k, stride=s, padding=p,
                              count_include_pad=count_include_pad)
     if divisor_override is not None:
@@ -316,8 +335,9 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
     n = weight.shape[0]
     if input.numel():
         lo, hi = int(input.min().item()), int(input.max().item())
-        if lo < -n or hi >= n:
-            raise ValueError(f"embedding: indices must be in [0, {n}) for weight "
+        if lo < 0 or hi >= n:
+            # IndexError as PyTorch; negative indices would silently pick rows from the end
+            raise IndexError(f"embedding: indices must be in [0, {n}) for weight "
                              f"{tuple(weight.shape)}, got range [{lo}, {hi}]")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n
@@ -470,7 +490,10 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
-    """sum(x1 x2) / (max(||x1||, eps) max(||x2||, eps)) over dim (broadcasting)."""
+    """sum(x1 x2) / (max(||x1||, eps) max(||x2||, eps)) over dim, after broadcasting x1 and
+    x2 to one shape (norms taken before broadcasting would count a broadcast entry once)."""
+    shape = broadcast_shapes(x1.shape, x2.shape)
+    x1, x2 = x1.expand(shape), x2.expand(shape)
     n1 = x1.norm(2, dim, keepdim=True).clamp(min=eps)
     n2 = x2.norm(2, dim, keepdim=True).clamp(min=eps)
     return ((x1 / n1) * (x2 / n2)).sum(dim)
@@ -646,7 +669,8 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Any,
     a float. The clamp at eps passes the gradient through, as in torch."""
     if not isinstance(var, Tensor):
         var = tensor(float(var), dtype=input.dtype)
-    _same_shape(input, target, "gaussian_nll_loss")
+    shape = broadcast_shapes(input.shape, target.shape)  # a broadcast target, as PyTorch
+    input, target = input.expand(shape), target.expand(shape)
     if var.ndim == input.ndim - 1 and tuple(var.shape) == tuple(input.shape[:-1]):
         var = var.unsqueeze(-1)
     elif var.ndim > 0 and tuple(var.shape) != tuple(input.shape) and not (
@@ -699,3 +723,58 @@ __all__ = [
     "step",
     "tanh",
 ]
+
+# ---- the rest of torch.nn.functional, one file per family -----------------------------------
+from dl_kernels.nn.functional_act import (
+    celu,
+    elu,
+    gelu,
+    glu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    rrelu,
+    selu,
+    silu,
+    softmin,
+    softshrink,
+    softsign,
+    tanhshrink,
+    threshold,
+)
+from dl_kernels.nn.functional_conv import (
+    avg_pool1d,
+    conv1d,
+    conv_transpose1d,
+    conv_transpose2d,
+    interpolate,
+    max_pool1d,
+    max_unpool1d,
+    max_unpool2d,
+    upsample,
+    upsample_bilinear,
+    upsample_nearest,
+)
+
+__all__ += [
+    "avg_pool1d", "celu", "conv1d", "conv_transpose1d", "conv_transpose2d", "elu", "gelu",
+    "glu", "hardshrink", "hardsigmoid", "hardswish", "hardtanh", "interpolate", "logsigmoid",
+    "max_pool1d", "max_unpool1d", "max_unpool2d", "mish", "prelu", "relu6", "rrelu", "selu",
+    "silu", "softmin", "softshrink", "softsign", "tanhshrink", "threshold", "upsample",
+    "upsample_bilinear", "upsample_nearest",
+]
+from dl_kernels.nn.functional_attention import scaled_dot_product_attention
+from dl_kernels.nn.functional_norm import (
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+)
+
+__all__ += ["batch_norm", "group_norm", "instance_norm", "layer_norm",
+            "scaled_dot_product_attention"]

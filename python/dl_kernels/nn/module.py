@@ -238,7 +238,33 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_hooks")
+        if hooks is None:
+            return self.forward(*args, **kwargs)
+        return hooks.call(self, args, kwargs)
+
+    # ---- hooks (PyTorch's signatures; see nn.hooks) ------------------------------------------
+    def _hook_table(self) -> Any:
+        from dl_kernels.nn.hooks import ModuleHooks
+
+        if "_hooks" not in self.__dict__:
+            object.__setattr__(self, "_hooks", ModuleHooks())
+        return self.__dict__["_hooks"]
+
+    def register_forward_pre_hook(self, hook: Callable) -> Any:
+        """``hook(module, args)`` before forward; may return new args."""
+        return self._hook_table().add("forward_pre", hook)
+
+    def register_forward_hook(self, hook: Callable) -> Any:
+        """``hook(module, args, output)`` after forward; may return a new output."""
+        return self._hook_table().add("forward", hook)
+
+    def register_full_backward_hook(self, hook: Callable) -> Any:
+        """``hook(module, grad_input, grad_output)`` when the gradients with respect to the
+        module's inputs are computed; may return new grad_input."""
+        return self._hook_table().add("backward", hook)
+
+    register_backward_hook = register_full_backward_hook
 
     # ---- state ----------------------------------------------------------------------------
     def state_dict(self, prefix: str = "") -> OrderedDict[str, Any]:

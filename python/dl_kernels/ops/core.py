@@ -8,6 +8,8 @@ from typing import Any
 
 from dl_kernels.autograd import function as F
 from dl_kernels.dtypes import _result_dtype
+from dl_kernels.errors import OpError
+from dl_kernels.shapes import wrap_dim
 from dl_kernels.tensor import Tensor, _coerce, tensor
 
 
@@ -30,14 +32,20 @@ def _same_dtype(tensors: Sequence[Tensor], what: str) -> list[Tensor]:
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     ts = _same_dtype(tensors, "cat")
+    for i, t in enumerate(ts):
+        if t.ndim == 0:
+            raise OpError(f"cat: zero-dimensional tensor (at position {i}) cannot be "
+                          "concatenated")
+    # PyTorch's legacy rule: 1-D empty tensors (shape (0,)) are skipped whatever their rank
+    ts = [t for t in ts if t.shape != (0,)] or ts[:1]
     ref = ts[0].shape
-    axis = dim % len(ref)
+    axis = wrap_dim(dim, len(ref))
     for t in ts[1:]:
         if t.ndim != len(ref) or any(
             a != b for i, (a, b) in enumerate(zip(ref, t.shape)) if i != axis
         ):
-            raise ValueError(f"cat: shapes {tuple(ref)} and {tuple(t.shape)} differ outside "
-                             f"dim {dim}")
+            raise OpError(f"cat: shapes {tuple(ref)} and {tuple(t.shape)} differ outside "
+                          f"dim {dim}")
     return F.Cat.apply(*ts, axis=axis)
 
 
@@ -48,8 +56,8 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     ts = _same_dtype(tensors, "stack")
     for t in ts[1:]:
         if t.shape != ts[0].shape:
-            raise ValueError(f"stack: shapes {tuple(ts[0].shape)} and {tuple(t.shape)} differ")
-    return F.Stack.apply(*ts, axis=dim % (ts[0].ndim + 1))
+            raise OpError(f"stack: shapes {tuple(ts[0].shape)} and {tuple(t.shape)} differ")
+    return F.Stack.apply(*ts, axis=wrap_dim(dim, ts[0].ndim + 1))
 
 
 def split(t: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple:
