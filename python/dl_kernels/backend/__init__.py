@@ -22,7 +22,8 @@ attributes
 conversion and casts
     ``asarray(data, dtype=None)`` (a copy of host data: lists, numbers, numpy arrays),
     ``from_numpy(a)`` (shares memory where the device can), ``to_numpy(a)`` (host array; on
-    the CPU the same memory), ``astype(a, dtype)``, ``copy(a)``, ``contiguous(a)``,
+    the CPU the same memory), ``item(a)`` (a one-element array as a Python number: a device
+    sync, for the few decisions an op makes on values), ``astype(a, dtype)``, ``copy(a)``, ``contiguous(a)``,
     ``is_contiguous(a)``, ``dtype_of(a)``, ``from_dlpack(obj)``, ``dlpack(a, ...)`` and
     ``dlpack_device(a)`` (the DLPack protocol of ``a``)
 creation
@@ -78,7 +79,7 @@ from dl_kernels.backend.cpu import CPUBackend
 #: The names every backend provides, by group (see the module docstring for their meaning).
 CONTRACT: dict[str, tuple[str, ...]] = {
     "attributes": ("device", "Array"),
-    "conversion": ("asarray", "from_numpy", "to_numpy", "astype", "copy", "contiguous",
+    "conversion": ("asarray", "from_numpy", "to_numpy", "item", "astype", "copy", "contiguous",
                    "is_contiguous", "dtype_of", "from_dlpack", "dlpack", "dlpack_device"),
     "creation": ("empty", "zeros", "ones", "full", "arange"),
     "random": ("randn", "rand", "randint", "bernoulli", "multinomial", "manual_seed",

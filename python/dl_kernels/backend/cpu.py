@@ -76,6 +76,10 @@ class CPUBackend(CPUMathOps):
         return a
 
     @staticmethod
+    def item(a: np.ndarray) -> Any:
+        return a.item()
+
+    @staticmethod
     def from_dlpack(obj: Any) -> np.ndarray:
         return np.from_dlpack(obj)
 
