@@ -477,6 +477,8 @@ class Tensor:
         return F.MatMul.apply(self, other)
 
     def __rmatmul__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor):  # keep other's graph
+            return other.__matmul__(self)
         return tensor(other, dtype=self.dtype, device=self.device).__matmul__(self)
 
     def matmul(self, other: Tensor) -> Tensor:
@@ -603,6 +605,8 @@ class Tensor:
         return F.Maximum.apply(a, b, minimum=True)
 
     def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
+        if isinstance(value, Tensor):  # a 0-d tensor value keeps its gradient
+            return where(mask, value.to(self.dtype), self)
         return where(mask, tensor(value, dtype=self.dtype, device=self.device), self)
 
     def softmax(self, dim: int) -> Tensor:
@@ -667,6 +671,8 @@ class Tensor:
 
     def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
             correction: Any = None) -> Tensor:
+        if isinstance(dim, builtins.bool):  # PyTorch's var(input, unbiased) overload
+            dim, unbiased = None, dim
         if correction is None:
             correction = 0 if unbiased is False else 1
         return F.Var.apply(_floating(self), axis=_dims(dim), correction=correction,
@@ -674,6 +680,8 @@ class Tensor:
 
     def std(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
             correction: Any = None) -> Tensor:
+        if isinstance(dim, builtins.bool):  # PyTorch's std(input, unbiased) overload
+            dim, unbiased = None, dim
         return self.var(dim, unbiased, keepdim, correction).sqrt()
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
@@ -688,6 +696,8 @@ class Tensor:
             return self.abs().sum(dim, keepdim)
         if p == math.inf:
             return self.abs().amax(dim, keepdim)
+        if p == -math.inf:
+            return self.abs().amin(dim, keepdim)
         return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
 
     def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -831,20 +841,27 @@ class Tensor:
                              f"got {index.dtype} of shape {tuple(index.shape)}")
         return F.Gather.apply(self, index=index._data, axis=wrap_dim(dim, self.ndim))
 
-    def sort(self, dim: int = -1, descending: bool = False) -> MaxResult:
-        """(values, indices) along dim (stable); values carry the gradient."""
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> MaxResult:
+        """(values, indices) along dim (always stable); values carry the gradient."""
+        if self.ndim == 0:
+            wrap_dim(dim, 0)
+            return MaxResult(self.clone(), Tensor._wrap(self._be.zeros((), int64.np), self._be))
         dim = wrap_dim(dim, self.ndim)
         _, idx = self._be.sort(self._data, dim, descending)
         return MaxResult(F.Gather.apply(self, index=idx, axis=dim), Tensor._wrap(idx, self._be))
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> MaxResult:
         """The k largest (or smallest) entries along dim as (values, indices)."""
+        if self.ndim == 0:
+            return self.sort(dim)
         values, indices = self.sort(dim, descending=largest)
         sl = [slice(None)] * self.ndim
         sl[wrap_dim(dim, self.ndim)] = slice(0, k)
         return MaxResult(values[tuple(sl)], indices[tuple(sl)])
 
-    def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        if self.ndim == 0:
+            return self.sort(dim)[1]
         return Tensor._wrap(self._be.sort(self._data, wrap_dim(dim, self.ndim), descending)[1],
                             self._be)
 
@@ -1202,48 +1219,71 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device
 
 
 def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:
+    if isinstance(start, Tensor):
+        start = start.item()
+    if isinstance(end, Tensor):
+        end = end.item()
     if steps == 1:
         return full((1,), start, dtype=dtype or float32, device=device)
+    if steps == 0:
+        return zeros(0, dtype=dtype or float32, device=device)
     step = (end - start) / (steps - 1)
+    if dtype is None or _as_dtype(dtype).is_floating_point:
+        # PyTorch's: the first half counted up from start, the second down from end, so both
+        # ends are exact
+        i = arange(steps, dtype=float64, device=device)
+        half = steps // 2
+        up = i * step + start
+        down = end - (steps - 1 - i) * step
+        return where(i < half, up, down).to(dtype or float32)
     return arange(steps, dtype=float64, device=device).mul(step).add(start).to(dtype or float32)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None) -> Tensor:
+def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
     m = n if m is None else m
     out = zeros(n, m, dtype=dtype, device=device)
     k = builtins.min(n, m)
     idx = arange(k, device=device)
     out[idx, idx] = 1
-    return out
+    return out.requires_grad_(True) if requires_grad else out
 
 
-def _like(fn: Any, t: Tensor, dtype: Any, requires_grad: bool, *extra: Any) -> Tensor:
+def _like(fn: Any, t: Tensor, dtype: Any, requires_grad: bool, *extra: Any,
+          device: Any = None) -> Tensor:
     d = dtype if dtype is not None else t.dtype
-    return fn(t.shape, *extra, dtype=d, device=t.device, requires_grad=requires_grad)
+    return fn(t.shape, *extra, dtype=d, device=device if device is not None else t.device,
+              requires_grad=requires_grad)
 
 
-def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(zeros, t, dtype, requires_grad)
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
+               device: Any = None, memory_format: Any = None) -> Tensor:
+    return _like(zeros, t, dtype, requires_grad, device=device)
 
 
-def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(ones, t, dtype, requires_grad)
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
+              device: Any = None, memory_format: Any = None) -> Tensor:
+    return _like(ones, t, dtype, requires_grad, device=device)
 
 
-def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(empty, t, dtype, requires_grad)
+def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
+               device: Any = None, memory_format: Any = None) -> Tensor:
+    return _like(empty, t, dtype, requires_grad, device=device)
 
 
-def full_like(t: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(full, t, dtype, requires_grad, fill_value)
+def full_like(t: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False,
+              device: Any = None, memory_format: Any = None) -> Tensor:
+    return _like(full, t, dtype, requires_grad, fill_value, device=device)
 
 
-def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(randn, t, dtype, requires_grad)
+def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
+               device: Any = None, memory_format: Any = None) -> Tensor:
+    return _like(randn, t, dtype, requires_grad, device=device)
 
 
-def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(rand, t, dtype, requires_grad)
+def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
+              device: Any = None, memory_format: Any = None) -> Tensor:
+    return _like(rand, t, dtype, requires_grad, device=device)
 
 
 def manual_seed(seed: int) -> None:

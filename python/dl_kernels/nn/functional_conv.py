@@ -110,7 +110,7 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
 
 
 # ---- interpolation ----------------------------------------------------------------------------
-_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "bicubic")
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "bicubic", "area")
 _DIMS = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
 
 
@@ -168,6 +168,45 @@ def _cubic_along(x: Tensor, dim: int, out: int, scale: float | None,
     return result
 
 
+def _area_along(x: Tensor, dim: int, out: int) -> Tensor:
+    """Adaptive average along one dim: output i averages inputs [floor(i n / out),
+    ceil((i + 1) n / out)), as a product with an (out, n) averaging matrix."""
+    n = x.shape[dim]
+    rows = []
+    for i in range(out):
+        start, end = (i * n) // out, -((-(i + 1) * n) // out)
+        rows.append([1.0 / (end - start) if start <= j < end else 0.0 for j in range(n)])
+    w = tensor(rows, dtype=float64).to(x.dtype) if out else zeros(0, n, dtype=x.dtype)
+    return (x.movedim(dim, -1) @ w.t()).movedim(-1, dim)
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
+    """Average over (N, C, L) windows that split L into ``output_size`` near-equal parts."""
+    return _area_along(input, input.ndim - 1, _tuple(output_size, 1, "output_size")[0])
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
+    """Adaptive average pooling of the last two dims (None keeps a dim's size)."""
+    sizes = (output_size, output_size) if isinstance(output_size, int) or output_size is None \
+        else tuple(output_size)
+    x = input
+    for i, out in enumerate(sizes):
+        dim = input.ndim - 2 + i
+        x = _area_along(x, dim, x.shape[dim] if out is None else int(out))
+    return x
+
+
+def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
+    """Adaptive average pooling of the last three dims (None keeps a dim's size)."""
+    sizes = (output_size,) * 3 if isinstance(output_size, int) or output_size is None \
+        else tuple(output_size)
+    x = input
+    for i, out in enumerate(sizes):
+        dim = input.ndim - 3 + i
+        x = _area_along(x, dim, x.shape[dim] if out is None else int(out))
+    return x
+
+
 def _nearest_along(x: Tensor, dim: int, out: int, scale: float | None, exact: bool) -> Tensor:
     size = x.shape[dim]
     ratio = 1.0 / scale if scale is not None else size / out
@@ -192,7 +231,7 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,
     if mode in _DIMS and _DIMS[mode] != spatial:
         raise OpError(f"interpolate: mode {mode!r} needs a {_DIMS[mode] + 2}-D input, got "
                       f"{input.ndim}-D")
-    if align_corners is not None and mode.startswith("nearest"):
+    if align_corners is not None and (mode.startswith("nearest") or mode == "area"):
         raise ValueError("interpolate: align_corners only applies to the linear and cubic modes")
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: give exactly one of size and scale_factor")
@@ -212,7 +251,9 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,
     ac = bool(align_corners)
     for i, (out, sc) in enumerate(zip(out_sizes, scales)):
         dim = 2 + i
-        if mode.startswith("nearest"):
+        if mode == "area":
+            x = _area_along(x, dim, out)
+        elif mode.startswith("nearest"):
             x = _nearest_along(x, dim, out, sc, mode == "nearest-exact")
         elif mode == "bicubic":
             x = _cubic_along(x, dim, out, sc, ac)
