@@ -314,10 +314,12 @@ def max_unpool1d(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any =
 # ---- padding modes ----------------------------------------------------------------------------
 def _pad_index(n: int, lo: int, hi: int, mode: str) -> list[int]:
     idx = []
+    if mode == "circular":  # PyTorch crops (negative widths) first, then wraps what is left
+        first, last = max(-lo, 0), n - max(-hi, 0)
+        m = last - first
+        return [first + (i % m) for i in range(-max(lo, 0), m + max(hi, 0))] if m > 0 else []
     for i in range(-lo, n + hi):
-        if mode == "circular":
-            idx.append(i % n)
-        elif mode == "replicate":
+        if mode == "replicate":
             idx.append(min(max(i, 0), n - 1))
         else:  # reflect about the edge entries (not repeating them)
             period = 2 * (n - 1)
