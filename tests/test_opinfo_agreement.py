@@ -18,8 +18,8 @@ def test_ops_agree_with_pytorch_on_its_opinfo_samples():
     pytest.importorskip("expecttest")  # op_db imports it
     from dl_kernels.testing import opinfo
 
-    results = opinfo.run(SUBSET, max_samples=6)
+    results = opinfo.run(SUBSET, max_samples=4)
     agree, total, _, ops = opinfo.summary(results)
     failures = {k: r.failures[:2] for k, r in results.items() if r.failures}
-    assert ops >= len(SUBSET) and total >= 100
+    assert ops >= len(SUBSET) and total >= 80
     assert agree / total >= 0.95, failures

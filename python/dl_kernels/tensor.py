@@ -241,8 +241,14 @@ class Tensor:
                 retained = self.grad_fn.retained = {}
             retained[self._out_idx] = self
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
-        _engine.backward(self, gradient, retain_graph)
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:
+        if create_graph or inputs is not None:  # gradients as tensors (double backward)
+            from dl_kernels.autograd import higher_order
+
+            higher_order.backward(self, gradient, retain_graph, create_graph, inputs)
+            return
+        _engine.backward(self, gradient, bool(retain_graph))
 
     def _accumulate_grad(self, g: Any) -> None:
         be = self._be

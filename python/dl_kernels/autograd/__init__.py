@@ -11,12 +11,14 @@ from dl_kernels.autograd.engine import (
     set_grad_enabled,
 )
 from dl_kernels.autograd.gradcheck import GradcheckError, gradcheck
+from dl_kernels.autograd.higher_order import grad
 
 __all__ = [
     "Function",
     "GradcheckError",
     "backward",
     "enable_grad",
+    "grad",
     "gradcheck",
     "is_grad_enabled",
     "no_grad",
