@@ -32,6 +32,17 @@ movement (views where the layout allows)
     ``gather(a, index, axis)``, ``scatter_add(shape, index, values, axis)``,
     ``sort(a, axis, descending)``, ``concat(arrays, axis)``,
     ``stack(arrays, axis)``, ``split(a, sections, axis)``, ``unbroadcast(a, shape)``
+extended math (``cpu_ops.CPUMathOps`` on the CPU; used by ``dl_kernels.ops`` and the
+autograd Functions in ``math_ops``, ``scan_ops``, ``shape_ops``)
+    ``sin cos tan asin acos atan atan2 sinh cosh asinh acosh atanh erf erfc erfinv``,
+    ``exp2 log2 log10 floor ceil trunc round(a, decimals) fmod copysign``,
+    ``isnan isinf isfinite signbit isclose``,
+    ``cumsum/cumprod/logcumsumexp(a, axis)``, ``cummax/cummin(a, axis) -> (values, indices)``,
+    ``prod(a, axis, keepdims)``, ``flip(a, axes)``, ``roll(a, shifts, axes)``,
+    ``tril/triu(a, k)``, ``diagonal(a, offset, axis1, axis2)``, ``diag_embed``,
+    ``nonzero(a) -> (count, ndim) int64``, ``repeat(a, repeats, axis)``,
+    ``einsum(equation, *arrays)``, ``scatter(a, index, src, axis, reduce, include_self)``,
+    ``multinomial(probs, num_samples, replacement)``
 kernels (``_C`` on the CPU)
     ``matmul(a, b)`` (2-D and batched, on our GEMM), ``gemm(a, b, trans_a, trans_b)``,
     ``conv2d_forward/backward_input/backward_weight/backward_bias``,
