@@ -24,6 +24,12 @@ FUNCTIONS = [
      + L.cat([x, w * 2]).cos().sum()),
     ("slice_permute", lambda L, F, x, w: (x.reshape(2, 3)[:, 1:] * w.reshape(3, 2).permute(1, 0)
                                           [:, :2]).exp().sum()),
+    ("special_reductions", lambda L, F, x, w: (L.erf(x) * L.tan(w) + x.var() * w.logsumexp(0)
+                                               + L.maximum(x, w).amax() * F.softplus(w).sum())
+     .sum()),
+    ("clamp_split_scan", lambda L, F, x, w: sum((p * p).sum() for p in x.clamp(-1.0, 1.0)
+                                                .split(2)) + (L.cumsum(w * x, 0).flip(0)
+                                                              * F.pad(x, (1, 0))[:6]).sum()),
     ("relu_expand", lambda L, F, x, w: (F.relu(x).unsqueeze(0).expand(2, 6) * w).pow(2).sum()),
 ]
 IDS = [f[0] for f in FUNCTIONS]

@@ -10,11 +10,14 @@ Tensor rule raises NotImplementedError naming the op, never a silently missing t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Callable
 
 from dl_kernels.autograd import function as Fn
 from dl_kernels.autograd import math_ops as M
+from dl_kernels.autograd import scan_ops as S
+from dl_kernels.autograd import shape_ops as SO
 from dl_kernels.autograd.engine import Function, _GradMode, _topological_order, enable_grad
 
 
@@ -72,8 +75,6 @@ def _div(n: Function, g: Any) -> tuple:
 
 
 def _pow(n: Function, g: Any) -> tuple:
-    import math
-
     a, b = n.inputs
     if b is None:
         s = n.scalar
@@ -204,6 +205,86 @@ _RULES: dict[type, Callable] = {
 }
 
 
+def _const(n: Function, arr: Any) -> Any:
+    """A saved array of the node as a constant tensor (a mask or a fixed weight)."""
+    from dl_kernels.tensor import Tensor
+
+    return Tensor._wrap(arr, n.be)
+
+
+def _var(n: Function, g: Any) -> tuple:
+    x = n.inputs[0]
+    centered = x - x.mean(n.axis, keepdim=True)
+    denom = _const(n, n.denom)
+    return (_expand_reduced(g, n.shape, n.axis, n.keepdim) * centered * 2.0 / denom,)
+
+
+def _logsumexp(n: Function, g: Any) -> tuple:
+    x = n.inputs[0]
+    lse = x.logsumexp(n.axis, keepdim=True) if n.axis is not None else x.logsumexp(
+        tuple(range(x.ndim)), keepdim=True)
+    return (_expand_reduced(g, x.shape, n.axis, n.keepdim) * (x - lse).exp(),)
+
+
+def _softplus(n: Function, g: Any) -> tuple:
+    from dl_kernels.tensor import where
+
+    x = n.inputs[0]
+    bx = x * n.beta
+    return (g * where(bx > n.threshold, 1.0, bx.sigmoid()),)
+
+
+def _split(n: Function, *grads: Any) -> tuple:
+    from dl_kernels.tensor import cat, zeros
+
+    parts = [gi if gi is not None else zeros(*shape, dtype=dtype)
+             for gi, (shape, dtype) in zip(grads, n.out_meta)]
+    return (cat(parts, n.axis),)
+
+
+def _cumsum(n: Function, g: Any) -> tuple:
+    return (g.flip(n.axis).cumsum(n.axis).flip(n.axis),)
+
+
+_UNARY_MATH: dict[type, Callable[[Any], Any]] = {
+    M.Tan: lambda x: 1.0 + x.tan() ** 2,
+    M.Asin: lambda x: (1.0 - x * x).rsqrt(),
+    M.Acos: lambda x: -(1.0 - x * x).rsqrt(),
+    M.Atan: lambda x: 1.0 / (1.0 + x * x),
+    M.Sinh: lambda x: x.cosh(),
+    M.Cosh: lambda x: x.sinh(),
+    M.Asinh: lambda x: (x * x + 1.0).rsqrt(),
+    M.Acosh: lambda x: (x * x - 1.0).rsqrt(),
+    M.Atanh: lambda x: 1.0 / (1.0 - x * x),
+    M.Erf: lambda x: (-(x * x)).exp() * _TWO_OVER_SQRT_PI,
+    M.Erfc: lambda x: (-(x * x)).exp() * -_TWO_OVER_SQRT_PI,
+    M.Exp2: lambda x: x.exp2() * math.log(2.0),
+    M.Log2: lambda x: 1.0 / (x * math.log(2.0)),
+    M.Log10: lambda x: 1.0 / (x * math.log(10.0)),
+    M.Expm1: lambda x: x.exp(),
+    M.Log1p: lambda x: 1.0 / (x + 1.0),
+}
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+_RULES.update({cls: _unary(d) for cls, d in _UNARY_MATH.items()})
+_RULES.update({
+    Fn.Var: _var,
+    Fn.LogSumExp: _logsumexp,
+    Fn.Softplus: _softplus,
+    Fn.Split: _split,
+    Fn.Clamp: lambda n, g: (g if n.inside is None else g * _const(n, n.inside).to(g.dtype),),
+    Fn.LeakyRelu: lambda n, g: (g * _const(n, n.factor),),
+    Fn.Maximum: lambda n, g: (_sum_to(g * _const(n, n.wa), n.shapes[0]),
+                              _sum_to(g * (1.0 - _const(n, n.wa)), n.shapes[1])),
+    Fn.MaxReduce: lambda n, g: (_expand_reduced(g, n.shape, n.axis, n.keepdim)
+                                * _const(n, n.mask),),
+    Fn.Pad: lambda n, g: (g[n.region],),
+    S.CumSum: _cumsum,
+    SO.Flip: lambda n, g: (g.flip(n.axes),),
+    SO.Roll: lambda n, g: (g.roll(tuple(-s for s in n.shifts), n.axes),),
+})
+
+
 def _node_grads(node: Function, grads: list, create_graph: bool) -> tuple:
     from dl_kernels.tensor import Tensor
 
@@ -213,6 +294,8 @@ def _node_grads(node: Function, grads: list, create_graph: bool) -> tuple:
             raise NotImplementedError(
                 f"create_graph=True: {type(node).__name__} has no differentiable backward yet "
                 f"(supported: {', '.join(sorted(c.__name__ for c in _RULES))})")
+        if node.n_outputs > 1 and rule is not _split:
+            raise NotImplementedError(f"create_graph=True through {type(node).__name__}")
         out = rule(node, *grads)
         return out if isinstance(out, tuple) else (out,)
     arrays = [None if g is None else g._data for g in grads]
