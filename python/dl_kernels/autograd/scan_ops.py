@@ -56,7 +56,7 @@ class CumProd(Function):
         n = a.shape[axis]
         if n == 0:
             return g
-        if int(be.sum(be.eq(a, 0))) == 0:  # the textbook form: sum_{j>=i} g_j y_j / a_i
+        if be.to_numpy(be.sum(be.eq(a, 0))).item() == 0:  # the textbook form: sum_{j>=i} g_j y_j / a_i
             return be.div(_rev_cumsum(be, be.mul(g, y), axis), a)
         # d y_j / d a_i = prod(a[:i]) * prod(a[i+1:j+1]); s_i = sum_{j>=i} g_j prod(a[i+1:j+1])
         # satisfies s_i = g_i + a_{i+1} s_{i+1}

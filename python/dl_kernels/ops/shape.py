@@ -214,7 +214,7 @@ def repeat_interleave(input: Tensor, repeats: Any, dim: int | None = None,
         counts = repeats._data
     else:
         counts = be.full((n,), int(repeats), int64.np)
-    if int(be.sum(be.lt(counts, 0))):
+    if be.to_numpy(be.sum(be.lt(counts, 0))).item():
         raise OpError("repeat_interleave: repeats must be non-negative")
     idx = Tensor._wrap(be.repeat(be.arange(0, n, 1, int64.np), counts, 0), be)
     return x.index_select(d, idx)
