@@ -768,6 +768,7 @@ from dl_kernels.nn.functional_conv import (
     adaptive_avg_pool3d,
     avg_pool1d,
     conv1d,
+    conv3d,
     conv_transpose1d,
     conv_transpose2d,
     interpolate,
@@ -787,7 +788,7 @@ from dl_kernels.nn.functional_norm import (
 
 __all__ += [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "avg_pool1d",
-    "batch_norm", "celu", "conv1d", "conv_transpose1d", "conv_transpose2d", "elu", "gelu", "glu",
+    "batch_norm", "celu", "conv1d", "conv3d", "conv_transpose1d", "conv_transpose2d", "elu", "gelu", "glu",
     "group_norm", "hardshrink", "hardsigmoid", "hardswish", "hardtanh", "instance_norm",
     "interpolate", "layer_norm", "logsigmoid", "max_pool1d", "max_unpool1d", "max_unpool2d",
     "mish", "prelu", "relu6", "rrelu", "scaled_dot_product_attention", "selu", "silu",

@@ -54,6 +54,52 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     return y.squeeze(0) if unbatched else y
 
 
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+           padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    """3-D cross-correlation, (N, C, D, H, W); weight (O, C/groups, KD, KH, KW). Runs as KD
+    conv2d calls on the conv2d kernel: for each depth tap k, the input planes that tap reads
+    for every output depth go into the batch, and the KD results are summed."""
+    from dl_kernels.nn.functional import conv2d, pad
+
+    unbatched = input.ndim == 4
+    x = input.unsqueeze(0) if unbatched else input
+    if x.ndim != 5 or weight.ndim != 5:
+        raise OpError(f"conv3d: expected input (N, C, D, H, W) and weight (O, C/groups, KD, KH, "
+                      f"KW), got {tuple(input.shape)} and {tuple(weight.shape)}")
+    st, dl = _tuple(stride, 3, "conv3d: stride"), _tuple(dilation, 3, "conv3d: dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            pd = (0, 0, 0)
+        elif padding == "same" and st == (1, 1, 1):
+            total = [d * (k - 1) for d, k in zip(dl, weight.shape[2:])]
+            if any(t % 2 for t in total):
+                raise NotImplementedError("conv3d: padding='same' with an even total padding")
+            pd = tuple(t // 2 for t in total)
+        else:
+            raise ValueError(f"conv3d: padding {padding!r} (an int, 3 ints, 'valid', or 'same' "
+                             "with stride 1)")
+    else:
+        pd = _tuple(padding, 3, "conv3d: padding")
+    n, kd = x.shape[0], weight.shape[2]
+    if pd[0]:
+        x = pad(x, (0, 0, 0, 0, pd[0], pd[0]))
+    depth = x.shape[2]
+    d_out = (depth - dl[0] * (kd - 1) - 1) // st[0] + 1
+    if d_out <= 0:
+        raise OpError(f"conv3d: input depth {input.shape[-3]} is too small for kernel depth {kd}")
+    y = None
+    for k in range(kd):
+        planes = x.index_select(2, tensor([o * st[0] + k * dl[0] for o in range(d_out)]))
+        planes = planes.permute(0, 2, 1, 3, 4).reshape(n * d_out, x.shape[1], x.shape[3],
+                                                        x.shape[4])
+        part = conv2d(planes, weight[:, :, k], None, st[1:], pd[1:], dl[1:], groups)
+        y = part if y is None else y + part
+    y = y.reshape(n, d_out, *y.shape[1:]).permute(0, 2, 1, 3, 4)
+    if bias is not None:
+        y = y + bias.reshape(1, -1, 1, 1, 1)
+    return y.squeeze(0) if unbatched else y
+
+
 def _transpose_out(size: int, k: int, s: int, p: int, d: int, op: int) -> int:
     return (size - 1) * s - 2 * p + d * (k - 1) + op + 1
 
