@@ -27,6 +27,9 @@ LAYERS: list[tuple[str, int]] = [
     ("dl_kernels.dtypes", 3),
     ("dl_kernels.storage", 4),
     ("dl_kernels.tensor", 5),
+    # the Tensor-level reverse walk (create_graph, autograd.grad): Tensor.backward defers to it,
+    # and it uses Tensor methods and the Functions only (no factories, no ops)
+    ("dl_kernels.autograd.higher_order", 5),
     ("dl_kernels.factories", 6), ("dl_kernels.ops", 6),
     ("dl_kernels.autograd.gradcheck", 7),  # checks tensors: above the tensor layer
     ("dl_kernels.data", 8),

@@ -119,6 +119,9 @@ CASES = [
     # convolutions, resampling, padding, pooling
     ("conv1d", lambda L, F, x, w, b: F.conv1d(x, w, b, stride=2, padding=1, groups=2),
      [(2, 4, 7), (6, 2, 3), (6,)], "any"),
+    ("conv3d", lambda L, F, x, w, b: F.conv3d(x, w, b, stride=(2, 1, 1), padding=1,
+                                             dilation=(1, 2, 1), groups=2),
+     [(1, 2, 4, 4, 3), (4, 1, 2, 2, 2), (4,)], "any"),
     ("conv_transpose1d", lambda L, F, x, w: F.conv_transpose1d(x, w, stride=2, padding=1,
                                                               output_padding=1),
      [(2, 3, 5), (3, 2, 3)], "any"),

@@ -97,48 +97,71 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device
 
 
 def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:
+    if isinstance(start, Tensor):
+        start = start.item()
+    if isinstance(end, Tensor):
+        end = end.item()
     if steps == 1:
         return full((1,), start, dtype=dtype or float32, device=device)
+    if steps == 0:
+        return zeros(0, dtype=dtype or float32, device=device)
     step = (end - start) / (steps - 1)
+    if dtype is None or _as_dtype(dtype).is_floating_point:
+        # PyTorch's: the first half counted up from start, the second down from end, so both
+        # ends are exact
+        i = arange(steps, dtype=float64, device=device)
+        half = steps // 2
+        up = i * step + start
+        down = end - (steps - 1 - i) * step
+        return up.where(i < half, down).to(dtype or float32)
     return arange(steps, dtype=float64, device=device).mul(step).add(start).to(dtype or float32)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None) -> Tensor:
+def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
     m = n if m is None else m
     out = zeros(n, m, dtype=dtype, device=device)
     k = builtins.min(n, m)
     idx = arange(k, device=device)
     out[idx, idx] = 1
-    return out
+    return out.requires_grad_(True) if requires_grad else out
 
 
-def _like(fn: Any, t: Tensor, dtype: Any, requires_grad: bool, *extra: Any) -> Tensor:
+def _like(fn: Any, t: Tensor, dtype: Any, requires_grad: bool, *extra: Any,
+          device: Any = None) -> Tensor:
     d = dtype if dtype is not None else t.dtype
-    return fn(t.shape, *extra, dtype=d, device=t.device, requires_grad=requires_grad)
+    return fn(t.shape, *extra, dtype=d, device=device if device is not None else t.device,
+              requires_grad=requires_grad)
 
 
-def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(zeros, t, dtype, requires_grad)
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
+               device: Any = None, memory_format: Any = None) -> Tensor:
+    return _like(zeros, t, dtype, requires_grad, device=device)
 
 
-def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(ones, t, dtype, requires_grad)
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
+              device: Any = None, memory_format: Any = None) -> Tensor:
+    return _like(ones, t, dtype, requires_grad, device=device)
 
 
-def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(empty, t, dtype, requires_grad)
+def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
+               device: Any = None, memory_format: Any = None) -> Tensor:
+    return _like(empty, t, dtype, requires_grad, device=device)
 
 
-def full_like(t: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(full, t, dtype, requires_grad, fill_value)
+def full_like(t: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False,
+              device: Any = None, memory_format: Any = None) -> Tensor:
+    return _like(full, t, dtype, requires_grad, fill_value, device=device)
 
 
-def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(randn, t, dtype, requires_grad)
+def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
+               device: Any = None, memory_format: Any = None) -> Tensor:
+    return _like(randn, t, dtype, requires_grad, device=device)
 
 
-def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _like(rand, t, dtype, requires_grad)
+def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
+              device: Any = None, memory_format: Any = None) -> Tensor:
+    return _like(rand, t, dtype, requires_grad, device=device)
 
 
 def manual_seed(seed: int) -> None:

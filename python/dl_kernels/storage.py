@@ -193,7 +193,9 @@ class StorageOps:
         axis = _normalize_axis(_dim_tuple(dim), self.ndim)
         return self._wrap(be.gt(be.sum(be.ne(self._data, 0), axis, keepdim), 0), be)
 
-    def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        if self.ndim == 0:
+            return self.sort(dim)[1]
         return self._wrap(self._be.sort(self._data, wrap_dim(dim, self.ndim), descending)[1],
                           self._be)
 

@@ -100,6 +100,23 @@ class Tensor(StorageOps):
             t.requires_grad_(True)
         return t
 
+    def _new_filled(self, fill: str, size: tuple, dtype: Any, device: Any,
+                    requires_grad: bool) -> Tensor:
+        be = self._be if device is None else _backend.get_backend(device)
+        d = self._data.dtype if dtype is None else _as_dtype(dtype).np
+        t = Tensor._wrap(getattr(be, fill)(_size_arg(size), d), be)
+        return t.requires_grad_(True) if requires_grad else t
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None,
+                  requires_grad: bool = False) -> Tensor:
+        """Zeros of ``size``, by default of this tensor's dtype and device (torch's)."""
+        return self._new_filled("zeros", size, dtype, device, requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> Tensor:
+        """Ones of ``size``, by default of this tensor's dtype and device (torch's)."""
+        return self._new_filled("ones", size, dtype, device, requires_grad)
+
     # ---- properties ------------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
@@ -173,8 +190,14 @@ class Tensor(StorageOps):
                 retained = self.grad_fn.retained = {}
             retained[self._out_idx] = self
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:
         """Accumulate d(self)/d(leaf) (times ``gradient``) into every leaf's ``.grad``."""
+        if create_graph or inputs is not None:  # gradients as tensors (double backward)
+            from dl_kernels.autograd import higher_order
+
+            higher_order.backward(self, gradient, retain_graph, create_graph, inputs)
+            return
         if not self.requires_grad:
             raise RuntimeError(
                 "element 0 of tensors does not require grad and does not have a grad_fn")
@@ -199,7 +222,7 @@ class Tensor(StorageOps):
                 )
             if g.dtype != d.dtype:
                 g = be.astype(g, d.dtype)
-        _engine.backward(self, g, retain_graph)
+        _engine.backward(self, g, bool(retain_graph))
 
     def _accumulate_grad(self, g: Any) -> None:
         be = self._be
@@ -346,6 +369,8 @@ class Tensor(StorageOps):
         return F.MatMul.apply(self, other)
 
     def __rmatmul__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor):  # keep other's graph
+            return other.__matmul__(self)
         return tensor(other, dtype=self.dtype, device=self.device).__matmul__(self)
 
     def matmul(self, other: Tensor) -> Tensor:
@@ -428,8 +453,19 @@ class Tensor(StorageOps):
         return F.Maximum.apply(a, b, minimum=True)
 
     def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
-        v = tensor(value, dtype=self.dtype, device=self.device)
+        if isinstance(value, Tensor):  # a 0-d tensor value keeps its gradient
+            v = value.to(self.dtype)
+        else:
+            v = tensor(value, dtype=self.dtype, device=self.device)
         return F.Where.apply(v, self, cond=mask._data if isinstance(mask, Tensor) else mask)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """``self`` where ``condition`` holds, else ``other`` (torch's ``Tensor.where``)."""
+        if not isinstance(other, Tensor):
+            other = tensor(other, dtype=self.dtype, device=self.device)
+        a, b = _coerce(self, other)
+        cond = condition._data if isinstance(condition, Tensor) else condition
+        return F.Where.apply(a, b, cond=cond)
 
     def softmax(self, dim: int) -> Tensor:
         return F.Softmax.apply(self, dim=dim)
@@ -475,6 +511,8 @@ class Tensor(StorageOps):
 
     def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
             correction: Any = None) -> Tensor:
+        if isinstance(dim, builtins.bool):  # PyTorch's var(input, unbiased) overload
+            dim, unbiased = None, dim
         if correction is None:
             correction = 0 if unbiased is False else 1
         return F.Var.apply(_floating(self), axis=_dims(dim), correction=correction,
@@ -482,6 +520,8 @@ class Tensor(StorageOps):
 
     def std(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
             correction: Any = None) -> Tensor:
+        if isinstance(dim, builtins.bool):  # PyTorch's std(input, unbiased) overload
+            dim, unbiased = None, dim
         return self.var(dim, unbiased, keepdim, correction).sqrt()
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
@@ -496,6 +536,8 @@ class Tensor(StorageOps):
             return self.abs().sum(dim, keepdim)
         if p == math.inf:
             return self.abs().amax(dim, keepdim)
+        if p == -math.inf:
+            return self.abs().amin(dim, keepdim)
         return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
 
     # ---- shape and views -------------------------------------------------------------------
@@ -626,14 +668,19 @@ class Tensor(StorageOps):
                              f"got {index.dtype} of shape {tuple(index.shape)}")
         return F.Gather.apply(self, index=index._data, axis=wrap_dim(dim, self.ndim))
 
-    def sort(self, dim: int = -1, descending: bool = False) -> MaxResult:
-        """(values, indices) along dim (stable); values carry the gradient."""
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> MaxResult:
+        """(values, indices) along dim (always stable); values carry the gradient."""
+        if self.ndim == 0:
+            wrap_dim(dim, 0)
+            return MaxResult(self.clone(), Tensor._wrap(self._be.zeros((), int64.np), self._be))
         dim = wrap_dim(dim, self.ndim)
         _, idx = self._be.sort(self._data, dim, descending)
         return MaxResult(F.Gather.apply(self, index=idx, axis=dim), Tensor._wrap(idx, self._be))
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> MaxResult:
         """The k largest (or smallest) entries along dim as (values, indices)."""
+        if self.ndim == 0:
+            return self.sort(dim)
         values, indices = self.sort(dim, descending=largest)
         sl = [slice(None)] * self.ndim
         sl[wrap_dim(dim, self.ndim)] = slice(0, k)

@@ -12,6 +12,7 @@ from dl_kernels.autograd.engine import (
     set_grad_enabled,
 )
 from dl_kernels.autograd.gradcheck import GradcheckError, gradcheck
+from dl_kernels.autograd.higher_order import grad
 
 
 def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False) -> None:
@@ -30,6 +31,7 @@ __all__ = [
     "GradcheckError",
     "backward",
     "enable_grad",
+    "grad",
     "gradcheck",
     "is_grad_enabled",
     "no_grad",

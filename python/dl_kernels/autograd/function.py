@@ -153,12 +153,13 @@ class Pow(Function):
             return be.mul(g, be.mul(be.pow(a, s - 1), s))
         need_a, need_b = self.needs_input_grad
         ga = gb = None
-        if need_a:
-            da = be.where(be.eq(b, 0), 0.0, be.mul(b, be.pow(a, be.sub(b, 1))))
+        if need_a:  # the masked entries get a safe base, so no 0 ** -1 is ever computed
+            zero_b = be.eq(b, 0)
+            da = be.where(zero_b, 0.0, be.mul(b, be.pow(be.where(zero_b, 1.0, a), be.sub(b, 1))))
             ga = be.unbroadcast(be.mul(g, da), a.shape)
         if need_b:
-            db = be.where(be.logical_and(be.eq(a, 0), be.ge(b, 0)), 0.0,
-                          be.mul(out, be.log(a)))
+            masked = be.logical_and(be.eq(a, 0), be.ge(b, 0))
+            db = be.where(masked, 0.0, be.mul(out, be.log(be.where(masked, 1.0, a))))
             gb = be.unbroadcast(be.mul(g, db), b.shape)
         return ga, gb
 

@@ -4,6 +4,7 @@ of the other entries instead, so zeros in the input give exact gradients, as in 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from dl_kernels.autograd.engine import Function
@@ -92,7 +93,9 @@ class LogCumSumExp(Function):
             return g
 
         def part(gp: Any) -> Any:
-            terms = be.sub(be.log(gp), y)
+            pos = be.gt(gp, 0)  # log(0) = -inf without computing it
+            logs = be.where(pos, be.log(be.where(pos, gp, 1.0)), -math.inf)
+            terms = be.sub(logs, y)
             rev = be.flip(be.logcumsumexp(be.flip(terms, (axis,)), axis), (axis,))
             return be.exp(be.add(rev, a))
 

@@ -230,7 +230,11 @@ class CPUBackend(CPUMathOps):
 
     @staticmethod
     def gather(a: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
-        """out[..., i, ...] = a[..., index[..., i, ...], ...] along ``axis`` (torch.gather)."""
+        """out[..., i, ...] = a[..., index[..., i, ...], ...] along ``axis`` (torch.gather; the
+        index may be smaller than ``a`` in the other dims, which are then cut to it)."""
+        if index.shape != a.shape:
+            a = a[tuple(slice(None) if i == axis else slice(0, n)
+                        for i, n in enumerate(index.shape))]
         return np.take_along_axis(a, index, axis)
 
     @staticmethod

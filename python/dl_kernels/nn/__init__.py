@@ -51,6 +51,7 @@ from dl_kernels.nn.container import ModuleDict, ModuleList, Sequential
 from dl_kernels.nn.conv_more import (
     AvgPool1d,
     Conv1d,
+    Conv3d,
     ConvTranspose1d,
     ConvTranspose2d,
     MaxPool1d,
@@ -101,7 +102,7 @@ from dl_kernels.nn.utils import clip_grad_norm_, clip_grad_value_
 __all__ = ["functional"]
 __all__ += [
     "CELU", "ELU", "GELU", "GLU", "SELU", "AvgPool1d", "BatchNorm1d", "BatchNorm2d",
-    "BatchNorm3d", "Conv1d", "ConvTranspose1d", "ConvTranspose2d", "GroupNorm", "Hardshrink",
+    "BatchNorm3d", "Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "GroupNorm", "Hardshrink",
     "Hardsigmoid", "Hardswish", "Hardtanh", "InstanceNorm1d", "InstanceNorm2d", "LayerNorm",
     "LogSigmoid", "MaxPool1d", "MaxUnpool1d", "MaxUnpool2d", "Mish", "MultiheadAttention",
     "PReLU", "RReLU", "ReLU6", "SiLU", "Softmin", "Softshrink", "Softsign", "Tanhshrink",

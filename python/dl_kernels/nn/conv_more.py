@@ -1,4 +1,4 @@
-"""Modules for the convolution relatives and resampling of ``nn.functional_conv``: Conv1d,
+"""Modules for the convolution relatives and resampling of ``nn.functional_conv``: Conv1d, Conv3d,
 ConvTranspose1d/2d, Upsample (and UpsamplingNearest2d / UpsamplingBilinear2d), MaxUnpool1d/2d,
 MaxPool1d, AvgPool1d. Parameters, shapes and default init as PyTorch's."""
 
@@ -68,6 +68,25 @@ class Conv1d(_ConvNd):
             return FC.conv1d(x, self.weight, self.bias, self.stride, 0, self.dilation,
                              self.groups)
         return FC.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                         self.groups)
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution over (N, C, D, H, W); weight (out, in/groups, kd, kh, kw)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        if padding_mode != "zeros":
+            raise ValueError(f"Conv3d: only padding_mode='zeros', got {padding_mode!r}")
+        self.stride, self.dilation = _tuple(stride, 3), _tuple(dilation, 3)
+        self.padding = padding if isinstance(padding, str) else _tuple(padding, 3)
+        self._make(in_channels, out_channels, _tuple(kernel_size, 3), groups, False, bias, dtype,
+                   device)
+
+    def forward(self, x: Any) -> Any:
+        return FC.conv3d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                          self.groups)
 
 

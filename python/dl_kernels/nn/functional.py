@@ -27,6 +27,8 @@ def _pair(v: IntPair, name: str) -> tuple[int, int]:
     if isinstance(v, int):
         return (v, v)
     v = tuple(int(x) for x in v)
+    if len(v) == 1:  # PyTorch accepts a 1-tuple for both
+        return (v[0], v[0])
     if len(v) != 2:
         raise ValueError(f"{name}: expected an int or 2 values, got {v}")
     return v
@@ -141,9 +143,17 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant",
         return pad_by_mode(input, pad, mode)
     if mode != "constant":
         raise NotImplementedError(f"pad: mode {mode!r} (constant, reflect, replicate, circular)")
-    if len(pad) % 2 or len(pad) // 2 > input.ndim or any(int(p) < 0 for p in pad):
-        raise ValueError(f"pad: expected an even number of non-negative widths for at most "
-                         f"{input.ndim} dims, got {tuple(pad)}")
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: expected an even number of widths for at most {input.ndim} dims, "
+                         f"got {tuple(pad)}")
+    if any(int(p) < 0 for p in pad):  # negative widths crop, as in PyTorch
+        crop = [slice(None)] * input.ndim
+        for i in range(len(pad) // 2):
+            lo, hi = int(pad[2 * i]), int(pad[2 * i + 1])
+            n = input.shape[input.ndim - 1 - i]
+            crop[input.ndim - 1 - i] = slice(max(-lo, 0), n - max(-hi, 0))
+        input = input[tuple(crop)]
+        pad = [max(int(p), 0) for p in pad]
     widths = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
         widths[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
@@ -724,7 +734,8 @@ __all__ = [
     "tanh",
 ]
 
-# ---- the rest of torch.nn.functional, one file per family -----------------------------------
+# ---- the rest of torch.nn.functional, one file per family (imported last: they use the
+# functions above) -----------------------------------------------------------------------------
 from dl_kernels.nn.functional_act import (
     celu,
     elu,
@@ -747,9 +758,14 @@ from dl_kernels.nn.functional_act import (
     tanhshrink,
     threshold,
 )
+from dl_kernels.nn.functional_attention import scaled_dot_product_attention
 from dl_kernels.nn.functional_conv import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
     avg_pool1d,
     conv1d,
+    conv3d,
     conv_transpose1d,
     conv_transpose2d,
     interpolate,
@@ -760,15 +776,6 @@ from dl_kernels.nn.functional_conv import (
     upsample_bilinear,
     upsample_nearest,
 )
-
-__all__ += [
-    "avg_pool1d", "celu", "conv1d", "conv_transpose1d", "conv_transpose2d", "elu", "gelu",
-    "glu", "hardshrink", "hardsigmoid", "hardswish", "hardtanh", "interpolate", "logsigmoid",
-    "max_pool1d", "max_unpool1d", "max_unpool2d", "mish", "prelu", "relu6", "rrelu", "selu",
-    "silu", "softmin", "softshrink", "softsign", "tanhshrink", "threshold", "upsample",
-    "upsample_bilinear", "upsample_nearest",
-]
-from dl_kernels.nn.functional_attention import scaled_dot_product_attention
 from dl_kernels.nn.functional_norm import (
     batch_norm,
     group_norm,
@@ -776,5 +783,12 @@ from dl_kernels.nn.functional_norm import (
     layer_norm,
 )
 
-__all__ += ["batch_norm", "group_norm", "instance_norm", "layer_norm",
-            "scaled_dot_product_attention"]
+__all__ += [
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "avg_pool1d",
+    "batch_norm", "celu", "conv1d", "conv3d", "conv_transpose1d", "conv_transpose2d", "elu", "gelu", "glu",
+    "group_norm", "hardshrink", "hardsigmoid", "hardswish", "hardtanh", "instance_norm",
+    "interpolate", "layer_norm", "logsigmoid", "max_pool1d", "max_unpool1d", "max_unpool2d",
+    "mish", "prelu", "relu6", "rrelu", "scaled_dot_product_attention", "selu", "silu",
+    "softmin", "softshrink", "softsign", "tanhshrink", "threshold", "upsample",
+    "upsample_bilinear", "upsample_nearest",
+]

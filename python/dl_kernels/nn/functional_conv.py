@@ -56,6 +56,52 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     return y.squeeze(0) if unbatched else y
 
 
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+           padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    """3-D cross-correlation, (N, C, D, H, W); weight (O, C/groups, KD, KH, KW). Runs as KD
+    conv2d calls on the conv2d kernel: for each depth tap k, the input planes that tap reads
+    for every output depth go into the batch, and the KD results are summed."""
+    from dl_kernels.nn.functional import conv2d, pad
+
+    unbatched = input.ndim == 4
+    x = input.unsqueeze(0) if unbatched else input
+    if x.ndim != 5 or weight.ndim != 5:
+        raise OpError(f"conv3d: expected input (N, C, D, H, W) and weight (O, C/groups, KD, KH, "
+                      f"KW), got {tuple(input.shape)} and {tuple(weight.shape)}")
+    st, dl = _tuple(stride, 3, "conv3d: stride"), _tuple(dilation, 3, "conv3d: dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            pd = (0, 0, 0)
+        elif padding == "same" and st == (1, 1, 1):
+            total = [d * (k - 1) for d, k in zip(dl, weight.shape[2:])]
+            if any(t % 2 for t in total):
+                raise NotImplementedError("conv3d: padding='same' with an even total padding")
+            pd = tuple(t // 2 for t in total)
+        else:
+            raise ValueError(f"conv3d: padding {padding!r} (an int, 3 ints, 'valid', or 'same' "
+                             "with stride 1)")
+    else:
+        pd = _tuple(padding, 3, "conv3d: padding")
+    n, kd = x.shape[0], weight.shape[2]
+    if pd[0]:
+        x = pad(x, (0, 0, 0, 0, pd[0], pd[0]))
+    depth = x.shape[2]
+    d_out = (depth - dl[0] * (kd - 1) - 1) // st[0] + 1
+    if d_out <= 0:
+        raise OpError(f"conv3d: input depth {input.shape[-3]} is too small for kernel depth {kd}")
+    y = None
+    for k in range(kd):
+        planes = x.index_select(2, tensor([o * st[0] + k * dl[0] for o in range(d_out)]))
+        planes = planes.permute(0, 2, 1, 3, 4).reshape(n * d_out, x.shape[1], x.shape[3],
+                                                        x.shape[4])
+        part = conv2d(planes, weight[:, :, k], None, st[1:], pd[1:], dl[1:], groups)
+        y = part if y is None else y + part
+    y = y.reshape(n, d_out, *y.shape[1:]).permute(0, 2, 1, 3, 4)
+    if bias is not None:
+        y = y + bias.reshape(1, -1, 1, 1, 1)
+    return y.squeeze(0) if unbatched else y
+
+
 def _transpose_out(size: int, k: int, s: int, p: int, d: int, op: int) -> int:
     return (size - 1) * s - 2 * p + d * (k - 1) + op + 1
 
@@ -112,7 +158,7 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
 
 
 # ---- interpolation ----------------------------------------------------------------------------
-_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "bicubic")
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "bicubic", "area")
 _DIMS = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
 
 
@@ -170,6 +216,45 @@ def _cubic_along(x: Tensor, dim: int, out: int, scale: float | None,
     return result
 
 
+def _area_along(x: Tensor, dim: int, out: int) -> Tensor:
+    """Adaptive average along one dim: output i averages inputs [floor(i n / out),
+    ceil((i + 1) n / out)), as a product with an (out, n) averaging matrix."""
+    n = x.shape[dim]
+    rows = []
+    for i in range(out):
+        start, end = (i * n) // out, -((-(i + 1) * n) // out)
+        rows.append([1.0 / (end - start) if start <= j < end else 0.0 for j in range(n)])
+    w = tensor(rows, dtype=float64).to(x.dtype) if out else zeros(0, n, dtype=x.dtype)
+    return (x.movedim(dim, -1) @ w.t()).movedim(-1, dim)
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
+    """Average over (N, C, L) windows that split L into ``output_size`` near-equal parts."""
+    return _area_along(input, input.ndim - 1, _tuple(output_size, 1, "output_size")[0])
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
+    """Adaptive average pooling of the last two dims (None keeps a dim's size)."""
+    sizes = (output_size, output_size) if isinstance(output_size, int) or output_size is None \
+        else tuple(output_size)
+    x = input
+    for i, out in enumerate(sizes):
+        dim = input.ndim - 2 + i
+        x = _area_along(x, dim, x.shape[dim] if out is None else int(out))
+    return x
+
+
+def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
+    """Adaptive average pooling of the last three dims (None keeps a dim's size)."""
+    sizes = (output_size,) * 3 if isinstance(output_size, int) or output_size is None \
+        else tuple(output_size)
+    x = input
+    for i, out in enumerate(sizes):
+        dim = input.ndim - 3 + i
+        x = _area_along(x, dim, x.shape[dim] if out is None else int(out))
+    return x
+
+
 def _nearest_along(x: Tensor, dim: int, out: int, scale: float | None, exact: bool) -> Tensor:
     size = x.shape[dim]
     ratio = 1.0 / scale if scale is not None else size / out
@@ -194,7 +279,7 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,
     if mode in _DIMS and _DIMS[mode] != spatial:
         raise OpError(f"interpolate: mode {mode!r} needs a {_DIMS[mode] + 2}-D input, got "
                       f"{input.ndim}-D")
-    if align_corners is not None and mode.startswith("nearest"):
+    if align_corners is not None and (mode.startswith("nearest") or mode == "area"):
         raise ValueError("interpolate: align_corners only applies to the linear and cubic modes")
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: give exactly one of size and scale_factor")
@@ -214,7 +299,9 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,
     ac = bool(align_corners)
     for i, (out, sc) in enumerate(zip(out_sizes, scales)):
         dim = 2 + i
-        if mode.startswith("nearest"):
+        if mode == "area":
+            x = _area_along(x, dim, out)
+        elif mode.startswith("nearest"):
             x = _nearest_along(x, dim, out, sc, mode == "nearest-exact")
         elif mode == "bicubic":
             x = _cubic_along(x, dim, out, sc, ac)
@@ -275,10 +362,12 @@ def max_unpool1d(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any =
 # ---- padding modes ----------------------------------------------------------------------------
 def _pad_index(n: int, lo: int, hi: int, mode: str) -> list[int]:
     idx = []
+    if mode == "circular":  # PyTorch crops (negative widths) first, then wraps what is left
+        first, last = max(-lo, 0), n - max(-hi, 0)
+        m = last - first
+        return [first + (i % m) for i in range(-max(lo, 0), m + max(hi, 0))] if m > 0 else []
     for i in range(-lo, n + hi):
-        if mode == "circular":
-            idx.append(i % n)
-        elif mode == "replicate":
+        if mode == "replicate":
             idx.append(min(max(i, 0), n - 1))
         else:  # reflect about the edge entries (not repeating them)
             period = 2 * (n - 1)

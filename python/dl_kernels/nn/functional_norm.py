@@ -86,7 +86,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
     n, c = input.shape[0], input.shape[1]
     if c % num_groups:
         raise OpError(f"group_norm: {c} channels are not divisible by num_groups={num_groups}")
-    x = input.reshape(n, num_groups, -1)
+    x = input.reshape(n, num_groups, input.numel() // max(n * num_groups, 1))
     mean = x.mean(2, keepdim=True)
     var = x.var(2, correction=0, keepdim=True)
     y = ((x - mean) / (var + eps).sqrt()).reshape(*input.shape)

@@ -76,12 +76,16 @@ def prod(input: Tensor, dim: int | None = None, keepdim: bool = False,
 def var_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
              correction: Any = None) -> tuple[Tensor, Tensor]:
     """(var, mean) in one call."""
+    if isinstance(dim, bool):  # PyTorch's (input, unbiased) overload
+        dim, unbiased = None, dim
     return input.var(dim, unbiased, keepdim, correction), input.mean(dim, keepdim)
 
 
 def std_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
              correction: Any = None) -> tuple[Tensor, Tensor]:
     """(std, mean) in one call."""
+    if isinstance(dim, bool):  # PyTorch's (input, unbiased) overload
+        dim, unbiased = None, dim
     return input.std(dim, unbiased, keepdim, correction), input.mean(dim, keepdim)
 
 

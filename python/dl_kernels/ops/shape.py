@@ -248,6 +248,11 @@ _SCATTER_REDUCE = ("sum", "prod", "mean", "amax", "amin")
 
 def _scatter(input: Tensor, dim: int, index: Tensor, src: Any, reduce: str | None,
              include_self: bool = True) -> Tensor:
+    if input.ndim == 0:  # a 0-d input scatters as a 1-element vector
+        wrap_dim(dim, 0)
+        s = src.reshape(-1)[:1] if isinstance(src, Tensor) else src
+        return _scatter(input.reshape(1), 0, index.reshape(-1)[:1], s, reduce,
+                        include_self).reshape(())
     d = wrap_dim(dim, input.ndim)
     if index.is_floating_point():
         raise TypeError(f"scatter: index must be an integer tensor, got {index.dtype}")
