@@ -69,20 +69,19 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     st, dl = _tuple(stride, 3, "conv3d: stride"), _tuple(dilation, 3, "conv3d: dilation")
     if isinstance(padding, str):
         if padding == "valid":
-            pd = (0, 0, 0)
+            depth_pad, hw_pad = (0, 0), (0, 0)
         elif padding == "same" and st == (1, 1, 1):
-            total = [d * (k - 1) for d, k in zip(dl, weight.shape[2:])]
-            if any(t % 2 for t in total):
-                raise NotImplementedError("conv3d: padding='same' with an even total padding")
-            pd = tuple(t // 2 for t in total)
+            t = dl[0] * (weight.shape[2] - 1)  # PyTorch: the extra one goes after
+            depth_pad, hw_pad = (t // 2, t - t // 2), "same"
         else:
             raise ValueError(f"conv3d: padding {padding!r} (an int, 3 ints, 'valid', or 'same' "
                              "with stride 1)")
     else:
         pd = _tuple(padding, 3, "conv3d: padding")
+        depth_pad, hw_pad = (pd[0], pd[0]), pd[1:]
     n, kd = x.shape[0], weight.shape[2]
-    if pd[0]:
-        x = pad(x, (0, 0, 0, 0, pd[0], pd[0]))
+    if depth_pad != (0, 0):
+        x = pad(x, (0, 0, 0, 0) + depth_pad)
     depth = x.shape[2]
     d_out = (depth - dl[0] * (kd - 1) - 1) // st[0] + 1
     if d_out <= 0:
@@ -92,7 +91,7 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
         planes = x.index_select(2, tensor([o * st[0] + k * dl[0] for o in range(d_out)]))
         planes = planes.permute(0, 2, 1, 3, 4).reshape(n * d_out, x.shape[1], x.shape[3],
                                                         x.shape[4])
-        part = conv2d(planes, weight[:, :, k], None, st[1:], pd[1:], dl[1:], groups)
+        part = conv2d(planes, weight[:, :, k], None, st[1:], hw_pad, dl[1:], groups)
         y = part if y is None else y + part
     y = y.reshape(n, d_out, *y.shape[1:]).permute(0, 2, 1, 3, 4)
     if bias is not None:
