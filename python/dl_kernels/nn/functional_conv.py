@@ -135,8 +135,23 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
     if bias is not None and tuple(bias.shape) != (weight.shape[1] * groups,):
         raise OpError(f"conv_transpose2d: bias shape {tuple(bias.shape)}, expected "
                       f"({weight.shape[1] * groups},)")
-    y = C.ConvTranspose2d.apply(x, weight, bias, stride=st, padding=(pd[0], pd[0], pd[1], pd[1]),
-                                dilation=dl, groups=groups, out_hw=out_hw)
+    # The kernel computes conv2d's input gradient, so conv2d over out_hw must give x's size.
+    # With output_padding >= stride (allowed when < dilation) it would not: the extra rows
+    # are then taken from less bottom/right padding, and past the uncropped output (where
+    # nothing reaches) they are zeros.
+    pads, reach = [], []
+    for o, p_, s_, op_ in zip(out_hw, pd, st, op):
+        extra = max(op_ - (s_ - 1), 0)
+        pads += [p_, max(p_ - extra, 0)]
+        reach.append(o - max(extra - p_, 0))
+    y = C.ConvTranspose2d.apply(x, weight, None, stride=st, padding=tuple(pads), dilation=dl,
+                                groups=groups, out_hw=tuple(reach))
+    if tuple(reach) != out_hw:
+        from dl_kernels.nn.functional import pad
+
+        y = pad(y, (0, out_hw[1] - reach[1], 0, out_hw[0] - reach[0]))
+    if bias is not None:
+        y = y + bias.reshape(1, -1, 1, 1)
     return y.squeeze(0) if unbatched else y
 
 
