@@ -97,10 +97,31 @@ def test_grad_without_create_graph_works_for_every_op_and_leaves_grad_alone():
 
 
 def test_create_graph_through_an_op_without_a_tensor_rule_raises():
-    x = dk.tensor(np.ones((1, 1, 3, 3)), requires_grad=True)
-    w = dk.tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
-    with pytest.raises(NotImplementedError, match="Conv2d"):
-        grad(dF.conv2d(x, w).sum(), x, create_graph=True)
+    x = dk.tensor(np.ones((3, 1, 1)), requires_grad=True)  # (T, N, I)
+    h = dk.tensor(np.ones((1, 1, 2)), requires_grad=True)
+    c = dk.tensor(np.ones((1, 1, 2)), requires_grad=True)
+    out, _ = dk.nn.LSTM(1, 2, dtype=dk.float64)(x, (h, c))
+    with pytest.raises(NotImplementedError, match="LSTM"):
+        grad(out.sum(), x, create_graph=True)
+
+
+@pytest.mark.parametrize("kw", [{}, {"stride": 2, "padding": 1, "groups": 2},
+                                {"dilation": 2, "padding": (1, 0)}],
+                         ids=["plain", "strided_grouped", "dilated"])
+def test_conv2d_double_backward_matches_pytorch(kw):
+    torch = pytest.importorskip("torch")
+    r = np.random.default_rng(0)
+    xa, wa, ba = r.standard_normal((2, 4, 6, 5)), r.standard_normal((3 * 2, 2 if kw.get(
+        "groups") else 4, 3, 2)), r.standard_normal(6)
+    results = []
+    for lib, F, g in ((dk, dF, grad), (torch, torch.nn.functional, torch.autograd.grad)):
+        x, w, b = (lib.tensor(a, requires_grad=True) for a in (xa, wa, ba))
+        y = (F.conv2d(x, w, b, **kw).tanh() ** 2).sum()
+        gx, gw, gb = g(y, (x, w, b), create_graph=True)
+        hx, hw, hb = g((gx ** 2).sum() + (gw ** 2).sum() + (gb * gb).sum(), (x, w, b))
+        results.append([t.detach().numpy() for t in (gx, gw, gb, hx, hw, hb)])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-10)
 
 
 def test_grad_of_an_unused_input():

@@ -655,6 +655,12 @@ class Tensor(StorageOps):
 
     def index_select(self, dim: int, index: Tensor) -> Tensor:
         """The entries at ``index`` (1-D integer) along ``dim``, differentiable."""
+        if self.ndim == 0:  # PyTorch: a 0-d tensor's only entry, for index [0] or 0
+            wrap_dim(dim, 0)
+            if index.numel() != 1 or index.is_floating_point() or index.reshape(-1)[0].item():
+                raise IndexError(f"index_select: index {index.tolist()} out of range for a 0-d "
+                                 "tensor")
+            return self.clone()
         if index.ndim != 1 or index.is_floating_point():
             raise ValueError(f"index_select: index must be a 1-D integer tensor, got {index.dtype} "
                              f"of shape {tuple(index.shape)}")

@@ -238,6 +238,18 @@ def _cumsum(n: Function, g: Any) -> tuple:
     return (g.flip(n.axis).cumsum(n.axis).flip(n.axis),)
 
 
+def _conv2d(n: Function, g: Any) -> tuple:
+    from dl_kernels.autograd.conv_ops import Conv2dWeightGrad, ConvTranspose2d
+
+    x, w, b = n.inputs
+    stride, padding, dilation, groups = n.params
+    gx = ConvTranspose2d.apply(g, w, None, stride=stride, padding=padding, dilation=dilation,
+                               groups=groups, out_hw=tuple(x.shape[2:]))
+    gw = Conv2dWeightGrad.apply(g, x, kernel_hw=tuple(w.shape[2:]), stride=stride,
+                                padding=padding, dilation=dilation, groups=groups)
+    return gx, gw, (None if b is None else g.sum((0, 2, 3)))
+
+
 _UNARY_MATH: dict[type, Callable[[Any], Any]] = {
     M.Tan: lambda x: 1.0 + x.tan() ** 2,
     M.Asin: lambda x: (1.0 - x * x).rsqrt(),
@@ -271,6 +283,7 @@ _RULES.update({
     Fn.MaxReduce: lambda n, g: (_expand_reduced(g, n.shape, n.axis, n.keepdim)
                                 * _const(n, n.mask),),
     Fn.Pad: lambda n, g: (g[n.region],),
+    Fn.Conv2d: _conv2d,
     S.CumSum: _cumsum,
     SO.Flip: lambda n, g: (g.flip(n.axes),),
     SO.Roll: lambda n, g: (g.roll(tuple(-s for s in n.shifts), n.axes),),

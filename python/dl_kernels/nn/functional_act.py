@@ -127,7 +127,9 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """max(0, x) + w min(0, x), w per channel (dim 1) or a single value."""
     w = weight
-    if weight.numel() > 1 and input.ndim >= 2:
+    if input.ndim == 0:  # the output keeps the input's shape, as PyTorch
+        w = weight.reshape(())
+    elif weight.numel() > 1 and input.ndim >= 2:
         w = weight.reshape((1, -1) + (1,) * (input.ndim - 2))
     return where(input > 0, input, input * w)
 

@@ -71,20 +71,19 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     st, dl = _tuple(stride, 3, "conv3d: stride"), _tuple(dilation, 3, "conv3d: dilation")
     if isinstance(padding, str):
         if padding == "valid":
-            pd = (0, 0, 0)
+            depth_pad, hw_pad = (0, 0), (0, 0)
         elif padding == "same" and st == (1, 1, 1):
-            total = [d * (k - 1) for d, k in zip(dl, weight.shape[2:])]
-            if any(t % 2 for t in total):
-                raise NotImplementedError("conv3d: padding='same' with an even total padding")
-            pd = tuple(t // 2 for t in total)
+            t = dl[0] * (weight.shape[2] - 1)  # PyTorch: the extra one goes after
+            depth_pad, hw_pad = (t // 2, t - t // 2), "same"
         else:
             raise ValueError(f"conv3d: padding {padding!r} (an int, 3 ints, 'valid', or 'same' "
                              "with stride 1)")
     else:
         pd = _tuple(padding, 3, "conv3d: padding")
+        depth_pad, hw_pad = (pd[0], pd[0]), pd[1:]
     n, kd = x.shape[0], weight.shape[2]
-    if pd[0]:
-        x = pad(x, (0, 0, 0, 0, pd[0], pd[0]))
+    if depth_pad != (0, 0):
+        x = pad(x, (0, 0, 0, 0) + depth_pad)
     depth = x.shape[2]
     d_out = (depth - dl[0] * (kd - 1) - 1) // st[0] + 1
     if d_out <= 0:
@@ -94,7 +93,7 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
         planes = x.index_select(2, tensor([o * st[0] + k * dl[0] for o in range(d_out)]))
         planes = planes.permute(0, 2, 1, 3, 4).reshape(n * d_out, x.shape[1], x.shape[3],
                                                         x.shape[4])
-        part = conv2d(planes, weight[:, :, k], None, st[1:], pd[1:], dl[1:], groups)
+        part = conv2d(planes, weight[:, :, k], None, st[1:], hw_pad, dl[1:], groups)
         y = part if y is None else y + part
     y = y.reshape(n, d_out, *y.shape[1:]).permute(0, 2, 1, 3, 4)
     if bias is not None:
@@ -138,8 +137,23 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
     if bias is not None and tuple(bias.shape) != (weight.shape[1] * groups,):
         raise OpError(f"conv_transpose2d: bias shape {tuple(bias.shape)}, expected "
                       f"({weight.shape[1] * groups},)")
-    y = C.ConvTranspose2d.apply(x, weight, bias, stride=st, padding=(pd[0], pd[0], pd[1], pd[1]),
-                                dilation=dl, groups=groups, out_hw=out_hw)
+    # The kernel computes conv2d's input gradient, so conv2d over out_hw must give x's size.
+    # With output_padding >= stride (allowed when < dilation) it would not: the extra rows
+    # are then taken from less bottom/right padding, and past the uncropped output (where
+    # nothing reaches) they are zeros.
+    pads, reach = [], []
+    for o, p_, s_, op_ in zip(out_hw, pd, st, op):
+        extra = max(op_ - (s_ - 1), 0)
+        pads += [p_, max(p_ - extra, 0)]
+        reach.append(o - max(extra - p_, 0))
+    y = C.ConvTranspose2d.apply(x, weight, None, stride=st, padding=tuple(pads), dilation=dl,
+                                groups=groups, out_hw=tuple(reach))
+    if tuple(reach) != out_hw:
+        from dl_kernels.nn.functional import pad
+
+        y = pad(y, (0, out_hw[1] - reach[1], 0, out_hw[0] - reach[0]))
+    if bias is not None:
+        y = y + bias.reshape(1, -1, 1, 1)
     return y.squeeze(0) if unbatched else y
 
 

@@ -163,7 +163,7 @@ def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
     taken = x.index_select(d, idx)
     shape = tuple(x.shape)
     taken = taken.reshape(shape[:d] + (count, size) + shape[d + 1:])
-    return taken.movedim(d + 1, -1) if input.ndim else taken.reshape(count, size)
+    return taken.movedim(d + 1, -1) if input.ndim else taken.reshape(size)
 
 
 def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:
