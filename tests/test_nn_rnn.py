@@ -316,6 +316,21 @@ def test_gru_default_is_the_notes_form():
     np.testing.assert_allclose(_np(cell(dlk.tensor(x[0]), dlk.tensor(h0))), h1, rtol=1e-10)
 
 
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_gru_modules_feed_their_bias_parameters_to_the_kernel_as_they_are(reset_after):
+    """The parameters are kept in the kernel's layout (b (3H,), b_hn (H,)): no conversion to
+    PyTorch's two biases and back on each forward, so the kernel's node reads them directly."""
+    gru = nn.GRU(3, 4, reset_after=reset_after)
+    out, _ = gru(dlk.randn(5, 2, 3))
+    node = out.grad_fn
+    assert type(node).__name__ == "GRU" and node.inputs[4] is gru.bias_l0
+    assert node.inputs[5] is (gru.bias_hn_l0 if reset_after else None)
+    cell = nn.GRUCell(3, 4, reset_after=reset_after)
+    node = cell(dlk.randn(2, 3)).grad_fn
+    assert type(node).__name__ == "GRUCell" and node.inputs[4] is cell.bias
+    assert node.inputs[5] is (cell.bias_hn if reset_after else None)
+
+
 @pytest.mark.parametrize("variant", ["peephole", "coupled", "gru-notes", "gru-reset-after"])
 def test_recurrent_variant_gradients_by_finite_differences(variant):
     if variant.startswith("gru"):

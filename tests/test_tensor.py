@@ -30,7 +30,8 @@ def test_python_floats_default_to_float32_ints_to_int64_bools_to_bool():
 
 def test_numpy_input_keeps_its_dtype_and_unsupported_dtypes_map_to_the_nearest():
     assert dk.tensor(np.zeros(3)).dtype is dk.float64
-    assert dk.tensor(np.zeros(3, dtype=np.int32)).dtype is dk.int64
+    assert dk.tensor(np.zeros(3, dtype=np.int32)).dtype is dk.int32  # as torch.tensor
+    assert dk.tensor(np.zeros(3, dtype=np.uint16)).dtype is dk.int64
     assert dk.tensor(np.zeros(3, dtype=np.float16)).dtype is dk.float32
     assert dk.tensor([1, 2], dtype=dk.float64).dtype is dk.float64
     with pytest.raises(TypeError, match="unsupported dtype"):
@@ -71,7 +72,7 @@ def test_from_numpy_shares_memory_and_numpy_item_tolist_read_back():
     assert t.numpy() is a or np.shares_memory(t.numpy(), a)
     assert t.tolist() == a.tolist()
     with pytest.raises(TypeError, match="from_numpy"):
-        dk.from_numpy(np.zeros(2, dtype=np.int16))
+        dk.from_numpy(np.zeros(2, dtype=np.uint16))
 
 
 def test_dlpack_round_trips_through_numpy_and_shares_memory():

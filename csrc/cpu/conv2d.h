@@ -13,17 +13,11 @@
 #include <cstdint>
 #include <string>
 
+#include "common/conv2d_shape.h"
+
 namespace dlk::cpu {
 
-struct Conv2dShape {
-  int64_t N, C, H, W;      // input
-  int64_t O, KH, KW;       // weight is O x (C / groups) x KH x KW
-  int64_t OH, OW;          // output, from conv2d_output_size
-  int64_t sh, sw;          // stride
-  int64_t pt, pb, pl, pr;  // zero padding: top, bottom, left, right
-  int64_t dh, dw;          // dilation
-  int64_t groups;
-};
+using dlk::Conv2dShape;  // common/conv2d_shape.h: the same sizes as the CUDA kernels
 
 // floor((in + pad_lo + pad_hi - dil * (k - 1) - 1) / stride) + 1, as PyTorch; <= 0 when the
 // (dilated) kernel does not fit in the padded input.

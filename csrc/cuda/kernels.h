@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/conv2d_shape.h"
+
 namespace dlk::cuda {
 
 // ---- elementwise.cu ------------------------------------------------------------------------
@@ -115,12 +117,10 @@ void gru_sequence_backward(const RnnDims& d, const float* dhs, const float* dh_l
                            float* db_hn);
 
 // ---- conv2d.cu -----------------------------------------------------------------------------
-struct ConvGeom {
-  int64_t N, C, H, W, K, R, S, SH, SW, PT, PB, PL, PR, DH, DW, G, OH, OW;
-};
-void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y);
-void conv2d_backward_input(const ConvGeom& g, const float* dy, const float* w, float* dx);
-void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dw);
-void conv2d_backward_bias(const ConvGeom& g, const float* dy, float* db);
+// Conv2dShape (common/conv2d_shape.h) is the CPU kernels' own: the same names for every size.
+void conv2d_forward(const Conv2dShape& g, const float* x, const float* w, const float* b, float* y);
+void conv2d_backward_input(const Conv2dShape& g, const float* dy, const float* w, float* dx);
+void conv2d_backward_weight(const Conv2dShape& g, const float* x, const float* dy, float* dw);
+void conv2d_backward_bias(const Conv2dShape& g, const float* dy, float* db);
 
 }  // namespace dlk::cuda

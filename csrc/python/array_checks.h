@@ -78,6 +78,38 @@ inline void require_c_contiguous(const py::array& a, const char* name) {
             shape_str(std::vector<int64_t>(a.strides(), a.strides() + a.ndim())));
 }
 
+// Make the input `a` of dtype T C-contiguous in place: `a` itself when it already is, else a
+// contiguous copy (py::array_t<T, c_style | forcecast>). The bindings take views of any strides
+// this way, so the Python backend passes arrays straight through. The dtype must already be T:
+// float64 where float32 is expected stays a ValueError, never a silent cast.
+template <typename T>
+void make_c_contiguous(py::array& a, const char* name) {
+  require_dtype<T>(a, name);
+  if (!(a.flags() & py::array::c_style))
+    a = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(a);
+}
+
+// Same for an optional input (None stays None).
+template <typename T>
+void make_c_contiguous(py::object& o, const char* name) {
+  if (o.is_none()) return;
+  DLK_CHECK(py::isinstance<py::array>(o), name, ": expected a numpy array or None, got ",
+            py::str(o.get_type()).cast<std::string>());
+  py::array a = o.cast<py::array>();
+  make_c_contiguous<T>(a, name);
+  o = a;
+}
+
+// An index input (class ids, argmax positions) as C-contiguous int64 in place: any integer
+// dtype is widened (py::array_t<int64_t, c_style | forcecast>); a float array is a ValueError.
+inline void make_index_array(py::array& a, const char* name) {
+  const char kind = a.dtype().kind();
+  DLK_CHECK(kind == 'i' || kind == 'u', name, ": expected an integer array, got dtype ",
+            dtype_name(a));
+  if (!a.dtype().is(py::dtype::of<int64_t>()) || !(a.flags() & py::array::c_style))
+    a = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+}
+
 inline void require_writeable(const py::array& a, const char* name) {
   DLK_CHECK(a.writeable(), name, ": expected a writeable array, got a read-only one");
 }

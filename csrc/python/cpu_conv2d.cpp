@@ -93,30 +93,26 @@ const T* ptr(const py::array& a) {
   return static_cast<const T*>(a.data());
 }
 
-void require_input(const py::array& a, const char* name, bool f64) {
+// A 4-D input of dtype T, made C-contiguous in place.
+template <typename T>
+void require_input(py::array& a, const char* name) {
   require_ndim(a, 4, name);
-  if (f64) {
-    require_dtype<double>(a, name);
-  } else {
-    require_dtype<float>(a, name);
-  }
-  require_c_contiguous(a, name);
+  make_c_contiguous<T>(a, name);
 }
 
 template <typename T>
 py::array forward(py::array x, py::array w, py::object bias_obj, const Ints& stride,
                   const Ints& padding, const Ints& dilation, int64_t groups) {
-  const bool f64 = std::is_same_v<T, double>;
-  require_input(w, "w", f64);
+  require_input<T>(x, "x");
+  require_input<T>(w, "w");
   const cpu::Conv2dShape s =
       make_shape(shape_of(x), shape_of(w), stride, padding, dilation, groups);
   const T* b = nullptr;
   py::array bias;
+  make_c_contiguous<T>(bias_obj, "bias");
   if (!bias_obj.is_none()) {
     bias = bias_obj.cast<py::array>();
-    require_dtype<T>(bias, "bias");
     require_shape(bias, {s.O}, "bias");
-    require_c_contiguous(bias, "bias");
     b = ptr<T>(bias);
   }
   require_allocatable({s.N, s.O, s.OH, s.OW}, sizeof(T), "conv2d: y");
@@ -132,8 +128,8 @@ py::array forward(py::array x, py::array w, py::object bias_obj, const Ints& str
 template <typename T>
 py::array backward_input(py::array gy, py::array w, const Ints& input_hw, const Ints& stride,
                          const Ints& padding, const Ints& dilation, int64_t groups) {
-  const bool f64 = std::is_same_v<T, double>;
-  require_input(w, "w", f64);
+  require_input<T>(gy, "gy");
+  require_input<T>(w, "w");
   require_pair(input_hw, "conv2d", "input_hw", 1);
   const Ints gys = shape_of(gy), ws = shape_of(w);
   DLK_CHECK(groups >= 1 && groups <= kMaxExtent && ws[1] <= kMaxExtent / groups,
@@ -155,8 +151,8 @@ py::array backward_input(py::array gy, py::array w, const Ints& input_hw, const 
 template <typename T>
 py::array backward_weight(py::array gy, py::array x, const Ints& kernel_hw, const Ints& stride,
                           const Ints& padding, const Ints& dilation, int64_t groups) {
-  const bool f64 = std::is_same_v<T, double>;
-  require_input(x, "x", f64);
+  require_input<T>(gy, "gy");
+  require_input<T>(x, "x");
   require_pair(kernel_hw, "conv2d", "kernel_hw", 1);
   const Ints gys = shape_of(gy), xs = shape_of(x);
   DLK_CHECK(groups >= 1, "conv2d: groups: expected >= 1, got ", groups);
@@ -175,6 +171,7 @@ py::array backward_weight(py::array gy, py::array x, const Ints& kernel_hw, cons
 
 template <typename T>
 py::array backward_bias(py::array gy) {
+  require_input<T>(gy, "gy");
   const Ints g = shape_of(gy);
   py::array_t<T> gb({g[1]});
   T* p = gb.mutable_data();
@@ -185,12 +182,10 @@ py::array backward_bias(py::array gy) {
   return gb;
 }
 
-// Dtype of the call from its first array, which must be 4-D, float, C-contiguous.
+// Dtype of the call from its first array, which must be 4-D and float (any strides).
 bool call_dtype(const py::array& a, const char* name) {
   require_ndim(a, 4, name);
-  const bool f64 = is_float64(a, name);
-  require_c_contiguous(a, name);
-  return f64;
+  return is_float64(a, name);
 }
 
 }  // namespace

@@ -74,8 +74,10 @@ py::tuple backward(py::array x, py::array h0, py::array w_ih, py::array w_hh, co
   const T* pwh = in_ptr<T>(w_hh, {3 * s.H, s.H}, "w_hh");
   const T* py_ = opt_ptr<T>(y, seq_dims(s, s.H), "y");
   DLK_CHECK(py_ || s.T <= 1, "y: the outputs of gru_forward are needed when T > 1");
-  const T* pg = in_ptr<T>(saved[0].cast<py::array>(), seq_dims(s, 3 * s.H), "saved[0] (gates)");
-  const T* pe = in_ptr<T>(saved[1].cast<py::array>(), seq_dims(s, s.H), "saved[1] (extra)");
+  py::array saved0 = saved[0].cast<py::array>();
+  const T* pg = in_ptr<T>(saved0, seq_dims(s, 3 * s.H), "saved[0] (gates)");
+  py::array saved1 = saved[1].cast<py::array>();
+  const T* pe = in_ptr<T>(saved1, seq_dims(s, s.H), "saved[1] (extra)");
   const T* pdy = opt_ptr<T>(dy, seq_dims(s, s.H), "dy");
   const T* pdh = opt_ptr<T>(dh_T, {s.N, s.H}, "dh_T");
   auto dx = new_array<T>(seq_dims(s, s.I));

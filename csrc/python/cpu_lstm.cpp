@@ -95,9 +95,12 @@ py::tuple backward(py::array x, py::array h0, py::array c0, py::array w_ih, py::
   const T* pp = opt_ptr<T>(peephole, {3, s.H}, "peephole");
   const T* py_ = opt_ptr<T>(y, seq_dims(s, s.H), "y");
   DLK_CHECK(py_ || s.T <= 1, "y: the outputs of lstm_forward are needed when T > 1");
-  const T* pg = in_ptr<T>(saved[0].cast<py::array>(), seq_dims(s, GH), "saved[0] (gates)");
-  const T* pcell = in_ptr<T>(saved[1].cast<py::array>(), seq_dims(s, s.H), "saved[1] (cell)");
-  const T* ptc = in_ptr<T>(saved[2].cast<py::array>(), seq_dims(s, s.H), "saved[2] (tanh_cell)");
+  py::array saved0 = saved[0].cast<py::array>();
+  const T* pg = in_ptr<T>(saved0, seq_dims(s, GH), "saved[0] (gates)");
+  py::array saved1 = saved[1].cast<py::array>();
+  const T* pcell = in_ptr<T>(saved1, seq_dims(s, s.H), "saved[1] (cell)");
+  py::array saved2 = saved[2].cast<py::array>();
+  const T* ptc = in_ptr<T>(saved2, seq_dims(s, s.H), "saved[2] (tanh_cell)");
   const T* pdy = opt_ptr<T>(dy, seq_dims(s, s.H), "dy");
   const T* pdh = opt_ptr<T>(dh_T, {s.N, s.H}, "dh_T");
   const T* pdc = opt_ptr<T>(dc_T, {s.N, s.H}, "dc_T");

@@ -53,11 +53,11 @@ cpu::Pool2dShape make_shape(const Ints& x_shape, const Ints& kernel, const Ints&
   return s;
 }
 
+// Dtype of the call from its first array, which must be 4-D and float (any strides: each
+// function makes its inputs C-contiguous).
 bool call_dtype(const py::array& a, const char* name) {
   require_ndim(a, 4, name);
-  const bool f64 = is_float64(a, name);
-  require_c_contiguous(a, name);
-  return f64;
+  return is_float64(a, name);
 }
 
 template <typename T>
@@ -67,6 +67,7 @@ const T* ptr(const py::array& a) {
 
 template <typename T>
 py::tuple max_forward(py::array x, const Ints& k, const Ints& st, const Ints& pd) {
+  make_c_contiguous<T>(x, "x");
   const cpu::Pool2dShape s = make_shape(shape_of(x), k, st, pd);
   require_allocatable({s.N, s.C, s.OH, s.OW}, sizeof(T), "pool2d: y");
   py::array_t<T> y({s.N, s.C, s.OH, s.OW});
@@ -83,10 +84,10 @@ py::tuple max_forward(py::array x, const Ints& k, const Ints& st, const Ints& pd
 template <typename T>
 py::array max_backward(py::array gy, py::array argmax, const Ints& input_hw) {
   require_pair(input_hw, "pool2d", "input_hw", 1);
+  make_c_contiguous<T>(gy, "gy");
   const Ints g = shape_of(gy);
-  require_dtype<int64_t>(argmax, "argmax");
+  make_index_array(argmax, "argmax");
   require_shape(argmax, g, "argmax");
-  require_c_contiguous(argmax, "argmax");
   cpu::Pool2dShape s{};
   s.N = g[0];
   s.C = g[1];
@@ -109,6 +110,7 @@ py::array max_backward(py::array gy, py::array argmax, const Ints& input_hw) {
 
 template <typename T>
 py::array avg_forward(py::array x, const Ints& k, const Ints& st, const Ints& pd, bool cip) {
+  make_c_contiguous<T>(x, "x");
   const cpu::Pool2dShape s = make_shape(shape_of(x), k, st, pd);
   require_allocatable({s.N, s.C, s.OH, s.OW}, sizeof(T), "pool2d: y");
   py::array_t<T> y({s.N, s.C, s.OH, s.OW});
@@ -124,6 +126,7 @@ template <typename T>
 py::array avg_backward(py::array gy, const Ints& input_hw, const Ints& k, const Ints& st,
                        const Ints& pd, bool cip) {
   require_pair(input_hw, "pool2d", "input_hw", 1);
+  make_c_contiguous<T>(gy, "gy");
   const Ints g = shape_of(gy);
   const cpu::Pool2dShape s = make_shape({g[0], g[1], input_hw[0], input_hw[1]}, k, st, pd);
   require_shape(gy, {s.N, s.C, s.OH, s.OW}, "gy");

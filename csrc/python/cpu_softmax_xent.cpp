@@ -21,14 +21,16 @@ Reduction parse_reduction(const std::string& r) {
   fail("reduction: expected 'mean', 'sum' or 'none', got '", r, "'");
 }
 
-void check_logits_targets(const py::array& logits, const py::array& targets) {
+// logits (N, C) of dtype T and targets (N,) of any integer dtype, made C-contiguous (and int64)
+// in place.
+template <typename T>
+void check_logits_targets(py::array& logits, py::array& targets) {
   require_ndim(logits, 2, "logits");
-  require_c_contiguous(logits, "logits");
+  make_c_contiguous<T>(logits, "logits");
   DLK_CHECK(logits.shape(1) >= 1, "logits: expected at least one class, got shape ",
             shape_str(shape_of(logits)));
-  require_dtype<int64_t>(targets, "targets");
+  make_index_array(targets, "targets");
   require_shape(targets, {logits.shape(0)}, "targets");
-  require_c_contiguous(targets, "targets");
 }
 
 void check_smoothing(double eps) {
@@ -52,6 +54,7 @@ py::array_t<T> output_like(py::object out, const std::vector<py::ssize_t>& shape
 template <typename T>
 py::tuple xent_forward(py::array logits, py::array targets, int64_t ign, double eps,
                        Reduction red) {
+  check_logits_targets<T>(logits, targets);
   const int64_t N = logits.shape(0), C = logits.shape(1);
   py::array_t<T> loss_rows({N}), lse({N});
   const T* x = static_cast<const T*>(logits.data());
@@ -78,19 +81,18 @@ py::tuple xent_forward(py::array logits, py::array targets, int64_t ign, double 
 template <typename T>
 py::array xent_backward(py::array logits, py::array targets, py::array lse, py::object grad,
                         int64_t ign, double eps, Reduction red, py::object out) {
+  check_logits_targets<T>(logits, targets);
   const int64_t N = logits.shape(0), C = logits.shape(1);
-  require_dtype<T>(lse, "lse");
+  make_c_contiguous<T>(lse, "lse");
   require_shape(lse, {N}, "lse");
-  require_c_contiguous(lse, "lse");
   py::array grad_rows;
   double gscalar = 1.0;
   if (red == Reduction::None) {
     DLK_CHECK(py::isinstance<py::array>(grad), "grad_loss: expected an array of shape (", N,
               ",) for reduction='none', got ", py::str(grad.get_type()).cast<std::string>());
     grad_rows = grad.cast<py::array>();
-    require_dtype<T>(grad_rows, "grad_loss");
+    make_c_contiguous<T>(grad_rows, "grad_loss");
     require_shape(grad_rows, {N}, "grad_loss");
-    require_c_contiguous(grad_rows, "grad_loss");
   } else {
     py::array g = py::array::ensure(grad);
     DLK_CHECK(g && g.size() == 1, "grad_loss: expected a scalar for reduction='",
@@ -119,13 +121,14 @@ py::array xent_backward(py::array logits, py::array targets, py::array lse, py::
 // Views an array as rows of its last axis: (rows, C).
 std::pair<int64_t, int64_t> rows_cols(const py::array& a, const char* name) {
   DLK_CHECK(a.ndim() >= 1, name, ": expected at least 1 dimension, got a 0-d array");
-  require_c_contiguous(a, name);
+  require_c_contiguous(a, name);  // the caller made it so
   const int64_t C = a.shape(a.ndim() - 1);
   return {C == 0 ? 0 : a.size() / C, C};
 }
 
 template <typename T>
 py::array logsm_forward(py::array x, py::object out) {
+  make_c_contiguous<T>(x, "x");
   auto [R, C] = rows_cols(x, "x");
   std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
   auto y = output_like<T>(out, shape, x, "x");
@@ -140,10 +143,10 @@ py::array logsm_forward(py::array x, py::object out) {
 
 template <typename T>
 py::array logsm_backward(py::array gy, py::array y, py::object out) {
+  make_c_contiguous<T>(y, "y");
   auto [R, C] = rows_cols(y, "y");
-  require_dtype<T>(gy, "gy");
+  make_c_contiguous<T>(gy, "gy");
   require_shape(gy, shape_of(y), "gy");
-  require_c_contiguous(gy, "gy");
   std::vector<py::ssize_t> shape(y.shape(), y.shape() + y.ndim());
   auto gx = output_like<T>(out, shape, y, "y");
   DLK_CHECK(gx.data() == gy.data() || !overlaps(gx, gy),
@@ -167,7 +170,7 @@ void bind_softmax_xent(py::module_& m) {
       "softmax_cross_entropy_forward",
       [](py::array logits, py::array targets, int64_t ignore_index, double label_smoothing,
          const std::string& reduction) {
-        check_logits_targets(logits, targets);
+        require_ndim(logits, 2, "logits");
         check_smoothing(label_smoothing);
         const Reduction red = parse_reduction(reduction);
         return is_float64(logits, "logits")
@@ -184,7 +187,7 @@ void bind_softmax_xent(py::module_& m) {
       [](py::array logits, py::array targets, py::array lse, py::object grad_loss,
          int64_t ignore_index, double label_smoothing, const std::string& reduction,
          py::object out) {
-        check_logits_targets(logits, targets);
+        require_ndim(logits, 2, "logits");
         check_smoothing(label_smoothing);
         const Reduction red = parse_reduction(reduction);
         return is_float64(logits, "logits")

@@ -266,5 +266,10 @@ void bind_runtime(py::module_& m) {
 PYBIND11_MODULE(_cuda, m) {
   m.doc() = "dl_kernels CUDA kernels (float32) and device arrays";
   dlk::cuda::bind_runtime(m);
-  dlk::cuda::bind_kernels(m);
+  dlk::cuda::bind_gemm(m);
+  dlk::cuda::bind_elementwise(m);
+  dlk::cuda::bind_softmax_xent(m);
+  dlk::cuda::bind_pool2d(m);
+  dlk::cuda::bind_conv2d(m);
+  dlk::cuda::bind_rnn(m);
 }

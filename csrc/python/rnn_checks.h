@@ -5,22 +5,24 @@
 
 namespace dlk::py_checks {
 
-// A float input of dtype T, C-contiguous, with the expected shape (-1 matches any size).
+// A float input of dtype T with the expected shape (-1 matches any size), made C-contiguous in
+// place (a copy only when it is not): `a` must outlive the returned pointer, so callers pass
+// their own by-value parameters.
 template <typename T>
-const T* in_ptr(const py::array& a, const std::vector<int64_t>& shape, const char* name) {
-  require_dtype<T>(a, name);
+const T* in_ptr(py::array& a, const std::vector<int64_t>& shape, const char* name) {
   require_shape(a, shape, name);
-  require_c_contiguous(a, name);
+  make_c_contiguous<T>(a, name);
   return static_cast<const T*>(a.data());
 }
 
 // Same for an optional argument: nullptr for None.
 template <typename T>
-const T* opt_ptr(const py::object& o, const std::vector<int64_t>& shape, const char* name) {
+const T* opt_ptr(py::object& o, const std::vector<int64_t>& shape, const char* name) {
+  make_c_contiguous<T>(o, name);
   if (o.is_none()) return nullptr;
-  DLK_CHECK(py::isinstance<py::array>(o), name, ": expected a numpy array or None, got ",
-            py::str(o.get_type()).cast<std::string>());
-  return in_ptr<T>(o.cast<py::array>(), shape, name);
+  py::array a = o.cast<py::array>();  // the same object o holds, so the data outlives `a`
+  require_shape(a, shape, name);
+  return static_cast<const T*>(a.data());
 }
 
 template <typename T>

@@ -6,7 +6,7 @@ built and a GPU is present, ``dl_kernels._cuda`` (CUDA).
 
 from __future__ import annotations
 
-from dl_kernels import _C, autograd, cuda, nn, optim
+from dl_kernels import _C, autograd, cuda, nn, ops, optim
 from dl_kernels._config import (
     are_deterministic_algorithms_enabled,
     config,
@@ -16,44 +16,62 @@ from dl_kernels._config import (
     use_deterministic_algorithms,
 )
 from dl_kernels.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from dl_kernels.tensor import (
-    Tensor,
+from dl_kernels.dtypes import (
+    bool_,
+    device,
+    dtype,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+)
+from dl_kernels.errors import OpError
+from dl_kernels.factories import (
+    arange,
+    empty,
+    empty_like,
+    eye,
+    from_dlpack,
+    from_numpy,
+    full,
+    full_like,
+    get_rng_state,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    set_rng_state,
+    zeros,
+    zeros_like,
+)
+from dl_kernels.ops.core import (
     abs,
     amax,
     amin,
-    arange,
     argmax,
     argmin,
     argsort,
-    as_tensor,
     bmm,
-    bool_,
     cat,
     chunk,
     clamp,
     clip,
     concat,
-    device,
-    dtype,
-    empty,
-    empty_like,
     exp,
-    eye,
     flatten,
-    float32,
-    float64,
-    from_dlpack,
-    from_numpy,
-    full,
-    full_like,
     gather,
     index_select,
-    int64,
-    linspace,
     log,
     log_softmax,
     logsumexp,
-    manual_seed,
     matmul,
     max,
     maximum,
@@ -61,14 +79,7 @@ from dl_kernels.tensor import (
     min,
     minimum,
     norm,
-    ones,
-    ones_like,
     permute,
-    rand,
-    rand_like,
-    randint,
-    randn,
-    randn_like,
     relu,
     reshape,
     sigmoid,
@@ -81,15 +92,20 @@ from dl_kernels.tensor import (
     std,
     sum,
     tanh,
-    tensor,
     topk,
     transpose,
     unsqueeze,
     var,
     where,
-    zeros,
-    zeros_like,
 )
+from dl_kernels.tensor import (
+    Tensor,
+    as_tensor,
+    tensor,
+)
+
+# PyTorch's further tensor ops (dl_kernels.ops), as functions here and as Tensor methods
+globals().update(ops.FUNCTIONS)
 
 __version__ = _C.build_info()["version"]
 
@@ -117,6 +133,8 @@ bool = bool_
 float = float32
 double = float64
 long = int64
+int = int32  # as torch.int
+short = int16
 
 __all__ = ["__version__", "config", "cuda", "get_num_threads", "set_num_threads", "show_config"]
 __all__ += ["data", "load", "load_model", "models", "save"]
@@ -156,6 +174,7 @@ __all__ += [
     "full",
     "full_like",
     "gather",
+    "get_rng_state",
     "index_select",
     "int64",
     "is_grad_enabled",
@@ -186,6 +205,7 @@ __all__ += [
     "relu",
     "reshape",
     "set_grad_enabled",
+    "set_rng_state",
     "sigmoid",
     "softmax",
     "sort",
@@ -205,3 +225,5 @@ __all__ += [
     "zeros",
     "zeros_like",
 ]
+__all__ += ["OpError", "ops"] + ops.__all__
+__all__ += ["int", "int8", "int16", "int32", "short", "uint8"]

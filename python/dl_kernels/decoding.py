@@ -24,7 +24,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-import dl_kernels as dlk
+from dl_kernels.autograd.engine import no_grad
+from dl_kernels.tensor import Tensor
 
 
 class StepDecoder(Protocol):
@@ -61,7 +62,7 @@ def reorder_state(state: Any, index: np.ndarray, axis: int = 0) -> Any:
 
 
 def _log_probs(out: Any) -> np.ndarray:
-    lp = out.detach().numpy() if isinstance(out, dlk.Tensor) else np.asarray(out)
+    lp = out.detach().numpy() if isinstance(out, Tensor) else np.asarray(out)
     return lp.astype(np.float64, copy=False)
 
 
@@ -91,7 +92,7 @@ def greedy_decode(decoder: StepDecoder, state: Any, bos: Any, eos: int | None, m
     logp = np.zeros(batch)
     out: list[list[int]] = [[] for _ in range(batch)]
     done: list[Hypothesis | None] = [None] * batch
-    with dlk.no_grad():
+    with no_grad():
         for _ in range(int(max_len)):
             lp, state = decoder.step(tokens, state)
             lp = _log_probs(lp)
@@ -143,7 +144,7 @@ def beam_search(decoder: StepDecoder, state: Any, bos: Any, eos: int | None, max
     seqs = np.zeros((B, k, 0), dtype=np.int64)
     finished: list[list[Hypothesis]] = [[] for _ in range(B)]
     active = np.ones(B, dtype=bool)
-    with dlk.no_grad():
+    with no_grad():
         for t in range(int(max_len)):
             lp, state = decoder.step(tokens, state)
             lp = _log_probs(lp)

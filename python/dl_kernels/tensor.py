@@ -1,17 +1,24 @@
 """Tensor: an array on a backend, its gradient, and the graph node that made it.
 
-The API follows PyTorch's names and habits. Arithmetic goes through the ``Function``s in
-``dl_kernels.autograd.function``; the array work itself is done by the tensor's backend.
-numpy is imported here only to name dtypes and recognise array inputs.
+This module is the autograd front: every differentiable method records its ``Function`` from
+``dl_kernels.autograd.function``, and ``tensor()`` turns data into a Tensor. The rest of the
+tensor layer sits beside it, one job per module:
+
+- ``dl_kernels.dtypes``: dtype and device objects, the promotion rule;
+- ``dl_kernels.storage``: ``StorageOps``, the methods that only call the backend (conversion
+  to numpy, comparisons, in-place updates), which ``Tensor`` inherits;
+- ``dl_kernels.factories``: zeros, ones, random tensors, ranges, from_numpy, seeding;
+- ``dl_kernels.ops``: functions over tensors (``ops.core``: cat, stack, where, ...).
+
+The API follows PyTorch's names and habits. numpy is imported here only to recognise array
+inputs; the array work itself is done by the tensor's backend.
 """
 
 from __future__ import annotations
 
 import builtins
 import math
-import re
 from collections import namedtuple
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,117 +27,38 @@ from dl_kernels import backend as _backend
 from dl_kernels.autograd import engine as _engine
 from dl_kernels.autograd import function as F
 from dl_kernels.autograd.engine import _GradMode
-
-
-# ---- dtypes and devices ---------------------------------------------------------------------
-class dtype:
-    """A tensor element type: ``float32`` (default), ``float64``, ``int64``, ``bool``."""
-
-    __slots__ = ("is_floating_point", "itemsize", "name", "np")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.np = np.dtype(name)
-        self.is_floating_point = self.np.kind == "f"
-        self.itemsize = self.np.itemsize
-
-    def __repr__(self) -> str:
-        return f"dl_kernels.{self.name}"
-
-
-float32 = dtype("float32")
-float64 = dtype("float64")
-int64 = dtype("int64")
-bool_ = dtype("bool")
-_BY_NP = {d.np: d for d in (float32, float64, int64, bool_)}
-_BY_NAME = {
-    "float32": float32, "float": float32, "float64": float64, "double": float64,
-    "int64": int64, "long": int64, "int": int64, "bool": bool_,
-}
-
-
-def _as_dtype(d: Any) -> dtype:
-    """dl_kernels dtype, numpy dtype, name, or Python type -> dtype; TypeError otherwise."""
-    if isinstance(d, dtype):
-        return d
-    if d is builtins.float:
-        return float32
-    if d is builtins.int:
-        return int64
-    if d is builtins.bool:
-        return bool_
-    if isinstance(d, str) and d in _BY_NAME:
-        return _BY_NAME[d]
-    try:
-        return _BY_NP[np.dtype(d)]
-    except (TypeError, KeyError):
-        raise TypeError(
-            f"unsupported dtype {d!r}: expected float32, float64, int64 or bool"
-        ) from None
-
-
-def _supported(a: Any, be: Any) -> Any:
-    """An array converted to the nearest supported dtype (ints -> int64, floats -> float32)."""
-    if a.dtype in _BY_NP:
-        return a
-    kind = a.dtype.kind
-    if kind in "iu":
-        return be.astype(a, int64.np)
-    if kind == "f":
-        return be.astype(a, float32.np)
-    if kind == "b":
-        return be.astype(a, bool_.np)
-    raise TypeError(f"unsupported dtype {a.dtype}: expected float32, float64, int64 or bool")
-
-
-class device:
-    """Where a tensor lives: ``device("cpu")`` or ``device("cuda")``; equal to its name."""
-
-    __slots__ = ("type",)
-
-    def __init__(self, type: Any = "cpu") -> None:
-        self.type = _backend.normalize_device(type)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, device):
-            return other.type == self.type
-        if isinstance(other, str):
-            return other.split(":", 1)[0] == self.type
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self.type)
-
-    def __repr__(self) -> str:
-        return f"device(type='{self.type}')"
-
-    def __str__(self) -> str:
-        return self.type
-
-
-_DEVICE_OBJ = {"cpu": device("cpu"), "cuda": device("cuda")}
+from dl_kernels.dtypes import (
+    _BY_NAME,
+    _BY_NP,
+    _DEVICE_OBJ,
+    _as_dtype,
+    _supported,
+    bool_,
+    device,
+    dtype,
+    float32,
+    float64,
+    int64,
+    promote,
+)
+from dl_kernels.errors import OpError
+from dl_kernels.shapes import wrap_dim
+from dl_kernels.storage import (
+    StorageOps,
+    _check_device,
+    _rebuild_tensor,  # noqa: F401 - pickles made before the split name it here
+)
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
-
-def _result_dtype(a: dtype, b: dtype) -> dtype:
-    """torch's promotion between two tensors: float beats int beats bool; float64 beats float32."""
-    if a is b:
-        return a
-    if a.is_floating_point and b.is_floating_point:
-        return float64
-    if a.is_floating_point:
-        return a
-    if b.is_floating_point:
-        return b
-    return int64
-
-
 _new = object.__new__
+
+__all__ = ["MaxResult", "Tensor", "as_tensor", "bool_", "device", "dtype", "float32", "float64",
+           "int64", "tensor"]
 
 
 # ---- the tensor -----------------------------------------------------------------------------
-class Tensor:
+class Tensor(StorageOps):
     """An n-dimensional array with autograd (see ``dl_kernels.tensor()`` to make one)."""
 
     __slots__ = ("__weakref__", "_be", "_data", "_out_idx", "grad", "grad_fn", "requires_grad")
@@ -158,19 +86,43 @@ class Tensor:
         t.grad = None
         return t
 
+    @staticmethod
+    def _make_subclass(kind: type, data: Tensor, requires_grad: bool = False) -> Any:
+        """A new leaf of class ``kind`` (a Tensor subclass) sharing ``data``'s storage (as
+        torch's ``Tensor._make_subclass``, which ``nn.Parameter`` uses)."""
+        t = _new(kind)
+        t._data = data._data
+        t._be = data._be
+        t.grad = t.grad_fn = None
+        t._out_idx = 0
+        t.requires_grad = False
+        if requires_grad:
+            t.requires_grad_(True)
+        return t
+
+    def _new_filled(self, fill: str, size: tuple, dtype: Any, device: Any,
+                    requires_grad: bool) -> Tensor:
+        be = self._be if device is None else _backend.get_backend(device)
+        d = self._data.dtype if dtype is None else _as_dtype(dtype).np
+        t = Tensor._wrap(getattr(be, fill)(_size_arg(size), d), be)
+        return t.requires_grad_(True) if requires_grad else t
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None,
+                  requires_grad: bool = False) -> Tensor:
+        """Zeros of ``size``, by default of this tensor's dtype and device (torch's)."""
+        return self._new_filled("zeros", size, dtype, device, requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> Tensor:
+        """Ones of ``size``, by default of this tensor's dtype and device (torch's)."""
+        return self._new_filled("ones", size, dtype, device, requires_grad)
+
     # ---- properties ------------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
         return self._data.shape
 
     def size(self, dim: int | None = None) -> Any:
-        """The shape as a tuple, or the size of dimension ``dim`` (negative counts from
-        the end).
-
-        Example:
-            >>> dlk.zeros(2, 3).size(), dlk.zeros(2, 3).size(-1)
-            ((2, 3), 3)
-        """
         return self._data.shape if dim is None else self._data.shape[dim]
 
     @property
@@ -178,16 +130,9 @@ class Tensor:
         return self._data.ndim
 
     def dim(self) -> int:
-        """The number of dimensions (``ndim``)."""
         return self._data.ndim
 
     def numel(self) -> int:
-        """The number of elements (the product of the shape).
-
-        Example:
-            >>> dlk.zeros(2, 3, 4).numel()
-            24
-        """
         return self._data.size
 
     @property
@@ -203,11 +148,9 @@ class Tensor:
         return self.grad_fn is None
 
     def is_floating_point(self) -> bool:
-        """True for float32 and float64 tensors."""
         return self._data.dtype.kind == "f"
 
     def is_contiguous(self) -> bool:
-        """True when the data is laid out row-major without gaps."""
         return self._be.is_contiguous(self._data)
 
     @property
@@ -221,15 +164,6 @@ class Tensor:
 
     # ---- autograd --------------------------------------------------------------------------
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Start (or, on a leaf, stop) recording operations for autograd; returns
-        ``self``. Only floating-point tensors can require gradients.
-
-        Example:
-            >>> w = dlk.zeros(3).requires_grad_()
-            >>> (w * 2).sum().backward()
-            >>> w.grad.tolist()
-            [2.0, 2.0, 2.0]
-        """
         if requires_grad and not self.is_floating_point():
             raise RuntimeError(
                 f"only floating point tensors can require gradients, got {self.dtype}"
@@ -242,11 +176,9 @@ class Tensor:
         return self
 
     def detach(self) -> Tensor:
-        """The same data (shared, not copied) outside the graph: no gradient flows through it."""
         return Tensor._wrap(self._data, self._be)
 
     def detach_(self) -> Tensor:
-        """Cut this tensor out of the graph in place; returns ``self``."""
         self.grad_fn, self.requires_grad = None, False
         return self
 
@@ -258,21 +190,39 @@ class Tensor:
                 retained = self.grad_fn.retained = {}
             retained[self._out_idx] = self
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
-        """Compute the gradients of this tensor with respect to the leaves that require
-        them, accumulating into their ``.grad`` (reverse-mode automatic differentiation).
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:
+        """Accumulate d(self)/d(leaf) (times ``gradient``) into every leaf's ``.grad``."""
+        if create_graph or inputs is not None:  # gradients as tensors (double backward)
+            from dl_kernels.autograd import higher_order
 
-        Args:
-            gradient: d(out)/d(self) to start from; may be omitted for a one-element tensor (1).
-            retain_graph: keep the graph so backward can run through it again.
-
-        Example:
-            >>> x = dlk.tensor([1.0, 2.0, 3.0], requires_grad=True)
-            >>> (x * x).sum().backward()
-            >>> x.grad.tolist()
-            [2.0, 4.0, 6.0]
-        """
-        _engine.backward(self, gradient, retain_graph)
+            higher_order.backward(self, gradient, retain_graph, create_graph, inputs)
+            return
+        if not self.requires_grad:
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn")
+        be, d = self._be, self._data
+        if gradient is None:
+            if d.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; got shape "
+                    f"{tuple(d.shape)}: pass gradient="
+                )
+            g = be.ones(d.shape, d.dtype)
+        else:
+            if isinstance(gradient, Tensor):
+                _check_device(self, gradient)
+                g = gradient._data
+            else:
+                g = be.asarray(gradient)
+            if tuple(g.shape) != tuple(d.shape):
+                raise ValueError(
+                    f"backward: gradient has shape {tuple(g.shape)}, expected the output's "
+                    f"shape {tuple(d.shape)}"
+                )
+            if g.dtype != d.dtype:
+                g = be.astype(g, d.dtype)
+        _engine.backward(self, g, bool(retain_graph))
 
     def register_post_accumulate_grad_hook(self, hook: Any) -> Any:
         """``hook(self)`` after each backward's last contribution to this leaf's ``.grad``;
@@ -291,52 +241,6 @@ class Tensor:
             self.grad._data = be.add(self.grad._data, g)
 
     # ---- conversion ------------------------------------------------------------------------
-    def numpy(self) -> Any:
-        """The data as a numpy array (shares memory on the CPU). Raises on a tensor that
-        requires grad: call ``detach().numpy()``.
-
-        Example:
-            >>> dlk.arange(3).numpy()
-            array([0, 1, 2])
-        """
-        if self.requires_grad and _GradMode.enabled:
-            raise RuntimeError(
-                "Can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()"
-            )
-        return self._be.to_numpy(self._data)
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
-        a = self._be.to_numpy(self._data)
-        return a if dtype is None else a.astype(dtype)
-
-    def item(self) -> Any:
-        """The value of a one-element tensor as a Python number.
-
-        Example:
-            >>> dlk.tensor([2.5]).item()
-            2.5
-        """
-        if self._data.size != 1:
-            raise ValueError(
-                f"item(): expected a tensor with one element, got shape {tuple(self.shape)}"
-            )
-        return self._be.to_numpy(self._data).reshape(()).item()
-
-    def tolist(self) -> Any:
-        """The data as nested Python lists.
-
-        Example:
-            >>> dlk.eye(2).tolist()
-            [[1.0, 0.0], [0.0, 1.0]]
-        """
-        return self._be.to_numpy(self._data).tolist()
-
-    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._data.__dlpack__(*args, **kwargs)
-
-    def __dlpack_device__(self) -> Any:
-        return self._data.__dlpack_device__()
-
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``."""
         target_dtype = kwargs.pop("dtype", None)
@@ -368,104 +272,34 @@ class Tensor:
         return out
 
     def cpu(self) -> Tensor:
-        """``to('cpu')``."""
         return self.to("cpu")
 
     def cuda(self) -> Tensor:
-        """``to('cuda')``."""
         return self.to("cuda")
 
     def float(self) -> Tensor:
-        """``to(float32)``."""
         return self.to(float32)
 
     def double(self) -> Tensor:
-        """``to(float64)``."""
         return self.to(float64)
 
     def long(self) -> Tensor:
-        """``to(int64)``."""
         return self.to(int64)
 
     def bool(self) -> Tensor:
-        """``to(bool)``."""
         return self.to(bool_)
 
     def type_as(self, other: Tensor) -> Tensor:
-        """``to(other.dtype)``."""
         return self.to(other.dtype)
 
     def clone(self) -> Tensor:
-        """A copy with its own storage (differentiable: gradients flow back to ``self``)."""
         return F.Clone.apply(self)
 
     def contiguous(self) -> Tensor:
-        """``self`` if row-major without gaps, else a contiguous copy."""
         return self if self._be.is_contiguous(self._data) else F.Clone.apply(self)
-
-    def __repr__(self) -> str:
-        body = repr(self._be.to_numpy(self._data))
-        body = body.replace("array(", "tensor(", 1).replace("\n      ", "\n       ")
-        if "dtype=float32" in body:
-            body = re.sub(r",\s*dtype=float32", "", body)
-        elif self._data.dtype == np.float64 and "dtype" not in body:
-            body = body[:-1] + ", dtype=float64)"
-        if self.grad_fn is not None:
-            body = body[:-1] + f", grad_fn=<{type(self.grad_fn).__name__}Backward>)"
-        elif self.requires_grad:
-            body = body[:-1] + ", requires_grad=True)"
-        return body
 
     # ---- Python protocols ------------------------------------------------------------------
     __hash__ = object.__hash__
-
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        """Pickle the data, device and requires_grad (not the graph, not .grad); subclasses
-        (nn.Parameter) come back as themselves, on this process's backend object."""
-        args = (type(self), self._be.to_numpy(self._data), self._be.device, self.requires_grad)
-        return (_rebuild_tensor, args, getattr(self, "__dict__", None) or None)
-
-    def __deepcopy__(self, memo: dict) -> Tensor:
-        if self.grad_fn is not None:
-            raise RuntimeError("only leaf tensors support deepcopy; detach() first")
-        import copy
-
-        new = _rebuild_tensor(type(self), self._be.copy(self._data), self._be.device,
-                              self.requires_grad)
-        memo[id(self)] = new
-        if self.grad is not None:
-            new.grad = copy.deepcopy(self.grad, memo)
-        extra = getattr(self, "__dict__", None)
-        if extra:
-            new.__dict__.update(copy.deepcopy(extra, memo))
-        return new
-
-    def __len__(self) -> int:
-        if self._data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return self._data.shape[0]
-
-    def __iter__(self) -> Iterator[Tensor]:
-        for i in range(len(self)):
-            yield self[i]
-
-    def __bool__(self) -> bool:
-        if self._data.size != 1:
-            raise RuntimeError(
-                f"the truth value of a tensor with {self._data.size} elements is ambiguous"
-            )
-        return builtins.bool(self.item())
-
-    def __float__(self) -> float:
-        return builtins.float(self.item())
-
-    def __int__(self) -> int:
-        return builtins.int(self.item())
-
-    def __index__(self) -> int:
-        if self._data.dtype.kind not in "iub" or self._data.size != 1:
-            raise TypeError("only integer tensors of a single element can be used as an index")
-        return builtins.int(self.item())
 
     # ---- arithmetic ------------------------------------------------------------------------
     def _binary(self, fn: Any, other: Any, **kw: Any) -> Tensor:
@@ -540,142 +374,68 @@ class Tensor:
         return F.MatMul.apply(self, other)
 
     def __rmatmul__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor):  # keep other's graph
+            return other.__matmul__(self)
         return tensor(other, dtype=self.dtype, device=self.device).__matmul__(self)
 
     def matmul(self, other: Tensor) -> Tensor:
-        """Matrix product with numpy / PyTorch broadcasting rules (``self @ other``):
-        1-D x 1-D is a dot product, (n, k) @ (k, m) is (n, m), batched over leading dimensions.
-        Runs on the library's GEMM kernel.
-
-        Example:
-            >>> (dlk.ones(2, 3) @ dlk.ones(3, 4)).shape
-            (2, 4)
-        """
         return self.__matmul__(other)
 
     mm = bmm = matmul
 
-    def _compare(self, op: str, other: Any) -> Tensor:
-        be = self._be
-        if isinstance(other, Tensor):
-            _check_device(self, other)
-            other = other._data
-        return Tensor._wrap(getattr(be, op)(self._data, other), be)
-
-    def __eq__(self, other: object) -> Tensor:  # type: ignore[override]
-        return self._compare("eq", other)
-
-    def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
-        return self._compare("ne", other)
-
-    def __lt__(self, other: Any) -> Tensor:
-        return self._compare("lt", other)
-
-    def __le__(self, other: Any) -> Tensor:
-        return self._compare("le", other)
-
-    def __gt__(self, other: Any) -> Tensor:
-        return self._compare("gt", other)
-
-    def __ge__(self, other: Any) -> Tensor:
-        return self._compare("ge", other)
-
-    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
-
-    def __floordiv__(self, other: Any) -> Tensor:  # not differentiable (as torch)
-        return self._compare("floor_divide", other)
-
-    def __mod__(self, other: Any) -> Tensor:  # not differentiable
-        return self._compare("remainder", other)
-
-    def __and__(self, other: Any) -> Tensor:
-        return self._compare("logical_and", other)
-
-    def __or__(self, other: Any) -> Tensor:
-        return self._compare("logical_or", other)
-
-    def __invert__(self) -> Tensor:
-        return Tensor._wrap(self._be.logical_not(self._data), self._be)
-
-    logical_not = __invert__
-
     def add(self, other: Any, alpha: Any = 1) -> Tensor:
-        """``self + alpha * other`` (broadcast, dtypes promoted); differentiable."""
         return self + (other * alpha if alpha != 1 else other)
 
     def sub(self, other: Any, alpha: Any = 1) -> Tensor:
-        """``self - alpha * other`` (broadcast, dtypes promoted); differentiable."""
         return self - (other * alpha if alpha != 1 else other)
 
     def mul(self, other: Any) -> Tensor:
-        """``self * other`` elementwise (broadcast); differentiable."""
         return self * other
 
     def div(self, other: Any) -> Tensor:
-        """``self / other`` elementwise (broadcast; true division, integers give float32)."""
         return self / other
 
     def pow(self, exponent: Any) -> Tensor:
-        """``self ** exponent`` elementwise (a number or a tensor); differentiable."""
         return self ** exponent
 
     def neg(self) -> Tensor:
-        """``-self``."""
         return F.Neg.apply(self)
 
     # ---- elementwise functions -------------------------------------------------------------
     def exp(self) -> Tensor:
-        """e to the power of each element."""
         return F.Exp.apply(_floating(self))
 
     def log(self) -> Tensor:
-        """The natural logarithm of each element (-inf at 0, NaN below)."""
         return F.Log.apply(_floating(self))
 
     def log1p(self) -> Tensor:
-        """log(1 + x), accurate for small x."""
         return (1.0 + self).log()
 
     def sqrt(self) -> Tensor:
-        """The square root of each element."""
         return F.Sqrt.apply(_floating(self))
 
     def rsqrt(self) -> Tensor:
-        """1 / sqrt(x) elementwise."""
         return 1.0 / self.sqrt()
 
     def square(self) -> Tensor:
-        """x * x elementwise."""
         return self * self
 
     def abs(self) -> Tensor:
-        """The absolute value of each element (gradient sign(x), 0 at 0)."""
         return F.Abs.apply(self)
 
     def sign(self) -> Tensor:
-        """-1, 0 or 1 for each element (gradient zero)."""
-        return Tensor._wrap(self._be.sign(self._data), self._be)
+        return F.Sign.apply(self)
 
     def tanh(self) -> Tensor:
-        """The hyperbolic tangent of each element."""
         return F.Tanh.apply(_floating(self))
 
     def sigmoid(self) -> Tensor:
-        """1 / (1 + exp(-x)) elementwise."""
         return F.Sigmoid.apply(_floating(self))
 
     def relu(self) -> Tensor:
-        """max(0, x) elementwise."""
         return F.Relu.apply(self)
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
-        """Limit every element to ``[min, max]`` (either may be None). The gradient is 1
-        inside the range and 0 outside.
-
-        Example:
-            >>> dlk.tensor([-2.0, 0.5, 3.0]).clamp(0, 1).tolist()
-            [0.0, 0.5, 1.0]
-        """
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -690,58 +450,42 @@ class Tensor:
     clip = clamp
 
     def maximum(self, other: Tensor) -> Tensor:
-        """The elementwise maximum of ``self`` and ``other`` (broadcast); NaN wins."""
         a, b = _coerce(self, other)
         return F.Maximum.apply(a, b)
 
     def minimum(self, other: Tensor) -> Tensor:
-        """The elementwise minimum of ``self`` and ``other`` (broadcast); NaN wins."""
         a, b = _coerce(self, other)
         return F.Maximum.apply(a, b, minimum=True)
 
     def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
-        """A copy with ``value`` where the boolean ``mask`` (broadcast to self) is True."""
-        return where(mask, tensor(value, dtype=self.dtype, device=self.device), self)
+        if isinstance(value, Tensor):  # a 0-d tensor value keeps its gradient
+            v = value.to(self.dtype)
+        else:
+            v = tensor(value, dtype=self.dtype, device=self.device)
+        return F.Where.apply(v, self, cond=mask._data if isinstance(mask, Tensor) else mask)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """``self`` where ``condition`` holds, else ``other`` (torch's ``Tensor.where``)."""
+        if not isinstance(other, Tensor):
+            other = tensor(other, dtype=self.dtype, device=self.device)
+        a, b = _coerce(self, other)
+        cond = condition._data if isinstance(condition, Tensor) else condition
+        return F.Where.apply(a, b, cond=cond)
 
     def softmax(self, dim: int) -> Tensor:
-        """``exp(x) / sum(exp(x))`` along ``dim`` (computed stably).
-
-        Example:
-            >>> dlk.tensor([0.0, 0.0]).softmax(0).tolist()
-            [0.5, 0.5]
-        """
         return F.Softmax.apply(self, dim=dim)
 
     def log_softmax(self, dim: int) -> Tensor:
-        """``x - logsumexp(x)`` along ``dim``: the log of :meth:`softmax`, without its underflow."""
         return F.LogSoftmax.apply(self, dim=dim)
 
     # ---- reductions ------------------------------------------------------------------------
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
-        """Sum over ``dim`` (an int, a tuple of ints, or None for all elements).
-
-        Args:
-            dim: the dimension(s) to reduce; None reduces everything to a 0-d tensor.
-            keepdim: keep the reduced dimensions with size 1.
-            dtype: cast to this dtype first (bools are summed as int64).
-
-        Example:
-            >>> x = dlk.tensor([[1.0, 2.0], [3.0, 4.0]])
-            >>> x.sum().item(), x.sum(0).tolist(), x.sum(1, keepdim=True).shape
-            (10.0, [4.0, 6.0], (2, 1))
-        """
         x = self if dtype is None else self.to(dtype)
         if x._data.dtype.kind == "b":
             x = x.to(int64)
         return F.Sum.apply(x, axis=_dims(dim), keepdim=keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
-        """Mean over ``dim`` (int, tuple or None for all); floating dtypes only.
-
-        Example:
-            >>> dlk.tensor([[1.0, 2.0], [3.0, 4.0]]).mean(1).tolist()
-            [1.5, 3.5]
-        """
         x = self if dtype is None else self.to(dtype)
         if not x.is_floating_point():
             raise RuntimeError(f"mean(): expected a floating point tensor, got {x.dtype}")
@@ -759,47 +503,21 @@ class Tensor:
         return MaxResult(values, indices)
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
-        """``max()``: the largest element (0-d). ``max(dim)``: a named tuple
-        ``(values, indices)`` along ``dim``. ``max(other_tensor)``: the elementwise maximum.
-
-        Example:
-            >>> values, indices = dlk.tensor([[1.0, 5.0], [7.0, 2.0]]).max(1)
-            >>> values.tolist(), indices.tolist()
-            ([5.0, 7.0], [1, 0])
-        """
         return self._extreme(dim, keepdim, False)
 
     def min(self, dim: Any = None, keepdim: bool = False) -> Any:
-        """As :meth:`max`, for the smallest elements."""
         return self._extreme(dim, keepdim, True)
 
     def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        """The largest values over ``dim`` (int, tuple or None), without indices."""
         return F.MaxReduce.apply(self, axis=_dims(dim), keepdim=keepdim)
 
     def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        """The smallest values over ``dim`` (int, tuple or None), without indices."""
         return F.MaxReduce.apply(self, axis=_dims(dim), keepdim=keepdim, minimum=True)
-
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        """int64 indices of the largest values along ``dim`` (of the flattened tensor when
-        None).
-
-        Example:
-            >>> dlk.tensor([[1.0, 5.0], [7.0, 2.0]]).argmax(1).tolist()
-            [1, 0]
-        """
-        return Tensor._wrap(self._be.argmax(self._data, dim, keepdim), self._be)
-
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        """int64 indices of the smallest values along ``dim`` (flattened when None)."""
-        return Tensor._wrap(self._be.argmin(self._data, dim, keepdim), self._be)
 
     def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
             correction: Any = None) -> Tensor:
-        """Variance over ``dim``, with Bessel's correction by default (``correction=1``;
-        ``unbiased=False`` or ``correction=0`` for the population variance).
-        """
+        if isinstance(dim, builtins.bool):  # PyTorch's var(input, unbiased) overload
+            dim, unbiased = None, dim
         if correction is None:
             correction = 0 if unbiased is False else 1
         return F.Var.apply(_floating(self), axis=_dims(dim), correction=correction,
@@ -807,43 +525,28 @@ class Tensor:
 
     def std(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
             correction: Any = None) -> Tensor:
-        """Standard deviation: the square root of :meth:`var` (same arguments)."""
+        if isinstance(dim, builtins.bool):  # PyTorch's std(input, unbiased) overload
+            dim, unbiased = None, dim
         return self.var(dim, unbiased, keepdim, correction).sqrt()
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
-        """``log(sum(exp(x)))`` over ``dim``, computed stably (max subtracted first)."""
         return F.LogSumExp.apply(_floating(self), axis=_dims(dim), keepdim=keepdim)
 
     def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
-        """The ``p``-norm over ``dim`` (2 or 'fro', 1, inf, or any p > 0)."""
+        if p == 0:  # the count of nonzero entries; its gradient is zero
+            return (self != 0).to(self.dtype).sum(dim, keepdim)
         if p == 2 or p == "fro":
             return (self * self).sum(dim, keepdim).sqrt()
         if p == 1:
             return self.abs().sum(dim, keepdim)
         if p == math.inf:
             return self.abs().amax(dim, keepdim)
+        if p == -math.inf:
+            return self.abs().amin(dim, keepdim)
         return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
-
-    def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        """True where every element (along ``dim``) is non-zero; a bool tensor."""
-        be = self._be
-        truth = be.ne(self._data, 0)
-        return Tensor._wrap(be.logical_not(be.max(be.logical_not(truth), dim, keepdim)), be)
-
-    def any(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        """True where some element (along ``dim``) is non-zero; a bool tensor."""
-        be = self._be
-        return Tensor._wrap(be.max(be.ne(self._data, 0), dim, keepdim), be)
 
     # ---- shape and views -------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
-        """The same elements in a new shape (one dimension may be -1: inferred). Also
-        ``view``.
-
-        Example:
-            >>> dlk.arange(6).reshape(2, -1).shape
-            (2, 3)
-        """
         shape = _shape_arg(shape)
         if shape == self._data.shape:
             return self
@@ -852,44 +555,33 @@ class Tensor:
     view = reshape
 
     def view_as(self, other: Tensor) -> Tensor:
-        """``reshape(other.shape)``."""
         return self.reshape(other.shape)
 
     reshape_as = view_as
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        """Merge dimensions ``start_dim`` .. ``end_dim`` into one.
-
-        Example:
-            >>> dlk.zeros(2, 3, 4).flatten(1).shape
-            (2, 12)
-        """
         shape = self._data.shape
         if not shape:
             return self.reshape(1)
-        s, e = start_dim % len(shape), end_dim % len(shape)
+        s, e = wrap_dim(start_dim, len(shape)), wrap_dim(end_dim, len(shape))
         return self.reshape(shape[:s] + (-1,) + shape[e + 1 :])
 
     def permute(self, *dims: Any) -> Tensor:
-        """Reorder the dimensions.
-
-        Example:
-            >>> dlk.zeros(2, 3, 4).permute(2, 0, 1).shape
-            (4, 2, 3)
-        """
         dims = tuple(d % self.ndim for d in _shape_arg(dims))
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(f"permute: {dims} is not a permutation of {self.ndim} dimensions")
         return F.Permute.apply(self, axes=dims)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
-        """Swap dimensions ``dim0`` and ``dim1``."""
+        if self.ndim == 0:
+            wrap_dim(dim0, 0), wrap_dim(dim1, 0)
+            return self
+        dim0, dim1 = wrap_dim(dim0, self.ndim), wrap_dim(dim1, self.ndim)
         axes = list(range(self.ndim))
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return F.Permute.apply(self, axes=tuple(axes))
 
     def t(self) -> Tensor:
-        """The transpose of a matrix (a 0-d or 1-d tensor is returned as is)."""
         if self.ndim < 2:
             return self
         return self.transpose(0, 1)
@@ -903,29 +595,21 @@ class Tensor:
         return self.transpose(-2, -1)
 
     def squeeze(self, dim: Any = None) -> Tensor:
-        """Remove dimension ``dim`` if its size is 1 (every size-1 dimension when None)."""
         shape = self._data.shape
         if dim is None:
             new = tuple(n for n in shape if n != 1)
         else:
             dims_in = (dim,) if isinstance(dim, int) else dim
-            dims = {d % len(shape) for d in dims_in} if shape else set()
+            dims = {wrap_dim(d, len(shape)) for d in dims_in}
             new = tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1))
         return self.reshape(new)
 
     def unsqueeze(self, dim: int) -> Tensor:
-        """Insert a dimension of size 1 at position ``dim``.
-
-        Example:
-            >>> dlk.zeros(3).unsqueeze(0).shape
-            (1, 3)
-        """
         shape = list(self._data.shape)
-        shape.insert(dim % (len(shape) + 1), 1)
+        shape.insert(wrap_dim(dim, len(shape) + 1), 1)
         return self.reshape(tuple(shape))
 
     def expand(self, *sizes: Any) -> Tensor:
-        """A broadcast view to ``sizes`` (-1 keeps a dimension); size-1 dimensions grow."""
         sizes = _shape_arg(sizes)
         shape = self._data.shape
         lead = len(sizes) - len(shape)
@@ -939,11 +623,9 @@ class Tensor:
         return F.Expand.apply(self, shape=target)
 
     def expand_as(self, other: Tensor) -> Tensor:
-        """``expand(other.shape)``."""
         return self.expand(other.shape)
 
     def repeat(self, *sizes: Any) -> Tensor:
-        """Tile the tensor ``sizes[i]`` times along each dimension (copies)."""
         sizes = _shape_arg(sizes)
         x = self.reshape((1,) * (len(sizes) - self.ndim) + self._data.shape)
         inter, final = [], []
@@ -954,9 +636,7 @@ class Tensor:
         return x.expand(tuple(inter)).reshape(tuple(final))
 
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple:
-        """Split along ``dim`` into chunks of ``split_size`` (the last may be smaller), or into
-        pieces of the given list of sizes. Returns a tuple.
-        """
+        dim = wrap_dim(dim, self.ndim)
         n = self._data.shape[dim]
         if isinstance(split_size_or_sections, builtins.int):
             size = split_size_or_sections
@@ -972,20 +652,24 @@ class Tensor:
         return F.Split.apply(self, sections=bounds, axis=dim % self.ndim)
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple:
-        """Split into ``chunks`` pieces along ``dim`` (the last may be smaller)."""
-        n = self._data.shape[dim]
+        n = self._data.shape[wrap_dim(dim, self.ndim)]
         return self.split(builtins.max(-(-n // chunks), 1), dim)
 
     def unbind(self, dim: int = 0) -> tuple:
-        """The slices along ``dim`` as a tuple of tensors (that dimension removed)."""
         return tuple(p.squeeze(dim) for p in self.split(1, dim))
 
     def index_select(self, dim: int, index: Tensor) -> Tensor:
         """The entries at ``index`` (1-D integer) along ``dim``, differentiable."""
+        if self.ndim == 0:  # PyTorch: a 0-d tensor's only entry, for index [0] or 0
+            wrap_dim(dim, 0)
+            if index.numel() != 1 or index.is_floating_point() or index.reshape(-1)[0].item():
+                raise IndexError(f"index_select: index {index.tolist()} out of range for a 0-d "
+                                 "tensor")
+            return self.clone()
         if index.ndim != 1 or index.is_floating_point():
             raise ValueError(f"index_select: index must be a 1-D integer tensor, got {index.dtype} "
                              f"of shape {tuple(index.shape)}")
-        sl = (slice(None),) * (dim % self.ndim) + (index,)
+        sl = (slice(None),) * wrap_dim(dim, self.ndim) + (index,)
         return self[sl]
 
     def gather(self, dim: int, index: Tensor) -> Tensor:
@@ -993,42 +677,39 @@ class Tensor:
         if index.is_floating_point() or index.ndim != self.ndim:
             raise ValueError(f"gather: index must be an integer tensor with {self.ndim} dims, "
                              f"got {index.dtype} of shape {tuple(index.shape)}")
-        return F.Gather.apply(self, index=index._data, axis=dim % self.ndim)
+        return F.Gather.apply(self, index=index._data, axis=wrap_dim(dim, self.ndim))
 
-    def sort(self, dim: int = -1, descending: bool = False) -> MaxResult:
-        """(values, indices) along dim (stable); values carry the gradient."""
-        dim = dim % self.ndim
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> MaxResult:
+        """(values, indices) along dim (always stable); values carry the gradient."""
+        if self.ndim == 0:
+            wrap_dim(dim, 0)
+            return MaxResult(self.clone(), Tensor._wrap(self._be.zeros((), int64.np), self._be))
+        dim = wrap_dim(dim, self.ndim)
         _, idx = self._be.sort(self._data, dim, descending)
         return MaxResult(F.Gather.apply(self, index=idx, axis=dim), Tensor._wrap(idx, self._be))
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> MaxResult:
         """The k largest (or smallest) entries along dim as (values, indices)."""
+        if self.ndim == 0:
+            return self.sort(dim)
         values, indices = self.sort(dim, descending=largest)
         sl = [slice(None)] * self.ndim
-        sl[dim % self.ndim] = slice(0, k)
+        sl[wrap_dim(dim, self.ndim)] = slice(0, k)
         return MaxResult(values[tuple(sl)], indices[tuple(sl)])
-
-    def argsort(self, dim: int = -1, descending: bool = False) -> Tensor:
-        """int64 indices that sort ``self`` along ``dim``."""
-        return Tensor._wrap(self._be.sort(self._data, dim % self.ndim, descending)[1], self._be)
-
-    @property
-    def is_cuda(self) -> bool:
-        return self._be.device == "cuda"
 
     # ---- indexing --------------------------------------------------------------------------
     def __getitem__(self, index: Any) -> Tensor:
-        index, advanced = _convert_index(index)
+        index, advanced = _convert_index(index, self._be)
         if not self.requires_grad or not _GradMode.enabled:
-            return Tensor._wrap(self._be.getitem(self._data, index), self._be)
+            return Tensor._wrap(F.index_get(self._be, self._data, index), self._be)
         return F.GetItem.apply(self, index=index, advanced=advanced)
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        index, _ = _convert_index(index)
+        index, _ = _convert_index(index, self._be)
         be = self._be
         v_needs = isinstance(value, Tensor) and value.requires_grad
         if not _GradMode.enabled or (not self.requires_grad and not v_needs):
-            be.setitem(self._data, index, value._data if isinstance(value, Tensor) else value)
+            F.index_set(be, self._data, index, value._data if isinstance(value, Tensor) else value)
             return
         if self.requires_grad and self.grad_fn is None:
             raise RuntimeError("a leaf tensor that requires grad is used in an in-place operation")
@@ -1043,78 +724,6 @@ class Tensor:
         self.grad_fn, self._out_idx, self.requires_grad = out.grad_fn, 0, True
 
     # ---- in-place updates (what optimisers use; refused on tensors recording a graph) -------
-    def _inplace(self) -> Any:
-        if self.requires_grad and _GradMode.enabled:
-            raise RuntimeError(
-                "in-place operation on a tensor that requires grad; use it under no_grad() "
-                "or on .data"
-            )
-        return self._data
-
-    def add_(self, other: Any, alpha: Any = 1) -> Tensor:
-        """``self += alpha * other`` in place; returns ``self``."""
-        d = self._inplace()
-        o = _arr(other)
-        self._be.add(d, o if alpha == 1 else self._be.mul(o, alpha), out=d)
-        return self
-
-    def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
-        """``self -= alpha * other`` in place; returns ``self``."""
-        d = self._inplace()
-        o = _arr(other)
-        self._be.sub(d, o if alpha == 1 else self._be.mul(o, alpha), out=d)
-        return self
-
-    def mul_(self, other: Any) -> Tensor:
-        """``self *= other`` in place; returns ``self``."""
-        d = self._inplace()
-        self._be.mul(d, _arr(other), out=d)
-        return self
-
-    def div_(self, other: Any) -> Tensor:
-        """``self /= other`` in place; returns ``self``."""
-        d = self._inplace()
-        self._be.div(d, _arr(other), out=d)
-        return self
-
-    def addcmul_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
-        """``self += value * t1 * t2`` in place (optimiser updates); returns ``self``."""
-        d, be = self._inplace(), self._be
-        prod = be.mul(_arr(tensor1), _arr(tensor2))
-        be.add(d, prod if value == 1 else be.mul(prod, value), out=d)
-        return self
-
-    def addcdiv_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
-        """``self += value * t1 / t2`` in place (optimiser updates); returns ``self``."""
-        d, be = self._inplace(), self._be
-        q = be.div(_arr(tensor1), _arr(tensor2))
-        be.add(d, q if value == 1 else be.mul(q, value), out=d)
-        return self
-
-    def pow_(self, exponent: Any) -> Tensor:
-        """``self **= exponent`` in place; returns ``self``."""
-        d = self._inplace()
-        self._be.pow(d, _arr(exponent), out=d)
-        return self
-
-    def sqrt_(self) -> Tensor:
-        """Square root in place; returns ``self``."""
-        d = self._inplace()
-        self._be.sqrt(d, out=d)
-        return self
-
-    def neg_(self) -> Tensor:
-        """Negate in place; returns ``self``."""
-        d = self._inplace()
-        self._be.neg(d, out=d)
-        return self
-
-    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
-        """Clamp to ``[min, max]`` in place; returns ``self``."""
-        d = self._inplace()
-        self._be.clip(d, _arr(min), _arr(max), out=d)
-        return self
-
     def _augmented(self, inplace: str, op: Any, other: Any) -> Tensor:
         """``x += y`` and friends: in place, unless a graph must record it (then out of place,
         as the recorded result); a leaf that requires grad is refused, as in torch."""
@@ -1140,54 +749,8 @@ class Tensor:
     def __itruediv__(self, other: Any) -> Any:  # self, or the recorded result
         return self._augmented("div_", Tensor.__truediv__, other)
 
-    def copy_(self, src: Any) -> Tensor:
-        """Copy ``src`` (broadcast to this shape) into this tensor in place; returns ``self``."""
-        d = self._inplace()
-        self._be.setitem(d, Ellipsis, _arr(src))
-        return self
-
-    def zero_(self) -> Tensor:
-        """Fill with zeros in place; returns ``self``."""
-        self._be.setitem(self._inplace(), Ellipsis, 0)
-        return self
-
-    def fill_(self, value: Any) -> Tensor:
-        """Fill with ``value`` in place; returns ``self``."""
-        self._be.setitem(self._inplace(), Ellipsis, _arr(value))
-        return self
-
-    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
-        """Fill in place with U[a, b) samples from the library's generator; returns ``self``."""
-        d, be = self._inplace(), self._be
-        be.setitem(d, Ellipsis, be.add(be.mul(be.rand(d.shape, np.float64), b - a), a))
-        return self
-
-    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
-        """Fill in place with N(mean, std^2) samples from the library's generator; returns ``self``."""
-        d, be = self._inplace(), self._be
-        be.setitem(d, Ellipsis, be.add(be.mul(be.randn(d.shape, np.float64), std), mean))
-        return self
-
-
-_engine._Tensor = Tensor
-
-
-def _rebuild_tensor(cls: type, data: Any, device: str, requires_grad: bool) -> Tensor:
-    be = _backend.get_backend(device)
-    t = _new(cls)
-    t._data = data if data.__class__ is be.Array else be.asarray(data)
-    t._be = be
-    t.grad = t.grad_fn = None
-    t._out_idx = 0
-    t.requires_grad = requires_grad
-    return t
-
 
 # ---- helpers --------------------------------------------------------------------------------
-def _arr(x: Any) -> Any:
-    return x._data if isinstance(x, Tensor) else x
-
-
 def _floating(t: Tensor) -> Tensor:
     return t if t._data.dtype.kind == "f" else t.to(float32)
 
@@ -1205,11 +768,6 @@ def _shape_arg(shape: tuple) -> tuple:
     return tuple(builtins.int(n) for n in shape)
 
 
-def _check_device(a: Tensor, b: Tensor) -> None:
-    if a._be is not b._be:
-        raise ValueError(f"tensors on different devices: {a.device} and {b.device}")
-
-
 def _coerce(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """Same device required; dtypes promoted as torch does."""
     if a._be is not b._be:
@@ -1217,16 +775,8 @@ def _coerce(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     da, db = a._data.dtype, b._data.dtype
     if da is db or da == db:
         return a, b
-    ta, tb = _BY_NP[da], _BY_NP[db]
-    if (a.ndim == 0) != (b.ndim == 0) and _category(ta) == _category(tb):
-        d = tb if a.ndim == 0 else ta  # a 0-d tensor does not promote within its category
-    else:
-        d = _result_dtype(ta, tb)
+    d = promote(_BY_NP[da], _BY_NP[db], a.ndim == 0, b.ndim == 0)
     return a.to(d), b.to(d)
-
-
-def _category(d: dtype) -> int:
-    return 2 if d.is_floating_point else 1 if d is int64 else 0
 
 
 def _check_matmul(a: Tensor, b: Tensor) -> None:
@@ -1234,32 +784,39 @@ def _check_matmul(a: Tensor, b: Tensor) -> None:
     if a._data.dtype != b._data.dtype:
         raise TypeError(f"matmul: dtypes differ: {a.dtype} @ {b.dtype}")
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(
+        raise OpError(
             f"matmul: both operands need a dimension, got shapes {a.shape} and {b.shape}"
         )
     ka = a.shape[-1]
     kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if ka != kb:
-        raise ValueError(
+        raise OpError(
             f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
             f"(inner dimensions {ka} and {kb} differ)"
         )
 
 
-def _convert_index(index: Any) -> tuple[Any, bool]:
-    """Tensor indices -> arrays; say whether the index is advanced (arrays or lists)."""
+def _convert_index(index: Any, be: Any) -> tuple[Any, bool]:
+    """Tensor, list and numpy indices -> arrays of backend ``be``; say whether the index is
+    advanced (arrays or lists)."""
     items = index if isinstance(index, tuple) else (index,)
     advanced = False
     out = []
     for it in items:
         if isinstance(it, Tensor):
-            it = it._data
-            if it.ndim > 0 or it.dtype.kind == "b":
+            if it.ndim > 0 or it._data.dtype.kind == "b":
                 advanced = True
+                it = it._data
             else:
                 it = it.item()
         elif isinstance(it, (list, np.ndarray)):
             advanced = True
+            it = be.asarray(it)
+            if it.size == 0:  # [] indexes nothing, as an integer index
+                it = be.astype(it, int64.np)
+            if it.dtype.kind not in "iub":
+                raise IndexError(f"tensors used as indices must be integer or bool, got "
+                                 f"{it.dtype}")
         out.append(it)
     return (tuple(out) if isinstance(index, tuple) else out[0]), advanced
 
@@ -1292,394 +849,8 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
-    """``data`` as a tensor, without a copy when it already is one of the requested
-    dtype (else as :func:`tensor`).
-
-    Example:
-        >>> t = dlk.ones(2)
-        >>> dlk.as_tensor(t) is t
-        True
-    """
     if isinstance(data, Tensor) and (dtype is None or _as_dtype(dtype) is data.dtype):
         return data
     return tensor(data, dtype=dtype, device=device)
 
 
-def from_numpy(a: Any) -> Tensor:
-    """A tensor sharing memory with numpy array ``a`` (float32/float64/int64/bool)."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(a).__name__}")
-    if a.dtype not in _BY_NP:
-        raise TypeError(f"from_numpy: unsupported dtype {a.dtype}: expected float32, float64, "
-                        "int64 or bool")
-    return Tensor._wrap(a, _backend.cpu)
-
-
-def from_dlpack(obj: Any) -> Tensor:
-    """A tensor sharing memory with any DLPack producer (torch, numpy, jax, ...)."""
-    be = _backend.cpu
-    if hasattr(obj, "__dlpack_device__"):
-        dev_type = obj.__dlpack_device__()[0]
-        if dev_type != 1:
-            be = _backend.get_backend("cuda")
-    return Tensor._wrap(_supported(be.from_dlpack(obj), be), be)
-
-
-def _factory(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: bool,
-             value: Any = None) -> Tensor:
-    be = _backend.get_backend(device)
-    d = (_as_dtype(dtype) if dtype is not None else float32).np
-    shape = _size_arg(size)
-    if fill == "full":
-        data = be.full(shape, value, d)
-    else:
-        data = getattr(be, fill)(shape, d)
-    return _make(data, be, requires_grad)
-
-
-def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor filled with 0.
-
-    Args:
-        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
-            ``zeros((2, 3))``); no size gives a 0-d tensor.
-        dtype: float32 (default), float64, int64 or bool.
-        device: ``"cpu"`` (default) or ``"cuda"``.
-        requires_grad: record operations on it for autograd (floating dtypes only).
-
-    Example:
-        >>> dlk.zeros(2, 3)
-        tensor([[0., 0., 0.],
-                [0., 0., 0.]])
-        >>> dlk.zeros((2,), dtype=dlk.int64).tolist()
-        [0, 0]
-    """
-    return _factory("zeros", size, dtype, device, requires_grad)
-
-
-def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor filled with 1.
-
-    Args:
-        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
-            ``zeros((2, 3))``); no size gives a 0-d tensor.
-        dtype: float32 (default), float64, int64 or bool.
-        device: ``"cpu"`` (default) or ``"cuda"``.
-        requires_grad: record operations on it for autograd (floating dtypes only).
-
-    Example:
-        >>> dlk.ones(3).tolist()
-        [1.0, 1.0, 1.0]
-    """
-    return _factory("ones", size, dtype, device, requires_grad)
-
-
-def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor whose values are not initialised (fastest; overwrite every element).
-
-    Args:
-        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
-            ``zeros((2, 3))``); no size gives a 0-d tensor.
-        dtype: float32 (default), float64, int64 or bool.
-        device: ``"cpu"`` (default) or ``"cuda"``.
-        requires_grad: record operations on it for autograd (floating dtypes only).
-
-    Example:
-        >>> dlk.empty(2, 2).shape
-        (2, 2)
-    """
-    return _factory("empty", size, dtype, device, requires_grad)
-
-
-def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
-    """A tensor of shape ``size`` filled with ``fill_value``.
-
-    Args:
-        size: the shape (an int or a tuple).
-        fill_value: the value; its Python type picks the default dtype (bool, int -> int64,
-            float -> float32).
-        dtype, device, requires_grad: as :func:`zeros`.
-
-    Example:
-        >>> dlk.full((2, 2), 7).tolist()
-        [[7, 7], [7, 7]]
-    """
-    if dtype is None:
-        dtype = (bool_ if isinstance(fill_value, builtins.bool)
-                 else int64 if isinstance(fill_value, builtins.int) else float32)
-    return _factory("full", (size,), dtype, device, requires_grad, fill_value)
-
-
-def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Samples of the standard normal distribution N(0, 1), from the library's generator
-    (seeded by :func:`manual_seed`).
-
-    Args:
-        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
-            ``zeros((2, 3))``); no size gives a 0-d tensor.
-        dtype: float32 (default), float64, int64 or bool.
-        device: ``"cpu"`` (default) or ``"cuda"``.
-        requires_grad: record operations on it for autograd (floating dtypes only).
-
-    Example:
-        >>> dlk.manual_seed(0)
-        >>> x = dlk.randn(1000)
-        >>> x.shape, -0.1 < x.mean().item() < 0.1
-        ((1000,), True)
-    """
-    return _factory("randn", size, dtype, device, requires_grad)
-
-
-def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Samples of the uniform distribution on [0, 1), from the library's generator.
-
-    Args:
-        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
-            ``zeros((2, 3))``); no size gives a 0-d tensor.
-        dtype: float32 (default), float64, int64 or bool.
-        device: ``"cpu"`` (default) or ``"cuda"``.
-        requires_grad: record operations on it for autograd (floating dtypes only).
-
-    Example:
-        >>> x = dlk.rand(100)
-        >>> bool((x >= 0).all()) and bool((x < 1).all())
-        True
-    """
-    return _factory("rand", size, dtype, device, requires_grad)
-
-
-def randint(low: int, high: Any = None, size: Any = None, dtype: Any = None,
-            device: Any = None) -> Tensor:
-    """``randint(high, size)`` or ``randint(low, high, size)``: integers in [low, high)."""
-    if size is None:
-        if not isinstance(high, (tuple, list)):
-            raise TypeError("randint: size (a tuple) is required")
-        low, high, size = 0, low, high
-    be = _backend.get_backend(device)
-    d = (_as_dtype(dtype) if dtype is not None else int64).np
-    return Tensor._wrap(be.randint(low, high, _size_arg((size,)), d), be)
-
-
-def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
-           requires_grad: bool = False) -> Tensor:
-    """Values from ``start`` to ``end`` (excluded) in steps of ``step`` (``arange(n)`` is
-    0 .. n-1). int64 when every argument is an int, else float32.
-
-    Example:
-        >>> dlk.arange(4).tolist(), dlk.arange(0, 1, 0.25).tolist()
-        ([0, 1, 2, 3], [0.0, 0.25, 0.5, 0.75])
-    """
-    if end is None:
-        start, end = 0, start
-    if dtype is None:
-        is_int = all(isinstance(v, builtins.int) for v in (start, end, step))
-        dtype = int64 if is_int else float32
-    be = _backend.get_backend(device)
-    return _make(be.arange(start, end, step, _as_dtype(dtype).np), be, requires_grad)
-
-
-def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:
-    """``steps`` evenly spaced values from ``start`` to ``end``, both included
-    (float32 unless ``dtype`` says otherwise).
-
-    Example:
-        >>> dlk.linspace(0, 1, 5).tolist()
-        [0.0, 0.25, 0.5, 0.75, 1.0]
-    """
-    if steps == 1:
-        return full((1,), start, dtype=dtype or float32, device=device)
-    step = (end - start) / (steps - 1)
-    return arange(steps, dtype=float64, device=device).mul(step).add(start).to(dtype or float32)
-
-
-def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None) -> Tensor:
-    """The identity matrix, ``n`` x ``m`` (square when ``m`` is None).
-
-    Example:
-        >>> dlk.eye(2, 3).tolist()
-        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
-    """
-    m = n if m is None else m
-    out = zeros(n, m, dtype=dtype, device=device)
-    k = builtins.min(n, m)
-    idx = arange(k, device=device)
-    out[idx, idx] = 1
-    return out
-
-
-def _like(fn: Any, t: Tensor, dtype: Any, requires_grad: bool, *extra: Any) -> Tensor:
-    d = dtype if dtype is not None else t.dtype
-    return fn(t.shape, *extra, dtype=d, device=t.device, requires_grad=requires_grad)
-
-
-def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Zeros with the shape, dtype (unless given) and device of ``t``."""
-    return _like(zeros, t, dtype, requires_grad)
-
-
-def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Ones with the shape, dtype (unless given) and device of ``t``."""
-    return _like(ones, t, dtype, requires_grad)
-
-
-def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """An uninitialised tensor with the shape, dtype (unless given) and device of ``t``."""
-    return _like(empty, t, dtype, requires_grad)
-
-
-def full_like(t: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """``fill_value`` everywhere, with the shape, dtype (unless given) and device of ``t``."""
-    return _like(full, t, dtype, requires_grad, fill_value)
-
-
-def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """N(0, 1) samples with the shape, dtype (unless given) and device of ``t``."""
-    return _like(randn, t, dtype, requires_grad)
-
-
-def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """U[0, 1) samples with the shape, dtype (unless given) and device of ``t``."""
-    return _like(rand, t, dtype, requires_grad)
-
-
-def manual_seed(seed: int) -> None:
-    """Seed the random numbers of every backend (randn, rand, randint, dropout)."""
-    _backend.cpu.manual_seed(seed)
-
-
-# ---- functions over several tensors ---------------------------------------------------------
-def _same_dtype(tensors: Sequence[Tensor], what: str) -> list[Tensor]:
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError(f"{what}: expected a non-empty sequence of tensors")
-    be = tensors[0]._be
-    d = tensors[0].dtype
-    for t in tensors[1:]:
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{what}: expected tensors, got {type(t).__name__}")
-        if t._be is not be:
-            raise ValueError(f"{what}: tensors on different devices: {tensors[0].device} and "
-                             f"{t.device}")
-        d = _result_dtype(d, t.dtype)
-    return [t if t.dtype is d else t.to(d) for t in tensors]
-
-
-def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Concatenate tensors along an existing dimension ``dim`` (also ``concat``); their
-    shapes must agree everywhere else, dtypes are promoted. Differentiable.
-
-    Args:
-        tensors: a non-empty sequence of tensors on one device.
-        dim: the dimension to join along (negative counts from the end).
-
-    Example:
-        >>> dlk.cat([dlk.zeros(2, 3), dlk.ones(1, 3)]).shape
-        (3, 3)
-        >>> dlk.cat([dlk.zeros(2, 3), dlk.ones(2, 1)], dim=1).shape
-        (2, 4)
-    """
-    ts = _same_dtype(tensors, "cat")
-    ref = ts[0].shape
-    axis = dim % len(ref)
-    for t in ts[1:]:
-        if t.ndim != len(ref) or any(
-            a != b for i, (a, b) in enumerate(zip(ref, t.shape)) if i != axis
-        ):
-            raise ValueError(f"cat: shapes {tuple(ref)} and {tuple(t.shape)} differ outside "
-                             f"dim {dim}")
-    return F.Cat.apply(*ts, axis=axis)
-
-
-concat = cat
-
-
-def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Join same-shaped tensors along a new dimension ``dim``. Differentiable.
-
-    Example:
-        >>> dlk.stack([dlk.zeros(3), dlk.ones(3)]).shape
-        (2, 3)
-        >>> dlk.stack([dlk.zeros(3), dlk.ones(3)], dim=1).shape
-        (3, 2)
-    """
-    ts = _same_dtype(tensors, "stack")
-    for t in ts[1:]:
-        if t.shape != ts[0].shape:
-            raise ValueError(f"stack: shapes {tuple(ts[0].shape)} and {tuple(t.shape)} differ")
-    return F.Stack.apply(*ts, axis=dim % (ts[0].ndim + 1))
-
-
-def split(t: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple:
-    """Split ``t`` along ``dim`` into chunks of ``split_size_or_sections`` elements (the last
-    may be smaller) or into pieces of the listed sizes; returns a tuple of views.
-
-    Example:
-        >>> [p.tolist() for p in dlk.split(dlk.arange(5), 2)]
-        [[0, 1], [2, 3], [4]]
-    """
-    return t.split(split_size_or_sections, dim)
-
-
-def where(condition: Tensor, input: Any, other: Any) -> Tensor:
-    """Elementwise ``input if condition else other`` (scalars allowed for either branch)."""
-    ref = input if isinstance(input, Tensor) else other
-    if not isinstance(ref, Tensor):
-        ref = tensor(input)
-    a = input if isinstance(input, Tensor) else tensor(input, dtype=ref.dtype, device=ref.device)
-    b = other if isinstance(other, Tensor) else tensor(other, dtype=ref.dtype, device=ref.device)
-    a, b = _coerce(a, b)
-    cond = condition._data if isinstance(condition, Tensor) else condition
-    return F.Where.apply(a, b, cond=cond)
-
-
-def maximum(a: Tensor, b: Tensor) -> Tensor:
-    """The elementwise maximum of ``a`` and ``b`` (broadcast); NaN wins.
-
-    Example:
-        >>> dlk.maximum(dlk.tensor([1.0, 4.0]), dlk.tensor([3.0, 2.0])).tolist()
-        [3.0, 4.0]
-    """
-    return a.maximum(b)
-
-
-def minimum(a: Tensor, b: Tensor) -> Tensor:
-    """The elementwise minimum of ``a`` and ``b`` (broadcast); NaN wins."""
-    return a.minimum(b)
-
-
-def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """``a @ b``: the matrix product with broadcasting over leading dimensions (see
-    :meth:`Tensor.matmul`).
-
-    Example:
-        >>> dlk.matmul(dlk.ones(4, 2, 3), dlk.ones(3, 5)).shape
-        (4, 2, 5)
-    """
-    return a.matmul(b)
-
-
-def _method(name: str) -> Any:
-    def fn(t: Tensor, *args: Any, **kwargs: Any) -> Any:
-        return getattr(t, name)(*args, **kwargs)
-
-    fn.__name__ = name
-    fn.__doc__ = f"``{name}(t, ...)`` is ``t.{name}(...)``."
-    return fn
-
-
-exp, log, sqrt, abs, tanh, sigmoid, relu, clamp, sum, mean, var, std = (
-    _method(n) for n in
-    ("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "clamp", "sum", "mean", "var", "std")
-)
-max, min, argmax, argmin, logsumexp, reshape, flatten, transpose, permute = (
-    _method(n) for n in
-    ("max", "min", "argmax", "argmin", "logsumexp", "reshape", "flatten", "transpose", "permute")
-)
-squeeze, unsqueeze, softmax, log_softmax, norm, clip, amax, amin, chunk = (
-    _method(n) for n in
-    ("squeeze", "unsqueeze", "softmax", "log_softmax", "norm", "clip", "amax", "amin", "chunk")
-)
-gather, sort, topk, argsort, index_select, bmm = (
-    _method(n) for n in ("gather", "sort", "topk", "argsort", "index_select", "bmm")
-)

@@ -173,26 +173,14 @@ def seed_everything(seed: int) -> None:
     np.random.seed(int(seed) % 2**32)
 
 
-def _library_generator() -> np.random.Generator:
-    from dl_kernels import backend
-
-    return backend.cpu.rng
-
-
 def get_rng_state() -> dict[str, Any]:
-    """The library's random state (dropout masks, random init), for checkpoints."""
-    if hasattr(dlk, "get_rng_state"):
-        return {"dlk": dlk.get_rng_state()}
-    return {"dlk": _library_generator().bit_generator.state,
-            "numpy": _numpy_legacy_state()}
+    """The library's random state (dropout masks, random init) and numpy's legacy global one,
+    for checkpoints."""
+    return {"dlk": dlk.get_rng_state(), "numpy": _numpy_legacy_state()}
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    if hasattr(dlk, "set_rng_state"):
-        dlk.set_rng_state(state["dlk"])
-        return
-    gen = _library_generator()
-    gen.bit_generator.state = state["dlk"]
+    dlk.set_rng_state(state["dlk"])
     if "numpy" in state:
         name, keys, pos, has_gauss, cached = state["numpy"]
         np.random.set_state((name, np.asarray(keys, dtype=np.uint32), int(pos),

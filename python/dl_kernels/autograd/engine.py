@@ -12,6 +12,10 @@ The whole idea in three parts:
 3. ``backward(root)`` orders the nodes reachable from ``root`` topologically (depth-first post
    order), then walks them from the root, calling each node's backward once with the sum of
    the gradients its outputs received, and adds leaf gradients into ``tensor.grad``.
+
+The engine knows tensors only by the few attributes it uses (``_data``, ``_be``, ``grad_fn``,
+``_out_idx``, ``requires_grad``, ``_wrap``, ``_accumulate_grad``), and arrays only through the
+backend object: it imports nothing from the tensor module, which sits above it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import contextlib
 import weakref
 from typing import Any, Callable
 
-_Tensor: Any = None  # dl_kernels.tensor.Tensor, set when that module loads (avoids a cycle)
+from dl_kernels.errors import OpError
 
 
 # ---- grad mode ------------------------------------------------------------------------------
@@ -103,18 +107,91 @@ class Function:
                     needs = True
                     break
         fn.be = be = inputs[0]._be  # by convention the first input is always a tensor
-        out = fn.forward(*[None if t is None else t._data for t in inputs], **params)
+        try:
+            out = fn.forward(*[None if t is None else t._data for t in inputs], **params)
+        except ValueError as e:  # numpy's shape errors, catchable as PyTorch's RuntimeError too
+            if isinstance(e, OpError):
+                raise
+            raise OpError(f"{cls.__name__}: {e}") from e
         node = None
         if needs:
             fn.inputs = inputs
             fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
             node = fn
-        wrap = _Tensor._wrap
+        wrap = inputs[0]._wrap
         if type(out) is tuple:
             fn.n_outputs = len(out)
             fn.out_meta = [(o.shape, o.dtype) for o in out]
             return tuple(wrap(o, be, node, i) for i, o in enumerate(out))
         return wrap(out, be, node, 0)
+
+
+# ---- tensor hooks ---------------------------------------------------------------------------
+class RemovableHandle:
+    """What ``register_hook`` (tensors) and ``register_*_hook`` (modules) return."""
+
+    def __init__(self, hooks: list, fn: Callable) -> None:
+        self._hooks, self._fn = hooks, fn
+
+    def remove(self) -> None:
+        if self._fn in self._hooks:
+            self._hooks.remove(self._fn)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+# a leaf tensor's hooks (Tensor has __slots__, so they live here, keyed by identity since a
+# tensor's == is elementwise, and dropped with the tensor)
+_leaf_hooks: dict[int, tuple[weakref.ref, list]] = {}
+
+
+def _leaf_hook_list(t: Any, create: bool) -> list | None:
+    entry = _leaf_hooks.get(id(t))
+    if entry is not None and entry[0]() is t:
+        return entry[1]
+    if not create:
+        return None
+    key = id(t)
+    ref = weakref.ref(t, lambda _r: _leaf_hooks.pop(key, None))
+    _leaf_hooks[key] = (ref, [])
+    return _leaf_hooks[key][1]
+
+
+def register_hook(tensor: Any, fn: Callable) -> RemovableHandle:
+    """Call ``fn(grad)`` with the gradient of ``tensor`` each time backward computes it; a
+    returned tensor replaces the gradient (PyTorch's Tensor.register_hook)."""
+    if not tensor.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if tensor.grad_fn is None:
+        hooks = _leaf_hook_list(tensor, True)
+    else:
+        table = getattr(tensor.grad_fn, "hooks", None)
+        if table is None:
+            table = tensor.grad_fn.hooks = {}
+        hooks = table.setdefault(tensor._out_idx, [])
+    hooks.append(fn)
+    return RemovableHandle(hooks, fn)
+
+
+def _run_hooks(hooks: list, g: Any, be: Any, like: Any) -> Any:
+    """Each hook sees the gradient as a tensor (made with ``like._wrap``, ``like`` a tensor of the
+    graph: the engine never names the Tensor class); a returned tensor replaces it."""
+    for fn in list(hooks):
+        out = fn(like._wrap(g, be))
+        if out is not None:
+            g = out._data if hasattr(out, "_data") else be.asarray(out)
+    return g
+
+
+def _accumulate_leaf(t: Any, g: Any) -> None:
+    hooks = _leaf_hook_list(t, False) if _leaf_hooks else None
+    if hooks:
+        g = _run_hooks(hooks, g, t._be, t)
+    t._accumulate_grad(g)
 
 
 # ---- gradient-ready hooks on leaves ---------------------------------------------------------
@@ -125,7 +202,7 @@ class Function:
 _post_accumulate_hooks: dict[int, tuple[Any, list]] = {}
 
 
-class RemovableHandle:
+class PostAccumulateGradHandle:
     """``handle.remove()`` unregisters the hook it was returned for."""
 
     def __init__(self, key: int, hook: Callable[[Any], None]) -> None:
@@ -151,10 +228,10 @@ def register_post_accumulate_grad_hook(tensor: Any, hook: Callable[[Any], None])
         ref = weakref.ref(tensor, lambda _r, k=key: _post_accumulate_hooks.pop(k, None))
         entry = _post_accumulate_hooks[key] = (ref, [])
     entry[1].append(hook)
-    return RemovableHandle(key, hook)
+    return PostAccumulateGradHandle(key, hook)
 
 
-def _run_hooks(leaf: Any) -> None:
+def _run_post_accumulate_hooks(leaf: Any) -> None:
     entry = _post_accumulate_hooks.get(id(leaf))
     if entry is not None and entry[0]() is leaf:
         for hook in list(entry[1]):
@@ -177,7 +254,7 @@ def _edge_done(counts: dict[int, int], leaf: Any, got: set[int]) -> None:
     left = counts[id(leaf)] - 1
     counts[id(leaf)] = left
     if left == 0 and id(leaf) in got:
-        _run_hooks(leaf)
+        _run_post_accumulate_hooks(leaf)
 
 
 # ---- the reverse walk -----------------------------------------------------------------------
@@ -209,30 +286,13 @@ _FREED = (
 )
 
 
-def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> None:
-    """Accumulate d(root)/d(leaf) (times ``gradient``) into every leaf's ``.grad``."""
-    if not root.requires_grad:
-        raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+def backward(root: Any, g: Any, retain_graph: bool = False) -> None:
+    """Accumulate d(root)/d(leaf) (times the seed array ``g``, of root's shape and dtype, on
+    root's backend) into every leaf's ``.grad``."""
     be = root._be
-    if gradient is None:
-        if root.numel() != 1:
-            raise RuntimeError(
-                f"grad can be implicitly created only for scalar outputs; got shape "
-                f"{tuple(root.shape)}: pass gradient="
-            )
-        g = be.ones(root._data.shape, root._data.dtype)
-    else:
-        g = gradient._data if isinstance(gradient, _Tensor) else be.asarray(gradient)
-        if tuple(g.shape) != tuple(root.shape):
-            raise ValueError(
-                f"backward: gradient has shape {tuple(g.shape)}, expected the output's "
-                f"shape {tuple(root.shape)}"
-            )
-        if g.dtype != root._data.dtype:
-            g = be.astype(g, root._data.dtype)
     if root.grad_fn is None:  # a leaf: its gradient is the seed
-        root._accumulate_grad(g)
-        _run_hooks(root)
+        _accumulate_leaf(root, g)
+        _run_post_accumulate_hooks(root)
         return
     if root.grad_fn.inputs is None:
         raise RuntimeError(_FREED)
@@ -250,6 +310,11 @@ def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> Non
                     if need and id(t) in counts:
                         _edge_done(counts, t, got)
             continue
+        hooks = getattr(node, "hooks", None)
+        if hooks:
+            for i, fns in hooks.items():
+                if grads[i] is not None:
+                    grads[i] = _run_hooks(fns, grads[i], be, root)
         retained = getattr(node, "retained", None)
         if retained:
             for i, t in retained.items():
@@ -273,7 +338,7 @@ def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> Non
                     _edge_done(counts, t, got)
                 continue
             if fn is None:
-                t._accumulate_grad(gi)
+                _accumulate_leaf(t, gi)
                 if counts and id(t) in counts:
                     got.add(id(t))
                     _edge_done(counts, t, got)
@@ -282,7 +347,7 @@ def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> Non
             if slot is None:
                 slot = pending[fn] = [None] * fn.n_outputs
             i = t._out_idx
-            slot[i] = gi if slot[i] is None else slot[i] + gi
+            slot[i] = gi if slot[i] is None else be.add(slot[i], gi)
         if not retain_graph:
             node.__dict__.clear()  # drop saved arrays; inputs=None marks the node as freed
             node.inputs = None

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from dl_kernels.autograd.engine import Function
+from dl_kernels.shapes import wrap_dim, wrap_dims
 
 
 def _mT(be: Any, x: Any) -> Any:
@@ -22,11 +23,17 @@ def _mT(be: Any, x: Any) -> Any:
 
 
 def _normalize_axis(axis: Any, ndim: int) -> Any:
+    """dim(s) -> non-negative axes; IndexError when out of range. A 0-d tensor's dim 0 / -1
+    is the empty tuple of axes (numpy reduces nothing, as PyTorch)."""
     if axis is None:
         return None
     if isinstance(axis, (tuple, list)):
-        return tuple(a % ndim if ndim else a for a in axis)
-    return axis % ndim if ndim else axis
+        if len(axis) == 0:
+            return None  # PyTorch: dim=() reduces every dim
+        axes = wrap_dims(axis, ndim)
+        return () if ndim == 0 else axes
+    a = wrap_dim(axis, ndim)
+    return () if ndim == 0 else a
 
 
 def _expand_reduced(be: Any, g: Any, shape: tuple, axis: Any, keepdim: bool) -> Any:
@@ -128,23 +135,43 @@ class Pow(Function):
         return self.out
 
     def backward(self, g):
+        # PyTorch's conventions: d(a^b)/da is 0 where b == 0 (also at a == 0, where b a^(b-1)
+        # is 0 * inf); d(a^b)/db is 0 where a == 0 and b >= 0, else a^b log(a) (nan for a < 0).
         be = self.be
         a, b, out = self.a, self.b, self.out
         if b is None:
+            s = self.scalar
             if self.reverse:
-                return be.mul(g, be.mul(out, math.log(self.scalar)))
-            p = self.scalar
-            if p == 2:
+                if s == 0:
+                    return be.mul(g, be.where(be.ge(a, 0), 0.0, be.mul(out, -math.inf)))
+                log_s = be.log(be.asarray(float(s), dtype=out.dtype))  # nan for s < 0
+                return be.mul(g, be.mul(out, log_s))
+            if s == 0:
+                return be.mul(g, 0)
+            if s == 2:
                 return be.mul(g, be.mul(a, 2.0))
-            return be.mul(g, be.mul(be.pow(a, p - 1), p))
+            return be.mul(g, be.mul(be.pow(a, s - 1), s))
         need_a, need_b = self.needs_input_grad
         ga = gb = None
-        if need_a:
-            ga = be.unbroadcast(be.mul(g, be.mul(b, be.pow(a, be.sub(b, 1)))), a.shape)
+        if need_a:  # the masked entries get a safe base, so no 0 ** -1 is ever computed
+            zero_b = be.eq(b, 0)
+            da = be.where(zero_b, 0.0, be.mul(b, be.pow(be.where(zero_b, 1.0, a), be.sub(b, 1))))
+            ga = be.unbroadcast(be.mul(g, da), a.shape)
         if need_b:
-            safe = be.where(be.gt(a, 0), a, 1)
-            gb = be.unbroadcast(be.mul(g, be.mul(out, be.log(safe))), b.shape)
+            masked = be.logical_and(be.eq(a, 0), be.ge(b, 0))
+            db = be.where(masked, 0.0, be.mul(out, be.log(be.where(masked, 1.0, a))))
+            gb = be.unbroadcast(be.mul(g, db), b.shape)
         return ga, gb
+
+
+class Sign(Function):
+    """sign(a): its derivative is zero wherever it exists (PyTorch's choice at 0 too)."""
+
+    def forward(self, a):
+        return self.be.sign(a)
+
+    def backward(self, g):
+        return self.be.mul(g, 0)
 
 
 class Neg(Function):
@@ -164,6 +191,8 @@ class MatMul(Function):
         be = self.be
         a, b = self.a, self.b
         need_a, need_b = self.needs_input_grad
+        if a.size == 0 or b.size == 0 or g.size == 0:  # every product sums nothing
+            return be.zeros(a.shape, a.dtype), be.zeros(b.shape, b.dtype)
         if a.ndim == 2 and b.ndim == 2:
             ga = be.gemm(g, b, trans_b=True) if need_a else None
             gb = be.gemm(a, g, trans_a=True) if need_b else None
@@ -258,7 +287,7 @@ class Relu(Function):
 class LeakyRelu(Function):
     def forward(self, a, slope=0.01):
         be = self.be
-        self.factor = be.where(be.ge(a, 0), 1.0, slope).astype(a.dtype, copy=False)
+        self.factor = be.astype(be.where(be.ge(a, 0), 1.0, slope), a.dtype)
         return be.mul(a, self.factor)
 
     def backward(self, g):
@@ -316,7 +345,7 @@ class Maximum(Function):
         self.shapes = (a.shape, b.shape)
         out = be.minimum(a, b) if minimum else be.maximum(a, b)
         win = be.lt(a, b) if minimum else be.gt(a, b)
-        self.wa = be.add(win, be.mul(be.eq(a, b), 0.5)).astype(out.dtype, copy=False)
+        self.wa = be.astype(be.add(win, be.mul(be.eq(a, b), 0.5)), out.dtype)
         return out
 
     def backward(self, g):
@@ -371,7 +400,7 @@ class MaxReduce(Function):
         be = self.be
         self.shape, self.axis, self.keepdim = a.shape, _normalize_axis(axis, a.ndim), keepdim
         out_k = (be.min if minimum else be.max)(a, self.axis, True)
-        mask = be.eq(a, out_k).astype(a.dtype)
+        mask = be.astype(be.eq(a, out_k), a.dtype)
         self.mask = be.div(mask, be.sum(mask, self.axis, True))
         if keepdim:
             return out_k
@@ -390,14 +419,15 @@ class Var(Function):
         mean = be.mean(a, self.axis, True)
         self.centered = be.sub(a, mean)
         n = a.size // max(mean.size, 1)
-        self.denom = max(n - correction, 0)
+        # a float denominator: N - correction <= 0 gives inf / nan as in PyTorch, not an error
+        self.denom = be.asarray(float(max(n - correction, 0)), dtype=a.dtype)
         sq = be.sum(be.mul(self.centered, self.centered), self.axis, keepdim)
         return be.div(sq, self.denom)
 
     def backward(self, g):
         be = self.be
         g = _expand_reduced(be, g, self.shape, self.axis, self.keepdim)
-        return be.mul(g, be.mul(self.centered, 2.0 / self.denom))
+        return be.mul(g, be.div(be.mul(self.centered, 2.0), self.denom))
 
 
 class LogSumExp(Function):
@@ -418,7 +448,10 @@ class LogSumExp(Function):
 class Softmax(Function):
     def forward(self, a, dim=-1):
         be = self.be
-        self.dim = dim
+        self.dim = dim = _normalize_axis(dim, a.ndim)
+        if a.size == 0:
+            self.out = be.copy(a)
+            return self.out
         shifted = be.sub(a, be.max(a, dim, True))
         e = be.exp(shifted)
         self.out = be.div(e, be.sum(e, dim, True))
@@ -433,7 +466,7 @@ class Softmax(Function):
 class LogSoftmax(Function):
     def forward(self, a, dim=-1):
         be = self.be
-        self.dim = dim
+        self.dim = dim = _normalize_axis(dim, a.ndim)
         self.out = be.sub(a, be.logsumexp(a, dim, True))
         return self.out
 
@@ -472,17 +505,77 @@ class Expand(Function):
         return self.be.unbroadcast(g, self.shape)
 
 
+def _is_int(it: Any) -> bool:
+    return hasattr(it, "__index__") and not hasattr(it, "ndim") and not isinstance(it, bool)
+
+
+def _is_advanced(it: Any) -> bool:
+    return isinstance(it, list) or (hasattr(it, "ndim") and (it.ndim > 0 or it.dtype.kind == "b"))
+
+
+def split_index(index: Any) -> tuple | None:
+    """PyTorch's axis order for advanced indexing, as two numpy-style steps (basic, advanced).
+
+    PyTorch applies integer indices first, as basic indexing (each removes its dim); numpy
+    counts them among the advanced indices, so ``x[1, :, idx]`` has the advanced dims first in
+    numpy (separated by a slice) but in place in PyTorch. None when the index needs no split
+    (no integer next to an advanced index)."""
+    if not isinstance(index, tuple):
+        return None
+    if not (any(_is_int(i) for i in index) and any(_is_advanced(i) for i in index)):
+        return None
+    basic: list = []
+    adv: list = []
+    for it in index:
+        if _is_int(it):
+            basic.append(it)
+        elif it is None or isinstance(it, slice):
+            basic.append(it)
+            adv.append(slice(None))
+        elif it is Ellipsis:
+            basic.append(it)
+            adv.append(it)
+        else:  # an index array: a boolean mask covers as many dims as it has
+            n = it.ndim if hasattr(it, "ndim") and it.dtype.kind == "b" else 1
+            basic.extend([slice(None)] * n)
+            adv.append(it)
+    return tuple(basic), tuple(adv)
+
+
+def index_get(be: Any, a: Any, index: Any) -> Any:
+    """a[index] with PyTorch's axis order."""
+    parts = split_index(index)
+    if parts is None:
+        return be.getitem(a, index)
+    return be.getitem(be.getitem(a, parts[0]), parts[1])
+
+
+def index_set(be: Any, a: Any, index: Any, value: Any) -> None:
+    """a[index] = value with PyTorch's axis order (the basic step is a view of a)."""
+    parts = split_index(index)
+    if parts is None:
+        be.setitem(a, index, value)
+    else:
+        be.setitem(be.getitem(a, parts[0]), parts[1], value)
+
+
 class GetItem(Function):
     def forward(self, a, index=None, advanced=False):
         self.shape, self.dtype, self.index, self.advanced = a.shape, a.dtype, index, advanced
-        return self.be.getitem(a, index)
+        return index_get(self.be, a, index)
 
     def backward(self, g):
         be = self.be
-        if self.advanced:  # repeated indices must accumulate
-            return be.index_add(self.shape, self.index, g)
         out = be.zeros(self.shape, self.dtype)
-        be.setitem(out, self.index, g)
+        if not self.advanced:
+            be.setitem(out, self.index, g)
+            return out
+        parts = split_index(self.index)
+        if parts is None:  # repeated indices must accumulate
+            return be.index_add(self.shape, self.index, g)
+        basic, adv = parts
+        view_shape = be.getitem(out, basic).shape
+        be.setitem(out, basic, be.index_add(view_shape, adv, g))
         return out
 
 
@@ -501,7 +594,7 @@ class SetItem(Function):
     def forward(self, a, value, index=None, scalar=None):
         self.index = index
         self.vshape = None if value is None else value.shape
-        self.be.setitem(a, index, scalar if value is None else value)
+        index_set(self.be, a, index, scalar if value is None else value)
         return a
 
     def backward(self, g):
@@ -509,10 +602,10 @@ class SetItem(Function):
         ga = None
         if self.needs_input_grad[0]:
             ga = be.copy(g)
-            be.setitem(ga, self.index, 0)
+            index_set(be, ga, self.index, 0)
         gv = None
         if self.vshape is not None and self.needs_input_grad[1]:
-            gv = be.unbroadcast(be.getitem(g, self.index), self.vshape)
+            gv = be.unbroadcast(index_get(be, g, self.index), self.vshape)
         return ga, gv
 
 
@@ -605,12 +698,14 @@ class Conv2d(Function):
 
 
 class MaxPool2d(Function):
-    def forward(self, x, kernel=None, stride=None, padding=(0, 0)):
+    """Outputs y, or (y, argmax) with return_indices (argmax is not differentiable)."""
+
+    def forward(self, x, kernel=None, stride=None, padding=(0, 0), return_indices=False):
         y, self.argmax = self.be.max_pool2d_forward(x, kernel, stride, padding)
         self.hw = x.shape[2:]
-        return y
+        return (y, self.argmax) if return_indices else y
 
-    def backward(self, g):
+    def backward(self, g, g_argmax=None):
         return self.be.max_pool2d_backward(g, self.argmax, self.hw)
 
 
@@ -637,7 +732,7 @@ class LogSoftmaxLast(Function):
 class SoftmaxCrossEntropy(Function):
     """Fused softmax + cross-entropy over (N, C) logits and (N,) int64 targets."""
 
-    def forward(self, logits, targets=None, ignore_index=-100, label_smoothing=0.0,
+    def forward(self, logits, targets, ignore_index=-100, label_smoothing=0.0,
                 reduction="mean"):
         be = self.be
         self.logits = be.contiguous(logits)
@@ -648,11 +743,13 @@ class SoftmaxCrossEntropy(Function):
 
     def backward(self, g):
         return self.be.softmax_cross_entropy_backward(self.logits, self.targets, self.lse, g,
-                                                      *self.opts)
+                                                      *self.opts), None
 
 
 class Embedding(Function):
-    def forward(self, w, indices=None, padding_idx=None):
+    """Rows of w picked by the integer array ``indices`` (an input without a gradient)."""
+
+    def forward(self, w, indices, padding_idx=None):
         self.shape, self.indices, self.padding_idx = w.shape, indices, padding_idx
         return self.be.getitem(w, indices)
 
@@ -661,7 +758,7 @@ class Embedding(Function):
         gw = be.index_add(self.shape, self.indices, g)
         if self.padding_idx is not None:
             be.setitem(gw, self.padding_idx, 0)
-        return gw
+        return gw, None
 
 
 class Step(Function):

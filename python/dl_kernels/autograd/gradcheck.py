@@ -38,7 +38,8 @@ def gradcheck(
 ) -> bool:
     """True when every float64 input with requires_grad gets the gradient finite differences
     give; otherwise raises GradcheckError (or returns False with raise_exception=False)."""
-    from dl_kernels.tensor import Tensor
+    from dl_kernels.autograd.engine import no_grad
+    from dl_kernels.tensor import Tensor, tensor
 
     if not isinstance(inputs, (tuple, list)):
         inputs = (inputs,)
@@ -58,11 +59,9 @@ def gradcheck(
     cotangents = [rng.standard_normal(o.shape) for o in outs]
 
     def loss() -> float:
-        from dl_kernels.autograd.engine import no_grad
-
         with no_grad():
             vals = _outputs(fn(*inputs))
-        return float(sum(np.sum(np.asarray(o._data, dtype=np.float64) * v)
+        return float(sum(np.sum(np.asarray(o.detach().numpy(), dtype=np.float64) * v)
                          for o, v in zip(vals, cotangents)))
 
     for i in checked:
@@ -71,25 +70,28 @@ def gradcheck(
     for o, v in zip(outs, cotangents):
         if not o.requires_grad:
             continue
-        term = (o * Tensor._wrap(np.asarray(v), o._be)).sum()
+        term = (o * tensor(v, dtype=o.dtype, device=o.device)).sum()
         total = term if total is None else total + term
     if total is not None:
         total.backward()
 
     for i in checked:
         t = inputs[i]
-        analytic = np.zeros(t.shape) if t.grad is None else np.asarray(t.grad._data)
-        data = t._data  # perturbed in place: the function sees the change
-        flat = data.reshape(-1)
-        if not np.shares_memory(flat, data):
-            raise ValueError(f"gradcheck: input {i} must be contiguous")
-        for j in range(flat.size):
-            x0 = flat[j]
-            flat[j] = x0 + eps
+        analytic = np.zeros(t.shape) if t.grad is None else np.array(t.grad.numpy())
+        start = np.array(t.detach().numpy(), dtype=np.float64)  # a host copy
+        for j in range(start.size):
+            index = tuple(int(k) for k in np.unravel_index(j, t.shape)) if t.shape else ()
+            x0 = start[index]
+
+            def put(value: float, t: Any = t, index: Any = index) -> None:
+                with no_grad():  # perturbed in place: the function sees the change
+                    t[index] = value
+
+            put(x0 + eps)
             up = loss()
-            flat[j] = x0 - eps
+            put(x0 - eps)
             down = loss()
-            flat[j] = x0
+            put(x0)
             numeric = (up - down) / (2 * eps)
             a = analytic.reshape(-1)[j]
             if abs(a - numeric) <= atol + rtol * abs(numeric):
@@ -100,10 +102,9 @@ def gradcheck(
             kink = hi - lo > atol + rtol * max(abs(left), abs(right))
             if kink and lo - atol <= a <= hi + atol:
                 continue
-            index = np.unravel_index(j, t.shape) if t.shape else ()
             msg = (
                 f"gradcheck: input {i} (shape {tuple(t.shape)}), "
-                f"element {tuple(int(k) for k in index)}: "
+                f"element {index}: "
                 f"analytic {a:.8g} vs numeric {numeric:.8g} (difference {abs(a - numeric):.3g}, "
                 f"allowed {atol + rtol * abs(numeric):.3g})"
             )

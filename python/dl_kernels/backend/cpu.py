@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from dl_kernels import _C
+from dl_kernels.backend.cpu_ops import CPUMathOps
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -44,8 +45,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
-class CPUBackend:
-    """numpy + ``dl_kernels._C``."""
+class CPUBackend(CPUMathOps):
+    """numpy + ``dl_kernels._C`` (the extended math in ``cpu_ops.CPUMathOps``)."""
 
     device = "cpu"
     Array = np.ndarray
@@ -60,7 +61,8 @@ class CPUBackend:
 
     @staticmethod
     def astype(a: np.ndarray, dtype: Any) -> np.ndarray:
-        return a.astype(dtype)
+        """``a`` as ``dtype``: a new array, or ``a`` itself when it already has that dtype."""
+        return a.astype(dtype, copy=False)
 
     copy = staticmethod(np.copy)
     contiguous = staticmethod(np.ascontiguousarray)
@@ -70,8 +72,24 @@ class CPUBackend:
         return a
 
     @staticmethod
+    def from_numpy(a: np.ndarray) -> np.ndarray:
+        return a
+
+    @staticmethod
+    def item(a: np.ndarray) -> Any:
+        return a.item()
+
+    @staticmethod
     def from_dlpack(obj: Any) -> np.ndarray:
         return np.from_dlpack(obj)
+
+    @staticmethod
+    def dlpack(a: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        return a.__dlpack__(*args, **kwargs)
+
+    @staticmethod
+    def dlpack_device(a: np.ndarray) -> Any:
+        return a.__dlpack_device__()
 
     @staticmethod
     def is_contiguous(a: np.ndarray) -> bool:
@@ -96,6 +114,13 @@ class CPUBackend:
 
     def manual_seed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
+
+    def get_rng_state(self) -> dict[str, Any]:
+        """The generator's state (a plain dict of ints and strings: picklable, JSON-able)."""
+        return self.rng.bit_generator.state
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state
 
     def randn(self, shape: Sequence[int], dtype: Any) -> np.ndarray:
         return self.rng.standard_normal(shape, dtype=dtype)
@@ -173,7 +198,8 @@ class CPUBackend:
 
     @staticmethod
     def logsumexp(a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-        m = np.max(a, axis=axis, keepdims=True)
+        # initial=-inf: an empty axis gives log(0) = -inf, as PyTorch
+        m = np.max(a, axis=axis, keepdims=True, initial=-np.inf)
         m = np.where(np.isfinite(m), m, 0)
         out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
         if not keepdims:
@@ -204,7 +230,11 @@ class CPUBackend:
 
     @staticmethod
     def gather(a: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
-        """out[..., i, ...] = a[..., index[..., i, ...], ...] along ``axis`` (torch.gather)."""
+        """out[..., i, ...] = a[..., index[..., i, ...], ...] along ``axis`` (torch.gather; the
+        index may be smaller than ``a`` in the other dims, which are then cut to it)."""
+        if index.shape != a.shape:
+            a = a[tuple(slice(None) if i == axis else slice(0, n)
+                        for i, n in enumerate(index.shape))]
         return np.take_along_axis(a, index, axis)
 
     @staticmethod
@@ -249,8 +279,8 @@ class CPUBackend:
 
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """numpy.matmul semantics (1-D, 2-D, broadcast batches) with every product on our GEMM."""
-        if a.dtype not in _FLOATS or a.dtype != b.dtype:
-            return np.matmul(a, b)
+        if a.dtype not in _FLOATS or a.dtype != b.dtype or a.size == 0 or b.size == 0:
+            return np.matmul(a, b)  # an empty product is zeros (or empty): nothing to compute
         if a.ndim == 2 and b.ndim == 2:
             a2, ta = _gemm_operand(a)
             b2, tb = _gemm_operand(b)
@@ -280,141 +310,35 @@ class CPUBackend:
             _C.gemm(a2, b2, out[i], trans_a=ta, trans_b=tb)
         return out.reshape(batch + out.shape[-2:])
 
-    # ---- convolution and pooling (csrc/cpu/conv2d.cpp, pool2d.cpp) ---------------------------
-    # stride, dilation, kernel, input_hw: (h, w) pairs; conv padding: (top, bottom, left, right);
-    # pool padding: (ph, pw) on both sides. Inputs are made C-contiguous here.
-    @staticmethod
-    def conv2d_forward(x, w, bias, stride, padding, dilation, groups):
-        c = np.ascontiguousarray
-        return _C.conv2d_forward(c(x), c(w), None if bias is None else c(bias), stride=stride,
-                                 padding=padding, dilation=dilation, groups=groups)
-
-    @staticmethod
-    def conv2d_backward_input(gy, w, input_hw, stride, padding, dilation, groups):
-        c = np.ascontiguousarray
-        return _C.conv2d_backward_input(c(gy), c(w), input_hw, stride=stride, padding=padding,
-                                        dilation=dilation, groups=groups)
-
-    @staticmethod
-    def conv2d_backward_weight(gy, x, kernel_hw, stride, padding, dilation, groups):
-        c = np.ascontiguousarray
-        return _C.conv2d_backward_weight(c(gy), c(x), kernel_hw, stride=stride, padding=padding,
-                                         dilation=dilation, groups=groups)
-
-    @staticmethod
-    def conv2d_backward_bias(gy):
-        return _C.conv2d_backward_bias(np.ascontiguousarray(gy))
-
-    @staticmethod
-    def max_pool2d_forward(x, kernel, stride, padding):
-        """(y, argmax): argmax is the flat index ih * W + iw of each window's maximum."""
-        return _C.max_pool2d_forward(np.ascontiguousarray(x), kernel, stride, padding)
-
-    @staticmethod
-    def max_pool2d_backward(gy, argmax, input_hw):
-        return _C.max_pool2d_backward(np.ascontiguousarray(gy), argmax, input_hw)
-
-    @staticmethod
-    def avg_pool2d_forward(x, kernel, stride, padding, count_include_pad):
-        return _C.avg_pool2d_forward(np.ascontiguousarray(x), kernel, stride, padding,
-                                     count_include_pad)
-
-    @staticmethod
-    def avg_pool2d_backward(gy, input_hw, kernel, stride, padding, count_include_pad):
-        return _C.avg_pool2d_backward(np.ascontiguousarray(gy), input_hw, kernel, stride, padding,
-                                      count_include_pad)
-
-    # ---- softmax cross-entropy and log-softmax (csrc/cpu/softmax_xent.cpp) -------------------
-    @staticmethod
-    def log_softmax_forward(x):
-        """x - logsumexp(x) over the last axis."""
-        return _C.log_softmax_forward(np.ascontiguousarray(x))
-
-    @staticmethod
-    def log_softmax_backward(gy, y):
-        return _C.log_softmax_backward(np.ascontiguousarray(gy), y)
-
-    @staticmethod
-    def softmax_cross_entropy_forward(logits, targets, ignore_index, label_smoothing, reduction):
-        """(loss, lse): loss per row (reduction 'none') or reduced; lse per row for backward."""
-        return _C.softmax_cross_entropy_forward(
-            np.ascontiguousarray(logits), np.ascontiguousarray(targets, dtype=np.int64),
-            ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction)
-
-    @staticmethod
-    def softmax_cross_entropy_backward(logits, targets, lse, grad_loss, ignore_index,
-                                       label_smoothing, reduction):
-        if reduction == "none":
-            grad_loss = np.ascontiguousarray(grad_loss)
-        return _C.softmax_cross_entropy_backward(
-            logits, np.ascontiguousarray(targets, dtype=np.int64), lse, grad_loss,
-            ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction)
-
-    # ---- recurrent layers (csrc/cpu/lstm.cpp, gru.cpp) ---------------------------------------
-    # LSTM gate order i, f, g, o (coupled variant: f, g, o with i = 1 - f); one bias per gate;
-    # peephole (3, H) for i, f, o. x is (T, N, I) time-major.
-    @staticmethod
-    def lstm_forward(x, h0, c0, w_ih, w_hh, b, peephole, variant, reverse, batch_sizes=None):
-        """-> (y, h_T, c_T, saved); batch_sizes (int64 [T]): packed x [R, I]"""
-        c = np.ascontiguousarray
-        return _C.lstm_forward(c(x), c(h0), c(c0), c(w_ih), c(w_hh), c(b),
-                               None if peephole is None else c(peephole), variant, reverse,
-                               batch_sizes)
-
-    @staticmethod
-    def lstm_backward(x, h0, c0, w_ih, w_hh, peephole, variant, reverse, y, saved, dy, dh_T,
-                      dc_T, batch_sizes=None):
-        """-> (dx, dh0, dc0, dw_ih, dw_hh, db, dpeephole or None)"""
-        c = np.ascontiguousarray
-        return _C.lstm_backward(c(x), c(h0), c(c0), c(w_ih), c(w_hh),
-                                None if peephole is None else c(peephole), variant, reverse, y,
-                                saved, c(dy), None if dh_T is None else c(dh_T),
-                                None if dc_T is None else c(dc_T), batch_sizes)
-
-    @staticmethod
-    def lstm_cell_forward(x, h, c0, w_ih, w_hh, b, peephole, variant):
-        """-> (h_new, c_new, saved)"""
-        c = np.ascontiguousarray
-        return _C.lstm_cell_forward(c(x), c(h), c(c0), c(w_ih), c(w_hh), c(b),
-                                    None if peephole is None else c(peephole), variant)
-
-    @staticmethod
-    def lstm_cell_backward(x, h, c0, w_ih, w_hh, peephole, variant, c_new, saved, dh_new, dc_new,
-                           weight_grads=True):
-        """-> (dx, dh, dc, dw_ih, dw_hh, db, dpeephole or None); weight_grads=False:
-        (dx, dh, dc, da) with da the gates' pre-activation gradients"""
-        c = np.ascontiguousarray
-        return _C.lstm_cell_backward(c(x), c(h), c(c0), c(w_ih), c(w_hh),
-                                     None if peephole is None else c(peephole), variant, c_new,
-                                     saved, c(dh_new), None if dc_new is None else c(dc_new),
-                                     weight_grads)
-
-    # GRU gate order r, z, n; variant "notes" (h' = (1-z)h + zn) or "reset_after" (torch's;
-    # needs b_hn (H,)).
-    @staticmethod
-    def gru_forward(x, h0, w_ih, w_hh, b, b_hn, variant, reverse, batch_sizes=None):
-        """-> (y, h_T, saved); batch_sizes (int64 [T]): packed x [R, I]"""
-        c = np.ascontiguousarray
-        return _C.gru_forward(c(x), c(h0), c(w_ih), c(w_hh), c(b),
-                              None if b_hn is None else c(b_hn), variant, reverse, batch_sizes)
-
-    @staticmethod
-    def gru_backward(x, h0, w_ih, w_hh, variant, reverse, y, saved, dy, dh_T,
-                     batch_sizes=None):
-        """-> (dx, dh0, dw_ih, dw_hh, db, db_hn or None)"""
-        c = np.ascontiguousarray
-        return _C.gru_backward(c(x), c(h0), c(w_ih), c(w_hh), variant, reverse, y, saved, c(dy),
-                               None if dh_T is None else c(dh_T), batch_sizes)
-
-    @staticmethod
-    def gru_cell_forward(x, h, w_ih, w_hh, b, b_hn, variant):
-        """-> (h_new, saved)"""
-        c = np.ascontiguousarray
-        return _C.gru_cell_forward(c(x), c(h), c(w_ih), c(w_hh), c(b),
-                                   None if b_hn is None else c(b_hn), variant)
-
-    @staticmethod
-    def gru_cell_backward(x, h, w_ih, w_hh, variant, saved, dh_new):
-        """-> (dx, dh, dw_ih, dw_hh, db, db_hn or None)"""
-        c = np.ascontiguousarray
-        return _C.gru_cell_backward(c(x), c(h), c(w_ih), c(w_hh), variant, saved, c(dh_new))
+    # ---- the other kernel families: each entry is the binding itself -----------------------
+    # The bindings make inputs C-contiguous (and index arrays int64) themselves, so a backend
+    # entry is one line over _C (csrc/python/README.md documents every signature); a CUDA
+    # backend is the same lines over _cuda.
+    # conv2d: stride, dilation, kernel_hw, input_hw are (h, w); padding (top, bottom, left, right)
+    conv2d_forward = staticmethod(_C.conv2d_forward)
+    conv2d_backward_input = staticmethod(_C.conv2d_backward_input)
+    conv2d_backward_weight = staticmethod(_C.conv2d_backward_weight)
+    conv2d_backward_bias = staticmethod(_C.conv2d_backward_bias)
+    # pool2d: padding (ph, pw) on both sides; max_pool2d_forward -> (y, argmax) with argmax the
+    # flat index ih * W + iw of each window's maximum
+    max_pool2d_forward = staticmethod(_C.max_pool2d_forward)
+    max_pool2d_backward = staticmethod(_C.max_pool2d_backward)
+    avg_pool2d_forward = staticmethod(_C.avg_pool2d_forward)
+    avg_pool2d_backward = staticmethod(_C.avg_pool2d_backward)
+    # softmax_xent: log-softmax over the last axis; cross-entropy -> (loss, lse per row)
+    log_softmax_forward = staticmethod(_C.log_softmax_forward)
+    log_softmax_backward = staticmethod(_C.log_softmax_backward)
+    softmax_cross_entropy_forward = staticmethod(_C.softmax_cross_entropy_forward)
+    softmax_cross_entropy_backward = staticmethod(_C.softmax_cross_entropy_backward)
+    # lstm: gate order i, f, g, o (coupled: f, g, o with i = 1 - f), one bias per gate,
+    # peephole (3, H) for i, f, o; x (T, N, I) time-major
+    lstm_forward = staticmethod(_C.lstm_forward)
+    lstm_backward = staticmethod(_C.lstm_backward)
+    lstm_cell_forward = staticmethod(_C.lstm_cell_forward)
+    lstm_cell_backward = staticmethod(_C.lstm_cell_backward)
+    # gru: gate order r, z, n; variant "notes" (h' = (1-z)h + zn) or "reset_after" (torch's,
+    # with b_hn (H,))
+    gru_forward = staticmethod(_C.gru_forward)
+    gru_backward = staticmethod(_C.gru_backward)
+    gru_cell_forward = staticmethod(_C.gru_cell_forward)
+    gru_cell_backward = staticmethod(_C.gru_cell_backward)

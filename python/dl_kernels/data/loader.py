@@ -51,13 +51,14 @@ def default_collate(batch: Sequence[Any]) -> Any:
         >>> xb.shape, yb.tolist()
         ((2, 2), [0, 1])
     """
-    import dl_kernels as dlk
+    from dl_kernels.ops.core import stack
+    from dl_kernels.tensor import Tensor
 
     if len(batch) == 0:
         raise DataError("cannot collate an empty batch")
     first = batch[0]
-    if isinstance(first, dlk.Tensor):
-        return dlk.stack(list(batch))
+    if isinstance(first, Tensor):
+        return stack(list(batch))
     if isinstance(first, (np.ndarray, np.generic, int, float, bool)) and not isinstance(first, str):
         try:
             return np.stack([np.asarray(b) for b in batch])
@@ -83,12 +84,12 @@ def default_collate(batch: Sequence[Any]) -> Any:
 
 def _convert(obj: Any, to_numpy: bool) -> Any:
     """numpy leaves to Tensors (or Tensors to numpy), through tuples, lists and dicts."""
-    import dl_kernels as dlk
+    from dl_kernels.tensor import Tensor, tensor
 
-    if to_numpy and isinstance(obj, dlk.Tensor):
+    if to_numpy and isinstance(obj, Tensor):
         return obj.detach().numpy()
     if not to_numpy and isinstance(obj, np.ndarray) and obj.dtype.kind in "biuf":
-        return dlk.tensor(obj)
+        return tensor(obj)
     if isinstance(obj, Mapping):
         return {k: _convert(v, to_numpy) for k, v in obj.items()}
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):
@@ -125,11 +126,11 @@ def get_worker_info() -> WorkerInfo | None:
 
 
 def _seed_worker(seed: int) -> None:
-    import dl_kernels as dlk
+    from dl_kernels.factories import manual_seed
 
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    dlk.manual_seed(seed % 2**63)
+    manual_seed(seed % 2**63)
 
 
 def _worker_loop(loader: DataLoader, worker_id: int, seed: int, tasks: Any, results: Any) -> None:
@@ -229,7 +230,7 @@ class DataLoader:
         prefetch_factor: int = 2,
         generator: SeedLike = None,
     ) -> None:
-        import dl_kernels as dlk
+        from dl_kernels.tensor import Tensor
 
         self._arrays: tuple[Any, Any] | None = None
         if isinstance(dataset, Split):
@@ -237,12 +238,12 @@ class DataLoader:
                 raise DataError("pass either a Split or arrays x, y, not both")
             dataset, y = dataset.x, dataset.y
         # A list is a map-style data set of samples, as in PyTorch; arrays are sliced.
-        if isinstance(dataset, (np.ndarray, dlk.Tensor)) or y is not None:
-            x = dataset if isinstance(dataset, dlk.Tensor) else np.asarray(dataset)
+        if isinstance(dataset, (np.ndarray, Tensor)) or y is not None:
+            x = dataset if isinstance(dataset, Tensor) else np.asarray(dataset)
             if x.ndim == 0:
                 raise DataError("x must have a samples axis, got a scalar")
             if y is not None:
-                y = y if isinstance(y, dlk.Tensor) else np.asarray(y)
+                y = y if isinstance(y, Tensor) else np.asarray(y)
                 if len(y) != len(x):
                     raise DataError(f"x has {len(x)} samples but y has {len(y)}")
             self._arrays = (x, y)

@@ -234,10 +234,11 @@ def _host_buffer(t: Any) -> tuple[np.ndarray, bool]:
 
 
 def _write_back(t: Any, a: np.ndarray) -> None:
-    import dl_kernels as dlk
+    from dl_kernels.autograd.engine import no_grad
+    from dl_kernels.tensor import tensor
 
-    with dlk.no_grad():
-        t.copy_(dlk.tensor(a, device=t.device))
+    with no_grad():
+        t.copy_(tensor(a, device=t.device))
 
 
 _OPS = ("sum", "mean", "max", "min", "prod")

@@ -25,9 +25,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-import dl_kernels as dlk
 from dl_kernels import nn, optim
+from dl_kernels.autograd.engine import no_grad
+from dl_kernels.dtypes import float32
+from dl_kernels.factories import zeros
 from dl_kernels.nn import functional as F
+from dl_kernels.tensor import tensor
 
 NOISES = ("mask", "gaussian")
 OUTPUTS = ("sigmoid", "linear")
@@ -68,10 +71,10 @@ class DenoisingAutoencoder(nn.Module):
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         self.inputs, self.hidden, self.output = inputs, hidden, output
-        dt = dtype or dlk.float32
-        self.weight = nn.Parameter(dlk.zeros(hidden, inputs, dtype=dt))
-        self.bias_hidden = nn.Parameter(dlk.zeros(hidden, dtype=dt))
-        self.bias_visible = nn.Parameter(dlk.zeros(inputs, dtype=dt))
+        dt = dtype or float32
+        self.weight = nn.Parameter(zeros(hidden, inputs, dtype=dt))
+        self.bias_hidden = nn.Parameter(zeros(hidden, dtype=dt))
+        self.bias_visible = nn.Parameter(zeros(inputs, dtype=dt))
         bound = 1.0 / math.sqrt(inputs)
         nn.init.uniform_(self.weight, -bound, bound)
 
@@ -129,7 +132,7 @@ def pretrain_layer(dae: DenoisingAutoencoder, x: np.ndarray, epochs: int = 10,
         total, count = 0.0, 0
         for idx in _batches(len(x), batch_size, rng):
             clean = x[idx]
-            loss = dae.loss(dlk.tensor(corrupt(clean, noise, level, rng)), dlk.tensor(clean))
+            loss = dae.loss(tensor(corrupt(clean, noise, level, rng)), tensor(clean))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -177,8 +180,8 @@ class StackedDAE(nn.Module):
         for k, layer in enumerate(self.layers):
             histories.append(pretrain_layer(layer, h, epochs, batch_size, lr, noise, level,
                                             seed + k, log))
-            with dlk.no_grad():
-                h = layer.encode(dlk.tensor(h)).numpy()
+            with no_grad():
+                h = layer.encode(tensor(h)).numpy()
         return histories
 
 
@@ -213,8 +216,8 @@ def save_filters_png(dae: DenoisingAutoencoder, path: Any, shape: tuple[int, int
 def save_reconstructions_png(dae: DenoisingAutoencoder, clean: np.ndarray, noisy: np.ndarray,
                              path: Any, shape: tuple[int, int]) -> None:
     """Three rows: the corrupted inputs, the clean ones, and the reconstructions."""
-    with dlk.no_grad():
-        rec = dae.reconstruct(dlk.tensor(np.asarray(noisy, np.float32).reshape(len(noisy), -1)))
+    with no_grad():
+        rec = dae.reconstruct(tensor(np.asarray(noisy, np.float32).reshape(len(noisy), -1)))
     rows = [np.asarray(a, np.float64).reshape(len(clean), *shape)
             for a in (noisy, clean, rec.numpy())]
     grid = tile_images(np.concatenate(rows), cols=len(clean), normalise=False)

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-import dl_kernels as dlk
 from dl_kernels import nn
+from dl_kernels.autograd.engine import no_grad
+from dl_kernels.tensor import Tensor, tensor
 
 
 def perplexities(loss_nats: float) -> dict[str, float]:
@@ -51,8 +52,8 @@ class CharRNN(nn.Module):
         self.head = nn.Linear(hidden, vocab_size)
 
     def forward(self, ids: Any, state: Any = None) -> tuple[Any, Any]:
-        if not isinstance(ids, dlk.Tensor):
-            ids = dlk.tensor(np.asarray(ids, dtype=np.int64))
+        if not isinstance(ids, Tensor):
+            ids = tensor(np.asarray(ids, dtype=np.int64))
         out, state = self.rnn(self.embedding(ids), state)
         return self.head(self.drop(out)), state
 
@@ -70,7 +71,7 @@ def _select(state: Any, index: np.ndarray) -> Any:
     """Rows ``index`` of the batch axis (axis 1) of a hidden state (beam reordering)."""
     if isinstance(state, tuple):
         return tuple(_select(s, index) for s in state)
-    return dlk.tensor(np.ascontiguousarray(state.numpy()[:, index]))
+    return tensor(np.ascontiguousarray(state.numpy()[:, index]))
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -101,7 +102,7 @@ def sample(model: CharRNN, prime_ids: np.ndarray, length: int, temperature: floa
     was_training = model.training
     model.eval()
     out = []
-    with dlk.no_grad():
+    with no_grad():
         x, state = _prime(model, prime_ids)
         for _ in range(int(length)):
             logits, state = model(x, state)
@@ -147,7 +148,7 @@ def beam_search(model: CharRNN, prime_ids: np.ndarray, length: int,
         return np.zeros(0, dtype=np.int64), 0.0
     was_training = model.training
     model.eval()
-    with dlk.no_grad():
+    with no_grad():
         x, state = _prime(model, prime_ids, batch=1)
         best = search(_CharDecoder(model), state, x[:, 0], None, int(length), beam=beam)[0][0]
     model.train(was_training)

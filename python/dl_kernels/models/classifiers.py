@@ -20,8 +20,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import dl_kernels as dlk
 from dl_kernels import nn
+from dl_kernels.autograd.engine import no_grad
+from dl_kernels.tensor import Tensor, tensor
 
 
 def _features(input_shape: Sequence[int]) -> int:
@@ -52,7 +53,7 @@ class Perceptron(nn.Module):
         self.num_classes = num_classes
         self.flatten = nn.Flatten()
         self.linear = nn.Linear(_features(input_shape), num_classes)
-        with dlk.no_grad():
+        with no_grad():
             self.linear.weight.zero_()
             self.linear.bias.zero_()
 
@@ -64,10 +65,10 @@ def perceptron_targets(labels: Any, num_classes: int) -> Any:
     """Class indices (N,) -> one-vs-rest targets (N, C) in {-1, +1} (a float32 Tensor)."""
     import numpy as np
 
-    y = np.asarray(labels.numpy() if isinstance(labels, dlk.Tensor) else labels)
+    y = np.asarray(labels.numpy() if isinstance(labels, Tensor) else labels)
     t = -np.ones((len(y), num_classes), dtype=np.float32)
     t[np.arange(len(y)), y] = 1.0
-    return dlk.tensor(t)
+    return tensor(t)
 
 
 class MLP(nn.Module):

@@ -27,9 +27,11 @@ from typing import Any
 
 import numpy as np
 
-import dl_kernels as dlk
 from dl_kernels import nn
+from dl_kernels.autograd.engine import no_grad
 from dl_kernels.nn.utils.rnn import pack_padded_sequence
+from dl_kernels.ops.core import cat
+from dl_kernels.tensor import Tensor, tensor
 
 PAD = 0  # id 0 is the padding token in every vocabulary built for these models
 
@@ -52,8 +54,8 @@ def pad_batch(sequences: Sequence[np.ndarray], min_len: int = 1,
 
 
 def _check_batch(ids: Any, lengths: Any) -> tuple[Any, np.ndarray]:
-    if not isinstance(ids, dlk.Tensor):
-        ids = dlk.tensor(np.asarray(ids, dtype=np.int64))
+    if not isinstance(ids, Tensor):
+        ids = tensor(np.asarray(ids, dtype=np.int64))
     if ids.ndim != 2:
         raise ValueError(f"ids must be (N, T) word ids, got shape {tuple(ids.shape)}")
     n, t = ids.shape
@@ -124,9 +126,9 @@ class KimCNN(nn.Module):
             starts = np.arange(t - w + 1)[None, :]
             past = starts > np.maximum(lengths[:, None] - w, 0)
             if past.any():
-                maps = maps.masked_fill(dlk.tensor(past[:, None, :]), 0.0)
+                maps = maps.masked_fill(tensor(past[:, None, :]), 0.0)
             pooled.append(maps.amax(2))
-        return self.head(self.drop(dlk.cat(pooled, 1)))
+        return self.head(self.drop(cat(pooled, 1)))
 
 
 def load_word_vectors(embedding: nn.Embedding, itos: Sequence[str], words: Sequence[str],
@@ -153,8 +155,8 @@ def load_word_vectors(embedding: nn.Embedding, itos: Sequence[str], words: Seque
         if j is not None and i != PAD:
             weight[i] = vectors[j]
             copied += 1
-    with dlk.no_grad():
-        embedding.weight.copy_(dlk.tensor(weight.astype(weight.dtype)))
+    with no_grad():
+        embedding.weight.copy_(tensor(weight.astype(weight.dtype)))
     return copied
 
 

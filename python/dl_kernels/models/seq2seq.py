@@ -20,17 +20,20 @@ from typing import Any
 
 import numpy as np
 
-import dl_kernels as dlk
 from dl_kernels import nn
+from dl_kernels.autograd.engine import is_grad_enabled, no_grad
 from dl_kernels.decoding import beam_search, greedy_decode, reorder_state
+from dl_kernels.factories import zeros
 from dl_kernels.nn import functional as F
 from dl_kernels.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from dl_kernels.ops.core import cat, stack
+from dl_kernels.tensor import Tensor, tensor
 
 ATTENTIONS = ("general", "dot", "additive")
 
 
 def _ids(a: Any) -> Any:
-    return a if isinstance(a, dlk.Tensor) else dlk.tensor(np.asarray(a, dtype=np.int64))
+    return a if isinstance(a, Tensor) else tensor(np.asarray(a, dtype=np.int64))
 
 
 class Seq2Seq(nn.Module):
@@ -80,7 +83,7 @@ class Seq2Seq(nn.Module):
         """The source side, computed once per batch: memory (N, S, H), its attention key
         projection, the padding mask (N, S) and the decoder's initial state."""
         src = _ids(src)
-        lengths = np.asarray(src_lengths.numpy() if isinstance(src_lengths, dlk.Tensor)
+        lengths = np.asarray(src_lengths.numpy() if isinstance(src_lengths, Tensor)
                              else src_lengths, dtype=np.int64).reshape(-1)
         n, s = src.shape
         if lengths.shape[0] != n:
@@ -92,15 +95,15 @@ class Seq2Seq(nn.Module):
         h_n = state[0] if self.cell == "lstm" else state
         # The last layer's two directions: forward's state after each word's last character,
         # backward's after its first.
-        last = dlk.cat([h_n[-2], h_n[-1]], dim=1)  # (N, H)
+        last = cat([h_n[-2], h_n[-1]], dim=1)  # (N, H)
         init = F.tanh(self.bridge(last)).chunk(self.bridge.out_features // self.hidden, dim=1)
         layers = []
         for i in range(self.dec_layers):
             layers.append((init[2 * i], init[2 * i + 1]) if self.cell == "lstm" else init[i])
-        mask = dlk.tensor(np.arange(s)[None, :] < lengths[:, None])
+        mask = tensor(np.arange(s)[None, :] < lengths[:, None])
         return {"memory": memory, "keys": self.attention.project_keys(memory), "mask": mask,
                 "state": layers,
-                "feed": dlk.zeros(n, self.hidden, dtype=memory.dtype, device=memory.device)}
+                "feed": zeros(n, self.hidden, dtype=memory.dtype, device=memory.device)}
 
     # ---- one decoder step ------------------------------------------------------------------
     def step(self, emb: Any, enc: dict[str, Any], state: list[Any], feed: Any,
@@ -109,7 +112,7 @@ class Seq2Seq(nn.Module):
         vector h̃_t (N, H), the new cell states and the attention weights (N, S). ``groups``:
         one autograd StepGroup per LSTM layer while training (weight gradients of all steps in
         one GEMM)."""
-        x = dlk.cat([emb, feed], dim=1)
+        x = cat([emb, feed], dim=1)
         new_state = []
         for i, c in enumerate(self.cells):
             st = c(x, state[i], step_group=groups[i]) if groups else c(x, state[i])
@@ -118,7 +121,7 @@ class Seq2Seq(nn.Module):
             if i + 1 < len(self.cells):
                 x = self.drop(x)
         ctx, alpha = self.attention(x, enc["memory"], mask=enc["mask"], projected=enc["keys"])
-        h_att = F.tanh(self.combine(dlk.cat([ctx, x], dim=1)))
+        h_att = F.tanh(self.combine(cat([ctx, x], dim=1)))
         return h_att, new_state, alpha
 
     def forward(self, src: Any, src_lengths: Any, tgt_in: Any) -> Any:
@@ -128,7 +131,7 @@ class Seq2Seq(nn.Module):
         emb = self.drop(self.tgt_embed(tgt_in))  # (N, T, E), all steps at once
         state, feed = enc["state"], enc["feed"]
         groups = None
-        if self.cell == "lstm" and dlk.is_grad_enabled():
+        if self.cell == "lstm" and is_grad_enabled():
             from dl_kernels.autograd.function import StepGroup
 
             groups = [StepGroup() for _ in self.cells]
@@ -136,7 +139,7 @@ class Seq2Seq(nn.Module):
         for t in range(tgt_in.shape[1]):
             feed, state, _ = self.step(emb[:, t], enc, state, feed, groups)
             outs.append(feed)
-        h = dlk.stack(outs, dim=1)  # (N, T, H)
+        h = stack(outs, dim=1)  # (N, T, H)
         return self.out(self.drop(h))
 
     def loss(self, src: Any, src_lengths: Any, tgt_in: Any, tgt_out: Any,
@@ -161,7 +164,7 @@ class Seq2Seq(nn.Module):
         logp, score) of a beam search (beam=1: greedy)."""
         was = self.training
         self.eval()
-        with dlk.no_grad():
+        with no_grad():
             dec, state = self.decoder_for(src, src_lengths)
             n = len(np.asarray(src_lengths).reshape(-1))
             limit = max_len or int(2 * np.max(src_lengths) + 5)
@@ -177,7 +180,7 @@ class Seq2Seq(nn.Module):
     def attention_weights(self, src: Any, src_lengths: Any, tokens: np.ndarray) -> np.ndarray:
         """The attention weights (T, S) while forcing ``tokens`` (the output, without bos) for
         one source: row t is where the decoder looked to emit output t (the last: the end)."""
-        with dlk.no_grad():
+        with no_grad():
             dec, state = self.decoder_for(src, src_lengths)
             rows = []
             for tok in [self.bos, *list(tokens)]:
@@ -208,7 +211,7 @@ class _Decoder:
 
     def step(self, tokens: np.ndarray, state: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         m = self.model
-        emb = m.tgt_embed(dlk.tensor(np.asarray(tokens, dtype=np.int64)))
+        emb = m.tgt_embed(tensor(np.asarray(tokens, dtype=np.int64)))
         src = self._source(state["rows"])
         feed, cells, alpha = m.step(emb, src, state["state"], state["feed"])
         logp = F.log_softmax(m.out(feed), dim=-1)

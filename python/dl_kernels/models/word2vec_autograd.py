@@ -20,8 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from dl_kernels import nn
+from dl_kernels.factories import from_numpy
 from dl_kernels.nn import functional as F
-from dl_kernels.tensor import Tensor, from_numpy
+from dl_kernels.tensor import Tensor
 
 
 class Word2VecAutograd(nn.Module):

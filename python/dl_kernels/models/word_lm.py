@@ -25,9 +25,11 @@ from typing import Any
 
 import numpy as np
 
-import dl_kernels as dlk
 from dl_kernels import nn
+from dl_kernels.autograd.engine import no_grad
 from dl_kernels.nn import functional as F
+from dl_kernels.ops.core import cat
+from dl_kernels.tensor import Tensor, tensor
 
 # Logit given to a sampled word that is the target itself (an "accidental hit"): it must not
 # count twice. Finite, so no inf − inf appears in the kernel's max-subtraction.
@@ -68,7 +70,7 @@ def sampled_softmax_loss(hidden: Any, weight: Any, bias: Any, targets: Any,
         raise ValueError(f"sampled_softmax_loss: hidden (M, H) and weight (V, H) expected, got "
                          f"{tuple(hidden.shape)} and {tuple(weight.shape)}")
     v = weight.shape[0]
-    t = targets._data if isinstance(targets, dlk.Tensor) else targets
+    t = targets._data if isinstance(targets, Tensor) else targets
     t = np.asarray(t, dtype=np.int64).reshape(-1)
     sampled = np.asarray(sampled, dtype=np.int64).reshape(-1)
     q = np.asarray(q, dtype=np.float64)
@@ -85,18 +87,18 @@ def sampled_softmax_loss(hidden: Any, weight: Any, bias: Any, targets: Any,
         raise ValueError("sampled_softmax_loss: needs at least one sampled word")
     k = sampled.size
     dt = hidden._data.dtype
-    t_ids, s_ids = dlk.tensor(t), dlk.tensor(sampled)
+    t_ids, s_ids = tensor(t), tensor(sampled)
     bias_col = bias.reshape(v, 1)
     true_logit = (hidden * F.embedding(t_ids, weight)).sum(1, keepdim=True) + \
         F.embedding(t_ids, bias_col)                                         # (M, 1)
-    correction = dlk.tensor(np.log(k * q[sampled]).astype(dt))
+    correction = tensor(np.log(k * q[sampled]).astype(dt))
     sampled_logit = hidden @ F.embedding(s_ids, weight).t() + \
         F.embedding(s_ids, bias_col).reshape(1, k) - correction.reshape(1, k)  # (M, K)
     hits = t[:, None] == sampled[None, :]
     if hits.any():
-        sampled_logit = sampled_logit.masked_fill(dlk.tensor(hits), _HIT)
-    logits = dlk.cat([true_logit, sampled_logit], 1)
-    zeros = dlk.tensor(np.zeros(t.shape[0], dtype=np.int64))
+        sampled_logit = sampled_logit.masked_fill(tensor(hits), _HIT)
+    logits = cat([true_logit, sampled_logit], 1)
+    zeros = tensor(np.zeros(t.shape[0], dtype=np.int64))
     return F.cross_entropy(logits, zeros, reduction=reduction)
 
 
@@ -121,8 +123,8 @@ class WordLSTM(nn.Module):
         self.decoder = nn.Linear(hidden, vocab_size)
 
     def features(self, ids: Any, state: Any = None) -> tuple[Any, Any]:
-        if not isinstance(ids, dlk.Tensor):
-            ids = dlk.tensor(np.asarray(ids, dtype=np.int64))
+        if not isinstance(ids, Tensor):
+            ids = tensor(np.asarray(ids, dtype=np.int64))
         out, state = self.rnn(self.embedding(ids), state)
         return self.drop(out), state
 
@@ -137,7 +139,7 @@ class WordLSTM(nn.Module):
         one when ``sampler`` and ``num_sampled`` are given. Returns (loss, state)."""
         h, state = self.features(x, state)
         h = h.reshape(-1, self.hidden_size)
-        target = dlk.tensor(np.asarray(y, dtype=np.int64).reshape(-1))
+        target = tensor(np.asarray(y, dtype=np.int64).reshape(-1))
         if sampler is None or num_sampled <= 0:
             return F.cross_entropy(self.decoder(h), target), state
         if len(sampler) != self.vocab_size:
@@ -161,7 +163,7 @@ def evaluate(model: WordLSTM, ids: np.ndarray, batch_size: int = 16,
     was = model.training
     model.eval()
     total, count, state = 0.0, 0, None
-    with dlk.no_grad():
+    with no_grad():
         for x, y in loader:
             loss, state = model.loss(x, y, state)
             state = detach_state(state)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import dl_kernels as dlk
 from dl_kernels.nn import functional as F
 from dl_kernels.nn import init
 from dl_kernels.nn.activation import ReLU
 from dl_kernels.nn.container import Sequential
 from dl_kernels.nn.layers import Conv2d, Linear, MaxPool2d
 from dl_kernels.nn.module import Module
+from dl_kernels.ops.core import cat
 
 
 class Maxout(Module):
@@ -102,5 +102,5 @@ class Inception(Module):
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
 
     def forward(self, x: Any) -> Any:
-        return dlk.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)],
+        return cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)],
                        dim=1)

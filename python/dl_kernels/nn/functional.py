@@ -15,7 +15,10 @@ from typing import Any, Union
 import numpy as np
 
 from dl_kernels.autograd import function as Fn
-from dl_kernels.tensor import Tensor, _floating, int64, tensor
+from dl_kernels.factories import arange, empty_like, randn_like, zeros
+from dl_kernels.ops.core import cat
+from dl_kernels.shapes import broadcast_shapes
+from dl_kernels.tensor import Tensor, _floating, tensor
 
 IntPair = Union[int, Sequence[int]]
 
@@ -26,6 +29,8 @@ def _pair(v: IntPair, name: str) -> tuple[int, int]:
     if isinstance(v, int):
         return (v, v)
     v = tuple(int(x) for x in v)
+    if len(v) == 1:  # PyTorch accepts a 1-tuple for both
+        return (v[0], v[0])
     if len(v) != 2:
         raise ValueError(f"{name}: expected an int or 2 values, got {v}")
     return v
@@ -134,13 +139,28 @@ def _pool_args(kernel_size: IntPair, stride: Any, padding: IntPair, what: str) -
 
 def pad(input: Tensor, pad: Sequence[int], mode: str = "constant",
         value: float | None = None) -> Tensor:
-    """Constant padding as torch: ``pad`` = (left, right) of the last dim, then (top, bottom)
-    of the one before, and so on."""
+    """Padding as torch: ``pad`` = (left, right) of the last dim, then (top, bottom) of the one
+    before, and so on; mode 'constant' (``value``), 'reflect', 'replicate' or 'circular'."""
+    if mode in ("reflect", "replicate", "circular"):
+        from dl_kernels.nn.functional_conv import pad_by_mode
+
+        if len(pad) % 2 or len(pad) // 2 > input.ndim:
+            raise ValueError(f"pad: expected an even number of widths for at most {input.ndim} "
+                             f"dims, got {tuple(pad)}")
+        return pad_by_mode(input, pad, mode)
     if mode != "constant":
-        raise NotImplementedError(f"pad: mode {mode!r} (only 'constant')")
-    if len(pad) % 2 or len(pad) // 2 > input.ndim or any(int(p) < 0 for p in pad):
-        raise ValueError(f"pad: expected an even number of non-negative widths for at most "
-                         f"{input.ndim} dims, got {tuple(pad)}")
+        raise NotImplementedError(f"pad: mode {mode!r} (constant, reflect, replicate, circular)")
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: expected an even number of widths for at most {input.ndim} dims, "
+                         f"got {tuple(pad)}")
+    if any(int(p) < 0 for p in pad):  # negative widths crop, as in PyTorch
+        crop = [slice(None)] * input.ndim
+        for i in range(len(pad) // 2):
+            lo, hi = int(pad[2 * i]), int(pad[2 * i + 1])
+            n = input.shape[input.ndim - 1 - i]
+            crop[input.ndim - 1 - i] = slice(max(-lo, 0), n - max(-hi, 0))
+        input = input[tuple(crop)]
+        pad = [max(int(p), 0) for p in pad]
     widths = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
         widths[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
@@ -163,10 +183,18 @@ def max_pool2d(input: Tensor, kernel_size: IntPair, stride: Any = None,
     maximum of each window. return_indices gives the flat h * W + w index per output.
     ceil_mode pads the input explicitly with -inf (one copy) and pools that."""
     k, s, p = _pool_args(kernel_size, stride, padding, "max_pool2d")
-    if _pair(dilation, "max_pool2d: dilation") != (1, 1):
-        raise NotImplementedError("max_pool2d: dilation != 1 is not supported")
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
+    dil = _pair(dilation, "max_pool2d: dilation")
+    if dil != (1, 1):  # not on the kernel: a max over gathered windows
+        from dl_kernels.nn.functional_conv import max_pool2d_dilated
+
+        if 2 * p[0] > k[0] or 2 * p[1] > k[1]:
+            raise ValueError(f"max_pool2d: padding {p} should be at most half the kernel {k}")
+        out = max_pool2d_dilated(x, k, s, p, dil, ceil_mode, return_indices)
+        if unbatched:
+            return tuple(o.squeeze(0) for o in out) if return_indices else out.squeeze(0)
+        return out
     h, w = x.shape[2], x.shape[3]
     offset = (0, 0)
     if ceil_mode:
@@ -175,11 +203,11 @@ def max_pool2d(input: Tensor, kernel_size: IntPair, stride: Any = None,
         eh, ew = _ceil_extra(h, k[0], s[0], p[0]), _ceil_extra(w, k[1], s[1], p[1])
         x = pad(x, (p[1], p[1] + ew, p[0], p[0] + eh), value=-math.inf)
         offset, p = p, (0, 0)
-    out = Fn.MaxPool2d.apply(x, kernel=k, stride=s, padding=p)
-    if return_indices:
-        flat = (out.grad_fn.argmax if out.grad_fn is not None else
-                x._be.max_pool2d_forward(x._data, k, s, p)[1])
-        idx = Tensor._wrap(flat, x._be)
+    if not return_indices:
+        out = Fn.MaxPool2d.apply(x, kernel=k, stride=s, padding=p)
+    else:
+        out, idx = Fn.MaxPool2d.apply(x, kernel=k, stride=s, padding=p, return_indices=True)
+        idx = idx.detach()  # integer positions: not differentiable
         if ceil_mode:  # indices into the padded plane -> indices into the input
             wp = x.shape[3]
             idx = (idx // wp - offset[0]) * w + (idx % wp - offset[1])
@@ -194,10 +222,13 @@ def avg_pool2d(input: Tensor, kernel_size: IntPair, stride: Any = None,
                divisor_override: int | None = None) -> Tensor:
     """Mean over each window (zero padding counted when count_include_pad)."""
     k, s, p = _pool_args(kernel_size, stride, padding, "avg_pool2d")
-    if ceil_mode:
-        raise NotImplementedError("avg_pool2d: ceil_mode is not supported")
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
+    if ceil_mode:
+        from dl_kernels.nn.functional_conv import avg_pool2d_ceil
+
+        out = avg_pool2d_ceil(x, k, s, p, count_include_pad, divisor_override)
+        return out.squeeze(0) if unbatched else out
     out = Fn.AvgPool2d.apply(x, kernel=k, stride=s, padding=p,
                              count_include_pad=count_include_pad)
     if divisor_override is not None:
@@ -252,7 +283,7 @@ def noisy_relu(input: Tensor, sigma: float = 1.0, training: bool = True) -> Tens
     """max(0, x + eps), eps ~ N(0, sigma^2) while training; plain ReLU otherwise."""
     if not training or sigma == 0:
         return relu(input)
-    noise = Tensor._wrap(input._be.randn(tuple(input.shape), input._data.dtype), input._be)
+    noise = randn_like(input)
     return relu(input + noise * sigma)
 
 
@@ -329,9 +360,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
         return input
     if p == 1.0:
         return input * 0.0
-    be = input._be
-    mask = be.bernoulli(tuple(input.shape), 1.0 - p, input._data.dtype)
-    return input * Tensor._wrap(be.mul(mask, 1.0 / (1.0 - p)), be)
+    mask = empty_like(input).bernoulli_(1.0 - p)
+    return input * mask.mul_(1.0 / (1.0 - p))
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
@@ -341,22 +371,24 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
     if input.is_floating_point():
         raise TypeError(f"embedding: indices must be int64, got {input.dtype}")
     n = weight.shape[0]
-    idx = input._data
-    if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
-        raise ValueError(f"embedding: indices must be in [0, {n}) for weight "
-                         f"{tuple(weight.shape)}, got range [{int(idx.min())}, {int(idx.max())}]")
+    if input.numel():
+        lo, hi = int(input.min().item()), int(input.max().item())
+        if lo < 0 or hi >= n:
+            # IndexError as PyTorch; negative indices would silently pick rows from the end
+            raise IndexError(f"embedding: indices must be in [0, {n}) for weight "
+                             f"{tuple(weight.shape)}, got range [{lo}, {hi}]")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n
     if max_norm is not None or scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse")
-    return Fn.Embedding.apply(weight, indices=idx, padding_idx=padding_idx)
+    return Fn.Embedding.apply(weight, input, padding_idx=padding_idx)
 
 
 # ---- recurrent cells and sequences ---------------------------------------------------------
 def _rnn_bias(b_ih: Tensor | None, b_hh: Tensor | None, w_ih: Tensor) -> Tensor:
     """The kernels take one bias per gate: b_ih + b_hh when both are given (torch's layout)."""
     if b_ih is None and b_hh is None:
-        return Tensor._wrap(w_ih._be.zeros((w_ih.shape[0],), w_ih._data.dtype), w_ih._be)
+        return zeros(w_ih.shape[0], dtype=w_ih.dtype, device=w_ih.device)
     if b_ih is None or b_hh is None:
         return b_ih if b_hh is None else b_hh
     return b_ih + b_hh
@@ -481,7 +513,6 @@ def _gru_biases(b_ih: Tensor | None, b_hh: Tensor | None, w_ih: Tensor, variant:
     b = b_ih if b_ih is not None else zeros_state(w_ih, (3 * hidden,))
     if b_hh is None:
         return b, zeros_state(w_ih, (hidden,))
-    from dl_kernels.tensor import cat
 
     b = b + cat([b_hh[: 2 * hidden], zeros_state(w_ih, (hidden,))])
     return b, b_hh[2 * hidden :]
@@ -522,7 +553,7 @@ def gru(input: Tensor, hx: Tensor | None, w_ih: Tensor, w_hh: Tensor,
 
 def zeros_state(like: Tensor, shape: tuple[int, ...]) -> Tensor:
     """A zero hidden state of ``like``'s dtype and device."""
-    return Tensor._wrap(like._be.zeros(shape, like._data.dtype), like._be)
+    return zeros(shape, dtype=like.dtype, device=like.device)
 
 
 # ---- similarity and encoding ---------------------------------------------------------------
@@ -532,7 +563,10 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
-    """sum(x1 x2) / (max(||x1||, eps) max(||x2||, eps)) over dim (broadcasting)."""
+    """sum(x1 x2) / (max(||x1||, eps) max(||x2||, eps)) over dim, after broadcasting x1 and
+    x2 to one shape (norms taken before broadcasting would count a broadcast entry once)."""
+    shape = broadcast_shapes(x1.shape, x2.shape)
+    x1, x2 = x1.expand(shape), x2.expand(shape)
     n1 = x1.norm(2, dim, keepdim=True).clamp(min=eps)
     n2 = x2.norm(2, dim, keepdim=True).clamp(min=eps)
     return ((x1 / n1) * (x2 / n2)).sum(dim)
@@ -544,7 +578,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise TypeError(f"one_hot: expected an int64 tensor, got {tensor.dtype}")
     if num_classes < 0:
         num_classes = int(tensor.max().item()) + 1 if tensor.numel() else 0
-    classes = Tensor._wrap(tensor._be.arange(0, num_classes, 1, int64.np), tensor._be)
+    classes = arange(num_classes, device=tensor.device)
     if tensor.numel() and (int(tensor.min().item()) < 0 or
                            int(tensor.max().item()) >= num_classes):
         raise ValueError(f"one_hot: class values must be in [0, {num_classes})")
@@ -582,28 +616,26 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     out_shape = tuple(target.shape)
     x, t = _class_last(input, target)
     c = x.shape[1]
-    td = t._data
-    be = x._be
-    ignored = be.eq(td, ignore_index)
-    valid = be.logical_not(ignored)
-    tv = td[valid] if td.size else td
-    if tv.size and (int(tv.min()) < 0 or int(tv.max()) >= c):
-        raise ValueError(f"nll_loss: targets must be in [0, {c}) or ignore_index={ignore_index}, "
-                         f"got range [{int(tv.min())}, {int(tv.max())}]")
-    safe = be.where(ignored, 0, td)
-    rows = be.arange(0, x.shape[0], 1, int64.np)
-    picked = x[Tensor._wrap(rows, be), Tensor._wrap(safe, be)]
-    w = be.astype(valid, x._data.dtype)
-    if weight is not None:
-        w = be.mul(w, be.getitem(weight._data, safe))
-    wt = Tensor._wrap(w, be)
-    loss = -(picked * wt)
+    ignored = t == ignore_index
+    valid = ~ignored
+    tv = t[valid] if t.numel() else t
+    if tv.numel():
+        lo, hi = int(tv.min().item()), int(tv.max().item())
+        if lo < 0 or hi >= c:
+            raise ValueError(f"nll_loss: targets must be in [0, {c}) or "
+                             f"ignore_index={ignore_index}, got range [{lo}, {hi}]")
+    safe = t.masked_fill(ignored, 0)
+    picked = x[arange(x.shape[0], device=x.device), safe]
+    w = valid.to(x.dtype)
+    if weight is not None:  # class weights are constants here, as in torch
+        w = w * weight.detach()[safe]
+    loss = -(picked * w)
     if reduction == "none":
         return loss.reshape(out_shape)
     if reduction == "sum":
         return loss.sum()
     if reduction == "mean":
-        return loss.sum() / Tensor._wrap(be.sum(w), be)
+        return loss.sum() / w.sum()
     raise ValueError(f"nll_loss: reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
 
 
@@ -637,7 +669,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     _check_targets(input, target, "cross_entropy")
     if input.ndim == 2 and weight is None:
         return Fn.SoftmaxCrossEntropy.apply(
-            input, targets=target._data, ignore_index=ignore_index,
+            input, target, ignore_index=ignore_index,
             label_smoothing=float(label_smoothing), reduction=reduction)
     logp = log_softmax(input, 1 if input.ndim > 1 else 0)
     nll = nll_loss(logp, target, weight, ignore_index, reduction)
@@ -645,9 +677,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         return nll
     x, t = _class_last(logp, target)
     c = x.shape[1]
-    be = x._be
-    valid = be.ne(t._data, ignore_index)
-    w = Tensor._wrap(be.astype(valid, x._data.dtype), be)
+    valid = t != ignore_index
+    w = valid.to(x.dtype)
     per_class = x if weight is None else x * weight.reshape(1, c)
     smooth = -(per_class.sum(1) * w)
     if reduction == "none":
@@ -656,11 +687,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         smooth = smooth.sum()
     else:
         if weight is None:
-            denom = be.sum(valid)
+            denom = w.sum()
         else:
-            safe = be.where(valid, t._data, 0)
-            denom = be.sum(be.mul(be.getitem(weight._data, safe), valid))
-        smooth = smooth.sum() / float(denom)
+            denom = (weight.detach()[t.masked_fill(~valid, 0)] * w).sum()
+        smooth = smooth.sum() / float(denom.item())
     return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / c)
 
 
@@ -719,7 +749,8 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Any,
     a float. The clamp at eps passes the gradient through, as in torch."""
     if not isinstance(var, Tensor):
         var = tensor(float(var), dtype=input.dtype)
-    _same_shape(input, target, "gaussian_nll_loss")
+    shape = broadcast_shapes(input.shape, target.shape)  # a broadcast target, as PyTorch
+    input, target = input.expand(shape), target.expand(shape)
     if var.ndim == input.ndim - 1 and tuple(var.shape) == tuple(input.shape[:-1]):
         var = var.unsqueeze(-1)
     elif var.ndim > 0 and tuple(var.shape) != tuple(input.shape) and not (
@@ -773,6 +804,64 @@ __all__ = [
     "tanh",
 ]
 
+# ---- the rest of torch.nn.functional, one file per family (imported last: they use the
+# functions above) -----------------------------------------------------------------------------
+from dl_kernels.nn.functional_act import (
+    celu,
+    elu,
+    gelu,
+    glu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    rrelu,
+    selu,
+    silu,
+    softmin,
+    softshrink,
+    softsign,
+    tanhshrink,
+    threshold,
+)
+from dl_kernels.nn.functional_attention import scaled_dot_product_attention
+from dl_kernels.nn.functional_conv import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    avg_pool1d,
+    conv1d,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    interpolate,
+    max_pool1d,
+    max_unpool1d,
+    max_unpool2d,
+    upsample,
+    upsample_bilinear,
+    upsample_nearest,
+)
+from dl_kernels.nn.functional_norm import (
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+)
+
+__all__ += [
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "avg_pool1d",
+    "batch_norm", "celu", "conv1d", "conv3d", "conv_transpose1d", "conv_transpose2d", "elu", "gelu", "glu",
+    "group_norm", "hardshrink", "hardsigmoid", "hardswish", "hardtanh", "instance_norm",
+    "interpolate", "layer_norm", "logsigmoid", "max_pool1d", "max_unpool1d", "max_unpool2d",
+    "mish", "prelu", "relu6", "rrelu", "scaled_dot_product_attention", "selu", "silu",
+    "softmin", "softshrink", "softsign", "tanhshrink", "threshold", "upsample",
+    "upsample_bilinear", "upsample_nearest",
+]
 
 # ---- argument types ---------------------------------------------------------------------------
 # A float, list or string where a Tensor belongs used to fail deep inside with an

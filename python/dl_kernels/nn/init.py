@@ -22,26 +22,29 @@ from typing import Any
 
 import numpy as np
 
-import dl_kernels as dlk
+from dl_kernels.autograd.engine import no_grad
+from dl_kernels.dtypes import float64
+from dl_kernels.factories import rand, randn
+from dl_kernels.tensor import tensor as new_tensor
 
 
 def _standard_normal(shape: tuple[int, ...], generator: np.random.Generator | None) -> np.ndarray:
     if generator is not None:
         return generator.standard_normal(shape)
-    return dlk.randn(*shape, dtype=dlk.float64).numpy() if shape else \
-        dlk.randn(1, dtype=dlk.float64).numpy().reshape(())
+    return randn(*shape, dtype=float64).numpy() if shape else \
+        randn(1, dtype=float64).numpy().reshape(())
 
 
 def _uniform01(shape: tuple[int, ...], generator: np.random.Generator | None) -> np.ndarray:
     if generator is not None:
         return generator.random(shape)
-    return dlk.rand(*shape, dtype=dlk.float64).numpy() if shape else \
-        dlk.rand(1, dtype=dlk.float64).numpy().reshape(())
+    return rand(*shape, dtype=float64).numpy() if shape else \
+        rand(1, dtype=float64).numpy().reshape(())
 
 
 def _fill(tensor: Any, values: np.ndarray) -> Any:
-    with dlk.no_grad():
-        tensor.copy_(dlk.tensor(np.ascontiguousarray(values), dtype=tensor.dtype,
+    with no_grad():
+        tensor.copy_(new_tensor(np.ascontiguousarray(values), dtype=tensor.dtype,
                                 device=tensor.device))
     return tensor
 

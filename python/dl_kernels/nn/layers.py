@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any, Union
 
-import dl_kernels as dlk
+from dl_kernels.dtypes import float32
+from dl_kernels.factories import zeros
 from dl_kernels.nn import functional as F
 from dl_kernels.nn import init
 from dl_kernels.nn.module import Module
@@ -27,7 +28,7 @@ def _pair(v: Any) -> tuple[int, int]:
 
 
 def _empty(*shape: int, dtype: Any = None, device: Any = None) -> Parameter:
-    return Parameter(dlk.zeros(*shape, dtype=dtype or dlk.float32, device=device or "cpu"))
+    return Parameter(zeros(*shape, dtype=dtype or float32, device=device or "cpu"))
 
 
 class Identity(Module):

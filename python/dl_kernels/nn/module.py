@@ -14,10 +14,12 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-import dl_kernels as dlk
+from dl_kernels.autograd.engine import no_grad
+from dl_kernels.dtypes import float32, float64
 from dl_kernels.nn import serialization
 from dl_kernels.nn.parameter import Parameter
 from dl_kernels.nn.serialization import CheckpointError
+from dl_kernels.tensor import Tensor, tensor
 
 
 class IncompatibleKeys(NamedTuple):
@@ -30,7 +32,7 @@ class IncompatibleKeys(NamedTuple):
 
 def _as_numpy(value: Any) -> np.ndarray:
     """A Tensor, numpy array, or anything with ``.detach().cpu().numpy()`` (a torch tensor)."""
-    if isinstance(value, dlk.Tensor):
+    if isinstance(value, Tensor):
         return value.detach().to("cpu").numpy()
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         return value.detach().cpu().numpy()
@@ -90,7 +92,7 @@ class Module:
             self.__dict__.pop(name, None)
             modules[name] = value
         elif name in buffers:
-            if value is not None and not isinstance(value, dlk.Tensor):
+            if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"buffer {name!r} must be a Tensor or None, "
                                 f"got {type(value).__name__}")
             buffers[name] = value
@@ -131,7 +133,7 @@ class Module:
         """Register a tensor that is part of the module's state but not trained (e.g. running
         statistics); ``persistent=False`` keeps it out of :meth:`state_dict`.
         """
-        if tensor is not None and not isinstance(tensor, dlk.Tensor):
+        if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"buffer {name!r} must be a Tensor or None, "
                             f"got {type(tensor).__name__}")
         self._buffers[name] = tensor
@@ -246,7 +248,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                with dlk.no_grad():
+                with no_grad():
                     p.grad.zero_()
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
@@ -260,7 +262,7 @@ class Module:
     def _apply_to_tensors(self, fn: Callable[[Any], Any]) -> Module:
         """Replace every parameter's and buffer's storage with ``fn(tensor)``, in place, so
         references held elsewhere (an optimiser) stay valid."""
-        with dlk.no_grad():
+        with no_grad():
             for m in self.modules():
                 for p in m._parameters.values():
                     if p is not None:
@@ -288,11 +290,11 @@ class Module:
 
     def float(self) -> Module:
         """Cast floating parameters and buffers to float32."""
-        return self.to(dtype=dlk.float32)
+        return self.to(dtype=float32)
 
     def double(self) -> Module:
         """Cast floating parameters and buffers to float64 (for gradient checks)."""
-        return self.to(dtype=dlk.float64)
+        return self.to(dtype=float64)
 
     # ---- calling --------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -300,7 +302,33 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_hooks")
+        if hooks is None:
+            return self.forward(*args, **kwargs)
+        return hooks.call(self, args, kwargs)
+
+    # ---- hooks (PyTorch's signatures; see nn.hooks) ------------------------------------------
+    def _hook_table(self) -> Any:
+        from dl_kernels.nn.hooks import ModuleHooks
+
+        if "_hooks" not in self.__dict__:
+            object.__setattr__(self, "_hooks", ModuleHooks())
+        return self.__dict__["_hooks"]
+
+    def register_forward_pre_hook(self, hook: Callable) -> Any:
+        """``hook(module, args)`` before forward; may return new args."""
+        return self._hook_table().add("forward_pre", hook)
+
+    def register_forward_hook(self, hook: Callable) -> Any:
+        """``hook(module, args, output)`` after forward; may return a new output."""
+        return self._hook_table().add("forward", hook)
+
+    def register_full_backward_hook(self, hook: Callable) -> Any:
+        """``hook(module, grad_input, grad_output)`` when the gradients with respect to the
+        module's inputs are computed; may return new grad_input."""
+        return self._hook_table().add("backward", hook)
+
+    register_backward_hook = register_full_backward_hook
 
     # ---- state ----------------------------------------------------------------------------
     def state_dict(self, prefix: str = "") -> OrderedDict[str, Any]:
@@ -344,7 +372,7 @@ class Module:
             raise ValueError(
                 f"error loading state_dict into {type(self).__name__}: "
                 f"missing keys {missing}, unexpected keys {unexpected}")
-        with dlk.no_grad():
+        with no_grad():
             for key, (module, name, kind) in targets.items():
                 if key not in state_dict:
                     continue
@@ -354,7 +382,7 @@ class Module:
                     raise ValueError(
                         f"size mismatch for {key!r}: the checkpoint has shape "
                         f"{tuple(value.shape)}, the model expects {tuple(target.shape)}")
-                target.copy_(dlk.tensor(np.ascontiguousarray(value), dtype=target.dtype,
+                target.copy_(tensor(np.ascontiguousarray(value), dtype=target.dtype,
                                         device=target.device))
         return IncompatibleKeys(missing, unexpected)
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import dl_kernels as dlk
-from dl_kernels.tensor import Tensor
+from dl_kernels.tensor import Tensor, tensor
 
 
 class Parameter(Tensor):
@@ -15,18 +14,14 @@ class Parameter(Tensor):
     ``state_dict()``. Operations on a Parameter return plain Tensors.
     """
 
-    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
+    def __new__(cls, data: Any = None, requires_grad: bool = True) -> Any:
         if data is None:
-            data = dlk.zeros(0)
-        t = data if isinstance(data, Tensor) else dlk.tensor(data)
-        self._data = t._data
-        self._be = t._be
-        self.grad = None
-        self.grad_fn = None
-        self._out_idx = 0
-        self.requires_grad = False
-        if requires_grad:
-            self.requires_grad_(True)
+            data = tensor([])
+        t = data if isinstance(data, Tensor) else tensor(data)
+        return Tensor._make_subclass(cls, t, requires_grad)
+
+    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
+        pass  # all done in __new__ (as torch's Parameter)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

@@ -37,35 +37,26 @@ from typing import Any
 
 import numpy as np
 
-import dl_kernels as dlk
+from dl_kernels.dtypes import float32, float64
+from dl_kernels.factories import zeros
 from dl_kernels.nn import functional as F
 from dl_kernels.nn import init
 from dl_kernels.nn.module import Module
 from dl_kernels.nn.parameter import Parameter
 from dl_kernels.nn.utils.rnn import PackedSequence
+from dl_kernels.ops.core import cat, stack
 
 _LSTM_MODES = ("standard", "peephole", "coupled")
 
 
 def _param(*shape: int, dtype: Any, device: Any) -> Parameter:
-    return Parameter(dlk.zeros(*shape, dtype=dtype or dlk.float32, device=device or "cpu"))
+    return Parameter(zeros(*shape, dtype=dtype or float32, device=device or "cpu"))
 
 
 def _gates(mode: str, variant: str = "standard") -> int:
     if mode == "LSTM":
         return 3 if variant == "coupled" else 4
     return {"GRU": 3, "RNN": 1}[mode]
-
-
-def _gru_torch_biases(bias: Any, bias_hn: Any) -> tuple[Any, Any]:
-    """Our (bias (3H,), bias_hn (H,) | None) -> torch's (b_ih, b_hh) that nn.functional.gru
-    takes: b_ih = bias, b_hh = [0, 0, bias_hn] (it adds b_hh's r, z parts to b_ih and passes
-    its n part on as the candidate's recurrent bias)."""
-    if bias_hn is None:
-        return bias, None
-    h = bias_hn.shape[0]
-    zeros = dlk.zeros(2 * h, dtype=bias_hn.dtype, device=bias_hn.device)
-    return bias, dlk.cat([zeros, bias_hn])
 
 
 class _RNNBase(Module):
@@ -75,8 +66,14 @@ class _RNNBase(Module):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, device: Any = None, dtype: Any = None,
                  variant: str = "standard", reset_after: bool = False,
-                 nonlinearity: str = "tanh") -> None:
+                 nonlinearity: str = "tanh", proj_size: int = 0) -> None:
         super().__init__()
+        if proj_size < 0 or (proj_size and (self.mode != "LSTM" or proj_size >= hidden_size)):
+            raise ValueError(f"proj_size must be 0, or (LSTM only) in [1, hidden_size), got "
+                             f"{proj_size}")
+        if proj_size and variant != "standard":
+            raise ValueError("proj_size needs the standard LSTM variant")
+        self.proj_size = proj_size
         if input_size < 1 or hidden_size < 1 or num_layers < 1:
             raise ValueError(f"input_size, hidden_size and num_layers must be >= 1, got "
                              f"{input_size}, {hidden_size}, {num_layers}")
@@ -92,20 +89,25 @@ class _RNNBase(Module):
         self.variant, self.reset_after, self.nonlinearity = variant, reset_after, nonlinearity
         g = _gates(self.mode, variant)
         h = hidden_size
+        out_h = proj_size or h  # the size of h_t: the projection's when there is one
         dirs = 2 if bidirectional else 1
         for layer in range(num_layers):
-            in_size = input_size if layer == 0 else h * dirs
+            in_size = input_size if layer == 0 else out_h * dirs
             for d in range(dirs):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 setattr(self, "weight_ih" + sfx, _param(g * h, in_size, dtype=dtype,
                                                          device=device))
-                setattr(self, "weight_hh" + sfx, _param(g * h, h, dtype=dtype, device=device))
+                setattr(self, "weight_hh" + sfx, _param(g * h, out_h, dtype=dtype,
+                                                         device=device))
                 if bias:
                     setattr(self, "bias" + sfx, _param(g * h, dtype=dtype, device=device))
                 if self.mode == "LSTM" and variant == "peephole":
                     setattr(self, "weight_ch" + sfx, _param(3, h, dtype=dtype, device=device))
                 if self.mode == "GRU" and reset_after and bias:
                     setattr(self, "bias_hn" + sfx, _param(h, dtype=dtype, device=device))
+                if proj_size:
+                    setattr(self, "weight_hr" + sfx, _param(proj_size, h, dtype=dtype,
+                                                             device=device))
         self.reset_parameters()
 
     @property
@@ -124,7 +126,7 @@ class _RNNBase(Module):
             if name.startswith("weight_hh"):
                 blocks = []
                 for _ in range(p.shape[0] // h):
-                    blk = dlk.zeros(h, h, dtype=dlk.float64)
+                    blk = zeros(h, h, dtype=float64)
                     init.orthogonal_(blk, gain)
                     blocks.append(blk.numpy())
                 init._fill(p, np.concatenate(blocks, axis=0))
@@ -135,7 +137,7 @@ class _RNNBase(Module):
         get = self._parameters.get
         return {"w_ih": get("weight_ih" + sfx), "w_hh": get("weight_hh" + sfx),
                     "b": get("bias" + sfx), "w_ch": get("weight_ch" + sfx),
-                    "b_hn": get("bias_hn" + sfx)}
+                    "b_hn": get("bias_hn" + sfx), "w_hr": get("weight_hr" + sfx)}
 
     # One layer, one direction over the whole sequence: (T, N, I) -> (T, N, H), h_T[, c_T];
     # with batch_sizes, packed (R, I) -> (R, H).
@@ -157,20 +159,21 @@ class _RNNBase(Module):
                              f"expected input_size={self.input_size}")
         n = x.shape[1]
         h = self.hidden_size
+        hp = getattr(self, "proj_size", 0) or h
         states = self.num_layers * self.num_directions
         is_lstm = self.mode == "LSTM"
         if hx is None:
-            h0 = dlk.zeros(states, n, h, dtype=x.dtype, device=x.device)
-            c0 = dlk.zeros(states, n, h, dtype=x.dtype, device=x.device) if is_lstm else None
+            h0 = zeros(states, n, hp, dtype=x.dtype, device=x.device)
+            c0 = zeros(states, n, h, dtype=x.dtype, device=x.device) if is_lstm else None
         else:
             h0, c0 = hx if is_lstm else (hx, None)
             if unbatched:
                 h0 = h0.unsqueeze(1)
                 c0 = c0.unsqueeze(1) if c0 is not None else None
-            for name, t in (("h_0", h0), ("c_0", c0)):
-                if t is not None and tuple(t.shape) != (states, n, h):
+            for name, t, size in (("h_0", h0, hp), ("c_0", c0, h)):
+                if t is not None and tuple(t.shape) != (states, n, size):
                     raise ValueError(f"{type(self).__name__}: expected {name} of shape "
-                                     f"{(states, n, h)}, got {tuple(t.shape)}")
+                                     f"{(states, n, size)}, got {tuple(t.shape)}")
         h_n, c_n = [], []
         for layer in range(self.num_layers):
             outs = []
@@ -181,17 +184,18 @@ class _RNNBase(Module):
                 outs.append(out)
                 h_n.append(hT)
                 c_n.append(cT)
-            x = outs[0] if len(outs) == 1 else dlk.cat(outs, dim=2)
+            x = outs[0] if len(outs) == 1 else cat(outs, dim=2)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
-        hn = dlk.stack(h_n, dim=0)
-        cn = dlk.stack(c_n, dim=0) if is_lstm else None
+        hn = stack(h_n, dim=0)
+        cn = stack(c_n, dim=0) if is_lstm else None
         if unbatched:
             x, hn = x.squeeze(1), hn.squeeze(1)
             cn = cn.squeeze(1) if cn is not None else None
         elif self.batch_first:
             x = x.transpose(0, 1)
-        return (x, (hn, cn)) if is_lstm else (x, hn)
+        time_dim = 1 if self.batch_first and not unbatched else 0
+        return RNNResult(x, (hn, cn) if is_lstm else hn, time_dim)
 
     def _forward_packed(self, seq: PackedSequence, hx: Any) -> tuple[Any, Any]:
         x, bs = seq.data, seq.batch_sizes_numpy()
@@ -204,8 +208,8 @@ class _RNNBase(Module):
         is_lstm = self.mode == "LSTM"
         order = None if seq.sorted_indices is None else seq.sorted_indices.detach().numpy()
         if hx is None:
-            h0 = dlk.zeros(states, n, h, dtype=x.dtype, device=x.device)
-            c0 = dlk.zeros(states, n, h, dtype=x.dtype, device=x.device) if is_lstm else None
+            h0 = zeros(states, n, h, dtype=x.dtype, device=x.device)
+            c0 = zeros(states, n, h, dtype=x.dtype, device=x.device) if is_lstm else None
         else:
             h0, c0 = hx if is_lstm else (hx, None)
             for nm, t in (("h_0", h0), ("c_0", c0)):
@@ -225,11 +229,11 @@ class _RNNBase(Module):
                 outs.append(out)
                 h_n.append(hT)
                 c_n.append(cT)
-            x = outs[0] if len(outs) == 1 else dlk.cat(outs, dim=1)
+            x = outs[0] if len(outs) == 1 else cat(outs, dim=1)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
-        hn = dlk.stack(h_n, dim=0)
-        cn = dlk.stack(c_n, dim=0) if is_lstm else None
+        hn = stack(h_n, dim=0)
+        cn = stack(c_n, dim=0) if is_lstm else None
         if order is not None:
             back = seq.unsorted_indices.detach().numpy()
             hn = hn[:, back]
@@ -277,6 +281,8 @@ class _RNNBase(Module):
                      for k, v in self._layer_params(layer, bool(d)).items()}
                 out["weight_ih" + sfx] = p["w_ih"]
                 out["weight_hh" + sfx] = p["w_hh"]
+                if p["w_hr"] is not None:
+                    out["weight_hr" + sfx] = p["w_hr"]
                 if self.bias:
                     out["bias_ih" + sfx] = p["b"].copy()
                     b_hh = np.zeros_like(p["b"])
@@ -292,7 +298,7 @@ class _RNNBase(Module):
         for layer in range(self.num_layers):
             for d in range(self.num_directions):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                for w in ("weight_ih", "weight_hh"):
+                for w in ("weight_ih", "weight_hh", "weight_hr"):
                     if w + sfx in sd:
                         out[w + sfx] = sd[w + sfx]
                 if self.bias and "bias_ih" + sfx in sd and "bias_hh" + sfx in sd:
@@ -332,7 +338,7 @@ class RNN(_RNNBase):
         for t in steps:
             h = act(xp[t] + F.linear(h, p["w_hh"]))
             outs[t] = h
-        return dlk.stack(outs, dim=0), h, None
+        return stack(outs, dim=0), h, None
 
     @staticmethod
     def _run_packed(xp: Any, h0: Any, p: dict[str, Any], reverse: bool, bs: np.ndarray,
@@ -350,7 +356,7 @@ class RNN(_RNNBase):
             elif h.shape[0] >= n:
                 hp = h[:n]
             else:
-                hp = dlk.cat([h, h0[h.shape[0]:n]], dim=0)
+                hp = cat([h, h0[h.shape[0]:n]], dim=0)
             h = act(xp[int(off[t]):int(off[t + 1])] + F.linear(hp, p["w_hh"]))
             outs[t] = h
         if reverse:
@@ -358,8 +364,8 @@ class RNN(_RNNBase):
         else:  # sequences [bs[t+1], bs[t]) end at t
             ends = [outs[t][int(bs[t + 1]) if t + 1 < steps else 0:int(bs[t])]
                     for t in range(steps - 1, -1, -1)]
-            final = dlk.cat([e for e in ends if e.shape[0]], dim=0)
-        return dlk.cat(outs, dim=0), final, None
+            final = cat([e for e in ends if e.shape[0]], dim=0)
+        return cat(outs, dim=0), final, None
 
 
 class LSTM(_RNNBase):
@@ -374,16 +380,37 @@ class LSTM(_RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, variant: str = "standard", device: Any = None,
-                 dtype: Any = None) -> None:
+                 dtype: Any = None, proj_size: int = 0) -> None:
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype, variant=variant)
+                         bidirectional, device, dtype, variant=variant, proj_size=proj_size)
 
     def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool,
              batch_sizes: Any = None) -> tuple:
+        if p["w_hr"] is not None:
+            if batch_sizes is not None:
+                raise ValueError("LSTM with proj_size does not take packed sequences: pass a "
+                                 "padded batch")
+            return self._run_projected(x, h0, c0, p, reverse)
         y, (hT, cT) = F.lstm(x, (h0, c0), p["w_ih"], p["w_hh"], p["b"], None,
                              peephole=p["w_ch"], variant=self.variant, reverse=reverse,
                              batch_sizes=batch_sizes)
         return y, hT, cT
+
+    @staticmethod
+    def _run_projected(x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool) -> tuple:
+        """LSTM with a projection (Sak et al. 2014, LSTMP): h_t = W_hr (o ⊙ tanh(c_t)). The
+        fused kernels assume h has the cell's size, so this runs on Tensor ops: one input
+        GEMM for all steps, then per step the recurrent GEMM, the gates and the projection."""
+        xp = F.linear(x, p["w_ih"], p["b"])
+        steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
+        h, c = h0, c0
+        outs: list[Any] = [None] * x.shape[0]
+        for t in steps:
+            i, f, g, o = (xp[t] + F.linear(h, p["w_hh"])).chunk(4, -1)
+            c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+            h = F.linear(o.sigmoid() * c.tanh(), p["w_hr"])
+            outs[t] = h
+        return stack(outs, dim=0), h, c
 
 
 class GRU(_RNNBase):
@@ -400,10 +427,10 @@ class GRU(_RNNBase):
 
     def _run(self, x: Any, h0: Any, c0: Any, p: dict[str, Any], reverse: bool,
              batch_sizes: Any = None) -> tuple:
-        b_ih, b_hh = _gru_torch_biases(p["b"], p["b_hn"])
-        out, hT = F.gru(x, h0, p["w_ih"], p["w_hh"], b_ih, b_hh,
+        # the parameters are already in the kernel's layout (b (3H,), b_hn (H,)): passed as is
+        out, hT = F.gru(x, h0, p["w_ih"], p["w_hh"], p["b"], None,
                         variant="reset_after" if self.reset_after else "notes", reverse=reverse,
-                        batch_sizes=batch_sizes)
+                        b_hn=p["b_hn"], batch_sizes=batch_sizes)
         return out, hT, None
 
 
@@ -439,7 +466,7 @@ class _CellBase(Module):
 
     def _zeros(self, x: Any) -> Any:
         shape = (x.shape[0], self.hidden_size) if x.ndim == 2 else (self.hidden_size,)
-        return dlk.zeros(*shape, dtype=x.dtype, device=x.device)
+        return zeros(*shape, dtype=x.dtype, device=x.device)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -507,10 +534,14 @@ class LSTMCell(_CellBase):
 
     def forward(self, x: Any, hx: Any = None, step_group: Any = None) -> tuple[Any, Any]:
         """``step_group``: see F.lstm_cell (one StepGroup per sequence run step by step)."""
+        unbatched = x.ndim == 1  # (I,) with state (H,), as PyTorch's cells accept
         h, c = (self._zeros(x), self._zeros(x)) if hx is None else hx
-        return F.lstm_cell(x, (h, c), self.weight_ih, self.weight_hh, self.bias, None,
-                           peephole=self._parameters.get("weight_ch"), variant=self.variant,
-                           step_group=step_group)
+        if unbatched:
+            x, h, c = x.unsqueeze(0), h.unsqueeze(0), c.unsqueeze(0)
+        h2, c2 = F.lstm_cell(x, (h, c), self.weight_ih, self.weight_hh, self.bias, None,
+                             peephole=self._parameters.get("weight_ch"), variant=self.variant,
+                             step_group=step_group)
+        return (h2.squeeze(0), c2.squeeze(0)) if unbatched else (h2, c2)
 
 
 class GRUCell(_CellBase):
@@ -523,20 +554,42 @@ class GRUCell(_CellBase):
         super().__init__(input_size, hidden_size, bias, device, dtype, reset_after=reset_after)
 
     def forward(self, x: Any, hx: Any = None) -> Any:
+        unbatched = x.ndim == 1  # (I,) with state (H,), as PyTorch's cells accept
         h = self._zeros(x) if hx is None else hx
-        b_ih, b_hh = _gru_torch_biases(self.bias, self._parameters.get("bias_hn"))
-        return F.gru_cell(x, h, self.weight_ih, self.weight_hh, b_ih, b_hh,
-                          variant="reset_after" if self.reset_after else "notes")
+        if unbatched:
+            x, h = x.unsqueeze(0), h.unsqueeze(0)
+        out = F.gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias, None,
+                         variant="reset_after" if self.reset_after else "notes",
+                         b_hn=self._parameters.get("bias_hn"))
+        return out.squeeze(0) if unbatched else out
+
+
+class RNNResult(tuple):
+    """``(output, state)`` as PyTorch's recurrent layers return it, also saying which dim of
+    ``output`` is time (``time_dim``: 1 for a batched batch-first layer, else 0), so that
+    ``RNNOutput`` picks the last step of the layout the layer really produced."""
+
+    time_dim: int
+
+    def __new__(cls, output: Any, state: Any, time_dim: int = 0) -> Any:
+        self = super().__new__(cls, (output, state))
+        self.time_dim = time_dim
+        return self
+
+    def __getnewargs__(self) -> tuple:
+        return (self[0], self[1], self.time_dim)
 
 
 class RNNOutput(Module):
     """Keras's ``return_sequences`` as a module, so recurrent layers fit in a Sequential.
 
     Takes what an RNN/LSTM/GRU returns, ``(output, state)``, and gives ``output`` (every step)
-    or, with ``return_sequences=False``, its last time step (N, D·H).
+    or, with ``return_sequences=False``, its last time step (N, D·H). The layout comes from the
+    recurrent layer itself; ``batch_first`` (default None: follow the layer) is needed only for
+    a plain tensor input (then None means time-major), and must agree with the layer's.
     """
 
-    def __init__(self, return_sequences: bool = True, batch_first: bool = False) -> None:
+    def __init__(self, return_sequences: bool = True, batch_first: bool | None = None) -> None:
         super().__init__()
         self.return_sequences, self.batch_first = return_sequences, batch_first
 
@@ -544,7 +597,14 @@ class RNNOutput(Module):
         output = rnn_result[0] if isinstance(rnn_result, tuple) else rnn_result
         if self.return_sequences:
             return output
-        return output[:, -1] if self.batch_first else output[-1]
+        time_dim = getattr(rnn_result, "time_dim", None)
+        if time_dim is None:
+            time_dim = 1 if self.batch_first else 0
+        elif self.batch_first is not None and output.ndim == 3 and (time_dim == 1) != bool(
+                self.batch_first):
+            raise ValueError(f"RNNOutput(batch_first={self.batch_first}) follows a recurrent "
+                             f"layer with batch_first={time_dim == 1}")
+        return output[:, -1] if time_dim == 1 else output[-1]
 
     def extra_repr(self) -> str:
         return f"return_sequences={self.return_sequences}, batch_first={self.batch_first}"

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-import dl_kernels as dlk
+from dl_kernels.factories import from_numpy
+from dl_kernels.tensor import Tensor
 
 FORMAT = "dl_kernels-checkpoint-v1"
 _META = "__dlk__"
@@ -38,16 +39,16 @@ class CheckpointError(ValueError):
 
 
 def _to_numpy(x: Any) -> np.ndarray:
-    if isinstance(x, dlk.Tensor):
+    if isinstance(x, Tensor):
         return x.detach().to("cpu").numpy()
     return np.asarray(x)
 
 
 def _encode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
-    if isinstance(obj, (dlk.Tensor, np.ndarray)):
+    if isinstance(obj, (Tensor, np.ndarray)):
         key = f"a{len(arrays)}"
         arrays[key] = np.ascontiguousarray(_to_numpy(obj))
-        if isinstance(obj, dlk.Tensor):  # so dl_kernels.load can give a Tensor back
+        if isinstance(obj, Tensor):  # so dl_kernels.load can give a Tensor back
             return {"__array__": key, "tensor": True}
         return {"__array__": key}
     if isinstance(obj, dict):
@@ -73,7 +74,7 @@ def _decode(obj: Any, arrays: Any, tensors: bool = False) -> Any:
     if isinstance(obj, dict):
         if "__array__" in obj:
             a = arrays[obj["__array__"]]
-            return dlk.from_numpy(a) if tensors and obj.get("tensor") else a
+            return from_numpy(a) if tensors and obj.get("tensor") else a
         if "__dict__" in obj:
             return {k: _decode(v, arrays, tensors) for k, v in obj["__dict__"]}
         if "__idict__" in obj:

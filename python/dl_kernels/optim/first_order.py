@@ -10,7 +10,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-import dl_kernels as dlk
+from dl_kernels.factories import full_like, zeros_like
+from dl_kernels.ops.core import maximum
 from dl_kernels.optim.optimizer import Optimizer
 
 
@@ -116,7 +117,7 @@ class Adagrad(Optimizer):
             for p in group["params"]:
                 st = self.state_of(p)
                 st["step"] = 0
-                st["sum"] = dlk.full_like(p.detach(), group["initial_accumulator_value"])
+                st["sum"] = full_like(p.detach(), group["initial_accumulator_value"])
 
     def _update(self, p: Any, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         g = -grad if group["maximize"] else grad
@@ -166,11 +167,11 @@ class RMSprop(Optimizer):
         g = -grad if group["maximize"] else grad
         if not state:
             state["step"] = 0
-            state["square_avg"] = dlk.zeros_like(p.detach())
+            state["square_avg"] = zeros_like(p.detach())
             if group["momentum"] > 0:
-                state["momentum_buffer"] = dlk.zeros_like(p.detach())
+                state["momentum_buffer"] = zeros_like(p.detach())
             if group["centered"]:
-                state["grad_avg"] = dlk.zeros_like(p.detach())
+                state["grad_avg"] = zeros_like(p.detach())
         state["step"] += 1
         if group["weight_decay"] != 0:
             g = g + p * group["weight_decay"]
@@ -243,10 +244,10 @@ class Adam(Optimizer):
         beta1, beta2 = group["betas"]
         if not state:
             state["step"] = 0
-            state["exp_avg"] = dlk.zeros_like(p.detach())
-            state["exp_avg_sq"] = dlk.zeros_like(p.detach())
+            state["exp_avg"] = zeros_like(p.detach())
+            state["exp_avg_sq"] = zeros_like(p.detach())
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = dlk.zeros_like(p.detach())
+                state["max_exp_avg_sq"] = zeros_like(p.detach())
         state["step"] += 1
         if wd != 0:
             if self._decoupled:
@@ -261,7 +262,7 @@ class Adam(Optimizer):
         bias_correction2_sqrt = math.sqrt(1 - beta2**step)
         if group["amsgrad"]:
             vmax = state["max_exp_avg_sq"]
-            vmax.copy_(dlk.maximum(vmax, v))
+            vmax.copy_(maximum(vmax, v))
             denom = (vmax.sqrt() / bias_correction2_sqrt).add_(group["eps"])
         else:
             denom = (v.sqrt() / bias_correction2_sqrt).add_(group["eps"])

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-import dl_kernels as dlk
 from dl_kernels.optim.optimizer import Optimizer
+from dl_kernels.tensor import tensor
 
 
 def _host(t: Any) -> np.ndarray:
@@ -60,7 +60,7 @@ class QuickProp(Optimizer):
             concave = (g * g_prev > 0) & (np.abs(g) >= np.abs(g_prev))
             factor = np.where(concave, mu, np.clip(factor, -mu, mu))
             step = np.where(d_prev != 0, factor * d_prev, -lr * g)
-        step_t = dlk.tensor(step, dtype=p.dtype, device=p.device)
+        step_t = tensor(step, dtype=p.dtype, device=p.device)
         p.add_(step_t)
         state["prev_grad"] = grad.detach().clone()
         state["prev_step"] = step_t

@@ -15,11 +15,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-import dl_kernels as dlk
+from dl_kernels.autograd.engine import no_grad
+from dl_kernels.tensor import Tensor, tensor
 
 
 def _is_tensor(x: Any) -> bool:
-    return isinstance(x, dlk.Tensor)
+    return isinstance(x, Tensor)
 
 
 class Optimizer:
@@ -96,7 +97,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    with dlk.no_grad():
+                    with no_grad():
                         p.grad.zero_()
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -106,7 +107,7 @@ class Optimizer:
         loss = None
         if closure is not None:
             loss = closure()  # the closure runs forward and backward itself
-        with dlk.no_grad():
+        with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
                     if p.grad is None:
@@ -174,7 +175,7 @@ class Optimizer:
                             f"optimizer state '{k}' has shape {tuple(arr.shape)}, "
                             f"the parameter has shape {tuple(p.shape)}"
                         )
-                    restored[k] = dlk.tensor(np.array(arr), dtype=p.dtype, device=p.device)
+                    restored[k] = tensor(np.array(arr), dtype=p.dtype, device=p.device)
                 else:
                     restored[k] = copy.deepcopy(v)
             self.state[id(p)] = restored

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-import dl_kernels as dlk
 from dl_kernels.nn.module import Module
+from dl_kernels.tensor import tensor
 
 
 class _Bucket:
@@ -217,7 +217,7 @@ class DistributedDataParallel(Module):
                         g.flags.c_contiguous and g.dtype == avg.dtype:
                     np.multiply(avg, avg.dtype.type(scale), out=g)
                 else:
-                    p.grad = dlk.tensor(avg * avg.dtype.type(scale), device=p.device)
+                    p.grad = tensor(avg * avg.dtype.type(scale), device=p.device)
             b.work = None
             b.ready.clear()
         object.__setattr__(self, "_next", 0)

@@ -6,11 +6,12 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-import dl_kernels as dlk
+from dl_kernels.autograd.engine import no_grad
+from dl_kernels.tensor import Tensor
 
 
 def _grads(parameters: Any) -> list[Any]:
-    if isinstance(parameters, dlk.Tensor):
+    if isinstance(parameters, Tensor):
         parameters = [parameters]
     return [p.grad for p in parameters if p.grad is not None]
 
@@ -31,7 +32,7 @@ def clip_grad_norm_(
     if not grads:
         return 0.0
     norm_type = float(norm_type)
-    with dlk.no_grad():
+    with no_grad():
         if math.isinf(norm_type):
             total = max(float(g.abs().max().item()) for g in grads)
         else:
@@ -51,6 +52,6 @@ def clip_grad_norm_(
 def clip_grad_value_(parameters: Iterable[Any] | Any, clip_value: float) -> None:
     """Clamp every gradient element into [−clip_value, clip_value] in place."""
     clip_value = float(clip_value)
-    with dlk.no_grad():
+    with no_grad():
         for g in _grads(parameters):
             g.clamp_(-clip_value, clip_value)

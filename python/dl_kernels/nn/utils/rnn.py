@@ -20,17 +20,19 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-import dl_kernels as dlk
+from dl_kernels.factories import from_numpy, full
+from dl_kernels.ops.core import cat, stack
+from dl_kernels.tensor import Tensor
 
 
 def _as_index(a: Any) -> Any:
-    return None if a is None else dlk.from_numpy(np.ascontiguousarray(a, dtype=np.int64))
+    return None if a is None else from_numpy(np.ascontiguousarray(a, dtype=np.int64))
 
 
 def _np(a: Any) -> np.ndarray:
     if a is None:
         return None
-    if isinstance(a, dlk.Tensor):
+    if isinstance(a, Tensor):
         return a.detach().numpy()
     if hasattr(a, "numpy"):  # e.g. a torch tensor of lengths
         return np.asarray(a.numpy())
@@ -140,12 +142,12 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
     active = t < sorted_len[j]
     src = np.where(active, offsets[np.minimum(t, len(bs) - 1)] + j, rows)  # (T, B); rows = pad
     rest = tuple(data.shape[1:])
-    pad = dlk.full((1, *rest), padding_value, dtype=data.dtype, device=data.device)
-    ext = dlk.cat([data, pad], dim=0)
+    pad = full((1, *rest), padding_value, dtype=data.dtype, device=data.device)
+    ext = cat([data, pad], dim=0)
     idx = src.T.reshape(-1) if batch_first else src.reshape(-1)
     shape = (n, t_max, *rest) if batch_first else (t_max, n, *rest)
     padded = ext[idx].reshape(*shape)
-    return padded, dlk.from_numpy(np.ascontiguousarray(sorted_len[pos], dtype=np.int64))
+    return padded, from_numpy(np.ascontiguousarray(sorted_len[pos], dtype=np.int64))
 
 
 def pad_sequence(sequences: Sequence[Any], batch_first: bool = False,
@@ -167,10 +169,10 @@ def pad_sequence(sequences: Sequence[Any], batch_first: bool = False,
     for s in sequences:
         short = t_max - s.shape[0]
         if short:
-            pad = dlk.full((short, *rest), padding_value, dtype=s.dtype, device=s.device)
-            s = dlk.cat([s, pad] if padding_side == "right" else [pad, s], dim=0)
+            pad = full((short, *rest), padding_value, dtype=s.dtype, device=s.device)
+            s = cat([s, pad] if padding_side == "right" else [pad, s], dim=0)
         rows.append(s)
-    return dlk.stack(rows, dim=0 if batch_first else 1)
+    return stack(rows, dim=0 if batch_first else 1)
 
 
 def pack_sequence(sequences: Sequence[Any], enforce_sorted: bool = True) -> PackedSequence:

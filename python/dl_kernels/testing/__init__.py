@@ -1,0 +1,1 @@
+"""Testing helpers: agreement with PyTorch over its own OpInfo sample inputs (``opinfo``)."""
