@@ -22,6 +22,9 @@ from dl_kernels import backend as _backend
 
 _HOST_INPUTS = ("asarray", "from_numpy", "from_dlpack")  # the ops that take host data
 _HOST_OUTPUTS = ("to_numpy",)  # the op whose result is host data
+# Host metadata, like shapes: the recurrent kernels' per-step batch sizes of a packed sequence
+# (PyTorch keeps PackedSequence.batch_sizes on the CPU whatever the device, too).
+_HOST_KWARGS = ("batch_sizes",)
 
 
 class OpaqueArrayError(TypeError):
@@ -112,7 +115,7 @@ def _delegate(name: str) -> Any:
 
     def method(self: StrictBackend, *args: Any, **kwargs: Any) -> Any:
         args = tuple(_unwrap(a, name) for a in args)
-        kwargs = {k: _unwrap(v, name) for k, v in kwargs.items()}
+        kwargs = {k: v if k in _HOST_KWARGS else _unwrap(v, name) for k, v in kwargs.items()}
         out = getattr(self._inner, name)(*args, **kwargs)
         return out if host_out else _wrap(out)
 

@@ -64,6 +64,9 @@ kernel families (``_C`` on the CPU, ``_cuda`` on a GPU; argument order as in ``C
     softmax_xent: ``log_softmax_forward/backward``, ``softmax_cross_entropy_forward/backward``
     lstm: ``lstm_forward/backward``, ``lstm_cell_forward/backward``
     gru: ``gru_forward/backward``, ``gru_cell_forward/backward``
+    (the sequence drivers take ``batch_sizes=``, a packed sequence's per-step batch sizes: host
+    metadata, an int64 numpy array like a shape, never a device array, as PyTorch keeps
+    ``PackedSequence.batch_sizes`` on the CPU)
 
 ``get_backend(device)`` returns the backend registered for ``"cpu"`` or ``"cuda"`` (the latter
 raises a clear ``RuntimeError`` until the CUDA backend exists); ``register_backend`` replaces

@@ -70,7 +70,7 @@ def sampled_softmax_loss(hidden: Any, weight: Any, bias: Any, targets: Any,
         raise ValueError(f"sampled_softmax_loss: hidden (M, H) and weight (V, H) expected, got "
                          f"{tuple(hidden.shape)} and {tuple(weight.shape)}")
     v = weight.shape[0]
-    t = targets._data if isinstance(targets, Tensor) else targets
+    t = targets.detach().numpy() if isinstance(targets, Tensor) else targets
     t = np.asarray(t, dtype=np.int64).reshape(-1)
     sampled = np.asarray(sampled, dtype=np.int64).reshape(-1)
     q = np.asarray(q, dtype=np.float64)
@@ -86,12 +86,11 @@ def sampled_softmax_loss(hidden: Any, weight: Any, bias: Any, targets: Any,
     if sampled.size == 0:
         raise ValueError("sampled_softmax_loss: needs at least one sampled word")
     k = sampled.size
-    dt = hidden._data.dtype
     t_ids, s_ids = tensor(t), tensor(sampled)
     bias_col = bias.reshape(v, 1)
     true_logit = (hidden * F.embedding(t_ids, weight)).sum(1, keepdim=True) + \
         F.embedding(t_ids, bias_col)                                         # (M, 1)
-    correction = tensor(np.log(k * q[sampled]).astype(dt))
+    correction = tensor(np.log(k * q[sampled]), dtype=hidden.dtype)
     sampled_logit = hidden @ F.embedding(s_ids, weight).t() + \
         F.embedding(s_ids, bias_col).reshape(1, k) - correction.reshape(1, k)  # (M, K)
     hits = t[:, None] == sampled[None, :]
