@@ -1,9 +1,14 @@
 """Attention over a source sequence for encoder-decoder models.
 
-Additive (Bahdanau, Cho & Bengio 2015):   score(s, h_j) = vᵀ tanh(W_q s + W_k h_j)
-Multiplicative (Luong, Pham & Manning 2015):
+Additive (Bahdanau, Cho & Bengio 2015)::
+
+    score(s, h_j) = vᵀ tanh(W_q s + W_k h_j)
+
+Multiplicative (Luong, Pham & Manning 2015)::
+
     dot      score(s, h_j) = sᵀ h_j
     general  score(s, h_j) = sᵀ W_a h_j
+
 α = softmax_j(score), with masked positions (padding of shorter sources) set to −∞ before the
 softmax so they get weight exactly 0; context = Σ_j α_j · value_j.
 

@@ -81,7 +81,7 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def softsign(input: Tensor) -> Tensor:
-    """x / (1 + |x|)."""
+    """``x / (1 + |x|)``."""
     x = _floating(input)
     return x / (x.abs() + 1.0)
 

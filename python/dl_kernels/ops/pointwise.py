@@ -134,7 +134,7 @@ def signbit(input: Tensor) -> Tensor:
 
 def isclose(input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
             equal_nan: bool = False) -> Tensor:
-    """|input - other| <= atol + rtol |other| (infinities equal when of one sign)."""
+    """``|input - other| <= atol + rtol |other|`` (infinities equal when of one sign)."""
     a, b = _operands(input, other)
     be = a._be
     return Tensor._wrap(be.isclose(a._data, b._data, rtol=rtol, atol=atol, equal_nan=equal_nan),
