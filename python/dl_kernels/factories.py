@@ -46,19 +46,73 @@ def _factory(fill: str, size: tuple, dtype: Any, device: Any, requires_grad: boo
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor filled with 0.
+
+    Args:
+        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
+            ``zeros((2, 3))``); no size gives a 0-d tensor.
+        dtype: float32 (default), float64, int64 or bool.
+        device: ``"cpu"`` (default) or ``"cuda"``.
+        requires_grad: record operations on it for autograd (floating dtypes only).
+
+    Example:
+        >>> dlk.zeros(2, 3)
+        tensor([[0., 0., 0.],
+                [0., 0., 0.]])
+        >>> dlk.zeros((2,), dtype=dlk.int64).tolist()
+        [0, 0]
+    """
     return _factory("zeros", size, dtype, device, requires_grad)
 
 
 def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor filled with 1.
+
+    Args:
+        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
+            ``zeros((2, 3))``); no size gives a 0-d tensor.
+        dtype: float32 (default), float64, int64 or bool.
+        device: ``"cpu"`` (default) or ``"cuda"``.
+        requires_grad: record operations on it for autograd (floating dtypes only).
+
+    Example:
+        >>> dlk.ones(3).tolist()
+        [1.0, 1.0, 1.0]
+    """
     return _factory("ones", size, dtype, device, requires_grad)
 
 
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor whose values are not initialised (fastest; overwrite every element).
+
+    Args:
+        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
+            ``zeros((2, 3))``); no size gives a 0-d tensor.
+        dtype: float32 (default), float64, int64 or bool.
+        device: ``"cpu"`` (default) or ``"cuda"``.
+        requires_grad: record operations on it for autograd (floating dtypes only).
+
+    Example:
+        >>> dlk.empty(2, 2).shape
+        (2, 2)
+    """
     return _factory("empty", size, dtype, device, requires_grad)
 
 
 def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
+    """A tensor of shape ``size`` filled with ``fill_value``.
+
+    Args:
+        size: the shape (an int or a tuple).
+        fill_value: the value; its Python type picks the default dtype (bool, int -> int64,
+            float -> float32).
+        dtype, device, requires_grad: as :func:`zeros`.
+
+    Example:
+        >>> dlk.full((2, 2), 7).tolist()
+        [[7, 7], [7, 7]]
+    """
     if dtype is None:
         dtype = (bool_ if isinstance(fill_value, builtins.bool)
                  else int64 if isinstance(fill_value, builtins.int) else float32)
@@ -66,10 +120,40 @@ def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
 
 
 def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Samples of the standard normal distribution N(0, 1), from the library's generator
+    (seeded by :func:`manual_seed`).
+
+    Args:
+        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
+            ``zeros((2, 3))``); no size gives a 0-d tensor.
+        dtype: float32 (default), float64, int64 or bool.
+        device: ``"cpu"`` (default) or ``"cuda"``.
+        requires_grad: record operations on it for autograd (floating dtypes only).
+
+    Example:
+        >>> dlk.manual_seed(0)
+        >>> x = dlk.randn(1000)
+        >>> x.shape, -0.1 < x.mean().item() < 0.1
+        ((1000,), True)
+    """
     return _factory("randn", size, dtype, device, requires_grad)
 
 
 def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Samples of the uniform distribution on [0, 1), from the library's generator.
+
+    Args:
+        *size: the shape, as separate ints or one tuple/list (``zeros(2, 3)`` or
+            ``zeros((2, 3))``); no size gives a 0-d tensor.
+        dtype: float32 (default), float64, int64 or bool.
+        device: ``"cpu"`` (default) or ``"cuda"``.
+        requires_grad: record operations on it for autograd (floating dtypes only).
+
+    Example:
+        >>> x = dlk.rand(100)
+        >>> bool((x >= 0).all()) and bool((x < 1).all())
+        True
+    """
     return _factory("rand", size, dtype, device, requires_grad)
 
 
@@ -87,6 +171,13 @@ def randint(low: int, high: Any = None, size: Any = None, dtype: Any = None,
 
 def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
            requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` to ``end`` (excluded) in steps of ``step`` (``arange(n)`` is
+    0 .. n-1). int64 when every argument is an int, else float32.
+
+    Example:
+        >>> dlk.arange(4).tolist(), dlk.arange(0, 1, 0.25).tolist()
+        ([0, 1, 2, 3], [0.0, 0.25, 0.5, 0.75])
+    """
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -97,6 +188,13 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device
 
 
 def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end``, both included
+    (float32 unless ``dtype`` says otherwise).
+
+    Example:
+        >>> dlk.linspace(0, 1, 5).tolist()
+        [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
     if isinstance(start, Tensor):
         start = start.item()
     if isinstance(end, Tensor):
@@ -119,6 +217,12 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None, device: An
 
 def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None,
         requires_grad: bool = False) -> Tensor:
+    """The identity matrix, ``n`` x ``m`` (square when ``m`` is None).
+
+    Example:
+        >>> dlk.eye(2, 3).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    """
     m = n if m is None else m
     out = zeros(n, m, dtype=dtype, device=device)
     k = builtins.min(n, m)
@@ -136,31 +240,37 @@ def _like(fn: Any, t: Tensor, dtype: Any, requires_grad: bool, *extra: Any,
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
                device: Any = None, memory_format: Any = None) -> Tensor:
+    """Zeros with the shape, dtype and device (each unless given) of ``t``."""
     return _like(zeros, t, dtype, requires_grad, device=device)
 
 
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
               device: Any = None, memory_format: Any = None) -> Tensor:
+    """Ones with the shape, dtype and device (each unless given) of ``t``."""
     return _like(ones, t, dtype, requires_grad, device=device)
 
 
 def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
                device: Any = None, memory_format: Any = None) -> Tensor:
+    """An uninitialised tensor with the shape, dtype and device (each unless given) of ``t``."""
     return _like(empty, t, dtype, requires_grad, device=device)
 
 
 def full_like(t: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False,
               device: Any = None, memory_format: Any = None) -> Tensor:
+    """``fill_value`` everywhere, with the shape, dtype and device (each unless given) of ``t``."""
     return _like(full, t, dtype, requires_grad, fill_value, device=device)
 
 
 def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
                device: Any = None, memory_format: Any = None) -> Tensor:
+    """N(0, 1) samples with the shape, dtype and device (each unless given) of ``t``."""
     return _like(randn, t, dtype, requires_grad, device=device)
 
 
 def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
               device: Any = None, memory_format: Any = None) -> Tensor:
+    """U[0, 1) samples with the shape, dtype and device (each unless given) of ``t``."""
     return _like(rand, t, dtype, requires_grad, device=device)
 
 

@@ -32,6 +32,13 @@ class StorageOps:
     __hash__ = object.__hash__
 
     def numpy(self) -> Any:
+        """The data as a numpy array (shares memory on the CPU). Raises on a tensor that
+        requires grad: call ``detach().numpy()``.
+
+        Example:
+            >>> dlk.arange(3).numpy()
+            array([0, 1, 2])
+        """
         if self.requires_grad and _GradMode.enabled:
             raise RuntimeError(
                 "Can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()"
@@ -43,6 +50,12 @@ class StorageOps:
         return a if dtype is None else a.astype(dtype)
 
     def item(self) -> Any:
+        """The value of a one-element tensor as a Python number.
+
+        Example:
+            >>> dlk.tensor([2.5]).item()
+            2.5
+        """
         if self._data.size != 1:
             raise ValueError(
                 f"item(): expected a tensor with one element, got shape {tuple(self.shape)}"
@@ -50,6 +63,12 @@ class StorageOps:
         return self._be.to_numpy(self._data).reshape(()).item()
 
     def tolist(self) -> Any:
+        """The data as nested Python lists.
+
+        Example:
+            >>> dlk.eye(2).tolist()
+            [[1.0, 0.0], [0.0, 1.0]]
+        """
         return self._be.to_numpy(self._data).tolist()
 
     def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
@@ -163,9 +182,17 @@ class StorageOps:
     logical_not = __invert__
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """int64 indices of the largest values along ``dim`` (of the flattened tensor when
+        None).
+
+        Example:
+            >>> dlk.tensor([[1.0, 5.0], [7.0, 2.0]]).argmax(1).tolist()
+            [1, 0]
+        """
         return self._arg_extreme("argmax", dim, keepdim)
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """int64 indices of the smallest values along ``dim`` (flattened when None)."""
         return self._arg_extreme("argmin", dim, keepdim)
 
     def _arg_extreme(self, op: str, dim: Any, keepdim: bool) -> Tensor:
@@ -194,6 +221,7 @@ class StorageOps:
         return self._wrap(be.gt(be.sum(be.ne(self._data, 0), axis, keepdim), 0), be)
 
     def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        """int64 indices that sort ``self`` along ``dim``."""
         if self.ndim == 0:
             return self.sort(dim)[1]
         return self._wrap(self._be.sort(self._data, wrap_dim(dim, self.ndim), descending)[1],
@@ -212,73 +240,87 @@ class StorageOps:
         return self._data
 
     def add_(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self += alpha * other`` in place; returns ``self``."""
         d = self._inplace()
         o = _arr(other, self._be)
         self._be.add(d, o if alpha == 1 else self._be.mul(o, alpha), out=d)
         return self
 
     def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self -= alpha * other`` in place; returns ``self``."""
         d = self._inplace()
         o = _arr(other, self._be)
         self._be.sub(d, o if alpha == 1 else self._be.mul(o, alpha), out=d)
         return self
 
     def mul_(self, other: Any) -> Tensor:
+        """``self *= other`` in place; returns ``self``."""
         d = self._inplace()
         self._be.mul(d, _arr(other, self._be), out=d)
         return self
 
     def div_(self, other: Any) -> Tensor:
+        """``self /= other`` in place; returns ``self``."""
         d = self._inplace()
         self._be.div(d, _arr(other, self._be), out=d)
         return self
 
     def addcmul_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
+        """``self += value * t1 * t2`` in place (optimiser updates); returns ``self``."""
         d, be = self._inplace(), self._be
         prod = be.mul(_arr(tensor1, self._be), _arr(tensor2, self._be))
         be.add(d, prod if value == 1 else be.mul(prod, value), out=d)
         return self
 
     def addcdiv_(self, tensor1: Tensor, tensor2: Tensor, value: Any = 1) -> Tensor:
+        """``self += value * t1 / t2`` in place (optimiser updates); returns ``self``."""
         d, be = self._inplace(), self._be
         q = be.div(_arr(tensor1, self._be), _arr(tensor2, self._be))
         be.add(d, q if value == 1 else be.mul(q, value), out=d)
         return self
 
     def pow_(self, exponent: Any) -> Tensor:
+        """``self **= exponent`` in place; returns ``self``."""
         d = self._inplace()
         self._be.pow(d, _arr(exponent, self._be), out=d)
         return self
 
     def sqrt_(self) -> Tensor:
+        """Square root in place; returns ``self``."""
         d = self._inplace()
         self._be.sqrt(d, out=d)
         return self
 
     def neg_(self) -> Tensor:
+        """Negate in place; returns ``self``."""
         d = self._inplace()
         self._be.neg(d, out=d)
         return self
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        """Clamp to ``[min, max]`` in place; returns ``self``."""
         d = self._inplace()
         self._be.clip(d, _arr(min, self._be), _arr(max, self._be), out=d)
         return self
 
     def copy_(self, src: Any) -> Tensor:
+        """Copy ``src`` (broadcast to this shape) into this tensor in place; returns ``self``."""
         d = self._inplace()
         self._be.setitem(d, Ellipsis, _arr(src, self._be))
         return self
 
     def zero_(self) -> Tensor:
+        """Fill with zeros in place; returns ``self``."""
         self._be.setitem(self._inplace(), Ellipsis, 0)
         return self
 
     def fill_(self, value: Any) -> Tensor:
+        """Fill with ``value`` in place; returns ``self``."""
         self._be.setitem(self._inplace(), Ellipsis, _arr(value, self._be))
         return self
 
     def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        """Fill in place with U[a, b) samples from the library's generator; returns ``self``."""
         d, be = self._inplace(), self._be
         be.setitem(d, Ellipsis, be.add(be.mul(be.rand(d.shape, np.float64), b - a), a))
         return self
@@ -290,6 +332,7 @@ class StorageOps:
         return self
 
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        """Fill in place with N(mean, std^2) samples from the library's generator; returns ``self``."""
         d, be = self._inplace(), self._be
         be.setitem(d, Ellipsis, be.add(be.mul(be.randn(d.shape, np.float64), std), mean))
         return self

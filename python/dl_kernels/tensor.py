@@ -123,6 +123,13 @@ class Tensor(StorageOps):
         return self._data.shape
 
     def size(self, dim: int | None = None) -> Any:
+        """The shape as a tuple, or the size of dimension ``dim`` (negative counts from
+        the end).
+
+        Example:
+            >>> dlk.zeros(2, 3).size(), dlk.zeros(2, 3).size(-1)
+            ((2, 3), 3)
+        """
         return self._data.shape if dim is None else self._data.shape[dim]
 
     @property
@@ -130,9 +137,16 @@ class Tensor(StorageOps):
         return self._data.ndim
 
     def dim(self) -> int:
+        """The number of dimensions (``ndim``)."""
         return self._data.ndim
 
     def numel(self) -> int:
+        """The number of elements (the product of the shape).
+
+        Example:
+            >>> dlk.zeros(2, 3, 4).numel()
+            24
+        """
         return self._data.size
 
     @property
@@ -148,9 +162,11 @@ class Tensor(StorageOps):
         return self.grad_fn is None
 
     def is_floating_point(self) -> bool:
+        """True for float32 and float64 tensors."""
         return self._data.dtype.kind == "f"
 
     def is_contiguous(self) -> bool:
+        """True when the data is laid out row-major without gaps."""
         return self._be.is_contiguous(self._data)
 
     @property
@@ -164,6 +180,15 @@ class Tensor(StorageOps):
 
     # ---- autograd --------------------------------------------------------------------------
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Start (or, on a leaf, stop) recording operations for autograd; returns
+        ``self``. Only floating-point tensors can require gradients.
+
+        Example:
+            >>> w = dlk.zeros(3).requires_grad_()
+            >>> (w * 2).sum().backward()
+            >>> w.grad.tolist()
+            [2.0, 2.0, 2.0]
+        """
         if requires_grad and not self.is_floating_point():
             raise RuntimeError(
                 f"only floating point tensors can require gradients, got {self.dtype}"
@@ -176,9 +201,11 @@ class Tensor(StorageOps):
         return self
 
     def detach(self) -> Tensor:
+        """The same data (shared, not copied) outside the graph: no gradient flows through it."""
         return Tensor._wrap(self._data, self._be)
 
     def detach_(self) -> Tensor:
+        """Cut this tensor out of the graph in place; returns ``self``."""
         self.grad_fn, self.requires_grad = None, False
         return self
 
@@ -192,7 +219,24 @@ class Tensor(StorageOps):
 
     def backward(self, gradient: Any = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Any = None) -> None:
-        """Accumulate d(self)/d(leaf) (times ``gradient``) into every leaf's ``.grad``."""
+        """Accumulate d(self)/d(leaf) (times ``gradient``) into every leaf's ``.grad``
+        (reverse-mode automatic differentiation).
+
+        Args:
+            gradient: d(out)/d(self) to start from, of ``self``'s shape; may be omitted for a
+                one-element tensor (1).
+            retain_graph: keep the graph so backward can run through it again (default:
+                ``create_graph``).
+            create_graph: record the backward pass too, so the gradients (tensors with a
+                graph) can be differentiated again (double backward).
+            inputs: a tensor or tensors: accumulate into these ``.grad`` only.
+
+        Example:
+            >>> x = dlk.tensor([1.0, 2.0, 3.0], requires_grad=True)
+            >>> (x * x).sum().backward()
+            >>> x.grad.tolist()
+            [2.0, 4.0, 6.0]
+        """
         if create_graph or inputs is not None:  # gradients as tensors (double backward)
             from dl_kernels.autograd import higher_order
 
@@ -272,30 +316,39 @@ class Tensor(StorageOps):
         return out
 
     def cpu(self) -> Tensor:
+        """``to('cpu')``."""
         return self.to("cpu")
 
     def cuda(self) -> Tensor:
+        """``to('cuda')``."""
         return self.to("cuda")
 
     def float(self) -> Tensor:
+        """``to(float32)``."""
         return self.to(float32)
 
     def double(self) -> Tensor:
+        """``to(float64)``."""
         return self.to(float64)
 
     def long(self) -> Tensor:
+        """``to(int64)``."""
         return self.to(int64)
 
     def bool(self) -> Tensor:
+        """``to(bool)``."""
         return self.to(bool_)
 
     def type_as(self, other: Tensor) -> Tensor:
+        """``to(other.dtype)``."""
         return self.to(other.dtype)
 
     def clone(self) -> Tensor:
+        """A copy with its own storage (differentiable: gradients flow back to ``self``)."""
         return F.Clone.apply(self)
 
     def contiguous(self) -> Tensor:
+        """``self`` if row-major without gaps, else a contiguous copy."""
         return self if self._be.is_contiguous(self._data) else F.Clone.apply(self)
 
     # ---- Python protocols ------------------------------------------------------------------
@@ -379,63 +432,95 @@ class Tensor(StorageOps):
         return tensor(other, dtype=self.dtype, device=self.device).__matmul__(self)
 
     def matmul(self, other: Tensor) -> Tensor:
+        """Matrix product with numpy / PyTorch broadcasting rules (``self @ other``):
+        1-D x 1-D is a dot product, (n, k) @ (k, m) is (n, m), batched over leading dimensions.
+        Runs on the library's GEMM kernel.
+
+        Example:
+            >>> (dlk.ones(2, 3) @ dlk.ones(3, 4)).shape
+            (2, 4)
+        """
         return self.__matmul__(other)
 
     mm = bmm = matmul
 
     def add(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self + alpha * other`` (broadcast, dtypes promoted); differentiable."""
         return self + (other * alpha if alpha != 1 else other)
 
     def sub(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self - alpha * other`` (broadcast, dtypes promoted); differentiable."""
         return self - (other * alpha if alpha != 1 else other)
 
     def mul(self, other: Any) -> Tensor:
+        """``self * other`` elementwise (broadcast); differentiable."""
         return self * other
 
     def div(self, other: Any) -> Tensor:
+        """``self / other`` elementwise (broadcast; true division, integers give float32)."""
         return self / other
 
     def pow(self, exponent: Any) -> Tensor:
+        """``self ** exponent`` elementwise (a number or a tensor); differentiable."""
         return self ** exponent
 
     def neg(self) -> Tensor:
+        """``-self``."""
         return F.Neg.apply(self)
 
     # ---- elementwise functions -------------------------------------------------------------
     def exp(self) -> Tensor:
+        """e to the power of each element."""
         return F.Exp.apply(_floating(self))
 
     def log(self) -> Tensor:
+        """The natural logarithm of each element (-inf at 0, NaN below)."""
         return F.Log.apply(_floating(self))
 
     def log1p(self) -> Tensor:
+        """log(1 + x), accurate for small x."""
         return (1.0 + self).log()
 
     def sqrt(self) -> Tensor:
+        """The square root of each element."""
         return F.Sqrt.apply(_floating(self))
 
     def rsqrt(self) -> Tensor:
+        """1 / sqrt(x) elementwise."""
         return 1.0 / self.sqrt()
 
     def square(self) -> Tensor:
+        """x * x elementwise."""
         return self * self
 
     def abs(self) -> Tensor:
+        """The absolute value of each element (gradient sign(x), 0 at 0)."""
         return F.Abs.apply(self)
 
     def sign(self) -> Tensor:
+        """-1, 0 or 1 for each element (gradient zero)."""
         return F.Sign.apply(self)
 
     def tanh(self) -> Tensor:
+        """The hyperbolic tangent of each element."""
         return F.Tanh.apply(_floating(self))
 
     def sigmoid(self) -> Tensor:
+        """1 / (1 + exp(-x)) elementwise."""
         return F.Sigmoid.apply(_floating(self))
 
     def relu(self) -> Tensor:
+        """max(0, x) elementwise."""
         return F.Relu.apply(self)
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
+        """Limit every element to ``[min, max]`` (either may be None). The gradient is 1
+        inside the range and 0 outside.
+
+        Example:
+            >>> dlk.tensor([-2.0, 0.5, 3.0]).clamp(0, 1).tolist()
+            [0.0, 0.5, 1.0]
+        """
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -450,14 +535,17 @@ class Tensor(StorageOps):
     clip = clamp
 
     def maximum(self, other: Tensor) -> Tensor:
+        """The elementwise maximum of ``self`` and ``other`` (broadcast); NaN wins."""
         a, b = _coerce(self, other)
         return F.Maximum.apply(a, b)
 
     def minimum(self, other: Tensor) -> Tensor:
+        """The elementwise minimum of ``self`` and ``other`` (broadcast); NaN wins."""
         a, b = _coerce(self, other)
         return F.Maximum.apply(a, b, minimum=True)
 
     def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
+        """A copy with ``value`` where the boolean ``mask`` (broadcast to self) is True."""
         if isinstance(value, Tensor):  # a 0-d tensor value keeps its gradient
             v = value.to(self.dtype)
         else:
@@ -473,19 +561,44 @@ class Tensor(StorageOps):
         return F.Where.apply(a, b, cond=cond)
 
     def softmax(self, dim: int) -> Tensor:
+        """``exp(x) / sum(exp(x))`` along ``dim`` (computed stably).
+
+        Example:
+            >>> dlk.tensor([0.0, 0.0]).softmax(0).tolist()
+            [0.5, 0.5]
+        """
         return F.Softmax.apply(self, dim=dim)
 
     def log_softmax(self, dim: int) -> Tensor:
+        """``x - logsumexp(x)`` along ``dim``: the log of :meth:`softmax`, without its underflow."""
         return F.LogSoftmax.apply(self, dim=dim)
 
     # ---- reductions ------------------------------------------------------------------------
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        """Sum over ``dim`` (an int, a tuple of ints, or None for all elements).
+
+        Args:
+            dim: the dimension(s) to reduce; None reduces everything to a 0-d tensor.
+            keepdim: keep the reduced dimensions with size 1.
+            dtype: cast to this dtype first (bools are summed as int64).
+
+        Example:
+            >>> x = dlk.tensor([[1.0, 2.0], [3.0, 4.0]])
+            >>> x.sum().item(), x.sum(0).tolist(), x.sum(1, keepdim=True).shape
+            (10.0, [4.0, 6.0], (2, 1))
+        """
         x = self if dtype is None else self.to(dtype)
         if x._data.dtype.kind == "b":
             x = x.to(int64)
         return F.Sum.apply(x, axis=_dims(dim), keepdim=keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        """Mean over ``dim`` (int, tuple or None for all); floating dtypes only.
+
+        Example:
+            >>> dlk.tensor([[1.0, 2.0], [3.0, 4.0]]).mean(1).tolist()
+            [1.5, 3.5]
+        """
         x = self if dtype is None else self.to(dtype)
         if not x.is_floating_point():
             raise RuntimeError(f"mean(): expected a floating point tensor, got {x.dtype}")
@@ -503,19 +616,33 @@ class Tensor(StorageOps):
         return MaxResult(values, indices)
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        """``max()``: the largest element (0-d). ``max(dim)``: a named tuple
+        ``(values, indices)`` along ``dim``. ``max(other_tensor)``: the elementwise maximum.
+
+        Example:
+            >>> values, indices = dlk.tensor([[1.0, 5.0], [7.0, 2.0]]).max(1)
+            >>> values.tolist(), indices.tolist()
+            ([5.0, 7.0], [1, 0])
+        """
         return self._extreme(dim, keepdim, False)
 
     def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        """As :meth:`max`, for the smallest elements."""
         return self._extreme(dim, keepdim, True)
 
     def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The largest values over ``dim`` (int, tuple or None), without indices."""
         return F.MaxReduce.apply(self, axis=_dims(dim), keepdim=keepdim)
 
     def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The smallest values over ``dim`` (int, tuple or None), without indices."""
         return F.MaxReduce.apply(self, axis=_dims(dim), keepdim=keepdim, minimum=True)
 
     def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
             correction: Any = None) -> Tensor:
+        """Variance over ``dim``, with Bessel's correction by default (``correction=1``;
+        ``unbiased=False`` or ``correction=0`` for the population variance).
+        """
         if isinstance(dim, builtins.bool):  # PyTorch's var(input, unbiased) overload
             dim, unbiased = None, dim
         if correction is None:
@@ -525,14 +652,17 @@ class Tensor(StorageOps):
 
     def std(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
             correction: Any = None) -> Tensor:
+        """Standard deviation: the square root of :meth:`var` (same arguments)."""
         if isinstance(dim, builtins.bool):  # PyTorch's std(input, unbiased) overload
             dim, unbiased = None, dim
         return self.var(dim, unbiased, keepdim, correction).sqrt()
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
+        """``log(sum(exp(x)))`` over ``dim``, computed stably (max subtracted first)."""
         return F.LogSumExp.apply(_floating(self), axis=_dims(dim), keepdim=keepdim)
 
     def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The ``p``-norm over ``dim`` (2 or 'fro', 1, inf, or any p > 0)."""
         if p == 0:  # the count of nonzero entries; its gradient is zero
             return (self != 0).to(self.dtype).sum(dim, keepdim)
         if p == 2 or p == "fro":
@@ -547,6 +677,13 @@ class Tensor(StorageOps):
 
     # ---- shape and views -------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
+        """The same elements in a new shape (one dimension may be -1: inferred). Also
+        ``view``.
+
+        Example:
+            >>> dlk.arange(6).reshape(2, -1).shape
+            (2, 3)
+        """
         shape = _shape_arg(shape)
         if shape == self._data.shape:
             return self
@@ -555,11 +692,18 @@ class Tensor(StorageOps):
     view = reshape
 
     def view_as(self, other: Tensor) -> Tensor:
+        """``reshape(other.shape)``."""
         return self.reshape(other.shape)
 
     reshape_as = view_as
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge dimensions ``start_dim`` .. ``end_dim`` into one.
+
+        Example:
+            >>> dlk.zeros(2, 3, 4).flatten(1).shape
+            (2, 12)
+        """
         shape = self._data.shape
         if not shape:
             return self.reshape(1)
@@ -567,12 +711,19 @@ class Tensor(StorageOps):
         return self.reshape(shape[:s] + (-1,) + shape[e + 1 :])
 
     def permute(self, *dims: Any) -> Tensor:
+        """Reorder the dimensions.
+
+        Example:
+            >>> dlk.zeros(2, 3, 4).permute(2, 0, 1).shape
+            (4, 2, 3)
+        """
         dims = tuple(d % self.ndim for d in _shape_arg(dims))
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(f"permute: {dims} is not a permutation of {self.ndim} dimensions")
         return F.Permute.apply(self, axes=dims)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
+        """Swap dimensions ``dim0`` and ``dim1``."""
         if self.ndim == 0:
             wrap_dim(dim0, 0), wrap_dim(dim1, 0)
             return self
@@ -582,6 +733,7 @@ class Tensor(StorageOps):
         return F.Permute.apply(self, axes=tuple(axes))
 
     def t(self) -> Tensor:
+        """The transpose of a matrix (a 0-d or 1-d tensor is returned as is)."""
         if self.ndim < 2:
             return self
         return self.transpose(0, 1)
@@ -595,6 +747,7 @@ class Tensor(StorageOps):
         return self.transpose(-2, -1)
 
     def squeeze(self, dim: Any = None) -> Tensor:
+        """Remove dimension ``dim`` if its size is 1 (every size-1 dimension when None)."""
         shape = self._data.shape
         if dim is None:
             new = tuple(n for n in shape if n != 1)
@@ -605,11 +758,18 @@ class Tensor(StorageOps):
         return self.reshape(new)
 
     def unsqueeze(self, dim: int) -> Tensor:
+        """Insert a dimension of size 1 at position ``dim``.
+
+        Example:
+            >>> dlk.zeros(3).unsqueeze(0).shape
+            (1, 3)
+        """
         shape = list(self._data.shape)
         shape.insert(wrap_dim(dim, len(shape) + 1), 1)
         return self.reshape(tuple(shape))
 
     def expand(self, *sizes: Any) -> Tensor:
+        """A broadcast view to ``sizes`` (-1 keeps a dimension); size-1 dimensions grow."""
         sizes = _shape_arg(sizes)
         shape = self._data.shape
         lead = len(sizes) - len(shape)
@@ -623,9 +783,11 @@ class Tensor(StorageOps):
         return F.Expand.apply(self, shape=target)
 
     def expand_as(self, other: Tensor) -> Tensor:
+        """``expand(other.shape)``."""
         return self.expand(other.shape)
 
     def repeat(self, *sizes: Any) -> Tensor:
+        """Tile the tensor ``sizes[i]`` times along each dimension (copies)."""
         sizes = _shape_arg(sizes)
         x = self.reshape((1,) * (len(sizes) - self.ndim) + self._data.shape)
         inter, final = [], []
@@ -636,6 +798,9 @@ class Tensor(StorageOps):
         return x.expand(tuple(inter)).reshape(tuple(final))
 
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple:
+        """Split along ``dim`` into chunks of ``split_size`` (the last may be smaller), or into
+        pieces of the given list of sizes. Returns a tuple.
+        """
         dim = wrap_dim(dim, self.ndim)
         n = self._data.shape[dim]
         if isinstance(split_size_or_sections, builtins.int):
@@ -652,10 +817,12 @@ class Tensor(StorageOps):
         return F.Split.apply(self, sections=bounds, axis=dim % self.ndim)
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple:
+        """Split into ``chunks`` pieces along ``dim`` (the last may be smaller)."""
         n = self._data.shape[wrap_dim(dim, self.ndim)]
         return self.split(builtins.max(-(-n // chunks), 1), dim)
 
     def unbind(self, dim: int = 0) -> tuple:
+        """The slices along ``dim`` as a tuple of tensors (that dimension removed)."""
         return tuple(p.squeeze(dim) for p in self.split(1, dim))
 
     def index_select(self, dim: int, index: Tensor) -> Tensor:
@@ -849,6 +1016,14 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """``data`` as a tensor, without a copy when it already is one of the requested
+    dtype (else as :func:`tensor`).
+
+    Example:
+        >>> t = dlk.ones(2)
+        >>> dlk.as_tensor(t) is t
+        True
+    """
     if isinstance(data, Tensor) and (dtype is None or _as_dtype(dtype) is data.dtype):
         return data
     return tensor(data, dtype=dtype, device=device)

@@ -31,6 +31,19 @@ def _same_dtype(tensors: Sequence[Tensor], what: str) -> list[Tensor]:
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Concatenate tensors along an existing dimension ``dim`` (also ``concat``); their
+    shapes must agree everywhere else, dtypes are promoted. Differentiable.
+
+    Args:
+        tensors: a non-empty sequence of tensors on one device.
+        dim: the dimension to join along (negative counts from the end).
+
+    Example:
+        >>> dlk.cat([dlk.zeros(2, 3), dlk.ones(1, 3)]).shape
+        (3, 3)
+        >>> dlk.cat([dlk.zeros(2, 3), dlk.ones(2, 1)], dim=1).shape
+        (2, 4)
+    """
     ts = _same_dtype(tensors, "cat")
     for i, t in enumerate(ts):
         if t.ndim == 0:
@@ -53,6 +66,14 @@ concat = cat
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new dimension ``dim``. Differentiable.
+
+    Example:
+        >>> dlk.stack([dlk.zeros(3), dlk.ones(3)]).shape
+        (2, 3)
+        >>> dlk.stack([dlk.zeros(3), dlk.ones(3)], dim=1).shape
+        (3, 2)
+    """
     ts = _same_dtype(tensors, "stack")
     for t in ts[1:]:
         if t.shape != ts[0].shape:
@@ -61,6 +82,13 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 def split(t: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple:
+    """Split ``t`` along ``dim`` into chunks of ``split_size_or_sections`` elements (the last
+    may be smaller) or into pieces of the listed sizes; returns a tuple of views.
+
+    Example:
+        >>> [p.tolist() for p in dlk.split(dlk.arange(5), 2)]
+        [[0, 1], [2, 3], [4]]
+    """
     return t.split(split_size_or_sections, dim)
 
 
@@ -77,14 +105,28 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:
 
 
 def maximum(a: Tensor, b: Tensor) -> Tensor:
+    """The elementwise maximum of ``a`` and ``b`` (broadcast); NaN wins.
+
+    Example:
+        >>> dlk.maximum(dlk.tensor([1.0, 4.0]), dlk.tensor([3.0, 2.0])).tolist()
+        [3.0, 4.0]
+    """
     return a.maximum(b)
 
 
 def minimum(a: Tensor, b: Tensor) -> Tensor:
+    """The elementwise minimum of ``a`` and ``b`` (broadcast); NaN wins."""
     return a.minimum(b)
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b``: the matrix product with broadcasting over leading dimensions (see
+    :meth:`Tensor.matmul`).
+
+    Example:
+        >>> dlk.matmul(dlk.ones(4, 2, 3), dlk.ones(3, 5)).shape
+        (4, 2, 5)
+    """
     return a.matmul(b)
 
 
