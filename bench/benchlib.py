@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -79,28 +80,94 @@ def thread_sweep_main(script: str, doc: str, section: str, title: str,
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--contend", action="store_true",
+                        help="also run every thread count beside one competing CPU-bound process "
+                             "(started and stopped here), as on a shared machine")
     parser.add_argument("--write", action="store_true", help="write the table into RESULTS.md")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeats)))
         return
-    results = [run_worker(script, t, ["--repeats", str(args.repeats)]) for t in args.threads]
+    results = []
+    for contended in (False, True) if args.contend else (False,):
+        for t in args.threads:
+            with busy_process(contended):
+                res = run_worker(script, t, ["--repeats", str(args.repeats)])
+            res["contended"] = contended
+            results.append(res)
     text = table(results)
     print(text)
     if args.write:
-        command = f"python bench/{os.path.basename(script)} --write"
-        write_section(section, f"## {title}\n\n" + header(command) + "\n" + text)
+        command = (f"python bench/{os.path.basename(script)} "
+                   f"{'--contend ' if args.contend else ''}--write")
+        write_section(f"{section} on {cpu_key()}",
+                      f"## {title}: {cpu_name()}\n\n" + header(command) + "\n" + text)
+
+
+@contextlib.contextmanager
+def busy_process(on: bool = True):
+    """A competing CPU-bound process (a Python busy loop) for the duration of the block."""
+    if not on:
+        yield None
+        return
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # let the scheduler see it running
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def threads_label(res: dict) -> str:
+    """'2' for an idle machine, '2 + busy' beside one competing process (--contend)."""
+    return f"{res['threads']}{' + busy' if res.get('contended') else ''}"
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (empty where there is none)."""
+    info: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if not line.strip():
+                break
+            key, _, value = line.partition(":")
+            info[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return info
+
+
+# (vendor, family, first model, last model) -> micro-architecture; the CPUs these benchmarks ran on
+_UARCH = [("AuthenticAMD", 25, 0x00, 0x0F, "Zen 3"), ("AuthenticAMD", 25, 0x20, 0x5F, "Zen 3"),
+          ("AuthenticAMD", 25, 0x10, 0x1F, "Zen 4"), ("AuthenticAMD", 25, 0x60, 0xAF, "Zen 4"),
+          ("AuthenticAMD", 26, 0x00, 0xFF, "Zen 5"), ("GenuineIntel", 6, 0x8F, 0x8F, "Sapphire Rapids"),
+          ("GenuineIntel", 6, 0xCF, 0xCF, "Emerald Rapids"), ("GenuineIntel", 6, 0x6A, 0x6C, "Ice Lake")]
 
 
 def cpu_name() -> str:
+    """Model name, micro-architecture and widest vector ISA: the CPUs differ between sessions
+    while the model name alone ("AMD EPYC") does not tell them apart."""
+    info = _cpuinfo()
+    name = info.get("model name") or platform.processor() or platform.machine()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        fam, model = int(info.get("cpu family", "-1")), int(info.get("model", "-1"))
+    except ValueError:
+        fam = model = -1
+    uarch = next((u for v, f, lo, hi, u in _UARCH
+                  if v == info.get("vendor_id") and f == fam and lo <= model <= hi), None)
+    flags = set(info.get("flags", "").split())
+    isa = "AVX-512" if "avx512f" in flags else "AVX2, no AVX-512" if "avx2" in flags else "no AVX2"
+    if "amx_tile" in flags:
+        isa += ", AMX"
+    arch = f"{uarch}, " if uarch else f"family {fam} model {model}, " if fam >= 0 else ""
+    return f"{name} ({arch}{isa})"
+
+
+def cpu_key() -> str:
+    """A short name for this CPU, for one RESULTS.md section per CPU seen."""
+    return re.sub(r"[^a-z0-9]+", "-", cpu_name().lower()).strip("-")
 
 
 def git_commit() -> str:

@@ -1,17 +1,190 @@
 #include "common/parallel.h"
 
 #include <omp.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "common/check.h"
 
 namespace dlk {
 
 namespace {
-std::atomic<int> g_threads{0};  // 0: not set yet, take OpenMP's default
+std::atomic<int> g_threads{0};  // 0: not set yet, take OMP_NUM_THREADS / the core count
 std::atomic<bool> g_deterministic{false};
+thread_local bool t_in_parallel = false;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// How long an idle worker spins before it sleeps (DLK_SPIN_US, microseconds).
+int64_t spin_ns() {
+  static const int64_t ns = [] {
+    const char* s = std::getenv("DLK_SPIN_US");
+    const long us = s ? std::strtol(s, nullptr, 10) : 50;
+    return static_cast<int64_t>(us < 0 ? 0 : us) * 1000;
+  }();
+  return ns;
+}
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// One job at a time. Its state word packs (generation:32 | chunks:16 | next chunk:16), so a claim
+// is one compare-and-swap that also checks the job is still the one the claimer saw; the job's
+// function and context are written before the word is published and stay valid until every
+// claimed chunk is done (the caller waits for that), so whoever wins a claim may read them.
+class Pool {
+ public:
+  static constexpr int64_t kMaxChunks = 0xFFFF;
+
+  // Runs the job on up to `threads` threads; false if the pool is in use by another caller
+  // (then the caller runs the chunks itself).
+  bool run(int64_t chunks, int threads, detail::ChunkFn fn, const void* ctx) {
+    std::unique_lock<std::mutex> caller(caller_mutex_, std::try_to_lock);
+    if (!caller.owns_lock()) return false;
+    ensure_workers(threads - 1);
+    fn_ = fn;
+    ctx_ = ctx;
+    error_ = nullptr;
+    done_.store(0, std::memory_order_relaxed);
+    const uint64_t gen = (state_.load(std::memory_order_relaxed) >> 32) + 1;
+    // Workers beyond threads - 1 must not join: they see a job whose chunk count they may take
+    // only if their index is below `threads - 1` (limit_).
+    limit_.store(threads - 1, std::memory_order_relaxed);
+    state_.store((gen << 32) | (static_cast<uint64_t>(chunks) << 16), std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+      { std::lock_guard<std::mutex> lock(sleep_mutex_); }
+      wake_.notify_all();
+    }
+    t_in_parallel = true;
+    work(static_cast<uint32_t>(gen));
+    t_in_parallel = false;
+    // Wait only for chunks a worker claimed and is still running.
+    for (int spins = 0; done_.load(std::memory_order_acquire) < chunks; ++spins) {
+      if (spins < 4096)
+        cpu_relax();
+      else
+        sched_yield();
+    }
+    if (error_) std::rethrow_exception(error_);
+    return true;
+  }
+
+  static Pool& instance() {
+    static Pool* pool = new Pool();  // never destroyed: workers may still sleep at exit
+    return *pool;
+  }
+
+ private:
+  void ensure_workers(int want) {
+    while (static_cast<int>(workers_started_) < want) {
+      const int index = workers_started_++;
+      std::thread(&Pool::worker_loop, this, index).detach();
+    }
+  }
+
+  // Claims and runs chunks of generation `gen` until none is left.
+  void work(uint32_t gen) {
+    for (;;) {
+      uint64_t s = state_.load(std::memory_order_acquire);
+      for (;;) {
+        const uint64_t chunks = (s >> 16) & 0xFFFF, next = s & 0xFFFF;
+        if ((s >> 32) != gen || next >= chunks) return;
+        if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) break;
+      }
+      try {
+        fn_(ctx_, static_cast<int64_t>(s & 0xFFFF));
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
+      done_.fetch_add(1, std::memory_order_acq_rel);
+    }
+  }
+
+  void worker_loop(int index) {
+    t_in_parallel = true;
+    uint32_t seen = static_cast<uint32_t>(state_.load(std::memory_order_acquire) >> 32);
+    for (;;) {
+      // Bounded spinning, then sleep until a new job is published.
+      const int64_t deadline = now_ns() + spin_ns();
+      uint32_t gen = seen;
+      for (int i = 0;; ++i) {
+        gen = static_cast<uint32_t>(state_.load(std::memory_order_acquire) >> 32);
+        if (gen != seen) break;
+        cpu_relax();
+        if ((i & 63) == 63 && now_ns() > deadline) {
+          std::unique_lock<std::mutex> lock(sleep_mutex_);
+          sleepers_.fetch_add(1, std::memory_order_seq_cst);
+          wake_.wait(lock, [&] {
+            return static_cast<uint32_t>(state_.load(std::memory_order_seq_cst) >> 32) != seen;
+          });
+          sleepers_.fetch_sub(1, std::memory_order_relaxed);
+          i = 0;
+        }
+      }
+      seen = gen;
+      if (index < limit_.load(std::memory_order_relaxed)) work(gen);
+    }
+  }
+
+  std::mutex caller_mutex_;
+  std::atomic<uint64_t> state_{0};
+  std::atomic<int64_t> done_{0};
+  std::atomic<int> limit_{0};
+  detail::ChunkFn fn_ = nullptr;
+  const void* ctx_ = nullptr;
+  std::exception_ptr error_;
+  std::mutex error_mutex_;
+  std::mutex sleep_mutex_;
+  std::condition_variable wake_;
+  std::atomic<int> sleepers_{0};
+  int workers_started_ = 0;
+};
+
+// A forked child has none of the parent's worker threads: it runs everything serially
+// (DataLoader workers and multiprocessing children are single-threaded users anyway).
+std::atomic<bool> g_forked{false};
+const bool g_atfork_registered = [] {
+  pthread_atfork(nullptr, nullptr, [] { g_forked.store(true); });
+  return true;
+}();
 }  // namespace
+
+namespace detail {
+void run_chunks(int64_t chunks, int threads, ChunkFn fn, const void* ctx) {
+  threads = static_cast<int>(std::min<int64_t>(threads, chunks));
+  const bool pooled = threads > 1 && chunks <= Pool::kMaxChunks && !t_in_parallel &&
+                      !g_forked.load(std::memory_order_relaxed) &&
+                      Pool::instance().run(chunks, threads, fn, ctx);
+  if (!pooled) {
+    const bool outer = t_in_parallel;
+    t_in_parallel = true;
+    try {
+      for (int64_t c = 0; c < chunks; ++c) fn(ctx, c);
+    } catch (...) {
+      t_in_parallel = outer;
+      throw;
+    }
+    t_in_parallel = outer;
+  }
+}
+}  // namespace detail
 
 bool deterministic_algorithms() { return g_deterministic.load(); }
 void set_deterministic_algorithms(bool on) { g_deterministic.store(on); }
@@ -27,6 +200,6 @@ void set_num_threads(int n) {
   omp_set_num_threads(n);
 }
 
-int threads_for_kernel() { return omp_in_parallel() ? 1 : num_threads(); }
+int threads_for_kernel() { return (t_in_parallel || omp_in_parallel()) ? 1 : num_threads(); }
 
 }  // namespace dlk

@@ -625,10 +625,10 @@ void backward_weight_im2col(const Conv2dShape& s, const T* gy, const T* x, T* gw
     }
     std::vector<T> partial(static_cast<size_t>(groups - 1) * wsize);
     const int nt = static_cast<int>(std::min<int64_t>(threads, groups));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t g = 0; g < groups; ++g)
+    parallel_chunks(groups, nt, [&](int64_t g) {
       run(tasks * g / groups, tasks * (g + 1) / groups,
           g == 0 ? gw : partial.data() + (g - 1) * wsize);
+    });
     for (int64_t g = 1; g < groups; ++g) {
       const T* p = partial.data() + (g - 1) * wsize;
       for (int64_t i = 0; i < wsize; ++i) gw[i] += p[i];
@@ -642,13 +642,11 @@ void backward_weight_im2col(const Conv2dShape& s, const T* gy, const T* x, T* gw
     run(0, tasks, gw);
     return;
   }
-  // Thread 0 accumulates straight into gw, the others into private copies summed afterwards.
+  // Chunk 0 accumulates straight into gw, the others into private copies summed afterwards.
   std::vector<T> partial(static_cast<size_t>(nt - 1) * wsize);
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num();
+  parallel_chunks(nt, nt, [&](int64_t t) {
     run(tasks * t / nt, tasks * (t + 1) / nt, t == 0 ? gw : partial.data() + (t - 1) * wsize);
-  }
+  });
   for (int t = 1; t < nt; ++t) {
     const T* p = partial.data() + (t - 1) * wsize;
     for (int64_t i = 0; i < wsize; ++i) gw[i] += p[i];

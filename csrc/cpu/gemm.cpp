@@ -18,8 +18,8 @@
 //       for jr (nr columns)        micro-kernel: mr x nr tile of C in registers over kc
 // Packing turns any layout (N or T, any leading dimension) into unit-stride slivers padded with
 // zeros to whole tiles, so one micro-kernel serves every case; edge tiles are computed into a
-// small buffer and merged. Threads share the packed A panel and B block and split the tiles
-// (by rows of slivers, or by columns when there are fewer row slivers than threads).
+// small buffer and merged. Threads take independent blocks of C (columns, sharing one packed
+// op(A), or rows), so a product has no barrier a late thread could hold up.
 //
 // Around the driver: skinny products (M <= 4 or K <= 4) stream their big operand unpacked
 // (gemm_small.h), narrow ones (N < nr) are computed transposed so the narrow side lies along the
@@ -28,7 +28,7 @@
 #include "cpu/gemm.h"
 #include "common/workspace.h"
 
-#include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -68,6 +68,9 @@ static void gemm_reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T 
 // or nested calls never share a buffer.
 namespace {
 thread_local Workspace tls_a_panel, tls_b_block;
+// The whole of op(A), packed once by the threads of one product and shared by them; owned by the
+// calling thread.
+thread_local Workspace tls_a_all;
 }  // namespace
 
 // ---- packing ----------------------------------------------------------------------------------
@@ -152,9 +155,126 @@ static void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
   }
 }
 
-// c_transposed: C is stored transposed (element (i, j) at C[j * ldc + i]); the caller swaps the
-// operands so that a narrow N becomes the M of the tiles (see gemm()). Every tile then goes
-// through the edge buffer and is merged transposed.
+// One GEMM's operands and blocking, shared by the threads that compute parts of it.
+template <typename T>
+struct GemmJob {
+  const GemmMicroKernel<T>& uk;
+  bool ta, tb;
+  int64_t M, N, K;
+  T alpha;
+  const T* A;
+  int64_t lda;
+  const T* B;
+  int64_t ldb;
+  T beta;
+  T* C;
+  int64_t ldc;
+  // C is stored transposed (element (i, j) at C[j * ldc + i]): the caller swapped the operands so
+  // that a narrow N became the M of the tiles (see gemm()); every tile goes through the edge
+  // buffer and is merged transposed.
+  bool c_transposed;
+  // B packed ahead (PackedB: every k block holds all of N's slivers in a row), or null.
+  const T* prepacked_b;
+  int64_t kc_max, mc_max, nc_max, m_padded, n_padded;
+};
+
+// Packs rows [s0, s1) slivers of op(A), every K block, in the layout of a whole packed A: the k
+// block starting at pc holds all of M's slivers in a row (as PackedB does for B).
+template <typename T>
+static void pack_a_all(const GemmJob<T>& g, int64_t s0, int64_t s1, T* a_all) {
+  const int mr = g.uk.mr;
+  for (int64_t pc = 0; pc < g.K; pc += g.kc_max) {
+    const int64_t kc = std::min(g.kc_max, g.K - pc);
+    for (int64_t ir = s0; ir < s1; ++ir)
+      pack_a_sliver(g.ta, g.A, g.lda, ir * mr, std::min<int64_t>(mr, g.M - ir * mr), pc, kc, mr,
+                    a_all + pc * g.m_padded + ir * mr * kc);
+  }
+}
+
+// C[i0:i1, j0:j1] on the calling thread (i0 a multiple of mr, j0 of nr). op(A) comes packed
+// whole (a_all) or is packed here, panel by panel, into this thread's workspace; op(B) comes
+// packed (g.prepacked_b) or is packed here, block by block.
+template <typename T>
+static void gemm_range(const GemmJob<T>& g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                       const T* a_all) {
+  const int mr = g.uk.mr, nr = g.uk.nr;
+  T* a_panel = a_all ? nullptr : tls_a_panel.get<T>(g.mc_max * g.kc_max);
+  T* b_block = g.prepacked_b ? nullptr : tls_b_block.get<T>(g.nc_max * g.kc_max);
+  alignas(64) T edge[16 * 64];  // one mr x nr tile for edges; mr * nr <= 16 * 64 for all kernels
+  for (int64_t ic = i0; ic < i1; ic += g.mc_max) {
+    const int64_t mc = std::min(g.mc_max, i1 - ic);
+    const int64_t n_ir = (mc + mr - 1) / mr;
+    for (int64_t pc = 0; pc < g.K; pc += g.kc_max) {
+      const int64_t kc = std::min(g.kc_max, g.K - pc);
+      const T beta_here = pc == 0 ? g.beta : T(1);  // later K blocks accumulate into C
+      const T* a_here = a_all ? a_all + pc * g.m_padded + ic * kc : a_panel;
+      if (!a_all)
+        for (int64_t ir = 0; ir < n_ir; ++ir)
+          pack_a_sliver(g.ta, g.A, g.lda, ic + ir * mr, std::min<int64_t>(mr, i1 - ic - ir * mr),
+                        pc, kc, mr, a_panel + ir * mr * kc);
+      for (int64_t jc = j0; jc < j1; jc += g.nc_max) {
+        const int64_t nc = std::min(g.nc_max, j1 - jc);
+        const int64_t n_jr = (nc + nr - 1) / nr;
+        const T* b_here = g.prepacked_b ? g.prepacked_b + pc * g.n_padded + jc * kc : b_block;
+        if (!g.prepacked_b)
+          for (int64_t jr = 0; jr < n_jr; ++jr)
+            pack_b_sliver(g.tb, g.B, g.ldb, jc + jr * nr, std::min<int64_t>(nr, nc - jr * nr), pc,
+                          kc, nr, b_block + jr * nr * kc);
+        // The A sliver stays in L1 across the jr loop; the B block streams from L2.
+        for (int64_t ir = 0; ir < n_ir; ++ir) {
+          const int64_t mv = std::min<int64_t>(mr, mc - ir * mr);
+          const T* a = a_here + ir * mr * kc;
+          const int64_t row = ic + ir * mr;
+          for (int64_t jr = 0; jr < n_jr; ++jr) {
+            const int64_t nv = std::min<int64_t>(nr, nc - jr * nr);
+            const T* b = b_here + jr * nr * kc;
+            const int64_t col = jc + jr * nr;
+            if (!g.c_transposed && mv == mr && nv == nr) {
+              T* c = g.C + row * g.ldc + col;
+              // The next tile's C rows are on their way to L1 while this one computes: C is
+              // the one operand not packed, so nothing else would bring it in early.
+              if (jr + 1 < n_jr)
+                for (int i = 0; i < mr; ++i)
+                  for (int j = 0; j < nr; j += 64 / static_cast<int>(sizeof(T)))
+                    __builtin_prefetch(c + i * g.ldc + nr + j, 1, 3);
+              g.uk.fn(kc, a, b, c, g.ldc, g.alpha, beta_here);
+              continue;
+            }
+            g.uk.fn(kc, a, b, edge, nr, T(1), T(0));
+            for (int64_t i = 0; i < mv; ++i)
+              for (int64_t j = 0; j < nv; ++j) {
+                T& cij = g.c_transposed ? g.C[(col + j) * g.ldc + row + i]
+                                        : g.C[(row + i) * g.ldc + col + j];
+                const T ab = g.alpha * edge[i * nr + j];
+                cij = beta_here == T(0) ? ab : ab + beta_here * cij;
+              }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The L2 cache of this machine (the packed B block should fill about half of it), or 0.
+static int64_t l2_bytes() {
+  static const int64_t bytes = [] {
+    const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return v > 0 ? static_cast<int64_t>(v) : int64_t{0};
+  }();
+  return bytes;
+}
+
+// Columns of the packed B block: the micro-kernel's default, shrunk so that the kc x nc block
+// takes at most half of this core's L2 (Zen 3 has 512 KiB, Zen 4 1 MiB, Sapphire Rapids 2 MiB;
+// BLIS likewise keeps a blocking per family). The other half holds C rows and the A sliver.
+template <typename T>
+static int64_t nc_for_cache(const GemmMicroKernel<T>& uk, int64_t kc) {
+  const int64_t l2 = l2_bytes();
+  if (l2 <= 0) return uk.nc;
+  const int64_t fit = l2 / 2 / (kc * static_cast<int64_t>(sizeof(T))) / uk.nr * uk.nr;
+  return std::max<int64_t>(uk.nr, std::min<int64_t>(uk.nc, fit));
+}
+
 template <typename T>
 static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t M, int64_t N,
                          int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
@@ -164,87 +284,42 @@ static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t
   // Blocks of equal size rather than full blocks and a sliver of a remainder: K = 512 runs as
   // 2 x 256 instead of 384 + 128, so no pass over the packed panels does a fraction of the work.
   const int64_t kc_max = balanced_block(K, uk.kc, 1);
-  const int64_t mc_max = balanced_block(M, uk.mc, mr);
-  const int64_t nc_max = balanced_block(N, uk.nc, nr);
-  T* a_panel = tls_a_panel.get<T>(mc_max * kc_max);
-  T* b_block = prepacked_b ? nullptr : tls_b_block.get<T>(nc_max * kc_max);
-  const int64_t n_padded = round_up(N, nr);
+  const GemmJob<T> g{uk,    ta,   tb, M,   N,           K,           alpha,
+                     A,     lda,  B,  ldb, beta,        C,           ldc,
+                     c_transposed, prepacked_b,        kc_max,      balanced_block(M, uk.mc, mr),
+                     balanced_block(N, nc_for_cache(uk, kc_max), nr),
+                     round_up(M, mr), round_up(N, nr)};
 
+  // A thread pays for itself only with a few microseconds of work: a parallel call costs a
+  // wake-up and a wait. Give each thread at least ~2 MFLOP (~15 us here).
   const int64_t flops = 2 * M * N * K;
-  // A thread pays for itself only with a few microseconds of work: a parallel region costs a
-  // wake-up and barriers (far more when the machine is busy and a thread waits for its core).
-  // Give each thread at least ~2 MFLOP (~15 us here).
-  const int nt = static_cast<int>(
+  const int64_t n_ir = g.m_padded / mr, n_jr = g.n_padded / nr;
+  int nt = static_cast<int>(
       std::max<int64_t>(1, std::min<int64_t>(threads_for_kernel(), flops / 2000000)));
-
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    alignas(64) T edge[16 * 64];  // one mr x nr tile for edges; mr * nr <= 16 * 64 for all kernels
-    for (int64_t ic = 0; ic < M; ic += mc_max) {
-      const int64_t mc = std::min(mc_max, M - ic);
-      const int64_t n_ir = (mc + mr - 1) / mr;
-      for (int64_t pc = 0; pc < K; pc += kc_max) {
-        const int64_t kc = std::min(kc_max, K - pc);
-        const T beta_here = pc == 0 ? beta : T(1);  // later K blocks accumulate into C
-#pragma omp for schedule(static)
-        for (int64_t ir = 0; ir < n_ir; ++ir)
-          pack_a_sliver(ta, A, lda, ic + ir * mr, std::min<int64_t>(mr, mc - ir * mr), pc, kc, mr,
-                        a_panel + ir * mr * kc);
-
-        for (int64_t jc = 0; jc < N; jc += nc_max) {
-          const int64_t nc = std::min(nc_max, N - jc);
-          const int64_t n_jr = (nc + nr - 1) / nr;
-          // B arrives packed (PackedB: every k block holds all of N's slivers in a row) or is
-          // packed here, block by block.
-          const T* b_here = prepacked_b ? prepacked_b + pc * n_padded + jc * kc : b_block;
-          if (!prepacked_b) {
-#pragma omp for schedule(static)
-            for (int64_t jr = 0; jr < n_jr; ++jr)
-              pack_b_sliver(tb, B, ldb, jc + jr * nr, std::min<int64_t>(nr, nc - jr * nr), pc, kc,
-                            nr, b_block + jr * nr * kc);
-          }
-
-          auto tile = [&](int64_t ir, int64_t jr) {
-            const int64_t mv = std::min<int64_t>(mr, mc - ir * mr);
-            const int64_t nv = std::min<int64_t>(nr, nc - jr * nr);
-            const T* a = a_panel + ir * mr * kc;
-            const T* b = b_here + jr * nr * kc;
-            const int64_t row = ic + ir * mr, col = jc + jr * nr;
-            if (!c_transposed) {
-              T* c = C + row * ldc + col;
-              if (mv == mr && nv == nr) {
-                // The next tile's C rows are on their way to L1 while this one computes: C is
-                // the one operand not packed, so nothing else would bring it in early.
-                if (jr + 1 < n_jr)
-                  for (int i = 0; i < mr; ++i)
-                    for (int j = 0; j < nr; j += 64 / static_cast<int>(sizeof(T)))
-                      __builtin_prefetch(c + i * ldc + nr + j, 1, 3);
-                uk.fn(kc, a, b, c, ldc, alpha, beta_here);
-                return;
-              }
-            }
-            uk.fn(kc, a, b, edge, nr, T(1), T(0));
-            for (int64_t i = 0; i < mv; ++i)
-              for (int64_t j = 0; j < nv; ++j) {
-                T& cij = c_transposed ? C[(col + j) * ldc + row + i] : C[(row + i) * ldc + col + j];
-                const T ab = alpha * edge[i * nr + j];
-                cij = beta_here == T(0) ? ab : ab + beta_here * cij;
-              }
-          };
-          // Split whichever loop has enough work for every thread; the A sliver stays in this
-          // core's L1 across its jr loop either way.
-          if (n_ir >= nt) {
-#pragma omp for schedule(static)
-            for (int64_t ir = 0; ir < n_ir; ++ir)
-              for (int64_t jr = 0; jr < n_jr; ++jr) tile(ir, jr);
-          } else {
-#pragma omp for schedule(static)
-            for (int64_t jr = 0; jr < n_jr; ++jr)
-              for (int64_t ir = 0; ir < n_ir; ++ir) tile(ir, jr);
-          }
-        }
-      }
-    }
+  nt = static_cast<int>(std::min<int64_t>(nt, std::max(n_ir, n_jr)));
+  if (nt <= 1) {
+    gemm_range(g, 0, M, 0, N, static_cast<const T*>(nullptr));
+    return;
+  }
+  // The threads take independent blocks of C: no barrier inside a product, so a thread that
+  // is late (its core busy with another process) costs at most the block it started (see
+  // common/parallel.h). With enough columns, op(A) is packed once, shared, and the columns
+  // split; otherwise the rows split and every block packs its own (small) op(B).
+  if (n_jr >= 2 * nt) {
+    T* a_all = tls_a_all.get<T>(g.m_padded * K);
+    parallel_chunks(nt, nt, [&](int64_t c) { pack_a_all(g, n_ir * c / nt, n_ir * (c + 1) / nt, a_all); });
+    // Up to four column blocks per thread (a late thread holds up a small one), each at least
+    // 16 slivers wide so an A sliver is reused across enough B slivers.
+    const int64_t chunks = std::max<int64_t>(nt, std::min<int64_t>(4 * nt, n_jr / 16));
+    parallel_chunks(chunks, nt, [&](int64_t c) {
+      const int64_t j0 = n_jr * c / chunks * nr, j1 = std::min(N, n_jr * (c + 1) / chunks * nr);
+      if (j0 < j1) gemm_range(g, 0, M, j0, j1, static_cast<const T*>(a_all));
+    });
+  } else {
+    parallel_chunks(nt, nt, [&](int64_t c) {
+      const int64_t i0 = n_ir * c / nt * mr, i1 = std::min(M, n_ir * (c + 1) / nt * mr);
+      if (i0 < i1) gemm_range(g, i0, i1, 0, N, static_cast<const T*>(nullptr));
+    });
   }
 }
 
