@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 import threading
 
+import dl_kernels as dlk
 import numpy as np
 import pytest
-
-import dl_kernels as dlk
 from dl_kernels import _C
 
 
