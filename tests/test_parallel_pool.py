@@ -87,3 +87,14 @@ def test_a_forked_child_computes_without_the_parents_workers(restore_threads):
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
+
+
+def test_following_free_cores_is_a_switch_that_defaults_on():
+    assert dlk.get_follow_free_cores() is True
+    dlk.set_follow_free_cores(False)
+    try:
+        assert dlk.get_follow_free_cores() is False
+    finally:
+        dlk.set_follow_free_cores(True)
+    with pytest.raises(TypeError, match="True or False"):
+        dlk.set_follow_free_cores(1)

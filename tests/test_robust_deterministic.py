@@ -49,11 +49,13 @@ def test_without_the_mode_grad_weight_depends_on_the_thread_count():
     r = np.random.default_rng(2)
     x = r.standard_normal((64, 16, 14, 14)).astype(np.float32)
     gy = r.standard_normal((64, 32, 10, 10)).astype(np.float32)
+    dlk.set_follow_free_cores(False)  # exactly 2 threads even on a busy machine
     try:
         one = _at_threads(1, lambda: _C.conv2d_backward_weight(gy, x, [5, 5]))
         two = _at_threads(2, lambda: _C.conv2d_backward_weight(gy, x, [5, 5]))
     finally:
         dlk.set_num_threads(before)
+        dlk.set_follow_free_cores(True)
     np.testing.assert_allclose(one, two, rtol=1e-4, atol=1e-4)
     assert not np.array_equal(one, two)
 

@@ -1,13 +1,19 @@
 #include "common/parallel.h"
 
 #include <omp.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -200,6 +206,94 @@ void set_num_threads(int n) {
   omp_set_num_threads(n);
 }
 
-int threads_for_kernel() { return (t_in_parallel || omp_in_parallel()) ? 1 : num_threads(); }
+// ---- following the cores actually free ------------------------------------------------------
+// Every 20 ms the caller reads how many threads the whole machine has runnable (the fourth field
+// of /proc/loadavg, an instantaneous count) and subtracts this process's own (about 10 us for
+// both reads): what is left are other processes' threads, each holding a core. Kernels then use at
+// most the cores they leave free (at least one). With one other CPU-bound process on two cores,
+// two threads of ours would make three runnable threads for two cores, and the calling thread,
+// which also runs the Python between kernels, would get two thirds of a core: slower than one
+// thread alone. The largest of the last three readings is used, so a momentary blip of another
+// process does not halve an idle machine's speed. dl_kernels.set_follow_free_cores(False) turns
+// this off (exact thread counts, for tests of thread-count effects).
+namespace {
+std::atomic<bool> g_follow_free{true};
+std::atomic<int64_t> g_next_sample_ns{0};
+std::atomic<int> g_free_history[3] = {{1 << 20}, {1 << 20}, {1 << 20}};
+std::atomic<int> g_free_slot{0};
+
+int online_cores() {
+  static const int n = [] {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
+    const unsigned h = std::thread::hardware_concurrency();
+    return h > 0 ? static_cast<int>(h) : 1;
+  }();
+  return n;
+}
+
+// Runnable threads on the machine now, or -1 where /proc/loadavg cannot be read.
+int runnable_threads() {
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  if (!f) return -1;
+  double a, b, c;
+  int running = -1, total = 0;
+  if (std::fscanf(f, "%lf %lf %lf %d/%d", &a, &b, &c, &running, &total) != 5) running = -1;
+  std::fclose(f);
+  return running;
+}
+
+// Runnable threads of this process now (state R in /proc/self/task/*/stat): ours, and those of
+// other libraries in the process (a BLAS's or PyTorch's OpenMP threads spinning after their
+// call), which are not other processes holding cores.
+int runnable_threads_here() {
+  DIR* dir = opendir("/proc/self/task");
+  if (!dir) return 1;
+  int running = 0;
+  char path[64], buf[256];
+  while (const dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    std::snprintf(path, sizeof(path), "/proc/self/task/%.20s/stat", e->d_name);
+    const int fd = open(path, O_RDONLY);
+    if (fd < 0) continue;
+    const ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) continue;
+    buf[n] = 0;
+    const char* paren = std::strrchr(buf, ')');  // the state follows "pid (name) "
+    if (paren && paren[1] == ' ' && paren[2] == 'R') ++running;
+  }
+  closedir(dir);
+  return std::max(running, 1);
+}
+
+int free_cores() {
+  const int64_t now = now_ns();
+  if (now >= g_next_sample_ns.load(std::memory_order_relaxed)) {
+    g_next_sample_ns.store(now + 20'000'000, std::memory_order_relaxed);
+    const int running = runnable_threads();
+    if (running >= 0) {
+      const int others = std::max(0, running - runnable_threads_here());
+      const int slot = g_free_slot.fetch_add(1, std::memory_order_relaxed) % 3;
+      g_free_history[slot].store(std::max(1, online_cores() - others), std::memory_order_relaxed);
+    }
+  }
+  int best = 1;
+  for (const auto& h : g_free_history) best = std::max(best, h.load(std::memory_order_relaxed));
+  return best;
+}
+}  // namespace
+
+void set_follow_free_cores(bool on) { g_follow_free.store(on); }
+bool follow_free_cores() { return g_follow_free.load(); }
+
+int threads_for_kernel() {
+  if (t_in_parallel || omp_in_parallel()) return 1;
+  const int n = num_threads();
+  if (n <= 1 || !g_follow_free.load(std::memory_order_relaxed) ||
+      g_forked.load(std::memory_order_relaxed))
+    return n;
+  return std::min(n, free_cores());
+}
 
 }  // namespace dlk

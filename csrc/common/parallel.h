@@ -22,8 +22,11 @@ namespace dlk {
 int num_threads();
 void set_num_threads(int n);
 
-// Threads a kernel should use here: 1 inside parallel work, else num_threads().
+// Threads a kernel should use here: 1 inside parallel work, else num_threads(), or fewer while
+// other processes hold cores (follow_free_cores, on by default; see parallel.cpp).
 int threads_for_kernel();
+void set_follow_free_cores(bool on);
+bool follow_free_cores();
 
 // Deterministic mode (dl_kernels.use_deterministic_algorithms): every kernel's result is
 // bitwise the same whatever the thread count. Most kernels are so anyway (each output is summed

@@ -14,6 +14,9 @@ namespace dlk {
 void bind_config(py::module_& m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"),
         "Threads every CPU kernel uses from now on (starts from OMP_NUM_THREADS).");
+  m.def("set_follow_free_cores", &set_follow_free_cores, py::arg("on"),
+        "Use fewer kernel threads while other processes hold cores (default on).");
+  m.def("get_follow_free_cores", &follow_free_cores);
   m.def("get_num_threads", &num_threads);
   m.def("set_deterministic_algorithms", &set_deterministic_algorithms, py::arg("on"),
         "Make every CPU kernel's result bitwise independent of the thread count (at a cost in "

@@ -10,7 +10,9 @@ from dl_kernels import _C, autograd, cuda, nn, ops, optim
 from dl_kernels._config import (
     are_deterministic_algorithms_enabled,
     config,
+    get_follow_free_cores,
     get_num_threads,
+    set_follow_free_cores,
     set_num_threads,
     show_config,
     use_deterministic_algorithms,
@@ -139,6 +141,7 @@ short = int16
 __all__ = ["__version__", "config", "cuda", "get_num_threads", "set_num_threads", "show_config"]
 __all__ += ["data", "load", "load_model", "models", "save"]
 __all__ += ["are_deterministic_algorithms_enabled", "use_deterministic_algorithms"]
+__all__ += ["get_follow_free_cores", "set_follow_free_cores"]
 __all__ += [
     "Tensor",
     "abs",

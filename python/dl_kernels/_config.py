@@ -20,6 +20,20 @@ def get_num_threads() -> int:
     return _C.get_num_threads()
 
 
+def set_follow_free_cores(on: bool) -> None:
+    """With ``True`` (the default) the CPU kernels use fewer threads than set_num_threads while
+    other processes hold cores (sampled every 10 ms from the machine's runnable-thread count):
+    on a shared machine a thread waiting for a busy core would make a step slower than one
+    thread. ``False`` keeps the thread count exact."""
+    if not isinstance(on, (bool, np.bool_)):
+        raise TypeError(f"set_follow_free_cores: expected True or False, got {on!r}")
+    _C.set_follow_free_cores(bool(on))
+
+
+def get_follow_free_cores() -> bool:
+    return bool(_C.get_follow_free_cores())
+
+
 def use_deterministic_algorithms(mode: bool) -> None:
     """With ``True``, every CPU kernel gives bitwise the same result whatever the thread count
     (as ``torch.use_deterministic_algorithms``): conv2d's grad-weight then sums its per-task
