@@ -5,8 +5,8 @@
 // float32 or float64, one dtype for the whole call; each array the shape of its parameter;
 // arrays the update writes (params and state buffers) C-contiguous and writeable (no copy could
 // be written back); gradients of any strides (copied when not C-contiguous, as every binding
-// does with inputs); no two arrays of the call sharing memory (an update would read what another
-// has overwritten, and two threads could write the same element).
+// does with inputs); no written array sharing memory with another array of the call (an update
+// would read what another has overwritten, and two threads could write the same element).
 #include <pybind11/stl.h>
 
 #include <algorithm>
@@ -47,18 +47,21 @@ py::array array_item(const py::object& o, const std::string& name) {
   return o.cast<py::array>();
 }
 
-// Arrays of one call and their names, for the dtype, shape and memory checks.
+// Arrays of one call, their names, and whether the update writes them, for the memory check.
 struct Collected {
   std::vector<py::array> arrays;
   std::vector<std::string> names;
+  std::vector<bool> written;
 
-  void add(const py::array& a, std::string name) {
+  void add(const py::array& a, std::string name, bool is_written) {
     arrays.push_back(a);
     names.push_back(std::move(name));
+    written.push_back(is_written);
   }
 
-  // No two non-empty arrays share a byte: sort the spans, compare each with the furthest-reaching
-  // span before it.
+  // No array the update writes shares a byte with any other array of the call (gradients, only
+  // read, may share memory with each other). The spans sorted by start, each is compared with
+  // the furthest-reaching span before it, and with the furthest-reaching written one.
   void require_disjoint() const {
     struct Span {
       const char *lo, *hi;
@@ -70,12 +73,17 @@ struct Collected {
       const char* lo = static_cast<const char*>(arrays[i].data());
       spans.push_back({lo, lo + arrays[i].nbytes(), i});
     }
-    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.lo < b.lo; });
-    for (size_t k = 1, reach = 0; k < spans.size(); ++k) {
-      DLK_CHECK(spans[k].lo >= spans[reach].hi, names[spans[k].index], " shares memory with ",
-                names[spans[reach].index],
-                ": every array of a fused update must be its own memory");
-      if (spans[k].hi > spans[reach].hi) reach = k;
+    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
+      return a.lo < b.lo || (a.lo == b.lo && a.index < b.index);
+    });
+    const Span* reach = nullptr;          // furthest-reaching span so far
+    const Span* reach_written = nullptr;  // furthest-reaching written span so far
+    for (const Span& s : spans) {
+      const Span* other = written[s.index] ? reach : reach_written;
+      DLK_CHECK(other == nullptr || s.lo >= other->hi, names[s.index], " shares memory with ",
+                names[other->index], ": an array a fused update writes must be its own memory");
+      if (!reach || s.hi > reach->hi) reach = &s;
+      if (written[s.index] && (!reach_written || s.hi > reach_written->hi)) reach_written = &s;
     }
   }
 };
@@ -134,8 +142,8 @@ py::object sgd(const std::vector<py::object>& params, const py::object& grads_se
     py::array p = written_array<T>(params[i], pname, nullptr, nullptr);
     const std::vector<int64_t> shape = shape_of(p);
     py::array g = grad_array<T>(grads[i], item_name("grads", i), shape, pname);
-    all.add(p, pname);
-    all.add(g, item_name("grads", i));
+    all.add(p, pname, true);
+    all.add(g, item_name("grads", i), false);
     cpu::SgdSlot<T> s{data_of<T>(p), data_of<T>(g), nullptr, static_cast<int64_t>(p.size()),
                       false};
     if (momentum) {
@@ -146,12 +154,10 @@ py::object sgd(const std::vector<py::object>& params, const py::object& grads_se
       } else {
         b = written_array<T>(bufs[i], item_name("momentum_buffers", i), &shape,
                              ("that of " + pname).c_str());
-        all.add(b, item_name("momentum_buffers", i));
+        all.add(b, item_name("momentum_buffers", i), true);
       }
       s.momentum_buffer = data_of<T>(b);
       out_bufs.append(b);
-    } else {
-      out_bufs.append(bufs[i]);
     }
     slots.push_back(s);
   }
@@ -160,6 +166,7 @@ py::object sgd(const std::vector<py::object>& params, const py::object& grads_se
     py::gil_scoped_release release;
     cpu::sgd_update<T>(slots.data(), static_cast<int64_t>(slots.size()), o);
   }
+  if (!momentum) return bufs_seq;
   return std::move(out_bufs);
 }
 
@@ -190,15 +197,15 @@ void adam(const std::vector<py::object>& params, const py::object& grads_seq,
     py::array g = grad_array<T>(grads[i], item_name("grads", i), shape, pname);
     py::array m = written_array<T>(ms[i], item_name("exp_avgs", i), &shape, of_param.c_str());
     py::array v = written_array<T>(vs[i], item_name("exp_avg_sqs", i), &shape, of_param.c_str());
-    all.add(p, pname);
-    all.add(g, item_name("grads", i));
-    all.add(m, item_name("exp_avgs", i));
-    all.add(v, item_name("exp_avg_sqs", i));
+    all.add(p, pname, true);
+    all.add(g, item_name("grads", i), false);
+    all.add(m, item_name("exp_avgs", i), true);
+    all.add(v, item_name("exp_avg_sqs", i), true);
     T* vmax = nullptr;
     if (o.amsgrad) {
       py::array x = written_array<T>(vmaxs[i], item_name("max_exp_avg_sqs", i), &shape,
                                      of_param.c_str());
-      all.add(x, item_name("max_exp_avg_sqs", i));
+      all.add(x, item_name("max_exp_avg_sqs", i), true);
       vmax = data_of<T>(x);
     }
     slots.push_back({data_of<T>(p), data_of<T>(g), data_of<T>(m), data_of<T>(v), vmax,
