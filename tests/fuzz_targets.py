@@ -484,7 +484,7 @@ def _config_target(binding: str, values: list) -> None:
 
 
 for _b in ("set_conv2d_rung", "set_gemm_rung", "set_pool2d_rung", "set_rnn_rung",
-           "set_softmax_xent_rung", "set_rnn_gemm_path"):
+           "set_softmax_xent_rung", "set_rnn_gemm_path", "set_optim_update_rung"):
     _config_target(_b, [["auto", "reference", "nope", "", "avx512", "im2col", "fast"]])
 _config_target("set_num_threads", [[1, 2, 0, -1, 2**31, 1.5, "2", None]])
 for _b in ("fma_peak_gflops", "triad_bandwidth_gbps"):

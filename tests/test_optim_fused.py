@@ -129,6 +129,41 @@ def test_fused_step_is_the_per_parameter_step_bit_for_bit(name, kwargs, dtype, t
     _assert_same_state(_state_arrays(opt_f, params_f), _state_arrays(opt_l, params_l))
 
 
+@pytest.fixture(params=["portable", "avx2"])
+def rung(request):
+    """Each build of the update loops in turn (avx2 where the CPU has it), then 'auto' again."""
+    from dl_kernels import _C
+
+    try:
+        _C.set_optim_update_rung(request.param)
+    except ValueError:
+        pytest.skip(f"this CPU cannot run the {request.param} build")
+    assert _C.get_optim_update_rung() == request.param
+    yield request.param
+    _C.set_optim_update_rung("auto")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,kwargs", [CASES[i] for i in (3, 11, 15, 16, 23, 39)],
+                         ids=[IDS[i] for i in (3, 11, 15, 16, 23, 39)])
+def test_every_build_of_the_loops_is_the_per_parameter_step_bit_for_bit(name, kwargs, dtype,
+                                                                        rung):
+    shapes = [(1,), (13, 17), (40009,)]
+    inits, grads = _inits(dtype, shapes=shapes), _grads(dtype, shapes=shapes)
+    fused, _, _ = _run(name, kwargs, inits, grads, fused=True)
+    loop, _, _ = _run(name, kwargs, inits, grads, fused=False)
+    for a, b in zip(fused, loop):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_an_unknown_rung_is_refused_naming_the_choices():
+    from dl_kernels import _C
+
+    with pytest.raises(ValueError, match="expected 'auto', 'portable' or 'avx2', got 'sse'"):
+        _C.set_optim_update_rung("sse")
+
+
 @pytest.mark.parametrize("name,kwargs", CASES, ids=IDS)
 def test_fused_float64_step_equals_the_float64_reference_of_torch_rules(name, kwargs):
     inits, grads = _inits(np.float64, 2), _grads(np.float64, seed=3)

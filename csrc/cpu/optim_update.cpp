@@ -14,6 +14,7 @@
 #include "cpu/optim_update.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -40,9 +41,13 @@ namespace {
 constexpr int64_t kChunk = 1 << 14;         // elements per chunk: 64 KiB of float32 per array
 constexpr int64_t kMinPerThread = 1 << 15;  // elements a thread should get at least
 
+enum class Rung { Auto = 0, Portable = 1, Avx2 = 2 };
+std::atomic<int> g_rung{static_cast<int>(Rung::Auto)};
+
 bool use_avx2() {
 #if defined(DLK_X86)
-  return best_isa() != Isa::Portable;
+  const auto r = static_cast<Rung>(g_rung.load());
+  return r == Rung::Avx2 || (r == Rung::Auto && best_isa() != Isa::Portable);
 #else
   return false;
 #endif
@@ -106,7 +111,26 @@ void check_adam_options(const AdamOptions& o) {
   check_non_negative(o.weight_decay, "weight_decay");
 }
 
-const char* optim_update_isa() { return use_avx2() ? "avx2" : "portable"; }
+void set_optim_update_rung(const std::string& name) {
+  Rung r;
+  if (name == "auto")
+    r = Rung::Auto;
+  else if (name == "portable")
+    r = Rung::Portable;
+  else if (name == "avx2")
+    r = Rung::Avx2;
+  else
+    fail("optim_update rung: expected 'auto', 'portable' or 'avx2', got '", name, "'");
+#if defined(DLK_X86)
+  DLK_CHECK(r != Rung::Avx2 || isa_supported(Isa::Avx2),
+            "optim_update rung avx2: this CPU has no AVX2 and FMA");
+#else
+  DLK_CHECK(r != Rung::Avx2, "optim_update rung avx2: this build is not for x86-64");
+#endif
+  g_rung.store(static_cast<int>(r));
+}
+
+const char* optim_update_rung() { return use_avx2() ? "avx2" : "portable"; }
 
 template <typename T>
 void sgd_update(const SgdSlot<T>* slots, int64_t count, const SgdOptions& o) {

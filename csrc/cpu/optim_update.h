@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace dlk::cpu {
 
@@ -69,7 +70,9 @@ void sgd_update(const SgdSlot<T>* slots, int64_t count, const SgdOptions& o);
 template <typename T>
 void adam_update(const AdamSlot<T>* slots, int64_t count, const AdamOptions& o);
 
-// "avx2" or "portable": the build of the element loops this CPU runs.
-const char* optim_update_isa();
+// Which build of the element loops runs: "auto" (AVX2 where the CPU has it), "portable" (the
+// baseline x86-64 build) or "avx2" (ValueError on a CPU without it). Tests force each in turn.
+void set_optim_update_rung(const std::string& name);
+const char* optim_update_rung();  // the build that runs now: "avx2" or "portable"
 
 }  // namespace dlk::cpu

@@ -271,8 +271,10 @@ void bind_optim_update(py::module_& m) {
       "One Adam step (torch.optim.Adam's rule; AdamW's with decoupled_weight_decay=True) over\n"
       "every parameter, in place. steps: each parameter's step number t >= 1 for this step\n"
       "(already incremented); max_exp_avg_sqs: a list with amsgrad, else None.");
-  m.def("get_optim_update_isa", []() { return std::string(cpu::optim_update_isa()); },
-        "'avx2' or 'portable': the build of the update loops this CPU runs.");
+  m.def("set_optim_update_rung", &cpu::set_optim_update_rung, py::arg("name"),
+        "Force 'portable' or 'avx2' (the builds of the update loops), or 'auto'.");
+  m.def("get_optim_update_rung", []() { return std::string(cpu::optim_update_rung()); },
+        "'avx2' or 'portable': the build of the update loops that runs now.");
 }
 
 }  // namespace dlk
