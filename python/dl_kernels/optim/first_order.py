@@ -1,7 +1,9 @@
 """First-order optimisers with PyTorch's arguments and update rules.
 
 Each ``_update`` is the single-tensor form of the matching ``torch.optim`` class (same
-defaults, same order of operations), so trajectories agree to float rounding.
+defaults, same order of operations), so trajectories agree to float rounding. SGD, Adam and
+AdamW also have a ``_fused_step``: the same rules for a whole group in one backend call
+(``backend.sgd_update`` / ``adam_update``), bitwise equal to ``_update``.
 """
 
 from __future__ import annotations

@@ -207,8 +207,10 @@ class Optimizer:
         raise NotImplementedError
 
     def _fused_step(self, group: dict[str, Any], params: list[Any]) -> None:
-        """All ``params`` of ``group`` (each with a gradient) in one backend call; must change
-        nothing when it raises ValueError. Optimisers without a fused update keep this one."""
+        """All ``params`` of ``group`` (each with a gradient) in one backend call. When it
+        raises ValueError no parameter or running average may have changed (zero state the
+        per-parameter path would create alike may). Optimisers without a fused update keep
+        this one."""
         raise NotImplementedError
 
     # ---- state_dict ---------------------------------------------------------------------
