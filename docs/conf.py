@@ -97,7 +97,7 @@ def _md_block_to_rst(lines: list[str]) -> list[str]:
 def _generate() -> None:
     GEN.mkdir(exist_ok=True)
     sections = _results_sections()
-    for name in ("conv_pool", "xent_rnn", "gemm", "overhead", "train", "cuda"):
+    for name in ("conv_pool", "xent_rnn", "gemm", "overhead", "train", "cuda", "optim"):
         text = sections.get(name, ["(not in bench/RESULTS.md of this checkout)", ""])
         (GEN / f"results_{name}.rst").write_text("\n".join(text) + "\n", encoding="utf-8")
     if importlib.util.find_spec("dl_kernels.distributed") is not None:

@@ -412,6 +412,53 @@ def _t_gru_cell(draw):
                      A([3 * H], dt), A([N, H], dt)], "kwargs": {}, "main": 1 if N else None}
 
 
+# -- fused optimiser updates: lists of arrays, passed flat here so that a mutation reaches each
+# array (the state lists only where the options use them: the binding ignores the others); the
+# call returns the first parameter, updated (a NaN gradient must reach it)
+def _sgd_update(p0, g0, p1, g1, *bufs, **kw):
+    _C().sgd_update([p0, p1], [g0, g1], list(bufs) if bufs else None, **kw)
+    return p0
+
+
+@target("sgd_update", call=_sgd_update)
+def _t_sgd_update(draw):
+    dt, s0, s1 = _dt(draw), _dims(draw, 2, 0, 9), _dims(draw, 1, 0, 9)
+    nesterov = draw(st.booleans())
+    kw = {"lr": draw(st.sampled_from([0.0, 0.1, 3.0])),
+          "momentum": draw(st.sampled_from([0.9] if nesterov else [0.0, 0.9])),
+          "dampening": 0.0 if nesterov else draw(st.sampled_from([0.0, 0.5])),
+          "weight_decay": draw(st.sampled_from([0.0, 0.01])), "nesterov": nesterov,
+          "maximize": draw(st.booleans())}
+    args = [A(s0, dt), A(s0, dt), A(s1, dt), A(s1, dt)]
+    if kw["momentum"]:
+        args += [A(s0, dt), A(s1, dt)]
+    return {"args": args, "kwargs": kw, "main": 1 if int(np.prod(s0)) else None}
+
+
+def _adam_update(p0, g0, m0, v0, p1, g1, m1, v1, *vmax, steps=(1, 1), **kw):
+    _C().adam_update([p0, p1], [g0, g1], [m0, m1], [v0, v1], list(vmax) if vmax else None,
+                     steps, **kw)
+    return p0
+
+
+@target("adam_update", call=_adam_update)
+def _t_adam_update(draw):
+    dt, s0, s1 = _dt(draw), _dims(draw, 2, 0, 9), _dims(draw, 1, 0, 9)
+    kw = {"steps": [draw(st.integers(1, 5)), draw(st.integers(1, 10**6))],
+          "lr": draw(st.sampled_from([0.0, 1e-3, 1.0])),
+          "beta1": draw(st.sampled_from([0.0, 0.9])), "beta2": draw(st.sampled_from([0.0, 0.999])),
+          "eps": draw(st.sampled_from([0.0, 1e-8])),
+          "weight_decay": draw(st.sampled_from([0.0, 0.1])), "amsgrad": draw(st.booleans()),
+          "maximize": draw(st.booleans()), "decoupled_weight_decay": draw(st.booleans())}
+    # (negative second moments give NaN, which is fine here; a "positive" fill would turn a
+    # complex dtype mutation back into a float one)
+    args = [A(s0, dt), A(s0, dt), A(s0, dt), A(s0, dt), A(s1, dt), A(s1, dt), A(s1, dt),
+            A(s1, dt)]
+    if kw["amsgrad"]:
+        args += [A(s0, dt), A(s1, dt)]
+    return {"args": args, "kwargs": kw, "main": 1 if int(np.prod(s0)) else None}
+
+
 # -- configuration bindings: strings and numbers only (one target per binding, so that a
 # mutation replaces its argument, never the binding's name)
 def _config_target(binding: str, values: list) -> None:
@@ -437,7 +484,7 @@ def _config_target(binding: str, values: list) -> None:
 
 
 for _b in ("set_conv2d_rung", "set_gemm_rung", "set_pool2d_rung", "set_rnn_rung",
-           "set_softmax_xent_rung", "set_rnn_gemm_path"):
+           "set_softmax_xent_rung", "set_rnn_gemm_path", "set_optim_update_rung"):
     _config_target(_b, [["auto", "reference", "nope", "", "avx512", "im2col", "fast"]])
 _config_target("set_num_threads", [[1, 2, 0, -1, 2**31, 1.5, "2", None]])
 for _b in ("fma_peak_gflops", "triad_bandwidth_gbps"):

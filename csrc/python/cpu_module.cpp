@@ -15,4 +15,5 @@ PYBIND11_MODULE(_C, m) {
   dlk::bind_pool2d(m);
   dlk::bind_gru(m);
   dlk::bind_word2vec(m);
+  dlk::bind_optim_update(m);
 }

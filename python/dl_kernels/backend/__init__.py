@@ -67,6 +67,12 @@ kernel families (``_C`` on the CPU, ``_cuda`` on a GPU; argument order as in ``C
     (the sequence drivers take ``batch_sizes=``, a packed sequence's per-step batch sizes: host
     metadata, an int64 numpy array like a shape, never a device array, as PyTorch keeps
     ``PackedSequence.batch_sizes`` on the CPU)
+    optim: ``sgd_update(params, grads, momentum_buffers, *, lr, momentum, dampening,
+    weight_decay, nesterov, maximize) -> buffers`` and ``adam_update(params, grads, exp_avgs,
+    exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay, amsgrad,
+    maximize, decoupled_weight_decay)``: one optimiser step over lists of arrays (one entry
+    per parameter), in place; a ``None`` momentum buffer is created and returned; ``steps``
+    are host ints, like shapes
 
 ``get_backend(device)`` returns the backend registered for ``"cpu"`` or ``"cuda"`` (the latter
 raises a clear ``RuntimeError`` until the CUDA backend exists); ``register_backend`` replaces
@@ -110,6 +116,7 @@ CONTRACT: dict[str, tuple[str, ...]] = {
                             "softmax_cross_entropy_forward", "softmax_cross_entropy_backward"),
     "kernel:lstm": ("lstm_forward", "lstm_backward", "lstm_cell_forward", "lstm_cell_backward"),
     "kernel:gru": ("gru_forward", "gru_backward", "gru_cell_forward", "gru_cell_backward"),
+    "kernel:optim": ("sgd_update", "adam_update"),
 }
 
 #: The attributes a backend array promises (read-only); everything else goes through the backend.

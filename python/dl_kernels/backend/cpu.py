@@ -342,3 +342,7 @@ class CPUBackend(CPUMathOps):
     gru_backward = staticmethod(_C.gru_backward)
     gru_cell_forward = staticmethod(_C.gru_cell_forward)
     gru_cell_backward = staticmethod(_C.gru_cell_backward)
+    # optim: one fused step over lists of arrays (params, grads, state), updated in place;
+    # the per-parameter rules of dl_kernels.optim, bitwise (csrc/cpu/optim_update.cpp)
+    sgd_update = staticmethod(_C.sgd_update)
+    adam_update = staticmethod(_C.adam_update)

@@ -1,7 +1,9 @@
 """First-order optimisers with PyTorch's arguments and update rules.
 
 Each ``_update`` is the single-tensor form of the matching ``torch.optim`` class (same
-defaults, same order of operations), so trajectories agree to float rounding.
+defaults, same order of operations), so trajectories agree to float rounding. SGD, Adam and
+AdamW also have a ``_fused_step``: the same rules for a whole group in one backend call
+(``backend.sgd_update`` / ``adam_update``), bitwise equal to ``_update``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from dl_kernels.factories import full_like, zeros_like
 from dl_kernels.ops.core import maximum
 from dl_kernels.optim.optimizer import Optimizer
+from dl_kernels.tensor import Tensor
 
 
 class SGD(Optimizer):
@@ -31,6 +34,11 @@ class SGD(Optimizer):
         weight_decay: L2 penalty coefficient wd added to the gradient.
         nesterov: Nesterov momentum (needs momentum > 0 and dampening 0).
         maximize: ascend instead of descend.
+        foreach: False for the per-parameter path; True or None (default) for the fused
+            update where the parameters qualify (see :meth:`Optimizer.step`).
+        fused: True to require the fused update (one backend call per group: the gradient
+            read once, parameter and momentum buffer written once), False to forbid it; None
+            (default) uses it where the parameters qualify. Same numbers either way.
 
     Example:
         >>> import dl_kernels as dlk
@@ -54,6 +62,8 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         if momentum < 0:
             raise ValueError(f"Invalid momentum value: expected >= 0, got {momentum}")
@@ -62,7 +72,8 @@ class SGD(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
-                        "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize}
+                        "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize,
+                        "foreach": foreach, "fused": fused}
         super().__init__(params, defaults)
 
     def _update(self, p: Any, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
@@ -79,6 +90,22 @@ class SGD(Optimizer):
                 buf.mul_(momentum).add_(g, alpha=1 - group["dampening"])
             g = g + buf * momentum if group["nesterov"] else buf
         p.add_(g, alpha=-group["lr"])
+
+    def _fused_step(self, group: dict[str, Any], params: list[Any]) -> None:
+        be = params[0]._be
+        momentum = group["momentum"]
+        bufs = None
+        if momentum != 0:
+            bufs = [self.state_of(p).get("momentum_buffer") for p in params]
+        arrays = None if bufs is None else [None if b is None else b._data for b in bufs]
+        out = be.sgd_update([p._data for p in params], [p.grad._data for p in params], arrays,
+                            lr=group["lr"], momentum=momentum, dampening=group["dampening"],
+                            weight_decay=group["weight_decay"], nesterov=group["nesterov"],
+                            maximize=group["maximize"])
+        if bufs is not None:  # the buffers made on this first step become state
+            for p, b, a in zip(params, bufs, out):
+                if b is None:
+                    self.state_of(p)["momentum_buffer"] = Tensor._wrap(a, be)
 
 
 class Adagrad(Optimizer):
@@ -208,6 +235,11 @@ class Adam(Optimizer):
             decay).
         amsgrad: use the maximum of past v (Reddi et al. 2018).
         maximize: ascend instead of descend.
+        foreach: False for the per-parameter path; True or None (default) for the fused
+            update where the parameters qualify (see :meth:`Optimizer.step`).
+        fused: True to require the fused update (one backend call per group: θ, g, m, v read
+            once, θ, m, v written once), False to forbid it; None (default) uses it where the
+            parameters qualify. Same numbers either way.
 
     Example:
         >>> import dl_kernels as dlk
@@ -229,13 +261,16 @@ class Adam(Optimizer):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
             raise ValueError(f"Invalid betas: expected each in [0, 1), got {betas}")
         if eps < 0 or weight_decay < 0:
             raise ValueError("Adam: eps and weight_decay must be >= 0")
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
-                        "amsgrad": amsgrad, "maximize": maximize}
+                        "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
+                        "fused": fused}
         super().__init__(params, defaults)
 
     def _update(self, p: Any, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
@@ -268,6 +303,29 @@ class Adam(Optimizer):
             denom = (v.sqrt() / bias_correction2_sqrt).add_(group["eps"])
         p.addcdiv_(m, denom, value=-lr / bias_correction1)
 
+    def _fused_step(self, group: dict[str, Any], params: list[Any]) -> None:
+        be = params[0]._be
+        amsgrad = group["amsgrad"]
+        states = [self.state_of(p) for p in params]
+        for p, state in zip(params, states):
+            if not state:  # as _update: zero moments before the first step
+                state["step"] = 0
+                state["exp_avg"] = zeros_like(p.detach())
+                state["exp_avg_sq"] = zeros_like(p.detach())
+                if amsgrad:
+                    state["max_exp_avg_sq"] = zeros_like(p.detach())
+        vmax = [st["max_exp_avg_sq"]._data for st in states] if amsgrad else None
+        beta1, beta2 = group["betas"]
+        be.adam_update([p._data for p in params], [p.grad._data for p in params],
+                       [st["exp_avg"]._data for st in states],
+                       [st["exp_avg_sq"]._data for st in states], vmax,
+                       [int(st["step"]) + 1 for st in states], lr=group["lr"], beta1=beta1,
+                       beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
+                       amsgrad=amsgrad, maximize=group["maximize"],
+                       decoupled_weight_decay=self._decoupled)
+        for state in states:  # counted once the update has happened
+            state["step"] += 1
+
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019): θ ← θ·(1 − lr·wd) first,
@@ -286,6 +344,8 @@ class AdamW(Adam):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, maximize=maximize)
+                         amsgrad=amsgrad, maximize=maximize, foreach=foreach, fused=fused)

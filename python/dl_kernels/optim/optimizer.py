@@ -5,6 +5,11 @@ Semantics follow ``torch.optim.Optimizer``: ``params`` is an iterable of tensors
 ``zero_grad(set_to_none=True)``; ``step(closure=None)``; ``state_dict()`` holds the state
 keyed by the parameter's position over all groups, and ``load_state_dict`` restores it onto
 the same parameters in the same order.
+
+Optimisers with a fused update (SGD, Adam, AdamW) take ``fused`` and ``foreach`` flags as
+``torch.optim`` does: a group's step is then one backend call over all its parameters
+(``backend.sgd_update`` / ``adam_update``: every element read and written once) instead of a
+chain of whole-array operations per parameter. Both paths give the same numbers, bit for bit.
 """
 
 from __future__ import annotations
@@ -18,9 +23,41 @@ import numpy as np
 from dl_kernels.autograd.engine import no_grad
 from dl_kernels.tensor import Tensor, tensor
 
+_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
 
 def _is_tensor(x: Any) -> bool:
     return isinstance(x, Tensor)
+
+
+def _not_fusable(p: Any) -> str | None:
+    """Why parameter ``p`` cannot take the fused update (None when it can)."""
+    d = p._data
+    if d.dtype not in _FUSED_DTYPES:
+        return f"has dtype {d.dtype}, expected float32 or float64"
+    if not p._be.is_contiguous(d):
+        return "is not contiguous"
+    return None
+
+
+def _not_fusable_group(params: list[Any]) -> str | None:
+    """Why the parameters (all with a gradient) cannot share one fused update, or None: one
+    backend, one floating dtype, contiguous, and each gradient of its parameter's dtype and
+    shape (the backend copies a gradient of other strides)."""
+    be, dtype = params[0]._be, params[0]._data.dtype
+    for i, p in enumerate(params):
+        why = _not_fusable(p)
+        if why is None and (p._be is not be or p.grad._be is not be):
+            why = "is on another device than the first"
+        if why is None and p._data.dtype != dtype:
+            why = f"has dtype {p._data.dtype}, the first parameter {dtype}"
+        g = p.grad._data
+        if why is None and (g.dtype != p._data.dtype or g.shape != p._data.shape):
+            why = (f"has a gradient of dtype {g.dtype} and shape {tuple(g.shape)}, expected "
+                   f"{p._data.dtype} and {tuple(p._data.shape)}")
+        if why is not None:
+            return f"parameter {i} of the group {why}"
+    return None
 
 
 class Optimizer:
@@ -32,7 +69,9 @@ class Optimizer:
         defaults: the hyper-parameters of every group that does not set its own.
 
     A training step is ``opt.zero_grad(); loss.backward(); opt.step()``. Subclasses
-    implement ``_update(p, grad, group, state)`` for one parameter.
+    implement ``_update(p, grad, group, state)`` for one parameter, and may implement
+    ``_fused_step(group, params)`` for all the parameters of a group in one call (see
+    :meth:`step` for when it runs).
 
     Example:
         >>> import dl_kernels as dlk
@@ -82,6 +121,26 @@ class Optimizer:
         lr = group.get("lr")
         if lr is not None and lr < 0:
             raise ValueError(f"Invalid learning rate: expected >= 0, got {lr}")
+        if group.get("fused") and group.get("foreach"):
+            raise ValueError("`fused` and `foreach` cannot be `True` together")
+        if group.get("fused"):  # as torch: checked when the parameters arrive
+            for i, p in enumerate(group["params"]):
+                why = _not_fusable(p)
+                if why is not None:
+                    raise ValueError(f"fused=True: parameter {i} of the group {why}")
+
+    def _fused_mode(self, group: dict[str, Any]) -> str | None:
+        """How a group steps: "required" (fused=True), "auto" (the fused update where the
+        parameters qualify: the default, and foreach=True, our multi-tensor path being the
+        fused update) or None (the per-parameter path: fused=False or foreach=False)."""
+        if type(self)._fused_step is Optimizer._fused_step:
+            return None
+        fused, foreach = group.get("fused"), group.get("foreach")
+        if fused:
+            return "required"
+        if foreach is False or (fused is False and not foreach):
+            return None
+        return "auto"
 
     # ---- per-parameter state --------------------------------------------------------------
     def state_of(self, p: Any) -> dict[str, Any]:
@@ -103,19 +162,55 @@ class Optimizer:
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient, once. ``closure`` (optional) re-runs the
         forward and backward and returns the loss, which ``step`` returns.
+
+        A group takes the fused update (one backend call for all its parameters) when the
+        optimiser has one and the group's flags allow it (``fused=True``; or by default, and
+        with ``foreach=True``, where the parameters qualify: one floating dtype, contiguous,
+        gradients of their parameter's dtype and shape, no two sharing memory); otherwise each
+        parameter is updated in turn. ``fused=True`` on parameters that do not qualify is a
+        ValueError naming the parameter.
         """
         loss = None
         if closure is not None:
             loss = closure()  # the closure runs forward and backward itself
         with no_grad():
             for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
+                params = [p for p in group["params"] if p.grad is not None]
+                if not params:
+                    continue
+                mode = self._fused_mode(group)
+                if mode is not None and self._try_fused(group, params, mode == "required"):
+                    continue
+                for p in params:
                     self._update(p, p.grad, group, self.state_of(p))
         return loss
 
+    def _try_fused(self, group: dict[str, Any], params: list[Any], required: bool) -> bool:
+        """Run the fused update of a group; False (nothing changed) where it does not apply."""
+        why = _not_fusable_group(params)
+        if why is not None:
+            if required:
+                raise ValueError(f"fused=True: {why}")
+            return False
+        try:
+            self._fused_step(group, params)
+        except ValueError:
+            # The backend checks everything (memory shared between arrays, a hyper-parameter
+            # set out of range after construction) before it writes anything: the
+            # per-parameter path then does what it always did.
+            if required:
+                raise
+            return False
+        return True
+
     def _update(self, p: Any, grad: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _fused_step(self, group: dict[str, Any], params: list[Any]) -> None:
+        """All ``params`` of ``group`` (each with a gradient) in one backend call. When it
+        raises ValueError no parameter or running average may have changed (zero state the
+        per-parameter path would create alike may). Optimisers without a fused update keep
+        this one."""
         raise NotImplementedError
 
     # ---- state_dict ---------------------------------------------------------------------
