@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from dl_kernels import _C
 
-RUNGS = ["reference", "avx512"] if _C.build_info()["cpu_avx512"] else ["reference"]
+_INFO = _C.build_info()
+RUNGS = ["reference"] + ["avx2"] * bool(_INFO["cpu_avx2_fma"]) + ["avx512"] * bool(_INFO["cpu_avx512"])
 SHAPES = [(1, 1), (1, 7), (5, 10), (13, 17), (40, 32), (31, 33), (7, 1000)]
 
 
