@@ -129,8 +129,11 @@ static void forward_reference(int64_t N, int64_t C, const T* x, const int64_t* t
       double sx;
       const double l = row_lse(row, C, &sx);
       lse[i] = l;
-      loss[i] =
-          t[i] == ign ? T(0) : T((1 - eps) * (l - double(row[t[i]])) + eps * (l - sx / double(C)));
+      // The smoothing term only when eps != 0: a -inf logit makes sx = -inf, and 0 * inf = NaN
+      // where PyTorch gives a finite loss.
+      double li = (1 - eps) * (l - double(row[t[i]]));
+      if (eps != 0) li += eps * (l - sx / double(C));
+      loss[i] = t[i] == ign ? T(0) : T(li);
     }
   });
 }
