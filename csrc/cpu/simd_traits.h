@@ -51,6 +51,10 @@ struct F32x16 {
   static vec with_lane(vec v, int lane, T x) {
     return _mm512_mask_mov_ps(v, mask(1u << lane), _mm512_set1_ps(x));
   }
+  // v, with 0 in the lanes where a < b (false for NaN: a NaN lane keeps v).
+  static vec zero_if_less(vec v, vec a, vec b) {
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, b, _CMP_NLT_UQ), v);
+  }
   static T reduce_max(vec v) { return _mm512_reduce_max_ps(v); }
   static dvec dzero() { return _mm512_setzero_pd(); }
   // acc += v's lanes widened to double (two halves: lo gets lanes 0-7, hi 8-15).
@@ -115,7 +119,8 @@ struct F32x8 {
   static vec round(vec v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   // p * 2^n for integral n in [-252, 254], p in [0.5, 2): two exact factors 2^(n/2) and
   // 2^(n - n/2), each a normal float, so the product rounds once: gradual underflow below
-  // 2^-126 and overflow to inf above 2^128, as vscalefps does.
+  // 2^-126 and overflow to inf above 2^128, as vscalefps does (2^128 itself is not a float,
+  // and exp(88.7) = 0.98 * 2^128 is).
   static vec ldexp(vec p, vec n) {
     const __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1);
     const __m256i n2 = _mm256_sub_epi32(ni, n1), bias = _mm256_set1_epi32(127);
@@ -127,6 +132,10 @@ struct F32x8 {
     const __m256i hit = _mm256_cmpeq_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                            _mm256_set1_epi32(lane));
     return _mm256_blendv_ps(v, _mm256_set1_ps(x), _mm256_castsi256_ps(hit));
+  }
+  // v, with 0 in the lanes where a < b (false for NaN: a NaN lane keeps v).
+  static vec zero_if_less(vec v, vec a, vec b) {
+    return _mm256_andnot_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ), v);
   }
   static T reduce_max(vec v) {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
