@@ -56,6 +56,40 @@ struct F32x16 {
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, b, _CMP_NLT_UQ), v);
   }
   static T reduce_max(vec v) { return _mm512_reduce_max_ps(v); }
+  // Small-C rows, one row per lane: int32 offsets and gathers.
+  using ivec = __m512i;
+  static ivec load_i32(const int32_t* p) { return _mm512_loadu_si512(p); }
+  static ivec add_i32(ivec a, int b) { return _mm512_add_epi32(a, _mm512_set1_epi32(b)); }
+  static vec gather(const T* base, ivec idx) { return _mm512_i32gather_ps(idx, base, 4); }
+  // p[k] = double(a_k) + double(b_k) for all 16 lanes.
+  static void store_sum_wide(double* p, vec a, vec b) {
+    const __m256 a_hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
+    const __m256 b_hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(b), 1));
+    _mm512_storeu_pd(p, _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(a)),
+                                      _mm512_cvtps_pd(_mm512_castps512_ps256(b))));
+    _mm512_storeu_pd(p + 8, _mm512_add_pd(_mm512_cvtps_pd(a_hi), _mm512_cvtps_pd(b_hi)));
+  }
+  // log(x) for x > 0 (NaN gives NaN): x = m 2^e with m in [0.75, 1.5) (vgetmantps /
+  // vgetexpps), log m = 2 atanh(u), u = (m - 1)/(m + 1) in [-0.143, 0.2], odd series to u^9.
+  static vec log(vec x) {
+    const vec one = _mm512_set1_ps(1.0f);
+    const vec m = _mm512_getmant_ps(x, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_src);
+    vec e = _mm512_getexp_ps(x);
+    e = _mm512_mask_add_ps(e, _mm512_cmp_ps_mask(m, one, _CMP_LT_OQ), e, one);
+    return log_tail(m, e);
+  }
+  static vec log_tail(vec m, vec e) {
+    const vec one = _mm512_set1_ps(1.0f);
+    const vec u = _mm512_div_ps(_mm512_sub_ps(m, one), _mm512_add_ps(m, one));
+    const vec u2 = _mm512_mul_ps(u, u);
+    vec p = _mm512_set1_ps(1.0f / 9.0f);
+    p = _mm512_fmadd_ps(p, u2, _mm512_set1_ps(1.0f / 7.0f));
+    p = _mm512_fmadd_ps(p, u2, _mm512_set1_ps(1.0f / 5.0f));
+    p = _mm512_fmadd_ps(p, u2, _mm512_set1_ps(1.0f / 3.0f));
+    p = _mm512_fmadd_ps(p, u2, one);
+    return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693147180559945309f),
+                           _mm512_mul_ps(_mm512_add_ps(u, u), p));
+  }
   static dvec dzero() { return _mm512_setzero_pd(); }
   // acc += v's lanes widened to double (two halves: lo gets lanes 0-7, hi 8-15).
   static void add_wide(dvec& lo, dvec& hi, vec v) {
@@ -142,6 +176,42 @@ struct F32x8 {
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));
     m = _mm_max_ss(m, _mm_movehdup_ps(m));
     return _mm_cvtss_f32(m);
+  }
+  // Small-C rows, one row per lane: int32 offsets and gathers.
+  using ivec = __m256i;
+  static ivec load_i32(const int32_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  }
+  static ivec add_i32(ivec a, int b) { return _mm256_add_epi32(a, _mm256_set1_epi32(b)); }
+  static vec gather(const T* base, ivec idx) { return _mm256_i32gather_ps(base, idx, 4); }
+  // p[k] = double(a_k) + double(b_k) for all 8 lanes.
+  static void store_sum_wide(double* p, vec a, vec b) {
+    _mm256_storeu_pd(p, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)),
+                                      _mm256_cvtps_pd(_mm256_castps256_ps128(b))));
+    _mm256_storeu_pd(p + 4, _mm256_add_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)),
+                                          _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1))));
+  }
+  // log(x) for normal x > 0 (NaN gives NaN), as F32x16::log with the exponent and mantissa
+  // taken from the bits: m in [1, 2), halved (and e + 1) where m >= 1.5.
+  static vec log(vec x) {
+    const __m256i bits = _mm256_castps_si256(x);
+    const __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127));
+    vec m = _mm256_castsi256_ps(_mm256_or_si256(
+        _mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)), _mm256_set1_epi32(0x3F800000)));
+    const vec big = _mm256_cmp_ps(m, _mm256_set1_ps(1.5f), _CMP_GE_OQ);
+    m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
+    const vec ef = _mm256_add_ps(_mm256_cvtepi32_ps(e), _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
+    const vec one = _mm256_set1_ps(1.0f);
+    const vec u = _mm256_div_ps(_mm256_sub_ps(m, one), _mm256_add_ps(m, one));
+    const vec u2 = _mm256_mul_ps(u, u);
+    vec p = _mm256_set1_ps(1.0f / 9.0f);
+    p = _mm256_fmadd_ps(p, u2, _mm256_set1_ps(1.0f / 7.0f));
+    p = _mm256_fmadd_ps(p, u2, _mm256_set1_ps(1.0f / 5.0f));
+    p = _mm256_fmadd_ps(p, u2, _mm256_set1_ps(1.0f / 3.0f));
+    p = _mm256_fmadd_ps(p, u2, one);
+    const vec r = _mm256_fmadd_ps(ef, _mm256_set1_ps(0.693147180559945309f),
+                                  _mm256_mul_ps(_mm256_add_ps(u, u), p));
+    return _mm256_or_ps(r, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));  // NaN lanes: all ones, a NaN
   }
   static dvec dzero() { return _mm256_setzero_pd(); }
   static void add_wide(dvec& lo, dvec& hi, vec v) {

@@ -1,8 +1,5 @@
 // The AVX2 + FMA rung of softmax_xent.cpp (float32, 8 lanes): softmax_xent_simd.h over
 // simd::F32x8. Compiled with -mavx2 -mfma; called only when dlk::cpu_has_avx2_fma().
-// Unlike the AVX-512 rung there is no gather path for small C: every row is one masked vector
-// loop (AMD Zen runs vgatherdps as a long microcoded sequence, and a row of 10 classes costs a
-// few ns either way).
 #include <algorithm>
 #include <cstdint>
 
@@ -18,6 +15,13 @@ int64_t row_grain(int64_t C) { return std::max<int64_t>(1, 32768 / std::max<int6
 
 void softmax_xent_forward_avx2(int64_t N, int64_t C, const float* x, const int64_t* t,
                                int64_t ign, double eps, float* loss, double* lse) {
+  if (C <= xent_simd::kSmallC) {
+    const int64_t groups = (N + 7) / 8;  // whole 8-row groups per thread
+    parallel_for(groups, std::max<int64_t>(1, 32768 / (8 * C)), [&](int64_t g0, int64_t g1) {
+      xent_simd::forward_small_c<V>(g0 * 8, std::min(N, g1 * 8), C, x, t, ign, eps, loss, lse);
+    });
+    return;
+  }
   parallel_for(N, row_grain(C), [&](int64_t begin, int64_t end) {
     xent_simd::forward_rows<V>(begin, end, C, x, t, ign, eps, loss, lse);
   });
