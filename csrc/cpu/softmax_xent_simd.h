@@ -74,8 +74,10 @@ struct RowStats {
 
 // Sum over the row of f(v) where v are the loaded vectors (tail lanes loaded as `fill`, which f
 // must map to 0): floats per block of kBlockVectors vectors (two accumulators), then double.
+// With `prefetch`, the same offsets of that other array (the next row) are prefetched into L2.
 template <class V, class F>
-static inline double blocked_sum(const float* x, int64_t C, float fill, F&& f) {
+static inline double blocked_sum(const float* x, int64_t C, float fill, F&& f,
+                                 const float* prefetch = nullptr) {
   constexpr int64_t L = V::lanes;
   typename V::dvec lo = V::dzero(), hi = V::dzero();
   int64_t j = 0;
@@ -83,6 +85,9 @@ static inline double blocked_sum(const float* x, int64_t C, float fill, F&& f) {
     const int64_t end = std::min(C - C % L, j + 2 * kBlockVectors * L);
     typename V::vec s0 = V::zero(), s1 = V::zero();
     for (; j + 2 * L <= end; j += 2 * L) {
+      if (prefetch)
+        for (int64_t k = 0; k < 2 * L; k += 16)  // one 64-byte line per 16 floats
+          _mm_prefetch(reinterpret_cast<const char*>(prefetch + j + k), _MM_HINT_T1);
       s0 = V::add(s0, f(V::loadu(x + j)));
       s1 = V::add(s1, f(V::loadu(x + j + L)));
     }
@@ -97,9 +102,13 @@ static inline double blocked_sum(const float* x, int64_t C, float fill, F&& f) {
 }
 
 // Two passes over the row: max (and sum of x), then the sum of exp(x - max), reading the row
-// back from L1/L2 (a 32000-float row is 128 KiB).
+// back from L1/L2 (a 32000-float row is 128 KiB). The first pass waits on memory, the second
+// on the exp; so the second prefetches `next` (the next row, or nullptr) into L2, and the next
+// row's first pass finds it there. At 512x32000 on the (loaded) AMD, the forward's best of 15
+// went from 29-31 ms to 21-25 ms; cache-resident rows take ~10 ms, so there is more to find.
 template <class V>
-static inline RowStats row_stats(const float* x, int64_t C, bool want_sum_x) {
+static inline RowStats row_stats(const float* x, int64_t C, bool want_sum_x,
+                                 const float* next = nullptr) {
   constexpr int64_t L = V::lanes;
   const float ninf = -std::numeric_limits<float>::infinity();
   typename V::vec vmax = V::set1(ninf);
@@ -110,7 +119,8 @@ static inline RowStats row_stats(const float* x, int64_t C, bool want_sum_x) {
   if (want_sum_x) st.sum_x = blocked_sum<V>(x, C, 0.0f, [](typename V::vec v) { return v; });
   const typename V::vec vm = V::set1(st.m);
   // Tail lanes hold -inf: exp(-inf - m) = 0 for finite m (a row with m = +-inf is NaN anyway).
-  st.s = blocked_sum<V>(x, C, ninf, [&](typename V::vec v) { return exp_v<V>(V::sub(v, vm)); });
+  st.s = blocked_sum<V>(
+      x, C, ninf, [&](typename V::vec v) { return exp_v<V>(V::sub(v, vm)); }, next);
   return st;
 }
 
@@ -121,7 +131,7 @@ static inline void forward_rows(int64_t i0, int64_t i1, int64_t C, const float* 
                                 double* lse) {
   for (int64_t i = i0; i < i1; ++i) {
     const float* row = x + i * C;
-    const RowStats st = row_stats<V>(row, C, eps != 0);
+    const RowStats st = row_stats<V>(row, C, eps != 0, i + 1 < i1 ? row + C : nullptr);
     const double log_s = std::log(st.s), m = st.m;
     lse[i] = m + log_s;
     if (t[i] == ign) {
@@ -248,7 +258,7 @@ static inline void log_softmax_rows(int64_t i0, int64_t i1, int64_t C, const flo
   for (int64_t i = i0; i < i1; ++i) {
     const float* row = x + i * C;
     float* yrow = y + i * C;
-    const RowStats st = row_stats<V>(row, C, false);
+    const RowStats st = row_stats<V>(row, C, false, i + 1 < i1 ? row + C : nullptr);
     const double lse = double(st.m) + std::log(st.s);
     const float hi = float(lse), lo = float(lse - double(hi));
     const typename V::vec vhi = V::set1(hi), vlo = V::set1(lo);
