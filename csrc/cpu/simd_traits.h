@@ -94,10 +94,12 @@ struct F32x16 {
   // acc += v's lanes widened to double (two halves: lo gets lanes 0-7, hi 8-15).
   static void add_wide(dvec& lo, dvec& hi, vec v) {
     lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
-    hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(
-                                _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+    hi = _mm512_add_pd(
+        hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
   }
-  static double reduce_wide(dvec lo, dvec hi) { return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi)); }
+  static double reduce_wide(dvec lo, dvec hi) {
+    return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
+  }
 };
 
 struct F64x8 {
@@ -140,8 +142,7 @@ struct F32x8 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
   static vec load_tail(const T* p, mask m, T fill) {
-    return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m),
-                            _mm256_castsi256_ps(m));
+    return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
   }
   static void store_tail(T* p, mask m, vec v) { _mm256_maskstore_ps(p, m, v); }
   static void stream(T* p, vec v) { _mm256_stream_ps(p, v); }  // p 32-byte aligned
@@ -150,7 +151,9 @@ struct F32x8 {
   // max/min return the second operand when either is NaN.
   static vec max(vec a, vec b) { return _mm256_max_ps(a, b); }
   static vec min(vec a, vec b) { return _mm256_min_ps(a, b); }
-  static vec round(vec v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static vec round(vec v) {
+    return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
   // p * 2^n for integral n in [-252, 254], p in [0.5, 2): two exact factors 2^(n/2) and
   // 2^(n - n/2), each a normal float, so the product rounds once: gradual underflow below
   // 2^-126 and overflow to inf above 2^128, as vscalefps does (2^128 itself is not a float,
@@ -163,8 +166,8 @@ struct F32x8 {
     return _mm256_mul_ps(_mm256_mul_ps(p, f1), f2);
   }
   static vec with_lane(vec v, int lane, T x) {
-    const __m256i hit = _mm256_cmpeq_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                           _mm256_set1_epi32(lane));
+    const __m256i hit =
+        _mm256_cmpeq_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(lane));
     return _mm256_blendv_ps(v, _mm256_set1_ps(x), _mm256_castsi256_ps(hit));
   }
   // v, with 0 in the lanes where a < b (false for NaN: a NaN lane keeps v).

@@ -39,7 +39,7 @@
 namespace dlk::cpu {
 
 // Defined in softmax_xent_avx512.cpp and softmax_xent_avx2.cpp.
-#define DLK_XENT_RUNG(isa)                                                                      \
+#define DLK_XENT_RUNG(isa)                                                                     \
   void softmax_xent_forward_##isa(int64_t N, int64_t C, const float* x, const int64_t* t,      \
                                   int64_t ignore_index, double eps, float* loss, double* lse); \
   void softmax_xent_backward_##isa(int64_t N, int64_t C, const float* x, const int64_t* t,     \
@@ -139,8 +139,9 @@ static void forward_reference(int64_t N, int64_t C, const T* x, const int64_t* t
 }
 
 template <typename T>
-static void backward_reference(int64_t N, int64_t C, const T* x, const int64_t* t, const double* lse,
-                               int64_t ign, double eps, const T* rs, double scale, T* dx) {
+static void backward_reference(int64_t N, int64_t C, const T* x, const int64_t* t,
+                               const double* lse, int64_t ign, double eps, const T* rs,
+                               double scale, T* dx) {
   parallel_for(N, row_grain(C), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const T* row = x + i * C;
@@ -244,12 +245,12 @@ void softmax_xent_exp(int64_t n, const float* x, float* y) {
   }
 }
 
-#define DLK_INSTANTIATE(T)                                                                     \
-  template void softmax_xent_forward<T>(int64_t, int64_t, const T*, const int64_t*, int64_t,   \
-                                        double, T*, double*);                                  \
-  template void softmax_xent_backward<T>(int64_t, int64_t, const T*, const int64_t*,           \
+#define DLK_INSTANTIATE(T)                                                                      \
+  template void softmax_xent_forward<T>(int64_t, int64_t, const T*, const int64_t*, int64_t,    \
+                                        double, T*, double*);                                   \
+  template void softmax_xent_backward<T>(int64_t, int64_t, const T*, const int64_t*,            \
                                          const double*, int64_t, double, const T*, double, T*); \
-  template void log_softmax_forward<T>(int64_t, int64_t, const T*, T*);                        \
+  template void log_softmax_forward<T>(int64_t, int64_t, const T*, T*);                         \
   template void log_softmax_backward<T>(int64_t, int64_t, const T*, const T*, T*);
 DLK_INSTANTIATE(float)
 DLK_INSTANTIATE(double)

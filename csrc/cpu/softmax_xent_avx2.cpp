@@ -13,8 +13,8 @@ using V = simd::F32x8;
 int64_t row_grain(int64_t C) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(C, 1)); }
 }  // namespace
 
-void softmax_xent_forward_avx2(int64_t N, int64_t C, const float* x, const int64_t* t,
-                               int64_t ign, double eps, float* loss, double* lse) {
+void softmax_xent_forward_avx2(int64_t N, int64_t C, const float* x, const int64_t* t, int64_t ign,
+                               double eps, float* loss, double* lse) {
   if (C <= xent_simd::kSmallC) {
     const int64_t groups = (N + 7) / 8;  // whole 8-row groups per thread
     parallel_for(groups, std::max<int64_t>(1, 32768 / (8 * C)), [&](int64_t g0, int64_t g1) {
@@ -28,8 +28,8 @@ void softmax_xent_forward_avx2(int64_t N, int64_t C, const float* x, const int64
 }
 
 void softmax_xent_backward_avx2(int64_t N, int64_t C, const float* x, const int64_t* t,
-                                const double* lse, int64_t ign, double eps,
-                                const float* row_scale, double scale, float* dx) {
+                                const double* lse, int64_t ign, double eps, const float* row_scale,
+                                double scale, float* dx) {
   const bool stream = N * C * int64_t{4} > (int64_t{16} << 20);
   parallel_for(N, row_grain(C), [&](int64_t begin, int64_t end) {
     xent_simd::backward_rows<V>(begin, end, C, x, t, lse, ign, eps, row_scale, scale, dx, stream);

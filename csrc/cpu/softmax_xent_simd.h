@@ -119,16 +119,15 @@ static inline RowStats row_stats(const float* x, int64_t C, bool want_sum_x,
   if (want_sum_x) st.sum_x = blocked_sum<V>(x, C, 0.0f, [](typename V::vec v) { return v; });
   const typename V::vec vm = V::set1(st.m);
   // Tail lanes hold -inf: exp(-inf - m) = 0 for finite m (a row with m = +-inf is NaN anyway).
-  st.s = blocked_sum<V>(
-      x, C, ninf, [&](typename V::vec v) { return exp_v<V>(V::sub(v, vm)); }, next);
+  st.s =
+      blocked_sum<V>(x, C, ninf, [&](typename V::vec v) { return exp_v<V>(V::sub(v, vm)); }, next);
   return st;
 }
 
 // Forward over rows [i0, i1): lse_i = m + log s in double; loss as in the header comment.
 template <class V>
-static inline void forward_rows(int64_t i0, int64_t i1, int64_t C, const float* x,
-                                const int64_t* t, int64_t ign, double eps, float* loss,
-                                double* lse) {
+static inline void forward_rows(int64_t i0, int64_t i1, int64_t C, const float* x, const int64_t* t,
+                                int64_t ign, double eps, float* loss, double* lse) {
   for (int64_t i = i0; i < i1; ++i) {
     const float* row = x + i * C;
     const RowStats st = row_stats<V>(row, C, eps != 0, i + 1 < i1 ? row + C : nullptr);
@@ -204,8 +203,8 @@ static inline void forward_small_c(int64_t i0, int64_t i1, int64_t C, const floa
 // out as non-temporal stores: a dlogits bigger than the caches is not read back soon, and
 // streaming skips the read-for-ownership of every line (a third of the backward's traffic).
 template <class V>
-static inline void row_scaled_exp(const float* x, double lse, float a, float b, int64_t t,
-                                  float bt, float* y, int64_t C, bool stream) {
+static inline void row_scaled_exp(const float* x, double lse, float a, float b, int64_t t, float bt,
+                                  float* y, int64_t C, bool stream) {
   using vec = typename V::vec;
   constexpr int64_t L = V::lanes;
   const float hi = float(lse), lo = float(lse - double(hi));
@@ -287,8 +286,9 @@ static inline void log_softmax_backward_rows(int64_t i0, int64_t i1, int64_t C, 
       V::storeu(out + j, V::fnma(exp_v<V>(V::loadu(yr + j)), sg, V::loadu(g + j)));
     if (j < C) {
       const auto m = V::tail(C - j);
-      V::store_tail(out + j, m,
-                    V::fnma(exp_v<V>(V::load_tail(yr + j, m, 0.0f)), sg, V::load_tail(g + j, m, 0.0f)));
+      V::store_tail(
+          out + j, m,
+          V::fnma(exp_v<V>(V::load_tail(yr + j, m, 0.0f)), sg, V::load_tail(g + j, m, 0.0f)));
     }
   }
 }
