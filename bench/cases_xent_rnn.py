@@ -6,7 +6,8 @@ forward + backward step; PyTorch's grads are reset to None each time so nothing 
 and ours reuses its output buffer where the API allows (`out=`), as a training loop would.
 
 - softmax-CE fwd+bwd (mean reduction): work = bytes that must move at least once: the logits
-  read by the forward and by the backward, dlogits written (3 * N * C * 4).
+  read by the forward and by the backward, dlogits written (3 * N * C * 4). `auto` runs the
+  widest vector rung the CPU has (avx512 or avx2); one row forces the scalar reference rung.
 - LSTM / GRU layer fwd+bwd, T=50, N=64, I=128, H=256 (GRU: reset_after, the form torch.nn.GRU
   computes): work = 3 x the forward GEMM flops 2*T*N*G*H*(I+H) (forward, data gradients,
   weight gradients). PyTorch: nn.LSTM (oneDNN) / nn.GRU, input grad included.
@@ -27,7 +28,7 @@ TITLE = "Softmax cross-entropy, LSTM and GRU (float32, forward + backward)"
 
 
 
-def xent_case(n: int, c: int) -> Case:
+def xent_case(n: int, c: int, rung: str = "auto") -> Case:
     def make() -> tuple[Fn, Fn | None]:
         from dl_kernels import _C
 
@@ -37,8 +38,10 @@ def xent_case(n: int, c: int) -> Case:
         dx = np.empty_like(x)
 
         def ours() -> None:
+            _C.set_softmax_xent_rung(rung)
             _, lse = _C.softmax_cross_entropy_forward(x, t)
             _C.softmax_cross_entropy_backward(x, t, lse, 1.0, out=dx)
+            _C.set_softmax_xent_rung("auto")
 
         torch = optional_torch()
         if torch is None:
@@ -51,7 +54,8 @@ def xent_case(n: int, c: int) -> Case:
 
         return ours, theirs
 
-    return Case(f"softmax-CE {n}×{c}", "GB/s", 3.0 * n * c * 4, make)
+    name = f"softmax-CE {n}×{c}" + ("" if rung == "auto" else f" [{rung} rung]")
+    return Case(name, "GB/s", 3.0 * n * c * 4, make)
 
 
 def _weights(rng, g: int, i: int, h: int):
@@ -188,6 +192,8 @@ def cell_case(kind: str, n: int, i: int, h: int) -> Case:
 CASES = [
     xent_case(4096, 10),
     xent_case(512, 32000),
+    # The scalar libm rung: what `auto` ran on AVX2-only CPUs before the avx2 rung.
+    xent_case(512, 32000, rung="reference"),
     lstm_layer_case(50, 64, 128, 256),
     lstm_layer_case(50, 64, 128, 256, gemm_path="library"),
     gru_layer_case(50, 64, 128, 256),

@@ -21,7 +21,15 @@ def rnn_rung(request):
     _C.set_rnn_rung("auto")
 
 
-@pytest.fixture(params=RUNGS)
+# softmax_xent also has an AVX2 rung: what `auto` runs on an AVX2 CPU without AVX-512.
+XENT_RUNGS = [
+    *RUNGS,
+    pytest.param("avx2", marks=pytest.mark.skipif(not _C.build_info()["cpu_avx2_fma"],
+                                                  reason="CPU lacks AVX2 + FMA")),
+]
+
+
+@pytest.fixture(params=XENT_RUNGS)
 def xent_rung(request):
     _C.set_softmax_xent_rung(request.param)
     yield request.param

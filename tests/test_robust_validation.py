@@ -79,12 +79,14 @@ def _xent_inputs(N=4, C=5):
 
 
 def test_cross_entropy_backward_refuses_out_overlapping_lse():
+    # lse is float64 (a float32 one is widened into a copy, which cannot alias out).
     x, t, lse = _xent_inputs()
-    buf = np.zeros(4 * 5 + 4, np.float32)
-    lse_view = buf[:4]
+    buf = np.zeros(32 + 4 * 5 * 4, np.uint8)
+    lse_view = buf[:32].view(np.float64)
     lse_view[:] = lse
     with pytest.raises(ValueError, match="out must not share memory with lse"):
-        _C.softmax_cross_entropy_backward(x, t, lse_view, out=buf[2:22].reshape(4, 5))
+        _C.softmax_cross_entropy_backward(x, t, lse_view,
+                                          out=buf[16:96].view(np.float32).reshape(4, 5))
 
 
 def test_cross_entropy_backward_refuses_out_overlapping_grad_loss():

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from dl_kernels import _C
 
-RUNGS = ["reference", "avx512"] if _C.build_info()["cpu_avx512"] else ["reference"]
+_INFO = _C.build_info()
+RUNGS = ["reference"] + ["avx2"] * bool(_INFO["cpu_avx2_fma"]) + ["avx512"] * bool(_INFO["cpu_avx512"])
 SHAPES = [(1, 1), (1, 7), (5, 10), (13, 17), (40, 32), (31, 33), (7, 1000)]
 
 
@@ -246,3 +247,17 @@ def test_matches_torch_cross_entropy(reduction, eps):
                                            -100, eps, reduction)
     np.testing.assert_allclose(loss, ref.detach().numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_auto_runs_the_widest_rung_this_cpu_has_and_others_refuse_clearly():
+    want = "avx512" if _INFO["cpu_avx512"] else "avx2" if _INFO["cpu_avx2_fma"] else "reference"
+    _C.set_softmax_xent_rung("auto")
+    assert _C.get_softmax_xent_rung() == want
+    for name, has in [("avx2", _INFO["cpu_avx2_fma"]), ("avx512", _INFO["cpu_avx512"])]:
+        if has:
+            continue
+        with pytest.raises(ValueError, match=f"rung {name}: this CPU or build has no"):
+            _C.set_softmax_xent_rung(name)
+        assert _C.get_softmax_xent_rung() == want
+    with pytest.raises(ValueError, match="expected 'auto', 'reference', 'avx2' or 'avx512'"):
+        _C.set_softmax_xent_rung("sse")

@@ -56,11 +56,14 @@ py::tuple xent_forward(py::array logits, py::array targets, int64_t ign, double 
                        Reduction red) {
   check_logits_targets<T>(logits, targets);
   const int64_t N = logits.shape(0), C = logits.shape(1);
-  py::array_t<T> loss_rows({N}), lse({N});
+  // lse is float64 for float32 logits too (softmax_xent.h says why); it only travels to the
+  // backward.
+  py::array_t<T> loss_rows({N});
+  py::array_t<double> lse({N});
   const T* x = static_cast<const T*>(logits.data());
   const int64_t* t = static_cast<const int64_t*>(targets.data());
   T* pl = loss_rows.mutable_data();
-  T* ps = lse.mutable_data();
+  double* ps = lse.mutable_data();
   int64_t count;
   double total = 0;
   {
@@ -83,7 +86,11 @@ py::array xent_backward(py::array logits, py::array targets, py::array lse, py::
                         int64_t ign, double eps, Reduction red, py::object out) {
   check_logits_targets<T>(logits, targets);
   const int64_t N = logits.shape(0), C = logits.shape(1);
-  make_c_contiguous<T>(lse, "lse");
+  // The forward's float64 lse; a float32 one (from an older caller) is widened, and the
+  // gradient is then only as exact as it (3e-5 relative for an lse near 1000).
+  DLK_CHECK(lse.dtype().is(py::dtype::of<double>()) || lse.dtype().is(py::dtype::of<float>()),
+            "lse: expected a float64 (or float32) array, got dtype ", dtype_name(lse));
+  lse = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(lse);
   require_shape(lse, {N}, "lse");
   py::array grad_rows;
   double gscalar = 1.0;
@@ -106,7 +113,7 @@ py::array xent_backward(py::array logits, py::array targets, py::array lse, py::
   if (red == Reduction::None) require_no_overlap(dx, grad_rows, "out", "grad_loss");
   const T* x = static_cast<const T*>(logits.data());
   const int64_t* t = static_cast<const int64_t*>(targets.data());
-  const T* pl = static_cast<const T*>(lse.data());
+  const double* pl = static_cast<const double*>(lse.data());
   const T* rs = red == Reduction::None ? static_cast<const T*>(grad_rows.data()) : nullptr;
   T* pd = dx.mutable_data();
   {
@@ -180,8 +187,8 @@ void bind_softmax_xent(py::module_& m) {
       py::arg("logits"), py::arg("targets"), py::arg("ignore_index") = -100,
       py::arg("label_smoothing") = 0.0, py::arg("reduction") = "mean",
       "Fused softmax cross-entropy over logits (N, C) and int64 targets (N,).\n"
-      "Returns (loss, lse): loss is a 0-d array ('mean', 'sum') or (N,) ('none'); lse (N,) is\n"
-      "the row log-sum-exp the backward needs (no probability matrix is kept).");
+      "Returns (loss, lse): loss is a 0-d array ('mean', 'sum') or (N,) ('none'); lse (N,)\n"
+      "float64 is the row log-sum-exp the backward needs (no probability matrix is kept).");
   m.def(
       "softmax_cross_entropy_backward",
       [](py::array logits, py::array targets, py::array lse, py::object grad_loss,
@@ -219,7 +226,23 @@ void bind_softmax_xent(py::module_& m) {
   m.def(
       "set_softmax_xent_rung",
       [](const std::string& name) { cpu::set_softmax_xent_rung(cpu::xent_rung_from_name(name)); },
-      py::arg("name"), "Force 'reference', 'avx512' (float32) or 'auto'.");
+      py::arg("name"), "Force 'reference', 'avx2', 'avx512' (float32) or 'auto'.");
+  m.def(
+      "softmax_xent_exp",
+      [](py::array x) {
+        make_c_contiguous<float>(x, "x");
+        py::array_t<float> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+        const float* px = static_cast<const float*>(x.data());
+        float* py_ = y.mutable_data();
+        const int64_t n = x.size();
+        {
+          py::gil_scoped_release release;
+          cpu::softmax_xent_exp(n, px, py_);
+        }
+        return y;
+      },
+      py::arg("x"),
+      "exp(x) of a float32 array by the exp the current softmax_xent rung uses (for tests).");
   m.def("get_softmax_xent_rung",
         []() { return std::string(cpu::xent_rung_name(cpu::softmax_xent_rung_resolved(true))); });
 }
