@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=positive_int, default=5)
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--lr", type=positive_float, default=3e-3, help="Adam step (default 3e-3)")
+    p.add_argument("--embed-lr", type=float, default=1.0,
+                   help="the embedding's step as a fraction of --lr (0 freezes it; default 1)")
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="L2 penalty added to the gradients (default 0)")
     p.add_argument("--vectors", metavar="NPZ",
                    help="initialise the embedding from word vectors: an .npz with 'words' "
                         "(str array) and 'vectors' (len(words), embed)")
@@ -53,15 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _vectors(path: str):
+    """(words, vectors) from an .npz: arrays 'words' and 'vectors', or a checkpoint written by
+    ``train word2vec`` (its vocabulary and input vectors W_in)."""
     import numpy as np
 
     try:
         blob = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ValueError(f"--vectors {path}: cannot read it ({exc})") from None
+    if "win" in blob and "meta" in blob:
+        from dl_kernels.models.word2vec import Word2Vec
+
+        w2v = Word2Vec.load(path)
+        return list(w2v.vocab.itos), w2v.vectors
     if "words" not in blob or "vectors" not in blob:
-        raise ValueError(f"--vectors {path}: expected arrays 'words' and 'vectors', found "
-                         f"{sorted(blob.files)}")
+        raise ValueError(f"--vectors {path}: expected arrays 'words' and 'vectors' (or a "
+                         f"word2vec checkpoint), found {sorted(blob.files)}")
     return [str(w) for w in blob["words"]], blob["vectors"]
 
 
@@ -105,7 +116,13 @@ def run_fold(args, texts, labels, train_idx, test_idx, vectors, log) -> dict:
     if vectors is not None:
         copied = load_word_vectors(model.embedding, vocab.itos, *vectors)
         log(f"    {copied} of {len(vocab)} embedding rows from the word vectors")
-    opt = optim.Adam(model.parameters(), lr=args.lr)
+    rest = [p for name, p in model.named_parameters() if not name.startswith("embedding.")]
+    groups = [{"params": rest}]
+    if args.embed_lr > 0:
+        groups.append({"params": [model.embedding.weight], "lr": args.lr * args.embed_lr})
+    else:
+        model.embedding.weight.requires_grad_(False)
+    opt = optim.Adam(groups, lr=args.lr, weight_decay=args.weight_decay)
     lens = np.array([max(len(s), 1) for s in ids])
 
     def scores(idx) -> float:
@@ -129,7 +146,7 @@ def run_fold(args, texts, labels, train_idx, test_idx, vectors, log) -> dict:
             loss = F.cross_entropy(model(x, ln), dlk.tensor(labels[rows]))
             opt.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 5.0)
             opt.step()
             total += float(loss.item()) * len(rows)
         val = scores(val_idx)
@@ -146,6 +163,9 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
         raise ValueError(f"--dropout must be in [0, 1), got {args.dropout}")
+    if args.embed_lr < 0 or args.weight_decay < 0:
+        raise ValueError(f"--embed-lr and --weight-decay must be >= 0, got {args.embed_lr} and "
+                         f"{args.weight_decay}")
     if args.vocab < 3:
         raise ValueError(f"--vocab must be >= 3 (<pad>, <unk> and a word), got {args.vocab}")
     if args.folds < 2:
