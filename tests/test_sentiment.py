@@ -147,3 +147,20 @@ def test_vectors_come_from_an_npz_of_words_or_a_word2vec_checkpoint(tmp_path):
     np.savez(tmp_path / "other.npz", x=np.zeros(2))
     with pytest.raises(ValueError, match="expected arrays 'words' and 'vectors'"):
         _vectors(str(tmp_path / "other.npz"))
+
+
+def test_embed_lr_scales_the_embedding_step_and_zero_freezes_it():
+    from dl_kernels.tasks.sentiment import make_optimizer
+
+    x, lengths = pad_batch([np.array([1, 2, 3]), np.array([4])])
+    for embed_lr in (0.0, 0.5):
+        dlk.manual_seed(0)
+        model = SentimentLSTM(6, 3, 2)
+        before = model.embedding.weight.detach().numpy().copy()
+        opt = make_optimizer(model, 0.1, embed_lr)
+        assert [g["lr"] for g in opt.param_groups] == ([0.1] if embed_lr == 0 else [0.1, 0.05])
+        model(x, lengths).sum().backward()
+        opt.step()
+        moved = not np.array_equal(model.embedding.weight.detach().numpy(), before)
+        assert moved == (embed_lr > 0)
+        assert model.embedding.weight.requires_grad == (embed_lr > 0)
