@@ -12,7 +12,7 @@ by movie (no movie in both training and test) unless ``--split`` picks one.
 fine-tuned with the rest unless ``--embed-lr 0`` freezes them), e.g. our own word2vec trained
 on unlabelled text that holds no snippet::
 
-    python -m dl_kernels train word2vec --data newsgroups+rotten-tomatoes-plots --dim 64 \
+    python -m dl_kernels train word2vec --data newsgroups+rotten-tomatoes-plots --dim 64 \\
         --min-count 3 --tsne-words 0 --out w2v_rt
     python -m dl_kernels train sentiment --vectors w2v_rt/word2vec.npz
 """
