@@ -39,6 +39,7 @@ def test_help(name, option, capsys):
     (["word-lstm", "--dropout", "1.2"], "--dropout"),
     (["sentiment", "--folds", "1"], "--folds must be >= 2"),
     (["sentiment", "--vectors", "/nonexistent.npz"], "cannot read"),
+    (["sentiment", "--embed-lr", "-1"], "--embed-lr and --weight-decay must be >= 0"),
 ])
 def test_bad_arguments_give_one_clear_line(argv, message, capsys):
     assert main(["train", *argv]) == 1

@@ -11,7 +11,7 @@ import dl_kernels as dlk
 import numpy as np
 import pytest
 from dl_kernels.data import DataError
-from dl_kernels.data.reviews import read_rotten_tomatoes
+from dl_kernels.data.reviews import read_rotten_tomatoes, read_rotten_tomatoes_plots
 from dl_kernels.models.sentiment import (
     PAD,
     KimCNN,
@@ -123,7 +123,44 @@ def test_review_file_keeps_fresh_and_rotten_and_drops_plot_summaries(tmp_path):
     assert data.texts == ("Wonderful!", "Dull, dull.")
     np.testing.assert_array_equal(data.labels, [1, 0])
     assert data.movies == ("film_a", "film_b")
+    # The plot summaries are unlabelled in-domain text for word vectors, never a snippet.
+    assert read_rotten_tomatoes_plots(path) == ("A man, a plan.",)
     bad = tmp_path / "bad.csv.bz2"
     bad.write_bytes(b"not bz2")
     with pytest.raises(DataError, match="cannot read"):
         read_rotten_tomatoes(bad)
+
+
+def test_vectors_come_from_an_npz_of_words_or_a_word2vec_checkpoint(tmp_path):
+    from dl_kernels.models.word2vec import Word2Vec
+    from dl_kernels.tasks.sentiment import _vectors
+
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, words=np.array(["good", "bad"]), vectors=np.eye(2, dtype=np.float32))
+    words, vecs = _vectors(str(plain))
+    assert words == ["good", "bad"] and vecs.shape == (2, 2)
+    w2v = Word2Vec(dim=3, epochs=1, min_count=1, threads=1).fit([["good", "film", "good"]])
+    ckpt = w2v.save(tmp_path / "w2v.npz")
+    words, vecs = _vectors(str(ckpt))
+    assert words == w2v.vocab.itos
+    np.testing.assert_array_equal(vecs, w2v.vectors)
+    np.savez(tmp_path / "other.npz", x=np.zeros(2))
+    with pytest.raises(ValueError, match="expected arrays 'words' and 'vectors'"):
+        _vectors(str(tmp_path / "other.npz"))
+
+
+def test_embed_lr_scales_the_embedding_step_and_zero_freezes_it():
+    from dl_kernels.tasks.sentiment import make_optimizer
+
+    x, lengths = pad_batch([np.array([1, 2, 3]), np.array([4])])
+    for embed_lr in (0.0, 0.5):
+        dlk.manual_seed(0)
+        model = SentimentLSTM(6, 3, 2)
+        before = model.embedding.weight.detach().numpy().copy()
+        opt = make_optimizer(model, 0.1, embed_lr)
+        assert [g["lr"] for g in opt.param_groups] == ([0.1] if embed_lr == 0 else [0.1, 0.05])
+        model(x, lengths).sum().backward()
+        opt.step()
+        moved = not np.array_equal(model.embedding.weight.detach().numpy(), before)
+        assert moved == (embed_lr > 0)
+        assert model.embedding.weight.requires_grad == (embed_lr > 0)

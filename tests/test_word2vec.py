@@ -297,6 +297,18 @@ def test_text_file_corpus_and_its_errors(tmp_path) -> None:
         load_word_corpus("nope")
 
 
+def test_corpora_joined_by_plus_follow_one_another(tmp_path) -> None:
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("One two.\nThree\n")
+    b.write_text("four five six\n")
+    both = load_word_corpus(f"{a}+{b}")
+    assert both.documents == [["one", "two"], ["three"], ["four", "five", "six"]]
+    assert load_word_corpus(f"{a}+{b}", max_tokens=4).documents == [["one", "two"], ["three"],
+                                                                     ["four"]]
+    with pytest.raises(DataError, match="unknown corpus 'nope'"):
+        load_word_corpus(f"{a}+nope")
+
+
 def test_bundled_evaluation_sets() -> None:
     pytest.importorskip("gensim", reason="WordSim-353 and the analogies ship in gensim")
     from dl_kernels.data.word_corpora import load_analogies, load_wordsim353

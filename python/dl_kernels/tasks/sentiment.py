@@ -7,6 +7,14 @@ builds its vocabulary (``--vocab`` most frequent words of its training part, ``<
 ``<unk>``), keeps 10 % of its training part for choosing the epoch, and is scored on its
 test fold. Prints the mean accuracy over the folds, with random folds and with folds grouped
 by movie (no movie in both training and test) unless ``--split`` picks one.
+
+``--vectors`` starts the embedding from word vectors (Kim 2014's "non-static" setup: they are
+fine-tuned with the rest unless ``--embed-lr 0`` freezes them), e.g. our own word2vec trained
+on unlabelled text that holds no snippet::
+
+    python -m dl_kernels train word2vec --data newsgroups+rotten-tomatoes-plots --dim 64 \\
+        --min-count 3 --tsne-words 0 --out w2v_rt
+    python -m dl_kernels train sentiment --vectors w2v_rt/word2vec.npz
 """
 
 from __future__ import annotations
@@ -40,12 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dropout (default 0.5 for the CNN, 0.3 for the LSTM)")
     p.add_argument("--max-len", type=positive_int, default=60,
                    help="keep the first N tokens of a snippet (default 60: all of them)")
-    p.add_argument("--epochs", type=positive_int, default=5)
+    p.add_argument("--epochs", type=positive_int, default=6)
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--lr", type=positive_float, default=3e-3, help="Adam step (default 3e-3)")
+    p.add_argument("--embed-lr", type=float, default=1.0,
+                   help="the embedding's step as a fraction of --lr (0 freezes it; default 1)")
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="L2 penalty added to the gradients (default 0)")
     p.add_argument("--vectors", metavar="NPZ",
-                   help="initialise the embedding from word vectors: an .npz with 'words' "
-                        "(str array) and 'vectors' (len(words), embed)")
+                   help="initialise the embedding from word vectors: a checkpoint of "
+                        "'train word2vec', or an .npz with 'words' (str array) and 'vectors' "
+                        "(len(words), embed)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=positive_int, help="CPU threads for the kernels")
     p.add_argument("--quiet", action="store_true", help="print only the results")
@@ -53,16 +66,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _vectors(path: str):
+    """(words, vectors) from an .npz: arrays 'words' and 'vectors', or a checkpoint written by
+    ``train word2vec`` (its vocabulary and input vectors W_in)."""
     import numpy as np
 
     try:
         blob = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ValueError(f"--vectors {path}: cannot read it ({exc})") from None
+    if "win" in blob and "meta" in blob:
+        from dl_kernels.models.word2vec import Word2Vec
+
+        w2v = Word2Vec.load(path)
+        return list(w2v.vocab.itos), w2v.vectors
     if "words" not in blob or "vectors" not in blob:
-        raise ValueError(f"--vectors {path}: expected arrays 'words' and 'vectors', found "
-                         f"{sorted(blob.files)}")
+        raise ValueError(f"--vectors {path}: expected arrays 'words' and 'vectors' (or a "
+                         f"word2vec checkpoint), found {sorted(blob.files)}")
     return [str(w) for w in blob["words"]], blob["vectors"]
+
+
+def make_optimizer(model, lr: float, embed_lr: float = 1.0, weight_decay: float = 0.0):
+    """Adam over ``model``'s parameters, the embedding's step scaled by ``embed_lr``;
+    ``embed_lr == 0`` freezes the embedding (Kim's "static" vectors: no gradient is kept)."""
+    from dl_kernels import optim
+
+    rest = [p for name, p in model.named_parameters() if not name.startswith("embedding.")]
+    groups = [{"params": rest}]
+    if embed_lr > 0:
+        groups.append({"params": [model.embedding.weight], "lr": lr * embed_lr})
+    else:
+        model.embedding.weight.requires_grad_(False)
+    return optim.Adam(groups, lr=lr, weight_decay=weight_decay)
 
 
 def _batches(lengths, batch_size: int, rng, shuffle: bool):
@@ -84,7 +118,7 @@ def run_fold(args, texts, labels, train_idx, test_idx, vectors, log) -> dict:
     import numpy as np
 
     import dl_kernels as dlk
-    from dl_kernels import nn, optim
+    from dl_kernels import nn
     from dl_kernels.data import Vocab
     from dl_kernels.models.sentiment import KimCNN, SentimentLSTM, load_word_vectors, pad_batch
     from dl_kernels.nn import functional as F
@@ -105,7 +139,7 @@ def run_fold(args, texts, labels, train_idx, test_idx, vectors, log) -> dict:
     if vectors is not None:
         copied = load_word_vectors(model.embedding, vocab.itos, *vectors)
         log(f"    {copied} of {len(vocab)} embedding rows from the word vectors")
-    opt = optim.Adam(model.parameters(), lr=args.lr)
+    opt = make_optimizer(model, args.lr, args.embed_lr, args.weight_decay)
     lens = np.array([max(len(s), 1) for s in ids])
 
     def scores(idx) -> float:
@@ -129,7 +163,7 @@ def run_fold(args, texts, labels, train_idx, test_idx, vectors, log) -> dict:
             loss = F.cross_entropy(model(x, ln), dlk.tensor(labels[rows]))
             opt.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 5.0)
             opt.step()
             total += float(loss.item()) * len(rows)
         val = scores(val_idx)
@@ -146,6 +180,9 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
         raise ValueError(f"--dropout must be in [0, 1), got {args.dropout}")
+    if args.embed_lr < 0 or args.weight_decay < 0:
+        raise ValueError(f"--embed-lr and --weight-decay must be >= 0, got {args.embed_lr} and "
+                         f"{args.weight_decay}")
     if args.vocab < 3:
         raise ValueError(f"--vocab must be >= 3 (<pad>, <unk> and a word), got {args.vocab}")
     if args.folds < 2:

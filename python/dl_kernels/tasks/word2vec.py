@@ -1,6 +1,6 @@
 """``train word2vec``, ``neighbours`` and ``analogy``: word vectors from the command line.
 
-    python -m dl_kernels train word2vec [--arch skipgram|cbow] [--data newsgroups|shakespeare|PATH]
+    python -m dl_kernels train word2vec [--arch skipgram|cbow] [--data newsgroups|shakespeare|PATH|A+B]
     python -m dl_kernels neighbours CKPT WORD [WORD ...]
     python -m dl_kernels analogy CKPT A B C          # A is to B as C is to ?
 """
@@ -25,8 +25,10 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", choices=("negative", "softmax"), default="negative",
                    help="negative sampling (default) or sampled softmax")
     p.add_argument("--data", default="newsgroups",
-                   help="newsgroups (20 Newsgroups, ~4.9 M tokens), shakespeare, or a UTF-8 text "
-                        "file with one document per line")
+                   help="newsgroups (20 Newsgroups, ~4.9 M tokens), shakespeare, "
+                        "rotten-tomatoes-plots, rotten-tomatoes-snippets, a UTF-8 text file "
+                        "with one document per line, or several joined by + "
+                        "(e.g. newsgroups+rotten-tomatoes-plots)")
     p.add_argument("--max-tokens", type=int, default=None, help="use only the first N tokens")
     p.add_argument("--dim", type=int, default=100)
     p.add_argument("--window", type=int, default=5)
