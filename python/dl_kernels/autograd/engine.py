@@ -108,20 +108,21 @@ class Function:
         fn = _new(cls)
         x = inputs[0]  # by convention the first input is always a tensor
         fn.be = be = x._be
-        # One and two inputs (nearly every op) are spelled out: a comprehension or generator
-        # per call costs more than the rest of this method.
-        if len(inputs) == 2:
-            y = inputs[1]
-            arrays: Any = (x._data, None if y is None else y._data)
-            needs = (x.requires_grad, y is not None and y.requires_grad)
-        elif len(inputs) == 1:
-            arrays = (x._data,)
-            needs = (x.requires_grad,)
-        else:
-            arrays = [None if t is None else t._data for t in inputs]
-            needs = tuple([t is not None and t.requires_grad for t in inputs])
+        # One and two inputs (nearly every op) are spelled out: no comprehension, no argument
+        # unpacking, on the path every op takes.
+        n = len(inputs)
         try:
-            out = fn.forward(*arrays, **params)
+            if n == 2:
+                y = inputs[1]
+                needs: tuple = (x.requires_grad, y is not None and y.requires_grad)
+                yd = None if y is None else y._data
+                out = fn.forward(x._data, yd, **params) if params else fn.forward(x._data, yd)
+            elif n == 1:
+                needs = (x.requires_grad,)
+                out = fn.forward(x._data, **params) if params else fn.forward(x._data)
+            else:
+                needs = tuple([t is not None and t.requires_grad for t in inputs])
+                out = fn.forward(*[None if t is None else t._data for t in inputs], **params)
         except ValueError as e:  # numpy's shape errors, catchable as PyTorch's RuntimeError too
             if isinstance(e, OpError):
                 raise
