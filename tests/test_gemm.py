@@ -75,6 +75,17 @@ def test_new_output_when_c_is_not_given(rng, dtype):
     check(out, a, b, np.zeros((19, 29), dtype), False, False, 2.0, 0.0, dtype)
 
 
+@pytest.mark.parametrize("ta,tb", [(False, True), (True, False)])
+def test_flags_by_position_mean_what_they_mean_by_keyword(rng, ta, tb):
+    # c, trans_a, trans_b, alpha, beta by position: the backend's call, without keyword matching
+    a, b = operand(rng, 7, 11, ta, np.float32), operand(rng, 11, 5, tb, np.float32)
+    c0 = rng.standard_normal((7, 5)).astype(np.float32)
+    by_position = _C.gemm(a, b, c0.copy(), ta, tb, 1.5, -0.75)
+    check(by_position, a, b, c0, ta, tb, 1.5, -0.75, np.float32)
+    np.testing.assert_array_equal(by_position, _C.gemm(a, b, c0.copy(), trans_a=ta, trans_b=tb,
+                                                       alpha=1.5, beta=-0.75))
+
+
 def test_beta_zero_ignores_nan_in_c(rung, rng):
     a, b = rng.standard_normal((17, 9)).astype(np.float32), rng.standard_normal((9, 41)).astype(np.float32)
     c = np.full((17, 41), np.nan, np.float32)

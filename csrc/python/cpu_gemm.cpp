@@ -144,9 +144,10 @@ void bind_gemm(py::module_& m) {
         return is_float64(a, "a") ? run_gemm<double>(a, b, c, trans_a, trans_b, alpha, beta)
                                   : run_gemm<float>(a, b, c, trans_a, trans_b, alpha, beta);
       },
-      py::arg("a"), py::arg("b"), py::arg("c") = py::none(), py::kw_only(),
-      py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("alpha") = 1.0,
-      py::arg("beta") = 0.0,
+      // No kw_only: the backend passes trans_a / trans_b by position, since pybind11 matches
+      // keyword arguments by name on every call (~1 us, as much as a 16x16 product).
+      py::arg("a"), py::arg("b"), py::arg("c") = py::none(), py::arg("trans_a") = false,
+      py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
       "c = alpha * op(a) @ op(b) + beta * c (float32 or float64, 2-D, rows of unit stride).\n"
       "With c=None a new array is returned and beta is ignored; otherwise c is updated in place\n"
       "and returned. beta=0 ignores what c held, NaN included.");

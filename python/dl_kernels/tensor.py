@@ -252,7 +252,8 @@ class Tensor(StorageOps):
                     f"grad can be implicitly created only for scalar outputs; got shape "
                     f"{tuple(d.shape)}: pass gradient="
                 )
-            g = be.ones(d.shape, d.dtype)
+            # a 0-d seed (the usual loss) from a number: cheaper than ones(())
+            g = be.asarray(1, d.dtype) if d.ndim == 0 else be.ones(d.shape, d.dtype)
         else:
             if isinstance(gradient, Tensor):
                 _check_device(self, gradient)
@@ -378,18 +379,52 @@ class Tensor(StorageOps):
             return self._binary(fn, tensor(other, device=self.device), **kw)
         return NotImplemented
 
+    # The three commonest operators skip the Function node when no graph is recorded: two
+    # tensors of one dtype on one backend go straight to the backend (broadcasting and NaN are
+    # the backend's, as through Function.apply); everything else, and a shape error, takes
+    # _binary.
     def __add__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor):
+            a, b = self._data, other._data
+            be = self._be
+            if a.dtype is b.dtype and be is other._be:
+                if _GradMode.enabled and (self.requires_grad or other.requires_grad):
+                    return F.Add.apply(self, other)
+                try:
+                    return _plain(be.add(a, b), be)
+                except ValueError:
+                    pass  # shapes that do not broadcast: Function.apply names the op
         return self._binary(F.Add, other)
 
     __radd__ = __add__
 
     def __sub__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor):
+            a, b = self._data, other._data
+            be = self._be
+            if a.dtype is b.dtype and be is other._be:
+                if _GradMode.enabled and (self.requires_grad or other.requires_grad):
+                    return F.Sub.apply(self, other)
+                try:
+                    return _plain(be.sub(a, b), be)
+                except ValueError:
+                    pass  # shapes that do not broadcast: Function.apply names the op
         return self._binary(F.Sub, other)
 
     def __rsub__(self, other: Any) -> Tensor:
         return self._binary(F.Sub, other, reverse=True)
 
     def __mul__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor):
+            a, b = self._data, other._data
+            be = self._be
+            if a.dtype is b.dtype and be is other._be:
+                if _GradMode.enabled and (self.requires_grad or other.requires_grad):
+                    return F.Mul.apply(self, other)
+                try:
+                    return _plain(be.mul(a, b), be)
+                except ValueError:
+                    pass  # shapes that do not broadcast: Function.apply names the op
         return self._binary(F.Mul, other)
 
     __rmul__ = __mul__
@@ -421,7 +456,20 @@ class Tensor(StorageOps):
         return self.abs()
 
     def __matmul__(self, other: Any) -> Tensor:
-        if not isinstance(other, Tensor):
+        if isinstance(other, Tensor):
+            a, b = self._data, other._data
+            # The common case first: two matrices of one dtype whose inner sizes agree (what
+            # _check_matmul checks, in a few attribute reads), straight to the backend's GEMM
+            # when no graph is recorded.
+            if (a.ndim == 2 and b.ndim == 2 and a.dtype is b.dtype and self._be is other._be
+                    and a.shape[1] == b.shape[0]):
+                if _GradMode.enabled and (self.requires_grad or other.requires_grad):
+                    return F.MatMul.apply(self, other)
+                be = self._be
+                if a.dtype.kind == "f" and a.size and b.size:  # float32/64: the GEMM itself
+                    return _plain(be.gemm(a, b), be)
+                return _plain(be.matmul(a, b), be)
+        else:
             other = tensor(other, dtype=self.dtype, device=self.device)
         _check_matmul(self, other)
         return F.MatMul.apply(self, other)
@@ -918,6 +966,19 @@ class Tensor(StorageOps):
 
 
 # ---- helpers --------------------------------------------------------------------------------
+def _plain(data: Any, be: Any) -> Tensor:
+    """A new tensor outside the graph: ``Tensor._wrap(data, be)`` for the hot paths."""
+    if data.__class__ is not be.Array:  # numpy returns scalars from 0-d ops
+        data = be.asarray(data)
+    t = _new(Tensor)
+    t._data = data
+    t._be = be
+    t.grad_fn = t.grad = None
+    t._out_idx = 0
+    t.requires_grad = False
+    return t
+
+
 def _floating(t: Tensor) -> Tensor:
     return t if t._data.dtype.kind == "f" else t.to(float32)
 

@@ -26,6 +26,8 @@ from typing import Any, Callable
 
 from dl_kernels.errors import OpError
 
+_new = object.__new__
+
 
 # ---- grad mode ------------------------------------------------------------------------------
 class _GradMode:
@@ -89,6 +91,10 @@ class Function:
     n_outputs = 1
     inputs: tuple | None = None
     needs_input_grad: tuple = ()
+    # Set on a node only when used (register_hook, retain_grad); the class defaults let the
+    # engine read them without a failing attribute lookup per node.
+    hooks: dict | None = None
+    retained: dict | None = None
 
     def forward(self, *args: Any, **params: Any) -> Any:
         raise NotImplementedError
@@ -99,26 +105,34 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Any:
         """Run forward on the inputs' arrays; record the node when a gradient is needed."""
-        fn = cls.__new__(cls)
-        needs = False
-        if _GradMode.enabled:
-            for t in inputs:
-                if t is not None and t.requires_grad:
-                    needs = True
-                    break
-        fn.be = be = inputs[0]._be  # by convention the first input is always a tensor
+        fn = _new(cls)
+        x = inputs[0]  # by convention the first input is always a tensor
+        fn.be = be = x._be
+        # One and two inputs (nearly every op) are spelled out: no comprehension, no argument
+        # unpacking, on the path every op takes.
+        n = len(inputs)
         try:
-            out = fn.forward(*[None if t is None else t._data for t in inputs], **params)
+            if n == 2:
+                y = inputs[1]
+                needs: tuple = (x.requires_grad, y is not None and y.requires_grad)
+                yd = None if y is None else y._data
+                out = fn.forward(x._data, yd, **params) if params else fn.forward(x._data, yd)
+            elif n == 1:
+                needs = (x.requires_grad,)
+                out = fn.forward(x._data, **params) if params else fn.forward(x._data)
+            else:
+                needs = tuple([t is not None and t.requires_grad for t in inputs])
+                out = fn.forward(*[None if t is None else t._data for t in inputs], **params)
         except ValueError as e:  # numpy's shape errors, catchable as PyTorch's RuntimeError too
             if isinstance(e, OpError):
                 raise
             raise OpError(f"{cls.__name__}: {e}") from e
         node = None
-        if needs:
+        if _GradMode.enabled and (needs[0] or any(needs)):
             fn.inputs = inputs
-            fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
+            fn.needs_input_grad = needs
             node = fn
-        wrap = inputs[0]._wrap
+        wrap = x._wrap
         if type(out) is tuple:
             fn.n_outputs = len(out)
             fn.out_meta = [(o.shape, o.dtype) for o in out]
@@ -310,12 +324,12 @@ def backward(root: Any, g: Any, retain_graph: bool = False) -> None:
                     if need and id(t) in counts:
                         _edge_done(counts, t, got)
             continue
-        hooks = getattr(node, "hooks", None)
+        hooks = node.hooks
         if hooks:
             for i, fns in hooks.items():
                 if grads[i] is not None:
                     grads[i] = _run_hooks(fns, grads[i], be, root)
-        retained = getattr(node, "retained", None)
+        retained = node.retained
         if retained:
             for i, t in retained.items():
                 if grads[i] is not None:

@@ -14,7 +14,10 @@ import numpy as np
 from dl_kernels import _C
 from dl_kernels.backend.cpu_ops import CPUMathOps
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_FLOATS = (_F32, _F64)
+_add_reduce = np.add.reduce
+_gemm = _C.gemm  # positional arguments (a, b, c, trans_a, trans_b): no keyword matching
 
 
 def _gemm_operand(a: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -172,7 +175,7 @@ class CPUBackend(CPUMathOps):
     # ---- reductions -------------------------------------------------------------------------
     @staticmethod
     def sum(a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-        out = a.sum(axis, None, None, keepdims)
+        out = _add_reduce(a, axis, None, None, keepdims)  # ndarray.sum without its Python frame
         return out if out.__class__ is np.ndarray else np.asarray(out)
 
     @staticmethod
@@ -273,18 +276,28 @@ class CPUBackend(CPUMathOps):
     @staticmethod
     def gemm(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False):
         """op(a) @ op(b) for 2-D float arrays on our GEMM."""
+        if a.flags.c_contiguous and b.flags.c_contiguous:
+            return _gemm(a, b, None, trans_a, trans_b)
         a2, ta = _gemm_operand(a)
         b2, tb = _gemm_operand(b)
-        return _C.gemm(a2, b2, trans_a=ta != trans_a, trans_b=tb != trans_b)
+        return _gemm(a2, b2, None, ta != trans_a, tb != trans_b)
 
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """numpy.matmul semantics (1-D, 2-D, broadcast batches) with every product on our GEMM."""
+        d = a.dtype
+        if (a.ndim == 2 and b.ndim == 2 and (d is _F32 or d is _F64) and b.dtype is d
+                and a.size and b.size):  # the common case, in as few steps as possible
+            if a.flags.c_contiguous and b.flags.c_contiguous:
+                return _gemm(a, b)
+            a2, ta = _gemm_operand(a)
+            b2, tb = _gemm_operand(b)
+            return _gemm(a2, b2, None, ta, tb)
         if a.dtype not in _FLOATS or a.dtype != b.dtype or a.size == 0 or b.size == 0:
             return np.matmul(a, b)  # an empty product is zeros (or empty): nothing to compute
         if a.ndim == 2 and b.ndim == 2:
             a2, ta = _gemm_operand(a)
             b2, tb = _gemm_operand(b)
-            return _C.gemm(a2, b2, trans_a=ta, trans_b=tb)
+            return _gemm(a2, b2, None, ta, tb)
         if a.ndim == 1 or b.ndim == 1:
             a2 = a[None, :] if a.ndim == 1 else a
             b2 = b[:, None] if b.ndim == 1 else b
@@ -307,7 +320,7 @@ class CPUBackend(CPUMathOps):
         for i in range(ab.shape[0]):
             a2, ta = _gemm_operand(ab[i])
             b2, tb = _gemm_operand(bb[i])
-            _C.gemm(a2, b2, out[i], trans_a=ta, trans_b=tb)
+            _gemm(a2, b2, out[i], ta, tb)
         return out.reshape(batch + out.shape[-2:])
 
     # ---- the other kernel families: each entry is the binding itself -----------------------

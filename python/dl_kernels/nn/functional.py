@@ -70,6 +70,23 @@ def _float_operands(what: str, *pairs: tuple[str, Tensor | None]) -> None:
 # ---- linear ---------------------------------------------------------------------------------
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = input @ weight.T + bias; input (..., in), weight (out, in), bias (out,)."""
+    # Every layer's forward calls this: the valid case is recognised in a few attribute reads
+    # of the arrays; anything else goes through the full checks and their messages.
+    if isinstance(input, Tensor) and isinstance(weight, Tensor):
+        x, w = input._data, weight._data
+        d = x.dtype
+        if (w.dtype is d and d.kind == "f" and input._be is weight._be and w.ndim == 2
+                and x.ndim >= 1 and x.shape[-1] == w.shape[1]):
+            if bias is None:
+                return Fn.Linear.apply(input, weight, None)
+            if (isinstance(bias, Tensor) and bias._data.dtype is d and bias._be is input._be
+                    and bias._data.shape == (w.shape[0],)):
+                return Fn.Linear.apply(input, weight, bias)
+    return _linear_checked(input, weight, bias)
+
+
+def _linear_checked(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """linear with every check (wrapped below with the Tensor-parameter check too)."""
     _float_operands("linear", ("input", input), ("weight", weight), ("bias", bias))
     if weight.ndim != 2 or input.ndim < 1 or input.shape[-1] != weight.shape[1]:
         raise ValueError(
@@ -903,5 +920,8 @@ def _check_tensor_params(fn: Any) -> Any:
 
 
 for _name in __all__:
-    globals()[_name] = _check_tensor_params(globals()[_name])
+    if _name != "linear":  # linear checks its own parameters (the fast path above)
+        globals()[_name] = _check_tensor_params(globals()[_name])
 del _name
+_linear_checked.__name__ = "linear"  # the name its messages give
+_linear_checked = _check_tensor_params(_linear_checked)
