@@ -129,11 +129,15 @@ static void forward_reference(int64_t N, int64_t C, const T* x, const int64_t* t
       double sx;
       const double l = row_lse(row, C, &sx);
       lse[i] = l;
+      if (t[i] == ign) {  // its target is no class index: never read row[t[i]]
+        loss[i] = T(0);
+        continue;
+      }
       // The smoothing term only when eps != 0: a -inf logit makes sx = -inf, and 0 * inf = NaN
       // where PyTorch gives a finite loss.
       double li = (1 - eps) * (l - double(row[t[i]]));
       if (eps != 0) li += eps * (l - sx / double(C));
-      loss[i] = t[i] == ign ? T(0) : T(li);
+      loss[i] = T(li);
     }
   });
 }
