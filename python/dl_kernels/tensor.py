@@ -383,49 +383,32 @@ class Tensor(StorageOps):
     # tensors of one dtype on one backend go straight to the backend (broadcasting and NaN are
     # the backend's, as through Function.apply); everything else, and a shape error, takes
     # _binary.
-    def __add__(self, other: Any) -> Tensor:
+    def _arith(self, fn: Any, op: str, other: Any) -> Tensor:
         if isinstance(other, Tensor):
             a, b = self._data, other._data
             be = self._be
             if a.dtype is b.dtype and be is other._be:
                 if _GradMode.enabled and (self.requires_grad or other.requires_grad):
-                    return F.Add.apply(self, other)
+                    return fn.apply(self, other)
                 try:
-                    return _plain(be.add(a, b), be)
+                    return _plain(getattr(be, op)(a, b), be)
                 except ValueError:
                     pass  # shapes that do not broadcast: Function.apply names the op
-        return self._binary(F.Add, other)
+        return self._binary(fn, other)
+
+    def __add__(self, other: Any) -> Tensor:
+        return self._arith(F.Add, "add", other)
 
     __radd__ = __add__
 
     def __sub__(self, other: Any) -> Tensor:
-        if isinstance(other, Tensor):
-            a, b = self._data, other._data
-            be = self._be
-            if a.dtype is b.dtype and be is other._be:
-                if _GradMode.enabled and (self.requires_grad or other.requires_grad):
-                    return F.Sub.apply(self, other)
-                try:
-                    return _plain(be.sub(a, b), be)
-                except ValueError:
-                    pass  # shapes that do not broadcast: Function.apply names the op
-        return self._binary(F.Sub, other)
+        return self._arith(F.Sub, "sub", other)
 
     def __rsub__(self, other: Any) -> Tensor:
         return self._binary(F.Sub, other, reverse=True)
 
     def __mul__(self, other: Any) -> Tensor:
-        if isinstance(other, Tensor):
-            a, b = self._data, other._data
-            be = self._be
-            if a.dtype is b.dtype and be is other._be:
-                if _GradMode.enabled and (self.requires_grad or other.requires_grad):
-                    return F.Mul.apply(self, other)
-                try:
-                    return _plain(be.mul(a, b), be)
-                except ValueError:
-                    pass  # shapes that do not broadcast: Function.apply names the op
-        return self._binary(F.Mul, other)
+        return self._arith(F.Mul, "mul", other)
 
     __rmul__ = __mul__
 
