@@ -47,7 +47,7 @@ except DataPackageMissing as exc:
     with contextlib.redirect_stdout(io.StringIO()):
         import this
     zen = codecs.decode(this.s, "rot13")
-    train_text, val_text = zen * 20, zen
+    train_text, val_text = zen * 20, zen * 2  # validation needs one batch of 8 x 128 characters
     vocab = CharVocab.from_text(zen)
 train_ids, val_ids = vocab.encode(train_text), vocab.encode(val_text)
 

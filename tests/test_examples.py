@@ -26,4 +26,7 @@ def test_example_runs_with_a_tiny_budget(script: Path, tmp_path: Path) -> None:
            "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, str(script)], check=False, cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0 and "DataPackageMissing" in proc.stderr:
+        # As the data tests do: a data package that is not installed skips, naming the install.
+        pytest.skip(proc.stderr.strip().splitlines()[-1])
     assert proc.returncode == 0, f"{script.name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
