@@ -7,7 +7,10 @@
 Training: words (characters) -> ARPAbet phonemes without stress, the seeded 90/5/5 split by
 unique word of dl_kernels.data.cmudict; Adam with gradient clipping; batches of words of
 similar length (less padding); a checkpoint after every epoch (written to a temporary file and
-renamed); the learning rate halves whenever the validation PER stops improving. After training
+renamed). The learning rate follows a cosine from --lr down to zero over the training budget
+(whichever of --time-limit and --epochs ends first: "SGDR" annealing, Loshchilov & Hutter 2017,
+without restarts), so a run that is stopped by its time limit has still annealed; with
+--schedule plateau it instead halves whenever the validation PER stops improving. After training
 the best epoch's model is scored on the test words with beam search: PER (phoneme edits per
 reference phoneme) and WER (words whose output matches none of their pronunciations).
 Published anchors on CMUdict: Phonetisaurus (WFST) 24.4 % WER; CMUSphinx g2p-seq2seq
@@ -151,6 +154,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--attention", choices=("general", "dot", "additive"), default="general")
     p.add_argument("--dropout", type=float, default=0.25)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--schedule", choices=("cosine", "plateau"), default="cosine",
+                   help="cosine: anneal to zero over the time/epoch budget; plateau: halve "
+                        "the rate when the validation PER stops improving")
     p.add_argument("--clip", type=float, default=5.0)
     p.add_argument("--beam", type=int, default=5, help="beam width of the final test decode")
     p.add_argument("--val-words", type=int, default=2000,
@@ -224,14 +230,24 @@ def train_main(argv: list[str]) -> int:
     src_len = np.array([len(w) for w, _ in pairs])
     ckpt_path = os.path.join(args.out, "g2p.ckpt")
     best_path = os.path.join(args.out, "g2p-best.ckpt")
-    best_per, bad_epochs, lr = math.inf, 0, args.lr
+    best_per, lr = math.inf, args.lr
     start = time.perf_counter()
+
+    def budget_used(epoch: int, batch: int, n_batches: int) -> float:
+        """The fraction of the training budget spent: time or epochs, whichever is ahead."""
+        by_time = (time.perf_counter() - start) / 60 / args.time_limit if args.time_limit else 0
+        return min(1.0, max(by_time, (epoch - 1 + batch / n_batches) / args.epochs))
+
     for epoch in range(1, args.epochs + 1):
         model.train()
         t0 = time.perf_counter()
         total = count = 0.0
         batches = length_batches(src_len, args.batch_size, rng)
         for bi, idx in enumerate(batches):
+            if args.schedule == "cosine":
+                lr = 0.5 * args.lr * (1 + math.cos(math.pi * budget_used(epoch, bi, len(batches))))
+                for g in opt.param_groups:
+                    g["lr"] = lr
             src, lengths = vocab.encode_words([pairs[i][0] for i in idx])
             tin, tout = vocab.encode_prons([pairs[i][1] for i in idx])
             loss = model.loss(src, lengths, tin, tout)
@@ -252,9 +268,8 @@ def train_main(argv: list[str]) -> int:
         scores = evaluate(model, vocab, val_words, val_prons, beam=1)
         improved = scores["per"] < best_per
         if improved:
-            best_per, bad_epochs = scores["per"], 0
-        else:
-            bad_epochs += 1
+            best_per = scores["per"]
+        elif args.schedule == "plateau":
             lr *= 0.5
             for g in opt.param_groups:
                 g["lr"] = lr
