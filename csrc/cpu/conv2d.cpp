@@ -64,7 +64,9 @@
 
 #include "common/check.h"
 #include "common/parallel.h"
+#include "cpu/bias_activation.h"
 #include "cpu/gemm.h"
+#include "cpu/rnn_math.h"
 
 namespace dlk::cpu {
 
@@ -480,7 +482,7 @@ int64_t aligned_after(int64_t count) {
 }
 
 template <typename T>
-void forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+void forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y, bool relu) {
   const int64_t Cg = s.C / s.groups, Og = s.O / s.groups, Kg = Cg * s.KH * s.KW;
   const int64_t HW = s.H * s.W, P_all = s.OH * s.OW;
   const bool pointwise = is_pointwise(s);
@@ -512,13 +514,13 @@ void forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T* bias,
               std::memcpy(yg + (j * s.O + o) * P_all, out + o * cols + j * P, sizeof(T) * P);
         }
       }
-      if (bias)
+      // Bias and ReLU while this block of y is still in cache.
+      if (bias || relu)
         for (int64_t j = 0; j < nb; ++j)
-          for (int64_t o = 0; o < Og; ++o) {
-            const T b = bias[g * Og + o];
-            T* row = yg + (j * s.O + o) * P_all;
-            for (int64_t p = 0; p < P; ++p) row[p] += b;
-          }
+          for (int64_t o = 0; o < Og; ++o)
+            bias_activation_run<ScalarMath>(relu ? Activation::Relu : Activation::None, P,
+                                            bias ? bias + g * Og + o : nullptr, 0,
+                                            yg + (j * s.O + o) * P_all);
     }
   });
 }
@@ -667,11 +669,25 @@ static bool want_winograd(const Conv2dShape& s) {
 // An empty batch has nothing to compute (and the blocking code would divide by its size):
 // the outputs are empty, or for grad-weight a sum over nothing, zero.
 template <typename T>
-void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y,
+                    Activation act) {
   if (s.N == 0) return;
-  if (conv2d_rung() == Conv2dRung::Reference) return forward_reference(s, x, w, bias, y);
-  if (want_winograd(s) && winograd_applies(s)) return conv2d_forward_winograd(s, x, w, bias, y);
-  forward_im2col(s, x, w, bias, y);
+  const bool relu = act == Activation::Relu;
+  const bool reference = conv2d_rung() == Conv2dRung::Reference;
+  if (reference)
+    forward_reference(s, x, w, bias, y);
+  else if (want_winograd(s) && winograd_applies(s))
+    conv2d_forward_winograd(s, x, w, bias, y, relu);
+  else
+    forward_im2col(s, x, w, bias, y, relu);
+  // What the passes above did not apply: everything on the reference rung, tanh and sigmoid.
+  if (act != Activation::None && (!relu || reference)) {
+    const int64_t P = s.OH * s.OW;
+    parallel_for(s.N * s.O, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        bias_activation_run<ScalarMath, T>(act, P, nullptr, 0, y + i * P);
+    });
+  }
 }
 
 template <typename T>
@@ -727,10 +743,11 @@ void conv2d_backward_bias(int64_t N, int64_t O, int64_t P, const T* gy, T* gb) {
                });
 }
 
-#define DLK_CONV2D_INSTANTIATE(T)                                                        \
-  template void conv2d_forward<T>(const Conv2dShape&, const T*, const T*, const T*, T*); \
-  template void conv2d_backward_input<T>(const Conv2dShape&, const T*, const T*, T*);    \
-  template void conv2d_backward_weight<T>(const Conv2dShape&, const T*, const T*, T*);   \
+#define DLK_CONV2D_INSTANTIATE(T)                                                       \
+  template void conv2d_forward<T>(const Conv2dShape&, const T*, const T*, const T*, T*, \
+                                  Activation);                                          \
+  template void conv2d_backward_input<T>(const Conv2dShape&, const T*, const T*, T*);   \
+  template void conv2d_backward_weight<T>(const Conv2dShape&, const T*, const T*, T*);  \
   template void conv2d_backward_bias<T>(int64_t, int64_t, int64_t, const T*, T*);
 DLK_CONV2D_INSTANTIATE(float)
 DLK_CONV2D_INSTANTIATE(double)

@@ -10,6 +10,8 @@
 // Pointers are trusted here: the bindings validate every shape.
 #pragma once
 
+#include "cpu/activation.h"
+
 #include <cstdint>
 #include <string>
 
@@ -34,9 +36,11 @@ Conv2dRung conv2d_rung();
 const char* conv2d_rung_name(Conv2dRung rung);
 Conv2dRung conv2d_rung_from_name(const std::string& name);
 
-// y: N x O x OH x OW. bias may be null.
+// y: N x O x OH x OW, y = act(conv + bias). bias may be null. ReLU is applied as each block of
+// y is written (conv + bias + ReLU in one pass over y); tanh and sigmoid in a pass after.
 template <typename T>
-void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y);
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y,
+                    Activation act = Activation::None);
 
 // gx: N x C x H x W, overwritten.
 template <typename T>
@@ -54,7 +58,8 @@ void conv2d_backward_bias(int64_t N, int64_t O, int64_t P, const T* gy, T* gb);
 bool winograd_applies(const Conv2dShape& s);
 bool winograd_applies_backward_input(const Conv2dShape& s);
 template <typename T>
-void conv2d_forward_winograd(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y);
+void conv2d_forward_winograd(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y,
+                             bool relu = false);
 template <typename T>
 void conv2d_backward_input_winograd(const Conv2dShape& s, const T* gy, const T* w, T* gx);
 

@@ -65,7 +65,9 @@ void for_row_segments(int64_t t0, int64_t n, int64_t TW, const Seg& seg) {
 
 // The forward pass of a convolution that winograd_applies() accepts. `w` is O x C x 3 x 3.
 template <typename T>
-void winograd_run(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+void winograd_run(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y, bool relu) {
+  // max(v, 0) keeping a NaN, applied as the output transform stores (conv + bias + ReLU).
+  const auto out = [relu](T v) { return relu && v < T(0) ? T(0) : v; };
   const int64_t C = s.C, O = s.O, H = s.H, W = s.W, OH = s.OH, OW = s.OW;
   const int64_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles = TH * TW;
   const int64_t max_t = std::max<int64_t>(
@@ -199,17 +201,17 @@ void winograd_run(const Conv2dShape& s, const T* x, const T* w, const T* bias, T
           const T p01 = q1 + q5 + q9, p11 = q5 - q9 - q13;
           const T p02 = q2 + q6 + q10, p12 = q6 - q10 - q14;
           const T p03 = q3 + q7 + q11, p13 = q7 - q11 - q15;
-          y0[2 * tx] = p00 + p01 + p02 + b;
-          y0[2 * tx + 1] = p01 - p02 - p03 + b;
-          y1[2 * tx] = p10 + p11 + p12 + b;
-          y1[2 * tx + 1] = p11 - p12 - p13 + b;
+          y0[2 * tx] = out(p00 + p01 + p02 + b);
+          y0[2 * tx + 1] = out(p01 - p02 - p03 + b);
+          y1[2 * tx] = out(p10 + p11 + p12 + b);
+          y1[2 * tx + 1] = out(p11 - p12 - p13 + b);
         }
         for (int64_t tx = fe; tx < tx1; ++tx) {
           T r[2][2];
           tile(tx, r);
           for (int i = 0; i < 2 && oh + i < OH; ++i)
             for (int jj = 0; jj < 2 && 2 * tx + jj < OW; ++jj)
-              yo[(oh + i) * OW + 2 * tx + jj] = r[i][jj];
+              yo[(oh + i) * OW + 2 * tx + jj] = out(r[i][jj]);
         }
       });
     }
@@ -238,8 +240,9 @@ bool winograd_applies_backward_input(const Conv2dShape& s) {
 }
 
 template <typename T>
-void conv2d_forward_winograd(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
-  winograd_run(s, x, w, bias, y);
+void conv2d_forward_winograd(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y,
+                             bool relu) {
+  winograd_run(s, x, w, bias, y, relu);
 }
 
 // gx = conv(gy, w'), w'[c][o] = w[o][c] rotated by 180 degrees, padding 2 - pad per side.
@@ -260,13 +263,13 @@ void conv2d_backward_input_winograd(const Conv2dShape& s, const T* gy, const T* 
   t.pb = 2 - s.pb;
   t.pl = 2 - s.pl;
   t.pr = 2 - s.pr;
-  winograd_run(t, gy, wt.data(), static_cast<const T*>(nullptr), gx);
+  winograd_run(t, gy, wt.data(), static_cast<const T*>(nullptr), gx, false);
 }
 
 template void conv2d_forward_winograd<float>(const Conv2dShape&, const float*, const float*,
-                                             const float*, float*);
+                                             const float*, float*, bool);
 template void conv2d_forward_winograd<double>(const Conv2dShape&, const double*, const double*,
-                                              const double*, double*);
+                                              const double*, double*, bool);
 template void conv2d_backward_input_winograd<float>(const Conv2dShape&, const float*, const float*,
                                                     float*);
 template void conv2d_backward_input_winograd<double>(const Conv2dShape&, const double*,

@@ -215,7 +215,22 @@ struct GemmJob {
   // B packed ahead (PackedB: every k block holds all of N's slivers in a row), or null.
   const T* prepacked_b;
   int64_t kc_max, mc_max, nc_max, m_padded, n_padded;
+  // The epilogue C = act(C + bias), applied to each tile as its last K block lands (the tile
+  // is still in L1). bias is along the stored C's columns (Linear's per-output bias) or, with
+  // bias_per_row, its rows (the convolution's per-channel bias); with c_transposed these are
+  // the columns and rows of C as the caller sees it.
+  const T* bias = nullptr;
+  bool bias_per_row = false;
+  Activation act = Activation::None;
+  bool epilogue() const { return bias != nullptr || act != Activation::None; }
 };
+
+// The epilogue over C's (caller's) row r, columns [c0, c0 + n), stored contiguously at y.
+template <typename T>
+static void epilogue_run(const GemmJob<T>& g, int64_t r, int64_t c0, int64_t n, T* y) {
+  const T* b = g.bias ? (g.bias_per_row ? g.bias + r : g.bias + c0) : nullptr;
+  g.uk.epilogue(g.act, n, b, g.bias_per_row ? 0 : 1, y);
+}
 
 // Packs rows [s0, s1) slivers of op(A), every K block, in the layout of a whole packed A: the k
 // block starting at pc holds all of M's slivers in a row (as PackedB does for B).
@@ -277,6 +292,8 @@ static void gemm_range(const GemmJob<T>& g, int64_t i0, int64_t i1, int64_t j0, 
                   for (int j = 0; j < nr; j += 64 / static_cast<int>(sizeof(T)))
                     __builtin_prefetch(c + i * g.ldc + nr + j, 1, 3);
               g.uk.fn(kc, a, b, c, g.ldc, g.alpha, beta_here);
+              if (g.epilogue() && pc + kc == g.K)
+                for (int i = 0; i < mr; ++i) epilogue_run(g, row + i, col, nr, c + i * g.ldc);
               continue;
             }
             g.uk.fn(kc, a, b, edge, nr, T(1), T(0));
@@ -287,6 +304,15 @@ static void gemm_range(const GemmJob<T>& g, int64_t i0, int64_t i1, int64_t j0, 
                 const T ab = g.alpha * edge[i * nr + j];
                 cij = beta_here == T(0) ? ab : ab + beta_here * cij;
               }
+            if (g.epilogue() && pc + kc == g.K) {
+              // Transposed, the caller's rows are this tile's columns and its rows run along i.
+              if (g.c_transposed)
+                for (int64_t j = 0; j < nv; ++j)
+                  epilogue_run(g, col + j, row, mv, g.C + (col + j) * g.ldc + row);
+              else
+                for (int64_t i = 0; i < mv; ++i)
+                  epilogue_run(g, row + i, col, nv, g.C + (row + i) * g.ldc + col);
+            }
           }
         }
       }
@@ -318,16 +344,18 @@ template <typename T>
 static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t M, int64_t N,
                          int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
                          T beta, T* C, int64_t ldc, bool c_transposed,
-                         const T* prepacked_b = nullptr) {
+                         const T* prepacked_b = nullptr, const T* bias = nullptr,
+                         bool bias_per_row = false, Activation act = Activation::None) {
   const int mr = uk.mr, nr = uk.nr;
   // Blocks of equal size rather than full blocks and a sliver of a remainder: K = 512 runs as
   // 2 x 256 instead of 384 + 128, so no pass over the packed panels does a fraction of the work.
   const int64_t kc_max = balanced_block(K, uk.kc, 1);
-  const GemmJob<T> g{uk,    ta,   tb, M,   N,           K,           alpha,
-                     A,     lda,  B,  ldb, beta,        C,           ldc,
-                     c_transposed, prepacked_b,        kc_max,      balanced_block(M, uk.mc, mr),
-                     balanced_block(N, nc_for_cache(uk, kc_max), nr),
-                     round_up(M, mr), round_up(N, nr)};
+  // clang-format off
+  const GemmJob<T> g{uk, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, c_transposed,
+                     prepacked_b, kc_max, balanced_block(M, uk.mc, mr),
+                     balanced_block(N, nc_for_cache(uk, kc_max), nr), round_up(M, mr),
+                     round_up(N, nr), bias, bias_per_row, act};
+  // clang-format on
 
   // A thread pays for itself only with a few microseconds of work: a parallel call costs a
   // wake-up and a wait. Give each thread at least ~2 MFLOP (~15 us here).
@@ -441,28 +469,63 @@ GemmRung gemm_rung_from_name(const std::string& name) {
       name, "'");
 }
 
+// gemm, then (when bias or act is given) C = act(C + bias): inside the tiles on the blocked
+// path, as one pass over C after the reference and skinny paths (which have no tiles).
 template <typename T>
-void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+static void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                      int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc,
+                      const T* bias = nullptr, bool bias_per_row = false,
+                      Activation act = Activation::None) {
   if (M <= 0 || N <= 0) return;
+  const GemmRung rung = gemm_rung_resolved();
+  const GemmMicroKernel<T> uk =
+      micro_kernel_for<T>(rung == GemmRung::Reference ? GemmRung::Portable : rung);
+  const auto epilogue_pass = [&] {
+    if (bias == nullptr && act == Activation::None) return;
+    for (int64_t i = 0; i < M; ++i)
+      uk.epilogue(act, N, bias ? (bias_per_row ? bias + i : bias) : nullptr, bias_per_row ? 0 : 1,
+                  C + i * ldc);
+  };
   if (K <= 0 || alpha == T(0)) {
     scale_c(M, N, beta, C, ldc);
-    return;
+    return epilogue_pass();
   }
-  const GemmRung rung = gemm_rung_resolved();
   if (rung == GemmRung::Reference) {
     gemm_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    return;
+    return epilogue_pass();
   }
-  if (gemm_small(rung, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
-  const GemmMicroKernel<T> uk = micro_kernel_for<T>(rung);
+  if (gemm_small(rung, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+    return epilogue_pass();
   if (N < uk.nr && M > N) {
     // A narrow product (a classifier's 10 outputs) would fill a fraction of every nr-wide tile;
     // computing C^T = op(B)^T op(A)^T instead puts the narrow side along the short mr edge.
-    gemm_blocked(uk, !tb, !ta, N, M, K, alpha, B, ldb, A, lda, beta, C, ldc, true);
+    gemm_blocked(uk, !tb, !ta, N, M, K, alpha, B, ldb, A, lda, beta, C, ldc, true,
+                 static_cast<const T*>(nullptr), bias, bias_per_row, act);
     return;
   }
-  gemm_blocked(uk, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
+  gemm_blocked(uk, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false,
+               static_cast<const T*>(nullptr), bias, bias_per_row, act);
+}
+
+template <typename T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  gemm_impl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template <typename T>
+void gemm_bias_act(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+                   const T* B, int64_t ldb, const T* bias, bool bias_per_row, Activation act, T* C,
+                   int64_t ldc) {
+  gemm_impl(ta, tb, M, N, K, T(1), A, lda, B, ldb, T(0), C, ldc, bias, bias_per_row, act);
+}
+
+Activation activation_from_name(const std::string& name) {
+  if (name == "none") return Activation::None;
+  if (name == "relu") return Activation::Relu;
+  if (name == "tanh") return Activation::Tanh;
+  if (name == "sigmoid") return Activation::Sigmoid;
+  fail("unknown activation: expected one of 'none', 'relu', 'tanh', 'sigmoid', got '", name, "'");
 }
 
 template <typename T>
@@ -517,5 +580,11 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const fl
                           const float*, int64_t, float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
                            const double*, int64_t, double, double*, int64_t);
+template void gemm_bias_act<float>(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t,
+                                   const float*, int64_t, const float*, bool, Activation, float*,
+                                   int64_t);
+template void gemm_bias_act<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t,
+                                    const double*, int64_t, const double*, bool, Activation,
+                                    double*, int64_t);
 
 }  // namespace dlk::cpu

@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "cpu/activation.h"
+
 namespace dlk::cpu {
 
 // The rungs of the ladder, slowest first. Auto takes the widest SIMD path the CPU runs.
@@ -19,6 +21,14 @@ enum class GemmRung { Auto, Reference, Portable, Avx2, Avx512 };
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+// C = act(op(A) * op(B) + bias), the bias and activation applied to each tile of C as the
+// product completes it (no second pass over C): Linear + ReLU/tanh/sigmoid, conv + bias + ReLU.
+// bias is null, N values (one per column) or, with bias_per_row, M values (one per row).
+template <typename T>
+void gemm_bias_act(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A,
+                   int64_t lda, const T* B, int64_t ldb, const T* bias, bool bias_per_row,
+                   Activation act, T* C, int64_t ldc);
 
 // op(B) (K x N) packed once into the micro-kernel's layout for many products with different
 // left-hand sides: a recurrent weight multiplies a new h_{t-1} at every time step, and packing

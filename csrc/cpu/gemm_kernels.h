@@ -8,11 +8,19 @@
 
 #include <cstdint>
 
+#include "cpu/activation.h"
+
 namespace dlk::cpu {
 
 template <typename T>
 using GemmMicroKernelFn = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
                                    T beta);
+
+// y[0:n] = act(y[0:n] + bias) in place, bias advancing by bias_stride (0 or 1) or null
+// (bias_activation.h), with this rung's vector sigmoid/tanh: the GEMM's epilogue.
+template <typename T>
+using GemmEpilogueFn = void (*)(Activation act, int64_t n, const T* bias, int64_t bias_stride,
+                                T* y);
 
 // A micro-kernel with the blocking its driver should use around it:
 // kc (K block; A and B slivers of kc stay in L1), nc (N block; the packed B block of kc x nc
@@ -22,6 +30,7 @@ struct GemmMicroKernel {
   GemmMicroKernelFn<T> fn;
   int mr, nr;
   int64_t kc, nc, mc;
+  GemmEpilogueFn<T> epilogue;
 };
 
 GemmMicroKernel<float> gemm_ukernel_portable_f32();

@@ -1,7 +1,9 @@
 // Portable micro-kernel: plain C++ the compiler vectorises for the baseline instruction set.
 // It is the rung between the reference loops and the intrinsics kernels: same packing and
 // blocking, no intrinsics, so it shows how much of the speed is the blocking alone.
+#include "cpu/bias_activation.h"
 #include "cpu/gemm_kernels.h"
+#include "cpu/rnn_math.h"
 
 namespace dlk::cpu {
 namespace {
@@ -28,10 +30,10 @@ void ukernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T b
 }  // namespace
 
 GemmMicroKernel<float> gemm_ukernel_portable_f32() {
-  return {ukernel<float, 4, 8>, 4, 8, 256, 512, 2048};
+  return {ukernel<float, 4, 8>, 4, 8, 256, 512, 2048, bias_activation_run<ScalarMath, float>};
 }
 GemmMicroKernel<double> gemm_ukernel_portable_f64() {
-  return {ukernel<double, 4, 4>, 4, 4, 256, 256, 2048};
+  return {ukernel<double, 4, 4>, 4, 4, 256, 256, 2048, bias_activation_run<ScalarMath, double>};
 }
 
 }  // namespace dlk::cpu

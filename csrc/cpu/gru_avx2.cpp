@@ -4,12 +4,7 @@
 
 namespace dlk::cpu {
 
-namespace {
-struct Avx2Math {
-  static void sigmoid(float* x, int64_t n) { avx2::sigmoid_inplace(x, n); }
-  static void tanh(float* x, int64_t n) { avx2::tanh_inplace(x, n); }
-};
-}  // namespace
+using Avx2Math = avx2::Math;
 
 void gru_forward_avx2(const GruShape& s, const float* x, const float* h0, const float* w_ih,
                       const float* w_hh, const float* b, const float* b_hn, float* y, float* gates,

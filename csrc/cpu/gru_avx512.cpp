@@ -4,12 +4,7 @@
 
 namespace dlk::cpu {
 
-namespace {
-struct Avx512Math {
-  static void sigmoid(float* x, int64_t n) { avx512::sigmoid_inplace(x, n); }
-  static void tanh(float* x, int64_t n) { avx512::tanh_inplace(x, n); }
-};
-}  // namespace
+using Avx512Math = avx512::Math;
 
 void gru_forward_avx512(const GruShape& s, const float* x, const float* h0, const float* w_ih,
                         const float* w_hh, const float* b, const float* b_hn, float* y,

@@ -5,13 +5,7 @@
 
 namespace dlk::cpu {
 
-namespace {
-struct Avx2Math {
-  static void sigmoid(float* x, int64_t n) { avx2::sigmoid_inplace(x, n); }
-  static void tanh(float* x, int64_t n) { avx2::tanh_inplace(x, n); }
-  static void tanh_to(const float* x, float* y, int64_t n) { avx2::tanh_to(x, y, n); }
-};
-}  // namespace
+using Avx2Math = avx2::Math;
 
 void lstm_pointwise_forward_avx2(int64_t N, int64_t H, LstmVariant v, const float* b,
                                  const float* p, const float* cprev, float* g, float* c, float* tc,

@@ -91,4 +91,14 @@ static inline void tanh_to(const float* x, float* y, int64_t n) {
   }
 }
 
+// The math a pointwise template takes as a parameter (rnn_math.h's ScalarMath is the libm one).
+// Internal linkage, like the functions above: each translation unit keeps its own copy.
+namespace {
+struct Math {
+  static void sigmoid(float* x, int64_t n) { sigmoid_inplace(x, n); }
+  static void tanh(float* x, int64_t n) { tanh_inplace(x, n); }
+  static void tanh_to(const float* x, float* y, int64_t n) { avx512::tanh_to(x, y, n); }
+};
+}  // namespace
+
 }  // namespace dlk::cpu::avx512

@@ -102,7 +102,7 @@ void require_input(py::array& a, const char* name) {
 
 template <typename T>
 py::array forward(py::array x, py::array w, py::object bias_obj, const Ints& stride,
-                  const Ints& padding, const Ints& dilation, int64_t groups) {
+                  const Ints& padding, const Ints& dilation, int64_t groups, cpu::Activation act) {
   require_input<T>(x, "x");
   require_input<T>(w, "w");
   const cpu::Conv2dShape s =
@@ -120,7 +120,7 @@ py::array forward(py::array x, py::array w, py::object bias_obj, const Ints& str
   T* py = y.mutable_data();
   {
     py::gil_scoped_release release;
-    cpu::conv2d_forward<T>(s, ptr<T>(x), ptr<T>(w), b, py);
+    cpu::conv2d_forward<T>(s, ptr<T>(x), ptr<T>(w), b, py, act);
   }
   return y;
 }
@@ -198,13 +198,16 @@ void bind_conv2d(py::module_& m) {
   m.def(
       "conv2d_forward",
       [](py::array x, py::array w, py::object bias, const Ints& st, const Ints& pd, const Ints& dl,
-         int64_t gr) {
-        return call_dtype(x, "x") ? forward<double>(x, w, bias, st, pd, dl, gr)
-                                  : forward<float>(x, w, bias, st, pd, dl, gr);
+         int64_t gr, const std::string& activation) {
+        const cpu::Activation act = cpu::activation_from_name(activation);
+        return call_dtype(x, "x") ? forward<double>(x, w, bias, st, pd, dl, gr, act)
+                                  : forward<float>(x, w, bias, st, pd, dl, gr, act);
       },
       py::arg("x"), py::arg("w"), py::arg("bias") = py::none(), s, p, d, g,
-      "y[N, O, OH, OW] = conv2d(x[N, C, H, W], w[O, C/groups, KH, KW]) + bias[O].\n"
-      "stride (sh, sw); padding (top, bottom, left, right) or (ph, pw); dilation (dh, dw).");
+      py::arg("activation") = "none",
+      "y[N, O, OH, OW] = act(conv2d(x[N, C, H, W], w[O, C/groups, KH, KW]) + bias[O]).\n"
+      "stride (sh, sw); padding (top, bottom, left, right) or (ph, pw); dilation (dh, dw);\n"
+      "activation 'none', 'relu' (applied as y is written), 'tanh' or 'sigmoid'.");
   m.def(
       "conv2d_backward_input",
       [](py::array gy, py::array w, const Ints& hw, const Ints& st, const Ints& pd, const Ints& dl,

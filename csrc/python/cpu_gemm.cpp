@@ -1,4 +1,5 @@
-// Bindings for the CPU GEMM.
+// Bindings for the CPU GEMM and its bias + activation epilogue.
+#include "cpu/activation.h"
 #include "cpu/gemm.h"
 #include "python/array_checks.h"
 #include "python/cpu_bindings.h"
@@ -58,6 +59,60 @@ py::array run_gemm(py::array a, py::array b, py::object c_obj, bool ta, bool tb,
                  ldc);
   }
   return c;
+}
+
+// y = act(x @ w.T + bias): a Linear layer and its activation in one GEMM.
+template <typename T>
+py::array run_linear(py::array x, py::array w, py::object bias_obj, cpu::Activation act) {
+  require_dtype<T>(w, "w");
+  const int64_t M = x.shape(0), K = x.shape(1), N = w.shape(0);
+  DLK_CHECK(w.shape(1) == K, "linear_forward: x is ", shape_str({M, K}), " and w is ",
+            shape_str({N, w.shape(1)}), ": expected w of shape (out_features, ", K, ")");
+  const int64_t ldx = leading_dim(x, "x"), ldw = leading_dim(w, "w");
+  const T* pb = nullptr;
+  py::array bias;
+  if (!bias_obj.is_none()) {
+    bias = bias_obj.cast<py::array>();
+    require_dtype<T>(bias, "bias");
+    require_shape(bias, {N}, "bias");
+    make_c_contiguous<T>(bias, "bias");
+    pb = static_cast<const T*>(bias.data());
+  }
+  py::array_t<T> y({M, N});
+  const T* px = static_cast<const T*>(x.data());
+  const T* pw = static_cast<const T*>(w.data());
+  T* py_ = y.mutable_data();
+  py::gil_scoped_release release;
+  cpu::gemm_bias_act<T>(false, true, M, N, K, px, ldx, pw, ldw, pb, false, act, py_,
+                        std::max<int64_t>(N, 1));
+  return y;
+}
+
+// (gz, gb): the gradient through act (from its output y) and, if asked, the bias's.
+template <typename T>
+py::tuple run_activation_backward(py::array g, py::array y, cpu::Activation act, bool bias_grad) {
+  require_dtype<T>(y, "y");
+  require_shape(y, shape_of(g), "y");
+  make_c_contiguous<T>(g, "g");
+  make_c_contiguous<T>(y, "y");
+  const int64_t N = g.ndim() == 0 ? 1 : g.shape(g.ndim() - 1);
+  const int64_t M = N == 0 ? 0 : g.size() / N;
+  py::array_t<T> gz(shape_of(g));
+  py::object gb = py::none();
+  T* pgb = nullptr;
+  if (bias_grad) {
+    py::array_t<T> b({N});
+    pgb = b.mutable_data();
+    gb = b;
+  }
+  const T* pg = static_cast<const T*>(g.data());
+  const T* py_ = static_cast<const T*>(y.data());
+  T* pz = gz.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cpu::activation_backward<T>(act, M, N, pg, py_, pz, pgb);
+  }
+  return py::make_tuple(gz, gb);
 }
 
 template <typename T>
@@ -151,6 +206,30 @@ void bind_gemm(py::module_& m) {
       "c = alpha * op(a) @ op(b) + beta * c (float32 or float64, 2-D, rows of unit stride).\n"
       "With c=None a new array is returned and beta is ignored; otherwise c is updated in place\n"
       "and returned. beta=0 ignores what c held, NaN included.");
+  m.def(
+      "linear_forward",
+      [](py::array x, py::array w, py::object bias, const std::string& activation) {
+        require_ndim(x, 2, "x");
+        require_ndim(w, 2, "w");
+        const cpu::Activation act = cpu::activation_from_name(activation);
+        return is_float64(x, "x") ? run_linear<double>(x, w, bias, act)
+                                  : run_linear<float>(x, w, bias, act);
+      },
+      py::arg("x"), py::arg("w"), py::arg("bias") = py::none(), py::arg("activation") = "none",
+      "y = act(x @ w.T + bias) in one GEMM: the bias and activation are applied to each tile\n"
+      "of y as the product completes it. x (M, K), w (N, K), bias (N,) or None; activation\n"
+      "'none', 'relu', 'tanh' or 'sigmoid'.");
+  m.def(
+      "activation_backward",
+      [](py::array g, py::array y, const std::string& activation, bool bias_grad) {
+        const cpu::Activation act = cpu::activation_from_name(activation);
+        return is_float64(g, "g") ? run_activation_backward<double>(g, y, act, bias_grad)
+                                  : run_activation_backward<float>(g, y, act, bias_grad);
+      },
+      py::arg("g"), py::arg("y"), py::arg("activation"), py::arg("bias_grad") = false,
+      "(gz, gb) for y = act(z + bias) from the output y: gz = g * act'(y) (relu: y > 0, tanh:\n"
+      "1 - y^2, sigmoid: y (1 - y)), and gb = gz summed over every axis but the last (None\n"
+      "unless bias_grad).");
   m.def(
       "set_gemm_rung",
       [](const std::string& name) { cpu::set_gemm_rung(cpu::gemm_rung_from_name(name)); },

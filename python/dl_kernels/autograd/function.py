@@ -660,36 +660,53 @@ class Split(Function):
 
 # ---- ops on the compiled kernels (through the backend) --------------------------------------
 class Linear(Function):
-    """y = x @ w.T + b over the last axis of x, one GEMM for all leading axes."""
+    """y = act(x @ w.T + b) over the last axis of x, one GEMM for all leading axes; the bias and
+    the activation (None, "relu", "tanh", "sigmoid") are the GEMM's epilogue, and the backward
+    takes act' from the output y in the same pass that sums the bias gradient."""
 
-    def forward(self, x, w, b):
+    def forward(self, x, w, b, activation=None):
         be = self.be
         self.x_shape = x.shape
         x2 = x if x.ndim == 2 else be.reshape(x, (-1, x.shape[-1]))
-        self.x2, self.w = x2, w
-        y = be.gemm(x2, w, trans_b=True)
-        if b is not None:
-            be.add(y, b, out=y)
+        self.x2, self.w, self.act = x2, w, activation
+        if b is None and activation is None:
+            y = be.gemm(x2, w, trans_b=True)
+        else:
+            y = be.linear_forward(x2, w, b, activation or "none")
+            self.y = y
         return y if x.ndim == 2 else be.reshape(y, x.shape[:-1] + (w.shape[0],))
 
     def backward(self, g):
         be = self.be
         g2 = g if g.ndim == 2 else be.reshape(g, (-1, g.shape[-1]))
         need_x, need_w, need_b = self.needs_input_grad
+        if self.act is not None:
+            g2, gb = be.activation_backward(g2, self.y, self.act, bool(need_b))
+        else:
+            gb = be.sum(g2, 0) if need_b else None
         gx = be.reshape(be.gemm(g2, self.w), self.x_shape) if need_x else None
         gw = be.gemm(g2, self.x2, trans_a=True) if need_w else None
-        gb = be.sum(g2, 0) if need_b else None
         return gx, gw, gb
 
 
 class Conv2d(Function):
-    def forward(self, x, w, b, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
-        self.x, self.w = x, w
+    """y = act(conv2d(x, w) + b); with activation="relu" the ReLU is applied as the kernel
+    writes y (conv + bias + ReLU in one pass) and the backward takes its mask from y."""
+
+    def forward(self, x, w, b, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1,
+                activation=None):
+        self.x, self.w, self.act = x, w, activation
         self.params = (stride, padding, dilation, groups)
-        return self.be.conv2d_forward(x, w, b, stride, padding, dilation, groups)
+        if activation is None:
+            return self.be.conv2d_forward(x, w, b, stride, padding, dilation, groups)
+        self.y = self.be.conv2d_forward(x, w, b, stride, padding, dilation, groups,
+                                        activation=activation)
+        return self.y
 
     def backward(self, g):
         be, x, w, p = self.be, self.x, self.w, self.params
+        if self.act is not None:
+            g = be.activation_backward(g, self.y, self.act, False)[0]
         need_x, need_w, need_b = self.needs_input_grad
         gx = be.conv2d_backward_input(g, w, x.shape[2:], *p) if need_x else None
         gw = be.conv2d_backward_weight(g, x, w.shape[2:], *p) if need_w else None

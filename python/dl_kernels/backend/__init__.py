@@ -58,8 +58,12 @@ movement (views where the layout allows), indexing, gather and scatter
     ``diag_embed(d, offset, axis1, axis2)``, ``nonzero(a)`` (N, ndim), ``repeat(a, repeats, axis)``,
     ``einsum(equation, *arrays)``, ``scatter(a, index, src, axis, reduce)`` (see cpu_ops)
 kernel families (``_C`` on the CPU, ``_cuda`` on a GPU; argument order as in ``CPUBackend``)
-    gemm: ``gemm(a, b, trans_a, trans_b)``, ``matmul(a, b)`` (numpy.matmul semantics)
-    conv2d: ``conv2d_forward``, ``conv2d_backward_input/weight/bias``
+    gemm: ``gemm(a, b, trans_a, trans_b)``, ``matmul(a, b)`` (numpy.matmul semantics),
+    ``linear_forward(x, w, bias, activation)`` (``act(x @ w.T + bias)`` in one pass, activation
+    "none", "relu", "tanh" or "sigmoid"), ``activation_backward(g, y, activation, bias_grad)``
+    (``(g * act'(y), bias gradient or None)`` from the output ``y``)
+    conv2d: ``conv2d_forward`` (its ``activation=`` as linear_forward's),
+    ``conv2d_backward_input/weight/bias``
     pool2d: ``max_pool2d_forward/backward``, ``avg_pool2d_forward/backward``
     softmax_xent: ``log_softmax_forward/backward``, ``softmax_cross_entropy_forward/backward``
     lstm: ``lstm_forward/backward``, ``lstm_cell_forward/backward``
@@ -107,7 +111,7 @@ CONTRACT: dict[str, tuple[str, ...]] = {
                  "unbroadcast", "getitem", "setitem", "index_add", "gather", "scatter_add",
                  "sort", "flip", "roll", "tril", "triu", "diagonal", "diag_embed", "nonzero",
                  "repeat", "einsum", "scatter"),
-    "kernel:gemm": ("gemm", "matmul"),
+    "kernel:gemm": ("gemm", "matmul", "linear_forward", "activation_backward"),
     "kernel:conv2d": ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
                       "conv2d_backward_bias"),
     "kernel:pool2d": ("max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",

@@ -328,6 +328,11 @@ class CPUBackend(CPUMathOps):
     # entry is one line over _C (csrc/python/README.md documents every signature); a CUDA
     # backend is the same lines over _cuda.
     # conv2d: stride, dilation, kernel_hw, input_hw are (h, w); padding (top, bottom, left, right)
+    # linear_forward(x, w, bias, activation): act(x @ w.T + bias) in one GEMM (the bias and
+    # activation applied to each tile of the output as it completes); activation_backward(g, y,
+    # activation, bias_grad) -> (g * act'(y), the bias gradient or None)
+    linear_forward = staticmethod(_C.linear_forward)
+    activation_backward = staticmethod(_C.activation_backward)
     conv2d_forward = staticmethod(_C.conv2d_forward)
     conv2d_backward_input = staticmethod(_C.conv2d_backward_input)
     conv2d_backward_weight = staticmethod(_C.conv2d_backward_weight)

@@ -22,8 +22,17 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, x: Any) -> Any:
-        for m in self._modules.values():
-            x = m(x)
+        mods = tuple(self._modules.values())
+        n, i = len(mods), 0
+        while i < n:
+            m = mods[i]
+            act = _fused_activation(m, mods[i + 1]) if i + 1 < n else None
+            if act is None:
+                x = m(x)
+                i += 1
+            else:  # the layer's kernel applies the activation as it writes its output
+                x = m._forward_activation(x, act)
+                i += 2
         return x
 
     def __len__(self) -> int:
@@ -100,3 +109,20 @@ class ModuleDict(Module):
 
     def values(self) -> Any:
         return self._modules.values()
+
+
+def _fused_activation(layer: Module, nxt: Module) -> str | None:
+    """The activation a layer's kernel can apply for the module after it (a Linear followed by
+    ReLU, Tanh or Sigmoid; a Conv2d followed by ReLU), or None. Exact types only (a subclass
+    may change forward) and no hooks on either (they must see both outputs)."""
+    if "_hooks" in layer.__dict__ or "_hooks" in nxt.__dict__:
+        return None
+    from dl_kernels.nn.activation import ReLU, Sigmoid, Tanh
+    from dl_kernels.nn.layers import Conv2d, Linear
+
+    kind, act = type(layer), type(nxt)
+    if kind is Linear:
+        return {ReLU: "relu", Tanh: "tanh", Sigmoid: "sigmoid"}.get(act)
+    if kind is Conv2d and act is ReLU:
+        return "relu"
+    return None

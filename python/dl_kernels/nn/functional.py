@@ -68,25 +68,43 @@ def _float_operands(what: str, *pairs: tuple[str, Tensor | None]) -> None:
 
 
 # ---- linear ---------------------------------------------------------------------------------
-def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y = input @ weight.T + bias; input (..., in), weight (out, in), bias (out,)."""
+_ACTIVATIONS = (None, "relu", "tanh", "sigmoid")
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None, *,
+           activation: str | None = None) -> Tensor:
+    """y = input @ weight.T + bias; input (..., in), weight (out, in), bias (out,).
+
+    ``activation`` ("relu", "tanh" or "sigmoid"; Keras's ``Dense(activation=...)``) applies
+    it in the same GEMM, to each tile of y as the product completes it: equal to
+    ``relu(linear(...))`` without a second pass over y or a second graph node.
+    ``nn.Sequential`` uses it for a Linear followed by ReLU, Tanh or Sigmoid.
+    """
     # Every layer's forward calls this: the valid case is recognised in a few attribute reads
     # of the arrays; anything else goes through the full checks and their messages.
     if isinstance(input, Tensor) and isinstance(weight, Tensor):
         x, w = input._data, weight._data
         d = x.dtype
         if (w.dtype is d and d.kind == "f" and input._be is weight._be and w.ndim == 2
-                and x.ndim >= 1 and x.shape[-1] == w.shape[1]):
+                and x.ndim >= 1 and x.shape[-1] == w.shape[1] and activation in _ACTIVATIONS):
             if bias is None:
-                return Fn.Linear.apply(input, weight, None)
+                return Fn.Linear.apply(input, weight, None, activation=activation)
             if (isinstance(bias, Tensor) and bias._data.dtype is d and bias._be is input._be
                     and bias._data.shape == (w.shape[0],)):
-                return Fn.Linear.apply(input, weight, bias)
-    return _linear_checked(input, weight, bias)
+                return Fn.Linear.apply(input, weight, bias, activation=activation)
+    return _linear_checked(input, weight, bias, activation)
 
 
-def _linear_checked(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+def _check_activation(what: str, activation: str | None) -> None:
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"{what}: activation must be None, 'relu', 'tanh' or 'sigmoid', "
+                         f"got {activation!r}")
+
+
+def _linear_checked(input: Tensor, weight: Tensor, bias: Tensor | None = None,
+                    activation: str | None = None) -> Tensor:
     """linear with every check (wrapped below with the Tensor-parameter check too)."""
+    _check_activation("linear", activation)
     _float_operands("linear", ("input", input), ("weight", weight), ("bias", bias))
     if weight.ndim != 2 or input.ndim < 1 or input.shape[-1] != weight.shape[1]:
         raise ValueError(
@@ -98,7 +116,7 @@ def _linear_checked(input: Tensor, weight: Tensor, bias: Tensor | None = None) -
             f"linear: bias shape {tuple(bias.shape)}, expected ({weight.shape[0]},) for weight "
             f"{tuple(weight.shape)}"
         )
-    return Fn.Linear.apply(input, weight, bias)
+    return Fn.Linear.apply(input, weight, bias, activation=activation)
 
 
 # ---- convolution and pooling ----------------------------------------------------------------
@@ -120,9 +138,15 @@ def _conv_padding(padding: Any, kernel: tuple[int, int], dilation: tuple[int, in
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
            stride: IntPair = 1, padding: Any = 0, dilation: IntPair = 1,
-           groups: int = 1) -> Tensor:
+           groups: int = 1, *, activation: str | None = None) -> Tensor:
     """2-D cross-correlation, NCHW; weight (O, C/groups, KH, KW); padding int, pair, 'same' or
-    'valid' (zeros); any stride, dilation and groups."""
+    'valid' (zeros); any stride, dilation and groups.
+
+    ``activation`` ("relu", "tanh", "sigmoid") is applied by the kernel: with "relu", as each
+    block of the output is written (conv + bias + ReLU in one pass). ``nn.Sequential`` uses it
+    for a Conv2d followed by ReLU.
+    """
+    _check_activation("conv2d", activation)
     _float_operands("conv2d", ("input", input), ("weight", weight), ("bias", bias))
     unbatched = input.ndim == 3
     if unbatched:
@@ -138,7 +162,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
     st, dil = _pair(stride, "conv2d: stride"), _pair(dilation, "conv2d: dilation")
     pad = _conv_padding(padding, tuple(weight.shape[2:]), dil, st)
     out = Fn.Conv2d.apply(input, weight, bias, stride=st, padding=pad, dilation=dil,
-                          groups=groups)
+                          groups=groups, activation=activation)
     return out.squeeze(0) if unbatched else out
 
 

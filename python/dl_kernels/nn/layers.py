@@ -70,6 +70,10 @@ class Linear(Module):
     def forward(self, x: Any) -> Any:
         return F.linear(x, self.weight, self.bias)
 
+    def _forward_activation(self, x: Any, activation: str) -> Any:
+        """act(forward(x)) in one GEMM (what nn.Sequential runs for Linear + ReLU)."""
+        return F.linear(x, self.weight, self.bias, activation=activation)
+
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
@@ -120,6 +124,12 @@ class Conv2d(Module):
     def forward(self, x: Any) -> Any:
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
+
+    def _forward_activation(self, x: Any, activation: str) -> Any:
+        """act(forward(x)) with the activation applied by the kernel (nn.Sequential's
+        Conv2d + ReLU)."""
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups, activation=activation)
 
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
