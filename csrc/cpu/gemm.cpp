@@ -390,6 +390,68 @@ static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t
   }
 }
 
+// ---- small products, unpacked -----------------------------------------------------------------
+// Below ~1 MFLOP (a 64x64x64 product, a small layer's backward) packing A and B cost about a
+// fifth of the time and there is one thread anyway. With B not transposed, the micro-kernel can
+// read both operands in place: the tile's columns are contiguous in B's rows, and A's rows are
+// broadcast scalars. Only the edge tiles read zero-padded copies, so no load leaves the arrays.
+constexpr int64_t kUnpackedMaxMNK = 1000000;
+
+template <typename T>
+static bool gemm_unpacked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t M, int64_t N,
+                          int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
+                          T beta, T* C, int64_t ldc, const T* bias, bool bias_per_row,
+                          Activation act) {
+  const int mr = uk.mr, nr = uk.nr;
+  if (tb || !uk.unpacked || N < nr || K > uk.kc || M * N * K >= kUnpackedMaxMNK) return false;
+  const int64_t m_full = M / mr * mr, n_full = N / nr * nr;
+  // Rows [m_full, M) of op(A), zero-padded to mr rows, row-major with lda K; columns
+  // [n_full, N) of B, zero-padded to nr, with ldb nr.
+  T* a_pad = tls_a_panel.get<T>(mr * K);
+  T* b_pad = tls_b_block.get<T>(K * nr);
+  if (m_full < M)
+    for (int64_t i = 0; i < mr; ++i)
+      for (int64_t k = 0; k < K; ++k)
+        a_pad[i * K + k] = m_full + i >= M ? T(0)
+                           : ta            ? A[k * lda + m_full + i]
+                                           : A[(m_full + i) * lda + k];
+  if (n_full < N)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < nr; ++j)
+        b_pad[k * nr + j] = n_full + j < N ? B[k * ldb + n_full + j] : T(0);
+  const bool epilogue = bias != nullptr || act != Activation::None;
+  alignas(64) T edge[16 * 64];
+  for (int64_t i0 = 0; i0 < M; i0 += mr) {
+    const bool full_m = i0 < m_full;
+    const T* a = full_m ? (ta ? A + i0 : A + i0 * lda) : a_pad;
+    const int64_t lda_here = full_m ? lda : K;
+    const GemmUnpackedFn<T> kernel = full_m && ta ? uk.unpacked_ta : uk.unpacked;
+    const int64_t mv = std::min<int64_t>(mr, M - i0);
+    for (int64_t j0 = 0; j0 < N; j0 += nr) {
+      const bool full_n = j0 < n_full;
+      const T* b = full_n ? B + j0 : b_pad;
+      const int64_t nv = std::min<int64_t>(nr, N - j0);
+      T* c = C + i0 * ldc + j0;
+      if (full_m && full_n) {
+        kernel(K, a, lda_here, b, full_n ? ldb : nr, c, ldc, alpha, beta);
+      } else {
+        kernel(K, a, lda_here, b, full_n ? ldb : nr, edge, nr, T(1), T(0));
+        for (int64_t i = 0; i < mv; ++i)
+          for (int64_t j = 0; j < nv; ++j) {
+            T& cij = c[i * ldc + j];
+            const T ab = alpha * edge[i * nr + j];
+            cij = beta == T(0) ? ab : ab + beta * cij;
+          }
+      }
+      if (epilogue)
+        for (int64_t i = 0; i < mv; ++i)
+          uk.epilogue(act, nv, bias ? (bias_per_row ? bias + i0 + i : bias + j0) : nullptr,
+                      bias_per_row ? 0 : 1, c + i * ldc);
+    }
+  }
+  return true;
+}
+
 // ---- dispatch ---------------------------------------------------------------------------------
 namespace {
 std::atomic<int> g_rung{static_cast<int>(GemmRung::Auto)};
@@ -496,6 +558,9 @@ static void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha
   }
   if (gemm_small(rung, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
     return epilogue_pass();
+  if (gemm_unpacked(uk, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, bias_per_row,
+                    act))
+    return;
   if (N < uk.nr && M > N) {
     // A narrow product (a classifier's 10 outputs) would fill a fraction of every nr-wide tile;
     // computing C^T = op(B)^T op(A)^T instead puts the narrow side along the short mr edge.

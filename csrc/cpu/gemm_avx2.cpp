@@ -10,12 +10,26 @@
 namespace dlk::cpu {
 
 GemmMicroKernel<float> gemm_ukernel_avx2_f32() {
-  return {simd_ukernel_6x2<simd::F32x8>,         6, 16, 256, 512, 1536,
-          bias_activation_run<avx2::Math, float>};
+  return {simd_ukernel_6x2<simd::F32x8>,
+          6,
+          16,
+          256,
+          512,
+          1536,
+          bias_activation_run<avx2::Math, float>,
+          simd_ukernel_6x2_unpacked<simd::F32x8, false>,
+          simd_ukernel_6x2_unpacked<simd::F32x8, true>};
 }
 GemmMicroKernel<double> gemm_ukernel_avx2_f64() {
-  return {simd_ukernel_6x2<simd::F64x4>,          6, 8, 256, 256, 1536,
-          bias_activation_run<ScalarMath, double>};
+  return {simd_ukernel_6x2<simd::F64x4>,
+          6,
+          8,
+          256,
+          256,
+          1536,
+          bias_activation_run<ScalarMath, double>,
+          simd_ukernel_6x2_unpacked<simd::F64x4, false>,
+          simd_ukernel_6x2_unpacked<simd::F64x4, true>};
 }
 
 }  // namespace dlk::cpu

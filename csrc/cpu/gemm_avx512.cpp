@@ -11,12 +11,26 @@
 namespace dlk::cpu {
 
 GemmMicroKernel<float> gemm_ukernel_avx512_f32() {
-  return {simd_ukernel_12x2<simd::F32x16>,         12, 32, 384, 480, 1536,
-          bias_activation_run<avx512::Math, float>};
+  return {simd_ukernel_12x2<simd::F32x16>,
+          12,
+          32,
+          384,
+          480,
+          1536,
+          bias_activation_run<avx512::Math, float>,
+          simd_ukernel_12x2_unpacked<simd::F32x16, false>,
+          simd_ukernel_12x2_unpacked<simd::F32x16, true>};
 }
 GemmMicroKernel<double> gemm_ukernel_avx512_f64() {
-  return {simd_ukernel_12x2<simd::F64x8>,         12, 16, 256, 480, 1536,
-          bias_activation_run<ScalarMath, double>};
+  return {simd_ukernel_12x2<simd::F64x8>,
+          12,
+          16,
+          256,
+          480,
+          1536,
+          bias_activation_run<ScalarMath, double>,
+          simd_ukernel_12x2_unpacked<simd::F64x8, false>,
+          simd_ukernel_12x2_unpacked<simd::F64x8, true>};
 }
 
 }  // namespace dlk::cpu

@@ -22,6 +22,12 @@ template <typename T>
 using GemmEpilogueFn = void (*)(Activation act, int64_t n, const T* bias, int64_t bias_stride,
                                 T* y);
 
+// The same tile reading op(A) and B in place (B not transposed, rows of unit stride; A as is or
+// transposed by the template flag): small products skip the packing (gemm.cpp, gemm_unpacked).
+template <typename T>
+using GemmUnpackedFn = void (*)(int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
+                                int64_t ldc, T alpha, T beta);
+
 // A micro-kernel with the blocking its driver should use around it:
 // kc (K block; A and B slivers of kc stay in L1), nc (N block; the packed B block of kc x nc
 // stays in L2), mc (M block; the packed A panel of mc x kc is reused from L3).
@@ -31,6 +37,7 @@ struct GemmMicroKernel {
   int mr, nr;
   int64_t kc, nc, mc;
   GemmEpilogueFn<T> epilogue;
+  GemmUnpackedFn<T> unpacked = nullptr, unpacked_ta = nullptr;  // null: always pack
 };
 
 GemmMicroKernel<float> gemm_ukernel_portable_f32();

@@ -22,19 +22,23 @@ namespace dlk::cpu {
 
 // simd_ukernel_12x2: 24 accumulators, for AVX-512's 32 registers.
 #define DLK_UKERNEL_NAME simd_ukernel_12x2
+#define DLK_UKERNEL_NAME_UNPACKED simd_ukernel_12x2_unpacked
 #define DLK_ROWS DLK_ROWS12
 #define DLK_MR 12
 #include "cpu/gemm_simd_kernel_body.h"
 #undef DLK_UKERNEL_NAME
+#undef DLK_UKERNEL_NAME_UNPACKED
 #undef DLK_ROWS
 #undef DLK_MR
 
 // simd_ukernel_6x2: 12 accumulators, for AVX2's 16 registers.
 #define DLK_UKERNEL_NAME simd_ukernel_6x2
+#define DLK_UKERNEL_NAME_UNPACKED simd_ukernel_6x2_unpacked
 #define DLK_ROWS DLK_ROWS6
 #define DLK_MR 6
 #include "cpu/gemm_simd_kernel_body.h"
 #undef DLK_UKERNEL_NAME
+#undef DLK_UKERNEL_NAME_UNPACKED
 #undef DLK_ROWS
 #undef DLK_MR
 
