@@ -19,7 +19,9 @@ the same shape stands in (said in the output).
 
 --contend adds every thread count again beside one competing CPU-bound process (a busy loop
 the script starts and stops), as on a shared machine: threads that wait for a core held by
-another process are what turns a millisecond step into a slow one.
+another process are what turns a millisecond step into a slow one. Beside the busy process the
+two libraries run in separate worker processes (ours alone, then PyTorch alone): PyTorch's
+OpenMP team keeps spinning after its step and would take our core in a shared process.
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ def _steps(case: str) -> tuple[object, object, str, bool]:
     return ours_step, torch_step, data, same
 
 
-def worker(threads: int, repeats: int) -> dict:
+def worker(threads: int, repeats: int, only: str | None = None) -> dict:
     import dl_kernels as dlk
     import torch
 
@@ -169,7 +171,11 @@ def worker(threads: int, repeats: int) -> dict:
     for case in ("mlp", "lenet", "char-lstm"):
         ours_step, torch_step, data, same = _steps(case)
         first = (ours_step(), torch_step())
-        med = interleaved_medians({"ours": ours_step, "torch": torch_step}, repeats=repeats)
+        steps = {"ours": ours_step, "torch": torch_step}
+        if only:  # one library per process (see benchlib.thread_sweep_main)
+            steps = {only: steps[only]}
+        med = dict.fromkeys(("ours", "torch"), float("nan"))
+        med.update(interleaved_medians(steps, repeats=repeats))
         rows.append({"case": case, "data": data, "ours": med["ours"], "torch": med["torch"],
                      "same_weights": same, "first_loss": first})
     return {"threads": threads, "rows": rows}
@@ -200,7 +206,8 @@ def table(results: list[dict]) -> str:
 
 
 def main() -> None:
-    thread_sweep_main(__file__, __doc__, "train", "Training steps end to end (float32)", worker, table)
+    thread_sweep_main(__file__, __doc__, "train", "Training steps end to end (float32)", worker,
+                      table, separate_when_contended=("ours", "torch"))
 
 
 if __name__ == "__main__":

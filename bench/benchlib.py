@@ -71,10 +71,16 @@ def run_worker(script: str, threads: int, args: list[str]) -> dict:
 
 
 def thread_sweep_main(script: str, doc: str, section: str, title: str,
-                      worker: Callable[[int, int], dict], table: Callable[[list[dict]], str]) -> None:
+                      worker: Callable[..., dict], table: Callable[[list[dict]], str],
+                      separate_when_contended: tuple[str, ...] = ()) -> None:
     """The command line shared by benchmarks that sweep thread counts: `--worker N` runs
     worker(N, repeats) and prints its JSON; otherwise one worker process per --threads value,
-    the table printed, and with --write put into RESULTS.md under `section`."""
+    the table printed, and with --write put into RESULTS.md under `section`.
+
+    `separate_when_contended` names the contenders (e.g. "ours", "torch") that, beside the busy
+    process, each get a worker process of their own (worker(N, repeats, only=name); the rows'
+    values under that name are taken from it): one library's idle threads spinning in the same
+    process (PyTorch's OpenMP team after its step) would otherwise take the other's core."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
@@ -85,15 +91,20 @@ def thread_sweep_main(script: str, doc: str, section: str, title: str,
                              "(started and stopped here), as on a shared machine")
     parser.add_argument("--write", action="store_true", help="write the table into RESULTS.md")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--only", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.repeats)))
+        kwargs = {"only": args.only} if args.only else {}
+        print(json.dumps(worker(args.worker, args.repeats, **kwargs)))
         return
     results = []
     for contended in (False, True) if args.contend else (False,):
         for t in args.threads:
             with busy_process(contended):
-                res = run_worker(script, t, ["--repeats", str(args.repeats)])
+                if contended and separate_when_contended:
+                    res = _separate_workers(script, t, args.repeats, separate_when_contended)
+                else:
+                    res = run_worker(script, t, ["--repeats", str(args.repeats)])
             res["contended"] = contended
             results.append(res)
     text = table(results)
@@ -103,6 +114,19 @@ def thread_sweep_main(script: str, doc: str, section: str, title: str,
                    f"{'--contend ' if args.contend else ''}--write")
         write_section(f"{section} on {cpu_key()}",
                       f"## {title}: {cpu_name()}\n\n" + header(command) + "\n" + text)
+
+
+def _separate_workers(script: str, threads: int, repeats: int, names: tuple[str, ...]) -> dict:
+    """One worker per contender; the first one's result with every row's value under each
+    name taken from that contender's own worker."""
+    runs = {n: run_worker(script, threads, ["--repeats", str(repeats), "--only", n])
+            for n in names}
+    res = runs[names[0]]
+    for n in names[1:]:
+        for row, other in zip(res["rows"], runs[n]["rows"]):
+            row[n] = other[n]
+    res["separate"] = True
+    return res
 
 
 @contextlib.contextmanager

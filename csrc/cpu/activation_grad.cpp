@@ -1,5 +1,8 @@
 // The gradient through a fused bias + activation (activation.h).
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "common/parallel.h"
 #include "cpu/activation.h"
@@ -8,15 +11,19 @@ namespace dlk::cpu {
 
 namespace {
 
+// y > 0 as 0 or 1 from the comparison's mask and the bits of 1.0: GCC turned the plain
+// g * (y > 0) into a branch per element, which mispredicted on every sign change (7 ns an
+// element, 10x the vectorised loop).
 template <typename T>
-inline T derivative(Activation act, T y) {
-  switch (act) {
-    case Activation::Relu: return y > T(0) ? T(1) : T(0);
-    case Activation::Tanh: return T(1) - y * y;
-    case Activation::Sigmoid: return y * (T(1) - y);
-    case Activation::None: break;
-  }
-  return T(1);
+inline T step(T y) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr T kOne = T(1);
+  U one;
+  std::memcpy(&one, &kOne, sizeof(U));
+  const U bits = one & (U(0) - static_cast<U>(y > T(0)));
+  T out;
+  std::memcpy(&out, &bits, sizeof(T));
+  return out;
 }
 
 // Columns [j0, j1) of every row: each thread owns whole columns, so the bias sums need no
@@ -35,13 +42,13 @@ void columns(Activation act, int64_t M, int64_t N, const T* g, const T* y, T* gz
       T* zi = gz + i * N + jb;
       switch (act) {  // one loop per activation, so each vectorises
         case Activation::Relu:
-          for (int64_t j = 0; j < n; ++j) zi[j] = gi[j] * derivative(Activation::Relu, yi[j]);
+          for (int64_t j = 0; j < n; ++j) zi[j] = gi[j] * step(yi[j]);
           break;
         case Activation::Tanh:
-          for (int64_t j = 0; j < n; ++j) zi[j] = gi[j] * derivative(Activation::Tanh, yi[j]);
+          for (int64_t j = 0; j < n; ++j) zi[j] = gi[j] * (T(1) - yi[j] * yi[j]);
           break;
         case Activation::Sigmoid:
-          for (int64_t j = 0; j < n; ++j) zi[j] = gi[j] * derivative(Activation::Sigmoid, yi[j]);
+          for (int64_t j = 0; j < n; ++j) zi[j] = gi[j] * (yi[j] * (T(1) - yi[j]));
           break;
         case Activation::None:
           if (zi != gi) std::copy(gi, gi + n, zi);
