@@ -274,14 +274,17 @@ class Tensor(StorageOps):
         returns a handle whose ``remove()`` unregisters it."""
         return _engine.register_post_accumulate_grad_hook(self, hook)
 
-    def _accumulate_grad(self, g: Any) -> None:
+    def _accumulate_grad(self, g: Any, owned: bool = False) -> None:
+        """Add g to .grad; ``owned``: g is a new array nothing else holds (Function.owns_grads),
+        so the first gradient is kept as it is instead of copied."""
         be = self._be
         if g.dtype != self._data.dtype:
             g = be.astype(g, self._data.dtype)
         if g.shape != self._data.shape:
             g = be.unbroadcast(g, self._data.shape)
         if self.grad is None:
-            self.grad = Tensor._wrap(be.copy(g), be)  # own buffer: g may be shared or a view
+            # Otherwise an own buffer: g may be shared (Add returns one g twice) or a view.
+            self.grad = Tensor._wrap(g if owned else be.copy(g), be)
         else:
             self.grad._data = be.add(self.grad._data, g)
 

@@ -95,6 +95,9 @@ class Function:
     # engine read them without a failing attribute lookup per node.
     hooks: dict | None = None
     retained: dict | None = None
+    # True where every array backward returns is new, returned once and kept by nothing else
+    # (a kernel's fresh output): a leaf may then take it as its .grad without a copy.
+    owns_grads = False
 
     def forward(self, *args: Any, **params: Any) -> Any:
         raise NotImplementedError
@@ -201,11 +204,12 @@ def _run_hooks(hooks: list, g: Any, be: Any, like: Any) -> Any:
     return g
 
 
-def _accumulate_leaf(t: Any, g: Any) -> None:
+def _accumulate_leaf(t: Any, g: Any, owned: bool = False) -> None:
     hooks = _leaf_hook_list(t, False) if _leaf_hooks else None
     if hooks:
         g = _run_hooks(hooks, g, t._be, t)
-    t._accumulate_grad(g)
+        owned = False
+    t._accumulate_grad(g, owned)
 
 
 # ---- gradient-ready hooks on leaves ---------------------------------------------------------
@@ -352,7 +356,7 @@ def backward(root: Any, g: Any, retain_graph: bool = False) -> None:
                     _edge_done(counts, t, got)
                 continue
             if fn is None:
-                _accumulate_leaf(t, gi)
+                _accumulate_leaf(t, gi, node.owns_grads)
                 if counts and id(t) in counts:
                     got.add(id(t))
                     _edge_done(counts, t, got)

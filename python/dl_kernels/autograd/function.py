@@ -664,6 +664,8 @@ class Linear(Function):
     the activation (None, "relu", "tanh", "sigmoid") are the GEMM's epilogue, and the backward
     takes act' from the output y in the same pass that sums the bias gradient."""
 
+    owns_grads = True  # every gradient a kernel's fresh output
+
     def forward(self, x, w, b, activation=None):
         be = self.be
         self.x_shape = x.shape
@@ -692,6 +694,8 @@ class Linear(Function):
 class Conv2d(Function):
     """y = act(conv2d(x, w) + b); with activation="relu" the ReLU is applied as the kernel
     writes y (conv + bias + ReLU in one pass) and the backward takes its mask from y."""
+
+    owns_grads = True  # every gradient a kernel's fresh output
 
     def forward(self, x, w, b, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1,
                 activation=None):
@@ -766,6 +770,8 @@ class SoftmaxCrossEntropy(Function):
 class Embedding(Function):
     """Rows of w picked by the integer array ``indices`` (an input without a gradient)."""
 
+    owns_grads = True  # every gradient a kernel's fresh output
+
     def forward(self, w, indices, padding_idx=None):
         self.shape, self.indices, self.padding_idx = w.shape, indices, padding_idx
         return self.be.getitem(w, indices)
@@ -792,6 +798,8 @@ class Step(Function):
 class LSTM(Function):
     """A whole sequence on the LSTM driver: inputs (x, h0, c0, w_ih, w_hh, b, peephole),
     outputs (y, h_T, c_T)."""
+
+    owns_grads = True  # every gradient a kernel's fresh output
 
     def forward(self, x, h0, c0, w_ih, w_hh, b, peephole, variant="standard", reverse=False,
                 batch_sizes=None):
@@ -871,6 +879,8 @@ class LSTMCellGrouped(Function):
 class GRU(Function):
     """A whole sequence on the GRU driver: inputs (x, h0, w_ih, w_hh, b, b_hn), outputs
     (y, h_T)."""
+
+    owns_grads = True  # every gradient a kernel's fresh output
 
     def forward(self, x, h0, w_ih, w_hh, b, b_hn, variant="notes", reverse=False,
                 batch_sizes=None):
