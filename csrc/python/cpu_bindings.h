@@ -14,4 +14,5 @@ void bind_word2vec(pybind11::module_& m);
 void bind_conv2d(pybind11::module_& m);
 void bind_pool2d(pybind11::module_& m);
 void bind_optim_update(pybind11::module_& m);
+void bind_index_add(pybind11::module_& m);
 }  // namespace dlk

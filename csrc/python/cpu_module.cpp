@@ -16,4 +16,5 @@ PYBIND11_MODULE(_C, m) {
   dlk::bind_gru(m);
   dlk::bind_word2vec(m);
   dlk::bind_optim_update(m);
+  dlk::bind_index_add(m);
 }

@@ -227,6 +227,13 @@ class CPUBackend(CPUMathOps):
     @staticmethod
     def index_add(shape: Sequence[int], index: Any, values: np.ndarray) -> np.ndarray:
         """zeros(shape) with ``values`` added at ``index`` (repeated indices accumulate)."""
+        if (type(index) is np.ndarray and index.dtype.kind in "iu" and index.size
+                and (values.dtype is _F32 or values.dtype is _F64)
+                and values.shape == index.shape + tuple(shape[1:])):
+            # Rows of a table (an embedding's backward): np.add.at's sums, bit for bit, in a
+            # loop of ours (np.add.at took 2.6 ms of a 100 ms char-LSTM step).
+            return _C.index_add_rows(shape[0], index, values.reshape(index.size, -1)
+                                     ).reshape(shape)
         out = np.zeros(shape, dtype=values.dtype)
         np.add.at(out, index, values)
         return out
