@@ -349,3 +349,27 @@ def test_augmented_assignment_is_in_place_without_a_graph_and_refused_on_leaves(
     h += w  # recorded out of place
     h.sum().backward()
     assert w.grad.tolist() == [3.0, 3.0]
+
+
+def test_leaf_gradients_never_share_memory_with_each_other_or_the_graph():
+    # Kernel-backed ops (Linear, Conv2d, Embedding, LSTM, GRU) hand their fresh gradient arrays
+    # to leaves without a copy; everything else is copied. Either way no two leaves, and no leaf
+    # and a later gradient, may end up on one buffer.
+    from dl_kernels import nn
+
+    lin = nn.Linear(3, 3)
+    x = dk.randn(4, 3, requires_grad=True)
+    y = lin(x)
+    (y + y).sum().backward()
+    grads = [x.grad, lin.weight.grad, lin.bias.grad]
+    for i, a in enumerate(grads):
+        for b in grads[i + 1:]:
+            assert not np.shares_memory(a.numpy(), b.numpy())
+    before = lin.weight.grad.numpy().copy()
+    lin(x).sum().backward()  # accumulates: the kept array is added to, not aliased
+    np.testing.assert_allclose(lin.weight.grad.numpy(), before + before / 2, rtol=1e-6)
+    a = dk.ones(2, requires_grad=True)
+    b = dk.ones(2, requires_grad=True)
+    (a + b).sum().backward()  # Add returns one array for both: each leaf gets its own copy
+    a.grad.numpy()[0] = 5.0
+    assert b.grad.tolist() == [1.0, 1.0]
