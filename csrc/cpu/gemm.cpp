@@ -376,8 +376,9 @@ static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t
     T* a_all = tls_a_all.get<T>(g.m_padded * K);
     parallel_chunks(nt, nt, [&](int64_t c) { pack_a_all(g, n_ir * c / nt, n_ir * (c + 1) / nt, a_all); });
     // Up to four column blocks per thread (a late thread holds up a small one), each at least
-    // 16 slivers wide so an A sliver is reused across enough B slivers.
-    const int64_t chunks = std::max<int64_t>(nt, std::min<int64_t>(4 * nt, n_jr / 16));
+    // 16 slivers wide so an A sliver is reused across enough B slivers, and a multiple of the
+    // threads: 3 blocks on 2 threads (784 columns) left one thread idle for a third of it.
+    const int64_t chunks = nt * std::clamp<int64_t>(n_jr / (16 * nt), 1, 4);
     parallel_chunks(chunks, nt, [&](int64_t c) {
       const int64_t j0 = n_jr * c / chunks * nr, j1 = std::min(N, n_jr * (c + 1) / chunks * nr);
       if (j0 < j1) gemm_range(g, 0, M, j0, j1, static_cast<const T*>(a_all));
