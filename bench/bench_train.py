@@ -10,18 +10,18 @@ One step = zero_grad, forward, loss, backward, (gradient clipping,) optimiser st
 
 Both libraries start from the same weights (ours converted with to_torch_state_dict) and see
 the same batch; the first step's losses are compared as a check that they compute the same
-thing. Each thread count runs in its own process (MKL fixes its pool at import); inside it the
-two steps are timed round-robin (benchlib.interleaved_medians), median of --repeats after
-warm-up. Speed-up = torch step time / ours. Where a data package is missing, random data of
+thing. Each library and thread count runs in processes of its own (MKL fixes its pool at import,
+and PyTorch's OpenMP threads keep spinning after its step, taking a core from whatever runs
+next in the process), ours and PyTorch alternately, twice each: per case the median of
+--repeats steps after warm-up, averaged over the two processes. Speed-up = torch step time /
+ours. Where a data package is missing, random data of
 the same shape stands in (said in the output).
 
     python bench/bench_train.py [--repeats 11] [--threads 1 2] [--contend] [--write]
 
 --contend adds every thread count again beside one competing CPU-bound process (a busy loop
 the script starts and stops), as on a shared machine: threads that wait for a core held by
-another process are what turns a millisecond step into a slow one. Beside the busy process the
-two libraries run in separate worker processes (ours alone, then PyTorch alone): PyTorch's
-OpenMP team keeps spinning after its step and would take our core in a shared process.
+another process are what turns a millisecond step into a slow one.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def table(results: list[dict]) -> str:
 
 def main() -> None:
     thread_sweep_main(__file__, __doc__, "train", "Training steps end to end (float32)", worker,
-                      table, separate_when_contended=("ours", "torch"))
+                      table, separate=("ours", "torch"))
 
 
 if __name__ == "__main__":
