@@ -57,7 +57,7 @@ def assert_close_to_unfused(fused, unfused, act):
 @pytest.mark.parametrize("with_bias", [True, False])
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("M,N,K", SHAPES)
-def test_linear_forward_equals_gemm_then_bias_then_activation(gemm_rung, threads, rng, M, N, K,
+def test_linear_forward_equals_gemm_then_bias_then_activation(gemm_rung, rng, M, N, K,
                                                               act, with_bias, dtype):
     x = rng.standard_normal((M, K)).astype(dtype)
     w = rng.standard_normal((N, K)).astype(dtype)
