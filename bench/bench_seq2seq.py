@@ -13,7 +13,9 @@ drawn from CMUdict's distribution (source 2-14 characters, target 2-12 phonemes)
 
     python bench/bench_seq2seq.py [--threads 1 2] [--repeats 7] [--write]
 
-Workers run with OMP_WAIT_POLICY=PASSIVE unless the environment sets it.
+Each library runs in worker processes of its own, ours and PyTorch alternately, twice each
+(benchlib's `separate`): PyTorch's OpenMP team spins after its calls and would take a core from
+ours in a shared process. Each library keeps its default wait policy.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ class TorchDecoder:
                 "feed": state["feed"][idx]}
 
 
-def worker(threads: int, repeats: int) -> dict:
+def worker(threads: int, repeats: int, only: str | None = None) -> dict:
     import dl_kernels as dlk
     from dl_kernels import nn, optim
     from dl_kernels.decoding import beam_search
@@ -196,20 +198,24 @@ def worker(threads: int, repeats: int) -> dict:
                 beam_search(dec, dec.init, 1, 2, int(ls.max()) + 10, beam=BEAM, batch=BATCH)
 
         fns.update(torch_step=torch_step, torch_beam=torch_beam)
+    if only:  # one library per process (benchlib.thread_sweep_main's `separate`)
+        fns = {k: f for k, f in fns.items() if k.startswith(only + "_")}
     t0 = time.perf_counter()
     med = interleaved_medians(fns, repeats=repeats, warmup=1)
-    return {"threads": threads, "ntok": ntok, **med, "load": os.getloadavg()[0],
+    rows = [{"case": case, "ours": med.get(f"ours_{case}"), "torch": med.get(f"torch_{case}")}
+            for case in ("step", "beam")]
+    return {"threads": threads, "ntok": ntok, "rows": rows, "load": os.getloadavg()[0],
             "wall": time.perf_counter() - t0}
 
 
 def table(results: list[dict]) -> str:
     lines = ["| threads | case | ours (ms) | PyTorch (ms) | speed-up | ours tokens/s | load |",
              "|---|---|---|---|---|---|---|"]
+    labels = {"step": f"train step, batch {BATCH}", "beam": f"beam {BEAM}, {BATCH} words"}
     for r in results:
-        for case, label in (("step", f"train step, batch {BATCH}"),
-                            ("beam", f"beam {BEAM}, {BATCH} words")):
-            ours = r[f"ours_{case}"]
-            peer = r.get(f"torch_{case}")
+        for row in r["rows"]:
+            case, label = row["case"], labels[row["case"]]
+            ours, peer = row["ours"], row["torch"]
             tok = f"{r['ntok'] / ours:,.0f}" if case == "step" else "-"
             lines.append(f"| {r['threads']} | {label} | {ours * 1e3:.1f} | "
                          f"{'-' if peer is None else f'{peer * 1e3:.1f}'} | "
@@ -219,12 +225,9 @@ def table(results: list[dict]) -> str:
 
 
 def main() -> None:
-    # Both sides use OpenMP; on a loaded machine spinning workers made a 2-thread step ~10x
-    # slower for both, so waiting threads sleep (set it explicitly to measure the default).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     thread_sweep_main(__file__, __doc__, "seq2seq",
                       "Attentional encoder-decoder (g2p model): training step and beam search",
-                      worker, table)
+                      worker, table, separate=("ours", "torch"))
 
 
 if __name__ == "__main__":

@@ -128,7 +128,8 @@ def _separate_workers(script: str, threads: int, repeats: int, names: tuple[str,
     res = runs[names[0]][0]
     for n in names:
         for i, row in enumerate(res["rows"]):
-            row[n] = sum(r["rows"][i][n] for r in runs[n]) / rounds
+            vals = [r["rows"][i][n] for r in runs[n]]
+            row[n] = None if None in vals else sum(vals) / rounds  # None: that library absent
     res["separate"] = True
     return res
 
