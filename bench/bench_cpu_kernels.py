@@ -146,12 +146,11 @@ def main() -> None:
     from benchlib import header, write_section
 
     command = "python bench/bench_cpu_kernels.py" + (" --write" if args.write else "")
-    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    note = f"Load average (1/5/15 min) when the run ended: {load} on {os.cpu_count()} vCPUs.\n"
     for section, (title, text) in tables(results).items():
-        print(f"## {title}\n\n{text}\n{note}")
+        lines = header(command)  # machine, commit and the load average now, as RESULTS.md shows
+        print(f"## {title}\n\n{text}\n{lines}")
         if args.write:
-            write_section(section, f"## {title}\n\n" + header(command) + note + "\n" + text)
+            write_section(section, f"## {title}\n\n" + lines + "\n" + text)
 
 
 if __name__ == "__main__":

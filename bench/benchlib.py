@@ -209,10 +209,13 @@ def git_commit() -> str:
 
 
 def header(command: str) -> str:
-    """The lines above a results table: machine, date, commit, command."""
+    """The lines above a results table: machine, date, commit, command, and the load average
+    now (the end of the run: other processes change 2-thread numbers most)."""
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     return (f"Machine: {cpu_name()}, {os.cpu_count()} vCPUs, {platform.system()} "
             f"{platform.release()}; date {datetime.date.today()}; commit {git_commit()}.\n"
-            f"Command: `{command}`\n")
+            f"Command: `{command}`\n"
+            f"Load average (1/5/15 min) when the run ended: {load}.\n")
 
 
 def write_section(name: str, markdown: str) -> None:

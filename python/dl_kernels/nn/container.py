@@ -111,18 +111,19 @@ class ModuleDict(Module):
         return self._modules.values()
 
 
+_FUSIONS: dict[tuple[type, type], str] = {}
+
+
 def _fused_activation(layer: Module, nxt: Module) -> str | None:
     """The activation a layer's kernel can apply for the module after it (a Linear followed by
     ReLU, Tanh or Sigmoid; a Conv2d followed by ReLU), or None. Exact types only (a subclass
     may change forward) and no hooks on either (they must see both outputs)."""
     if "_hooks" in layer.__dict__ or "_hooks" in nxt.__dict__:
         return None
-    from dl_kernels.nn.activation import ReLU, Sigmoid, Tanh
-    from dl_kernels.nn.layers import Conv2d, Linear
+    if not _FUSIONS:  # built on first use: the layer modules import this one
+        from dl_kernels.nn.activation import ReLU, Sigmoid, Tanh
+        from dl_kernels.nn.layers import Conv2d, Linear
 
-    kind, act = type(layer), type(nxt)
-    if kind is Linear:
-        return {ReLU: "relu", Tanh: "tanh", Sigmoid: "sigmoid"}.get(act)
-    if kind is Conv2d and act is ReLU:
-        return "relu"
-    return None
+        _FUSIONS.update({(Linear, ReLU): "relu", (Linear, Tanh): "tanh",
+                         (Linear, Sigmoid): "sigmoid", (Conv2d, ReLU): "relu"})
+    return _FUSIONS.get((type(layer), type(nxt)))
