@@ -121,6 +121,18 @@ def test_leading_dimensions_of_row_slices_are_honoured(rung, rng):
     assert np.array_equal(big_c[outside], before[outside]), "wrote outside the view of c"
 
 
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+def test_operands_a_page_wide_are_packed_whole_rows_at_a_time(rung, threads, rng, ta, tb):
+    # Leading dimension 1024 floats (4 KiB), the case the packer walks row by row across many
+    # slivers; 1021 columns leave a partial last sliver of every tile width.
+    wide = rng.standard_normal((1100, 1024)).astype(np.float32)
+    a = wide[:300, :70] if ta else wide[:70, :300]  # op(a) is 70 x 300
+    b = wide[:1021, :300] if tb else wide[:300, :1021]  # op(b) is 300 x 1021
+    c0 = rng.standard_normal((70, 1021)).astype(np.float32)
+    out = _C.gemm(a, b, c0.copy(), trans_a=ta, trans_b=tb, alpha=1.0, beta=0.5)
+    check(out, a, b, c0, ta, tb, 1.0, 0.5, np.float32)
+
+
 def test_large_product_is_accurate_and_threads_agree(rng):
     a = rng.standard_normal((300, 700)).astype(np.float32)
     b = rng.standard_normal((700, 500)).astype(np.float32)

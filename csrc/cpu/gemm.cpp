@@ -145,31 +145,60 @@ static void pack_sliver_w(bool along_i, const T* src, int64_t ld, int64_t i0, in
   }
 }
 
+// Consecutive slivers covering [i0, i0 + v), sliver s at dst + s * W * kc. Where the source is
+// contiguous along i, one sliver alone reads only W values from each of kc rows, ld apart: with
+// ld a multiple of 4 KiB (a 1024-wide matrix) every such read is a new page, out of reach of the
+// hardware prefetchers, and the rows all fall into one L1 set, so the next sliver, wanting the
+// rest of the same lines, misses again. Walking the rows once, each row's stretch handed out to
+// every sliver, reads the source as the streams the prefetchers follow.
+template <int W, typename T>
+static void pack_slivers_w(bool along_i, const T* src, int64_t ld, int64_t i0, int64_t v,
+                           int64_t k0, int64_t kc, T* dst) {
+  const int64_t full = v / W, rest = v - full * W;
+  if (!along_i) {
+    for (int64_t s = 0; s * W < v; ++s)
+      pack_sliver_w<W>(false, src, ld, i0 + s * W, std::min<int64_t>(W, v - s * W), k0, kc,
+                       dst + s * W * kc);
+    return;
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* row = src + (k0 + k) * ld + i0;
+    T* d = dst + k * W;
+    for (int64_t s = 0; s < full; ++s) std::memcpy(d + s * W * kc, row + s * W, sizeof(T) * W);
+    if (rest) {
+      T* last = d + full * W * kc;
+      std::memcpy(last, row + full * W, sizeof(T) * rest);
+      for (int64_t i = rest; i < W; ++i) last[i] = T(0);
+    }
+  }
+}
+
 template <typename T>
-static void pack_sliver(bool along_i, const T* src, int64_t ld, int64_t i0, int64_t v, int64_t k0,
-                        int64_t kc, int w, T* dst) {
+static void pack_slivers(bool along_i, const T* src, int64_t ld, int64_t i0, int64_t v, int64_t k0,
+                         int64_t kc, int w, T* dst) {
   switch (w) {
-    case 32: return pack_sliver_w<32>(along_i, src, ld, i0, v, k0, kc, dst);
-    case 16: return pack_sliver_w<16>(along_i, src, ld, i0, v, k0, kc, dst);
-    case 12: return pack_sliver_w<12>(along_i, src, ld, i0, v, k0, kc, dst);
-    case 8: return pack_sliver_w<8>(along_i, src, ld, i0, v, k0, kc, dst);
-    case 6: return pack_sliver_w<6>(along_i, src, ld, i0, v, k0, kc, dst);
-    case 4: return pack_sliver_w<4>(along_i, src, ld, i0, v, k0, kc, dst);
+    case 32: return pack_slivers_w<32>(along_i, src, ld, i0, v, k0, kc, dst);
+    case 16: return pack_slivers_w<16>(along_i, src, ld, i0, v, k0, kc, dst);
+    case 12: return pack_slivers_w<12>(along_i, src, ld, i0, v, k0, kc, dst);
+    case 8: return pack_slivers_w<8>(along_i, src, ld, i0, v, k0, kc, dst);
+    case 6: return pack_slivers_w<6>(along_i, src, ld, i0, v, k0, kc, dst);
+    case 4: return pack_slivers_w<4>(along_i, src, ld, i0, v, k0, kc, dst);
   }
   fail("gemm: no packing for a micro-kernel tile edge of ", w);
 }
 
-// Rows [i0, i0 + mv) of op(A) and columns [j0, j0 + nv) of op(B), as micro-kernel slivers.
+// Rows [i0, i0 + mv) of op(A) and columns [j0, j0 + nv) of op(B), as consecutive micro-kernel
+// slivers.
 template <typename T>
-static void pack_a_sliver(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mv, int64_t k0,
-                          int64_t kc, int mr, T* dst) {
-  pack_sliver(ta, A, lda, i0, mv, k0, kc, mr, dst);
+static void pack_a_slivers(bool ta, const T* A, int64_t lda, int64_t i0, int64_t mv, int64_t k0,
+                           int64_t kc, int mr, T* dst) {
+  pack_slivers(ta, A, lda, i0, mv, k0, kc, mr, dst);
 }
 
 template <typename T>
-static void pack_b_sliver(bool tb, const T* B, int64_t ldb, int64_t j0, int64_t nv, int64_t k0,
-                          int64_t kc, int nr, T* dst) {
-  pack_sliver(!tb, B, ldb, j0, nv, k0, kc, nr, dst);
+static void pack_b_slivers(bool tb, const T* B, int64_t ldb, int64_t j0, int64_t nv, int64_t k0,
+                           int64_t kc, int nr, T* dst) {
+  pack_slivers(!tb, B, ldb, j0, nv, k0, kc, nr, dst);
 }
 
 // ---- blocked driver ---------------------------------------------------------------------------
@@ -239,9 +268,9 @@ static void pack_a_all(const GemmJob<T>& g, int64_t s0, int64_t s1, T* a_all) {
   const int mr = g.uk.mr;
   for (int64_t pc = 0; pc < g.K; pc += g.kc_max) {
     const int64_t kc = std::min(g.kc_max, g.K - pc);
-    for (int64_t ir = s0; ir < s1; ++ir)
-      pack_a_sliver(g.ta, g.A, g.lda, ir * mr, std::min<int64_t>(mr, g.M - ir * mr), pc, kc, mr,
-                    a_all + pc * g.m_padded + ir * mr * kc);
+    if (s0 < s1)
+      pack_a_slivers(g.ta, g.A, g.lda, s0 * mr, std::min<int64_t>(s1 * mr, g.M) - s0 * mr, pc, kc,
+                     mr, a_all + pc * g.m_padded + s0 * mr * kc);
   }
 }
 
@@ -262,18 +291,12 @@ static void gemm_range(const GemmJob<T>& g, int64_t i0, int64_t i1, int64_t j0, 
       const int64_t kc = std::min(g.kc_max, g.K - pc);
       const T beta_here = pc == 0 ? g.beta : T(1);  // later K blocks accumulate into C
       const T* a_here = a_all ? a_all + pc * g.m_padded + ic * kc : a_panel;
-      if (!a_all)
-        for (int64_t ir = 0; ir < n_ir; ++ir)
-          pack_a_sliver(g.ta, g.A, g.lda, ic + ir * mr, std::min<int64_t>(mr, i1 - ic - ir * mr),
-                        pc, kc, mr, a_panel + ir * mr * kc);
+      if (!a_all) pack_a_slivers(g.ta, g.A, g.lda, ic, mc, pc, kc, mr, a_panel);
       for (int64_t jc = j0; jc < j1; jc += g.nc_max) {
         const int64_t nc = std::min(g.nc_max, j1 - jc);
         const int64_t n_jr = (nc + nr - 1) / nr;
         const T* b_here = g.prepacked_b ? g.prepacked_b + pc * g.n_padded + jc * kc : b_block;
-        if (!g.prepacked_b)
-          for (int64_t jr = 0; jr < n_jr; ++jr)
-            pack_b_sliver(g.tb, g.B, g.ldb, jc + jr * nr, std::min<int64_t>(nr, nc - jr * nr), pc,
-                          kc, nr, b_block + jr * nr * kc);
+        if (!g.prepacked_b) pack_b_slivers(g.tb, g.B, g.ldb, jc, nc, pc, kc, nr, b_block);
         // The A sliver stays in L1 across the jr loop; the B block streams from L2.
         for (int64_t ir = 0; ir < n_ir; ++ir) {
           const int64_t mv = std::min<int64_t>(mr, mc - ir * mr);
@@ -615,9 +638,8 @@ PackedB<T>::PackedB(bool tb, int64_t K, int64_t N, const T* B, int64_t ldb) : K_
   for (int64_t pc = 0; pc < K; pc += kc_) {
     const int64_t kc = std::min(kc_, K - pc);
     parallel_for(n_jr, 4, [&](int64_t j0, int64_t j1) {
-      for (int64_t jr = j0; jr < j1; ++jr)
-        pack_b_sliver(tb, B, ldb, jr * nr, std::min<int64_t>(nr, N - jr * nr), pc, kc, nr,
-                      out + pc * n_padded_ + jr * nr * kc);
+      pack_b_slivers(tb, B, ldb, j0 * nr, std::min<int64_t>(j1 * nr, N) - j0 * nr, pc, kc, nr,
+                     out + pc * n_padded_ + j0 * nr * kc);
     });
   }
 }
