@@ -28,7 +28,9 @@ NUMPY_ACT = {
 # 4x8); N below the tile width (the product is computed transposed); M <= 4 or K <= 4 (the
 # unpacked skinny path); K past one K block (the epilogue must wait for the last one).
 SHAPES = [(0, 5, 3), (5, 0, 3), (5, 7, 0), (1, 1, 1), (7, 13, 5), (31, 67, 129), (128, 10, 389),
-          (97, 33, 401), (3, 300, 200), (200, 301, 3), (64, 64, 64), (37, 521, 17)]
+          (97, 33, 401), (3, 300, 200), (200, 301, 3), (64, 64, 64), (37, 521, 17),
+          # the last rows of M in a shorter tile: into C directly, and through the edge buffer
+          (32, 48, 400), (33, 61, 400)]
 
 
 @pytest.fixture(params=GEMM_RUNGS)

@@ -18,8 +18,9 @@
 //       for jr (nr columns)        micro-kernel: mr x nr tile of C in registers over kc
 // Packing turns any layout (N or T, any leading dimension) into unit-stride slivers padded with
 // zeros to whole tiles, so one micro-kernel serves every case; edge tiles are computed into a
-// small buffer and merged. Threads take independent blocks of C (columns, sharing one packed
-// op(A), or rows), so a product has no barrier a late thread could hold up.
+// small buffer and merged, the last rows of M by a shorter tile where the ISA has one. Threads take
+// independent blocks of C (columns, sharing one packed op(A), or rows), so a product has no barrier
+// a late thread could hold up.
 //
 // Around the driver: skinny products (M <= 4 or K <= 4) stream their big operand unpacked
 // (gemm_small.h), narrow ones (N < nr) are computed transposed so the narrow side lies along the
@@ -319,7 +320,24 @@ static void gemm_range(const GemmJob<T>& g, int64_t i0, int64_t i1, int64_t j0, 
                 for (int i = 0; i < mr; ++i) epilogue_run(g, row + i, col, nr, c + i * g.ldc);
               continue;
             }
-            g.uk.fn(kc, a, b, edge, nr, T(1), T(0));
+            // A short tile for the last rows of M, where the kernel has one that covers them:
+            // straight into C when it covers them exactly.
+            int short_i = 0;
+            while (short_i < 2 && (!g.uk.short_fn[short_i] || g.uk.short_rows[short_i] < mv))
+              ++short_i;
+            if (short_i < 2) {
+              const GemmUnpackedFn<T> fn = g.uk.short_fn[short_i];
+              if (!g.c_transposed && nv == nr && g.uk.short_rows[short_i] == mv) {
+                T* c = g.C + row * g.ldc + col;
+                fn(kc, a, mr, b, nr, c, g.ldc, g.alpha, beta_here);
+                if (g.epilogue() && pc + kc == g.K)
+                  for (int64_t i = 0; i < mv; ++i) epilogue_run(g, row + i, col, nr, c + i * g.ldc);
+                continue;
+              }
+              fn(kc, a, mr, b, nr, edge, nr, T(1), T(0));
+            } else {
+              g.uk.fn(kc, a, b, edge, nr, T(1), T(0));
+            }
             for (int64_t i = 0; i < mv; ++i)
               for (int64_t j = 0; j < nv; ++j) {
                 T& cij = g.c_transposed ? g.C[(col + j) * g.ldc + row + i]

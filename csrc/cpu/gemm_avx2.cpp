@@ -10,26 +10,32 @@
 namespace dlk::cpu {
 
 GemmMicroKernel<float> gemm_ukernel_avx2_f32() {
-  return {simd_ukernel_6x2<simd::F32x8>,
-          6,
-          16,
-          256,
-          512,
-          1536,
-          bias_activation_run<avx2::Math, float>,
-          simd_ukernel_6x2_unpacked<simd::F32x8, false>,
-          simd_ukernel_6x2_unpacked<simd::F32x8, true>};
+  return {
+      simd_ukernel_6x2<simd::F32x8>,
+      6,
+      16,
+      256,
+      512,
+      1536,
+      bias_activation_run<avx2::Math, float>,
+      simd_ukernel_6x2_unpacked<simd::F32x8, false>,
+      simd_ukernel_6x2_unpacked<simd::F32x8, true>,
+      {simd_ukernel_2x2_unpacked<simd::F32x8, true>, simd_ukernel_4x2_unpacked<simd::F32x8, true>},
+      {2, 4}};
 }
 GemmMicroKernel<double> gemm_ukernel_avx2_f64() {
-  return {simd_ukernel_6x2<simd::F64x4>,
-          6,
-          8,
-          256,
-          256,
-          1536,
-          bias_activation_run<ScalarMath, double>,
-          simd_ukernel_6x2_unpacked<simd::F64x4, false>,
-          simd_ukernel_6x2_unpacked<simd::F64x4, true>};
+  return {
+      simd_ukernel_6x2<simd::F64x4>,
+      6,
+      8,
+      256,
+      256,
+      1536,
+      bias_activation_run<ScalarMath, double>,
+      simd_ukernel_6x2_unpacked<simd::F64x4, false>,
+      simd_ukernel_6x2_unpacked<simd::F64x4, true>,
+      {simd_ukernel_2x2_unpacked<simd::F64x4, true>, simd_ukernel_4x2_unpacked<simd::F64x4, true>},
+      {2, 4}};
 }
 
 }  // namespace dlk::cpu

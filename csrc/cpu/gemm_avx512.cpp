@@ -19,18 +19,24 @@ GemmMicroKernel<float> gemm_ukernel_avx512_f32() {
           1536,
           bias_activation_run<avx512::Math, float>,
           simd_ukernel_12x2_unpacked<simd::F32x16, false>,
-          simd_ukernel_12x2_unpacked<simd::F32x16, true>};
+          simd_ukernel_12x2_unpacked<simd::F32x16, true>,
+          {simd_ukernel_4x2_unpacked<simd::F32x16, true>,
+           simd_ukernel_8x2_unpacked<simd::F32x16, true>},
+          {4, 8}};
 }
 GemmMicroKernel<double> gemm_ukernel_avx512_f64() {
-  return {simd_ukernel_12x2<simd::F64x8>,
-          12,
-          16,
-          256,
-          480,
-          1536,
-          bias_activation_run<ScalarMath, double>,
-          simd_ukernel_12x2_unpacked<simd::F64x8, false>,
-          simd_ukernel_12x2_unpacked<simd::F64x8, true>};
+  return {
+      simd_ukernel_12x2<simd::F64x8>,
+      12,
+      16,
+      256,
+      480,
+      1536,
+      bias_activation_run<ScalarMath, double>,
+      simd_ukernel_12x2_unpacked<simd::F64x8, false>,
+      simd_ukernel_12x2_unpacked<simd::F64x8, true>,
+      {simd_ukernel_4x2_unpacked<simd::F64x8, true>, simd_ukernel_8x2_unpacked<simd::F64x8, true>},
+      {4, 8}};
 }
 
 }  // namespace dlk::cpu

@@ -38,6 +38,10 @@ struct GemmMicroKernel {
   int64_t kc, nc, mc;
   GemmEpilogueFn<T> epilogue;
   GemmUnpackedFn<T> unpacked = nullptr, unpacked_ta = nullptr;  // null: always pack
+  // Tiles of fewer rows over the packed slivers (lda = mr, ldb = nr), for the last rows of M;
+  // short_fn[i] computes short_rows[i] rows (ascending; null: none).
+  GemmUnpackedFn<T> short_fn[2] = {nullptr, nullptr};
+  int short_rows[2] = {0, 0};
 };
 
 GemmMicroKernel<float> gemm_ukernel_portable_f32();

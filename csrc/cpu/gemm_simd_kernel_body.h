@@ -1,6 +1,6 @@
 // The body of a register-tile micro-kernel, instantiated by gemm_simd_kernel.h with
-// DLK_UKERNEL_NAME, DLK_UKERNEL_NAME_UNPACKED, DLK_ROWS (an X-macro over the tile's rows) and
-// DLK_MR defined.
+// DLK_UKERNEL_NAME_UNPACKED and DLK_ROWS (an X-macro over the tile's rows) defined, and
+// DLK_UKERNEL_NAME and DLK_MR (the row count) where the packed form is wanted too.
 // No include guard: included once per tile shape.
 
 // The tile with op(A) and B read where they lie: row k of B at b + k * ldb (the tile's 2 * lanes
@@ -47,6 +47,7 @@ void DLK_UKERNEL_NAME_UNPACKED(int64_t kc, const typename V::T* a, int64_t lda,
   }
 }
 
+#if defined(DLK_UKERNEL_NAME)
 // The micro-kernel on packed slivers (gemm_kernels.h): an A sliver stores MR values per k, a
 // B sliver 2 * lanes values per k. Both strides are constants once this call is inlined.
 template <typename V>
@@ -54,3 +55,4 @@ void DLK_UKERNEL_NAME(int64_t kc, const typename V::T* a, const typename V::T* b
                       int64_t ldc, typename V::T alpha, typename V::T beta) {
   DLK_UKERNEL_NAME_UNPACKED<V, true>(kc, a, DLK_MR, b, 2 * V::lanes, c, ldc, alpha, beta);
 }
+#endif
