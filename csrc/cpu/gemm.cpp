@@ -381,6 +381,8 @@ static int64_t nc_for_cache(const GemmMicroKernel<T>& uk, int64_t kc) {
   return std::max<int64_t>(uk.nr, std::min<int64_t>(uk.nc, fit));
 }
 
+constexpr int64_t kSerialPackElements = 32 * 1024;
+
 template <typename T>
 static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t M, int64_t N,
                          int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
@@ -415,7 +417,13 @@ static void gemm_blocked(const GemmMicroKernel<T>& uk, bool ta, bool tb, int64_t
   // split; otherwise the rows split and every block packs its own (small) op(B).
   if (n_jr >= 2 * nt) {
     T* a_all = tls_a_all.get<T>(g.m_padded * K);
-    parallel_chunks(nt, nt, [&](int64_t c) { pack_a_all(g, n_ir * c / nt, n_ir * (c + 1) / nt, a_all); });
+    // A small op(A) (a recurrent step's h: 32 x 256) is packed in a few microseconds, less than
+    // handing it to the threads and waiting for them would cost.
+    if (g.m_padded * K <= kSerialPackElements)
+      pack_a_all(g, 0, n_ir, a_all);
+    else
+      parallel_chunks(nt, nt,
+                      [&](int64_t c) { pack_a_all(g, n_ir * c / nt, n_ir * (c + 1) / nt, a_all); });
     // Up to four column blocks per thread (a late thread holds up a small one), each at least
     // 16 slivers wide so an A sliver is reused across enough B slivers, and a multiple of the
     // threads: 3 blocks on 2 threads (784 columns) left one thread idle for a third of it.

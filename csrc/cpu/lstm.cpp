@@ -62,7 +62,7 @@ std::atomic<int> g_rnn_rung{static_cast<int>(RnnRung::Auto)};
 // Workspace reused across calls (first-touch page faults cost ~2 us per 4 KiB here).
 template <typename T>
 T* workspace(size_t n, int slot = 0) {
-  thread_local std::vector<T> buf[3];
+  thread_local std::vector<T> buf[5];
   if (buf[slot].size() < n) buf[slot].resize(n);
   return buf[slot].data();
 }
@@ -188,6 +188,40 @@ static void column_sums(int64_t R, int64_t C, const T* a, int64_t lda, T* out, b
                });
 }
 
+// dW_ih = da^T x and dW_hh = da^T h_prev as one GEMM, da^T [x | h_prev] ([GH, R] x [R, I + H]):
+// da^T is by far the largest operand (R x GH: 8 MiB for 64 steps of a batch of 32 with H = 256)
+// and two GEMMs packed it twice; copying x and h_prev side by side and splitting the result
+// moves a third as much. h_prev of a row is hprev_all's row where the sequence is packed, else
+// h0 for the first step's rows and the neighbouring step's y.
+template <typename T>
+static void weight_grads(const RnnSteps& st, bool reverse, int64_t N, int64_t I, int64_t H,
+                         int64_t GH, const T* da, const T* x, const T* hprev_all, const T* y,
+                         const T* h0, T* dw_ih, T* dw_hh) {
+  const int64_t R = st.rows(), W = I + H;
+  T* xh = workspace<T>(static_cast<size_t>(R * W), 3);
+  T* dw = workspace<T>(static_cast<size_t>(GH * W), 4);
+  const int64_t first = reverse ? st.T() - 1 : 0;  // the time whose h_prev is h0 (dense)
+  parallel_for(R, std::max<int64_t>(16, 16384 / std::max<int64_t>(W, 1)),
+               [&](int64_t r0, int64_t r1) {
+                 for (int64_t r = r0; r < r1; ++r) {
+                   std::memcpy(xh + r * W, x + r * I, sizeof(T) * I);
+                   const T* hp = hprev_all        ? hprev_all + r * H
+                                 : r / N == first ? h0 + (r % N) * H
+                                 : reverse        ? y + (r + N) * H
+                                                  : y + (r - N) * H;
+                   std::memcpy(xh + r * W + I, hp, sizeof(T) * H);
+                 }
+               });
+  gemm<T>(true, false, GH, W, R, T(1), da, GH, xh, W, T(0), dw, W);
+  parallel_for(GH, std::max<int64_t>(16, 16384 / std::max<int64_t>(W, 1)),
+               [&](int64_t g0, int64_t g1) {
+                 for (int64_t g = g0; g < g1; ++g) {
+                   std::memcpy(dw_ih + g * I, dw + g * W, sizeof(T) * I);
+                   std::memcpy(dw_hh + g * H, dw + g * W + I, sizeof(T) * H);
+                 }
+               });
+}
+
 template <typename T>
 void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, const T* w_ih,
                    const T* w_hh, const T* peephole, const T* y, const T* gates, const T* cell,
@@ -246,19 +280,7 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
     return;
   }
   gemm<T>(false, false, R, I, GH, T(1), da, GH, w_ih, I, T(0), dx, I);
-  gemm<T>(true, false, GH, I, R, T(1), da, GH, x, I, T(0), dw_ih, I);
-  if (hprev_all) {
-    gemm<T>(true, false, GH, H, R, T(1), da, GH, hprev_all, H, T(0), dw_hh, H);
-  } else {
-    // dW_hh = sum_t da_t^T h_prev(t): the steps whose h_prev is an output of y form one block.
-    const int64_t first = s.reverse ? T_ - 1 : 0;  // the step whose h_prev is h0
-    const T* da_rest = s.reverse ? da : da + N * GH;
-    const T* h_rest = s.reverse ? y + NH : y;
-    if (T_ > 1)
-      gemm<T>(true, false, GH, H, (T_ - 1) * N, T(1), da_rest, GH, h_rest, H, T(0), dw_hh, H);
-    gemm<T>(true, false, GH, H, N, T(1), da + first * N * GH, GH, h0, H, T(T_ > 1 ? 1 : 0), dw_hh,
-            H);
-  }
+  weight_grads<T>(st, s.reverse, N, I, H, GH, da, x, hprev_all, y, h0, dw_ih, dw_hh);
   column_sums<T>(R, GH, da, GH, db, false);
   if (peep) {
     // dp_i = sum da_i c_{t-1}, dp_f = sum da_f c_{t-1}, dp_o = sum da_o c_t.
