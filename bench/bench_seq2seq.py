@@ -11,10 +11,10 @@ drawn from CMUdict's distribution (source 2-14 characters, target 2-12 phonemes)
   beam        beam search (width 5, n-best 1) of 64 words; the search itself is
               dl_kernels.decoding on both sides, only the model's step differs
 
-    python bench/bench_seq2seq.py [--threads 1 2] [--repeats 7] [--write]
+    python bench/bench_seq2seq.py [--threads 1 2] [--repeats 7] [--rounds 4] [--write]
 
-Each library runs in worker processes of its own, ours and PyTorch alternately, twice each
-(benchlib's `separate`): PyTorch's OpenMP team spins after its calls and would take a core from
+Each library runs in worker processes of its own, --rounds of each in ABBA order, the median
+over them (benchlib's `separate`): PyTorch's OpenMP team spins after its calls and would take a core from
 ours in a shared process. Each library keeps its default wait policy.
 """
 

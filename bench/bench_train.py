@@ -12,12 +12,12 @@ Both libraries start from the same weights (ours converted with to_torch_state_d
 the same batch; the first step's losses are compared as a check that they compute the same
 thing. Each library and thread count runs in processes of its own (MKL fixes its pool at import,
 and PyTorch's OpenMP threads keep spinning after its step, taking a core from whatever runs
-next in the process), ours and PyTorch alternately, twice each: per case the median of
---repeats steps after warm-up, averaged over the two processes. Speed-up = torch step time /
-ours. Where a data package is missing, random data of
+next in the process), --rounds processes of each in ABBA order (ours, torch, torch, ours, ...:
+a shared machine's speed drifts over minutes): per case the median of --repeats steps after
+warm-up, then the median over the rounds. Speed-up = torch step time / ours. Where a data package is missing, random data of
 the same shape stands in (said in the output).
 
-    python bench/bench_train.py [--repeats 11] [--threads 1 2] [--contend] [--write]
+    python bench/bench_train.py [--repeats 11] [--threads 1 2] [--rounds 4] [--contend] [--write]
 
 --contend adds every thread count again beside one competing CPU-bound process (a busy loop
 the script starts and stops), as on a shared machine: threads that wait for a core held by

@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -78,10 +79,13 @@ def thread_sweep_main(script: str, doc: str, section: str, title: str,
     the table printed, and with --write put into RESULTS.md under `section`.
 
     `separate` names the contenders (e.g. "ours", "torch") that each get worker processes of
-    their own (worker(N, repeats, only=name)), run alternately twice, each row's value under a
-    name the mean of its two medians: one library's idle threads spinning in a shared process
-    (PyTorch's OpenMP team after its step) take the other's core. On these 2-vCPU machines that
-    made our 2-thread MLP step 10.3 ms timed beside PyTorch and 6.2 ms alone."""
+    their own (worker(N, repeats, only=name)), --rounds rounds in ABBA order (ours, torch,
+    torch, ours, ...), each row's value under a name the median of its rounds' medians: one
+    library's idle threads spinning in a shared process (PyTorch's OpenMP team after its step)
+    take the other's core. On these 2-vCPU machines that made our 2-thread MLP step 10.3 ms
+    timed beside PyTorch and 6.2 ms alone. The rounds are there because a shared machine's
+    speed drifts by 20-30 % over minutes: the ABBA order cancels a steady drift and the median
+    drops a round that a neighbour's burst slowed."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
@@ -90,6 +94,8 @@ def thread_sweep_main(script: str, doc: str, section: str, title: str,
     parser.add_argument("--contend", action="store_true",
                         help="also run every thread count beside one competing CPU-bound process "
                              "(started and stopped here), as on a shared machine")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="worker processes per contender and thread count (separate mode)")
     parser.add_argument("--write", action="store_true", help="write the table into RESULTS.md")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--only", help=argparse.SUPPRESS)
@@ -103,7 +109,7 @@ def thread_sweep_main(script: str, doc: str, section: str, title: str,
         for t in args.threads:
             with busy_process(contended):
                 if separate:
-                    res = _separate_workers(script, t, args.repeats, separate)
+                    res = _separate_workers(script, t, args.repeats, separate, args.rounds)
                 else:
                     res = run_worker(script, t, ["--repeats", str(args.repeats)])
             res["contended"] = contended
@@ -118,18 +124,18 @@ def thread_sweep_main(script: str, doc: str, section: str, title: str,
 
 
 def _separate_workers(script: str, threads: int, repeats: int, names: tuple[str, ...],
-                      rounds: int = 2) -> dict:
-    """Workers of one contender each, the contenders alternating, `rounds` times; the first
-    worker's result with every row's value under each name the mean over that name's runs."""
+                      rounds: int = 4) -> dict:
+    """Workers of one contender each, `rounds` rounds in ABBA order; the first worker's result
+    with every row's value under each name the median over that name's runs."""
     runs: dict[str, list[dict]] = {n: [] for n in names}
-    for _ in range(rounds):
-        for n in names:
+    for r in range(rounds):
+        for n in names if r % 2 == 0 else names[::-1]:
             runs[n].append(run_worker(script, threads, ["--repeats", str(repeats), "--only", n]))
     res = runs[names[0]][0]
     for n in names:
         for i, row in enumerate(res["rows"]):
             vals = [r["rows"][i][n] for r in runs[n]]
-            row[n] = None if None in vals else sum(vals) / rounds  # None: that library absent
+            row[n] = None if None in vals else statistics.median(vals)  # None: library absent
     res["separate"] = True
     return res
 
