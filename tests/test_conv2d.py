@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import dl_kernels
 import numpy as np
 import pytest
 from dl_kernels import _C
@@ -195,6 +196,35 @@ def test_image_blocks_with_a_short_last_block_agree_with_reference(threads, dtyp
     np.testing.assert_allclose(y, ref, **tol(dtype))
     np.testing.assert_allclose(gx, gx_ref, **tol(dtype))
     np.testing.assert_allclose(gw, gw_ref, **tol(dtype))
+
+
+CPU = dl_kernels.config()
+GEMM_RUNGS = ["portable"] + ["avx2"] * CPU["cpu_avx2_fma"] + ["avx512"] * CPU["cpu_avx512"]
+
+
+@pytest.mark.parametrize("gemm_rung", GEMM_RUNGS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("relu", [False, True])
+def test_column_matrix_built_in_every_gemm_tile_layout(gemm_rung, dtype, relu):
+    # Whole images build the column matrix straight into the GEMM's packed layout, whose
+    # sliver width is the micro-kernel's tile (portable 8 or 4, AVX2 16 or 8, AVX-512 32 or 16
+    # columns for float32 or float64); 9 images of 5 x 9 positions leave a partial last sliver.
+    # The bias and ReLU ride on the GEMM's epilogue.
+    cfg = (9, 4, 7, 9, 6, (3, 3), (1, 1), (0, 0, 1, 1), (1, 1), 2)
+    x, w, b = make(cfg, dtype, seed=7)
+    *_, s, p, d, g = cfg
+    ref = conv_ref(x, w, b, s, p, d, g)
+    if relu:
+        ref = np.maximum(ref, 0)
+    _C.set_gemm_rung(gemm_rung)
+    try:
+        with conv_rung("im2col"):
+            y = _C.conv2d_forward(x, w, b, stride=s, padding=p, dilation=d, groups=g,
+                                  activation="relu" if relu else "none")
+    finally:
+        _C.set_gemm_rung("auto")
+    assert ref.shape[2:] == (5, 9)
+    np.testing.assert_allclose(y, ref, **tol(dtype))
 
 
 @pytest.mark.parametrize("rung", ["reference", "im2col", "winograd"])

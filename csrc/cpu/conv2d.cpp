@@ -21,8 +21,11 @@
 //              image; grad-weight builds the transposed matrix row[(n, p), k] ("im2row") so its
 //              GEMM gy[O, n*P] . row is untransposed (gy . col^T packs slower; 16 x 25 x 784:
 //              1.7x). Whole-image columns are built row by row of output (no per-segment
-//              division / memcpy call). LeNet, batch 64, 1 thread, ms per call (process CPU time,
-//              median of 3 x 21, shared machine), per-image chunks -> image blocks:
+//              division / memcpy call); the forward writes them straight into the GEMM's
+//              packed layout for B (gemm_prepacked), so the GEMM does not copy them again,
+//              and its epilogue adds the bias and ReLU (~3 % on LeNet's conv2 on a Zen 3). LeNet,
+//              batch 64, 1 thread, ms per call (process CPU time, median of 3 x 21, shared
+//              machine), per-image chunks -> image blocks:
 //                conv2 16->32 14x14: fwd 9.0 -> 6.2, grad-weight 8.9 -> 6.1, grad-input 8.2 -> 5.1
 //                conv1 1->16 28x28:  fwd 2.5 -> 2.5, grad-weight 5.1 -> 4.2, grad-input 2.4 -> 2.0
 //              (conv1 has 784 positions: one image per block; it gains from im2row and the row
@@ -244,36 +247,77 @@ ValidCols valid_rows(const Conv2dShape& s, int64_t kh) {
 // im2col_chunk for a whole image (p0 = 0, P = OH*OW), walking output rows directly: small
 // images (LeNet: rows of 10) have so many short segments that the generic walk's per-segment
 // division and memcpy call cost more than the copying.
+// One row of the column matrix: tap (kh, kw) of channel plane xc at every output position,
+// dst[oh * OW + ow].
+template <typename T>
+void im2col_tap_row(const Conv2dShape& s, const T* xc, int64_t kh, int64_t kw, T* dst) {
+  const int64_t OW = s.OW, sw = s.sw;
+  const ValidCols vr = valid_rows(s, kh);
+  const int64_t hoff = kh * s.dh - s.pt;
+  const ValidCols vc = valid_cols(s, kw);
+  const int64_t woff = kw * s.dw - s.pl;
+  std::fill(dst, dst + vr.lo * OW, T(0));
+  const int64_t lo = vc.lo, hi = vc.hi, row_step = s.sh * s.W;
+  const T* src = xc + (vr.lo * s.sh + hoff) * s.W + woff;  // src[ow * sw], row vr.lo
+  for (int64_t oh = vr.lo; oh < vr.hi; ++oh, src += row_step) {
+    T* __restrict__ d = dst + oh * OW;
+    const T* __restrict__ r = src;
+    for (int64_t ow = 0; ow < lo; ++ow) d[ow] = T(0);
+    if (sw == 1) {
+      for (int64_t ow = lo; ow < hi; ++ow) d[ow] = r[ow];
+    } else {
+      for (int64_t ow = lo; ow < hi; ++ow) d[ow] = r[ow * sw];
+    }
+    for (int64_t ow = hi; ow < OW; ++ow) d[ow] = T(0);
+  }
+  std::fill(dst + vr.hi * OW, dst + s.OH * OW, T(0));
+}
+
 template <typename T>
 void im2col_image(const Conv2dShape& s, const T* xg, int64_t Cg, T* col, int64_t ld) {
-  const int64_t HW = s.H * s.W, OW = s.OW, sw = s.sw;
-  for (int64_t c = 0; c < Cg; ++c) {
-    const T* xc = xg + c * HW;
-    for (int64_t kh = 0; kh < s.KH; ++kh) {
-      const ValidCols vr = valid_rows(s, kh);
-      const int64_t hoff = kh * s.dh - s.pt;
-      for (int64_t kw = 0; kw < s.KW; ++kw) {
-        T* dst = col + ((c * s.KH + kh) * s.KW + kw) * ld;
-        const ValidCols vc = valid_cols(s, kw);
-        const int64_t woff = kw * s.dw - s.pl;
-        std::fill(dst, dst + vr.lo * OW, T(0));
-        const int64_t lo = vc.lo, hi = vc.hi, row_step = s.sh * s.W;
-        const T* src = xc + (vr.lo * s.sh + hoff) * s.W + woff;  // src[ow * sw], row vr.lo
-        for (int64_t oh = vr.lo; oh < vr.hi; ++oh, src += row_step) {
-          T* __restrict__ d = dst + oh * OW;
-          const T* __restrict__ r = src;
-          for (int64_t ow = 0; ow < lo; ++ow) d[ow] = T(0);
-          if (sw == 1) {
-            for (int64_t ow = lo; ow < hi; ++ow) d[ow] = r[ow];
-          } else {
-            for (int64_t ow = lo; ow < hi; ++ow) d[ow] = r[ow * sw];
-          }
-          for (int64_t ow = hi; ow < OW; ++ow) d[ow] = T(0);
-        }
-        std::fill(dst + vr.hi * OW, dst + s.OH * OW, T(0));
-      }
-    }
+  const int64_t HW = s.H * s.W;
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t kh = 0; kh < s.KH; ++kh)
+      for (int64_t kw = 0; kw < s.KW; ++kw)
+        im2col_tap_row(s, xg + c * HW, kh, kw, col + ((c * s.KH + kh) * s.KW + kw) * ld);
+}
+
+// Row k of a matrix (cols values) into its slivers of NR columns in the packed layout, the last
+// one zero-padded.
+template <int NR, typename T>
+void deal_row(const T* row, int64_t cols, const PackedBLayout<T>& layout, int64_t k, T* dst) {
+  const int64_t full = cols / NR * NR;
+  T* d = dst + layout.at(k, 0);
+  const int64_t sliver_step = NR * std::min(layout.kc, layout.K - k / layout.kc * layout.kc);
+  for (int64_t j = 0; j < full; j += NR, d += sliver_step) std::memcpy(d, row + j, sizeof(T) * NR);
+  if (full < cols) {
+    for (int64_t i = 0; i < cols - full; ++i) d[i] = row[full + i];
+    for (int64_t i = cols - full; i < NR; ++i) d[i] = T(0);
   }
+}
+
+// The column matrix of nb whole images side by side (col[k, j * OH*OW + p]), written straight
+// into the GEMM's packed layout for B: each row is built in `row` (nb * OH*OW values, in L1)
+// and dealt out to the slivers, so the GEMM reads B as it lies instead of copying a column
+// matrix that, for a block of LeNet's conv2 (400 x 600 values), does not fit this L2.
+template <typename T>
+void im2col_packed(const Conv2dShape& s, const T* xg, int64_t nb, int64_t Cg,
+                   const PackedBLayout<T>& layout, T* dst, T* row) {
+  const int64_t HW = s.H * s.W, P = s.OH * s.OW, cols = nb * P, nr = layout.nr;
+  DLK_CHECK(nr == 32 || nr == 16 || nr == 8 || nr == 4, "conv2d: no packing for tile width ", nr);
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t kh = 0; kh < s.KH; ++kh)
+      for (int64_t kw = 0; kw < s.KW; ++kw) {
+        const int64_t k = (c * s.KH + kh) * s.KW + kw;
+        for (int64_t j = 0; j < nb; ++j)
+          im2col_tap_row(s, xg + j * s.C * HW + c * HW, kh, kw, row + j * P);
+        switch (nr) {  // whole slivers as copies of constant size (a call each was slower)
+          case 32: deal_row<32>(row, cols, layout, k, dst); break;
+          case 16: deal_row<16>(row, cols, layout, k, dst); break;
+          case 8: deal_row<8>(row, cols, layout, k, dst); break;
+          default: deal_row<4>(row, cols, layout, k, dst);  // nr 4: the portable f64 tile
+        }
+      }
 }
 
 // The adjoint of im2col_image.
@@ -493,8 +537,9 @@ void forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T* bias,
     const int64_t nb = std::min(bl.images, s.N - n0);
     const int64_t P = std::min(ch.size, P_all - p0), cols = nb * P;
     // One image: the GEMM writes y in place. Several: into out[Og, cols], scattered after.
-    const int64_t col_size = pointwise ? 0 : aligned_after<T>(Kg * cols);
-    T* col = pointwise ? nullptr : tls_col.get<T>(col_size + (nb > 1 ? Og * cols : 0));
+    const bool packed = !pointwise && ch.count == 1 && conv2d_rung() != Conv2dRung::Im2colPerImage;
+    const int64_t col_size = pointwise || packed ? 0 : aligned_after<T>(Kg * cols);
+    T* col = pointwise || packed ? nullptr : tls_col.get<T>(col_size + (nb > 1 ? Og * cols : 0));
     T* out = col + col_size;
     for (int64_t g = 0; g < s.groups; ++g) {
       const T* xg = x + (n0 * s.C + g * Cg) * HW;
@@ -502,6 +547,25 @@ void forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T* bias,
       T* yg = y + (n0 * s.O + g * Og) * P_all + p0;
       if (pointwise) {
         gemm<T>(false, false, Og, P, Cg, T(1), wg, Kg, xg + p0, HW, T(0), yg, P_all);
+      } else if (packed) {
+        // Whole images: the column matrix is built in the GEMM's own layout, and the bias and
+        // ReLU ride on the GEMM's epilogue.
+        const PackedBLayout<T> layout(Kg, cols);
+        T* pb = tls_col.get<T>(aligned_after<T>(layout.size()) + cols + (nb > 1 ? Og * cols : 0));
+        T* row = pb + aligned_after<T>(layout.size());
+        T* out = row + cols;
+        im2col_packed(s, xg, nb, Cg, layout, pb, row);
+        const T* bg = bias ? bias + g * Og : nullptr;
+        const Activation act = relu ? Activation::Relu : Activation::None;
+        if (nb == 1) {
+          gemm_prepacked<T>(Og, T(1), wg, Kg, layout, pb, T(0), yg, P_all, bg, true, act);
+        } else {
+          gemm_prepacked<T>(Og, T(1), wg, Kg, layout, pb, T(0), out, cols, bg, true, act);
+          for (int64_t j = 0; j < nb; ++j)
+            for (int64_t o = 0; o < Og; ++o)
+              std::memcpy(yg + (j * s.O + o) * P_all, out + o * cols + j * P, sizeof(T) * P);
+        }
+        continue;
       } else {
         for (int64_t j = 0; j < nb; ++j)
           im2col_chunk(s, xg + j * s.C * HW, Cg, p0, P, col + j * P, cols);

@@ -683,6 +683,45 @@ void gemm_packed(bool ta, int64_t M, T alpha, const T* A, int64_t lda, const Pac
                static_cast<const T*>(nullptr), 0, beta, C, ldc, false, B.data_.get());
 }
 
+template <typename T>
+PackedBLayout<T>::PackedBLayout(int64_t K_, int64_t N_) : K(K_), N(N_) {
+  rung = gemm_rung_resolved();
+  if (rung == GemmRung::Reference) rung = GemmRung::Portable;
+  const GemmMicroKernel<T> uk = micro_kernel_for<T>(rung);
+  nr = uk.nr;
+  kc = balanced_block(std::max<int64_t>(K, 1), uk.kc, 1);
+  n_padded = round_up(std::max<int64_t>(N, 1), nr);
+}
+
+template <typename T>
+void gemm_prepacked(int64_t M, T alpha, const T* A, int64_t lda, const PackedBLayout<T>& layout,
+                    const T* packed, T beta, T* C, int64_t ldc, const T* bias, bool bias_per_row,
+                    Activation act) {
+  const int64_t N = layout.N, K = layout.K;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc);
+    if (bias || act != Activation::None)
+      for (int64_t i = 0; i < M; ++i)
+        micro_kernel_for<T>(layout.rung)
+            .epilogue(act, N, bias ? (bias_per_row ? bias + i : bias) : nullptr,
+                      bias_per_row ? 0 : 1, C + i * ldc);
+    return;
+  }
+  gemm_blocked(micro_kernel_for<T>(layout.rung), false, false, M, N, K, alpha, A, lda,
+               static_cast<const T*>(nullptr), 0, beta, C, ldc, false, packed, bias, bias_per_row,
+               act);
+}
+
+template struct PackedBLayout<float>;
+template struct PackedBLayout<double>;
+template void gemm_prepacked<float>(int64_t, float, const float*, int64_t,
+                                    const PackedBLayout<float>&, const float*, float, float*,
+                                    int64_t, const float*, bool, Activation);
+template void gemm_prepacked<double>(int64_t, double, const double*, int64_t,
+                                     const PackedBLayout<double>&, const double*, double, double*,
+                                     int64_t, const double*, bool, Activation);
+
 template class PackedB<float>;
 template class PackedB<double>;
 template void gemm_packed<float>(bool, int64_t, float, const float*, int64_t, const PackedB<float>&,

@@ -58,6 +58,30 @@ template <typename T>
 void gemm_packed(bool trans_a, int64_t M, T alpha, const T* A, int64_t lda, const PackedB<T>& B,
                  T beta, T* C, int64_t ldc);
 
+// Where op(B) lies once packed, for callers that build B themselves (im2col) and can write it
+// straight into the micro-kernel's layout, saving the GEMM its own copy: K blocks of kc rows;
+// in each, N's slivers of nr columns side by side, each kc x nr and k-major, the last sliver
+// zero-padded to nr columns. Row k, columns [j, j + nr - j % nr) are contiguous at at(k, j).
+// The layout follows the rung in force when it is made, as PackedB's does.
+template <typename T>
+struct PackedBLayout {
+  PackedBLayout(int64_t K, int64_t N);
+  GemmRung rung;
+  int64_t K, N, kc, nr, n_padded;
+  int64_t size() const { return K * n_padded; }
+  int64_t at(int64_t k, int64_t j) const {
+    const int64_t pc = k / kc * kc, kb = kc < K - pc ? kc : K - pc;
+    return pc * n_padded + j / nr * nr * kb + (k - pc) * nr + j % nr;
+  }
+};
+
+// C = act(alpha * A * B + beta * C + bias) (A not transposed, M x K) with B already in
+// `layout` at `packed`; bias and act as gemm_bias_act (bias null: none).
+template <typename T>
+void gemm_prepacked(int64_t M, T alpha, const T* A, int64_t lda, const PackedBLayout<T>& layout,
+                    const T* packed, T beta, T* C, int64_t ldc, const T* bias = nullptr,
+                    bool bias_per_row = false, Activation act = Activation::None);
+
 // Forces one rung for every later call (tests and benchmarks compare rungs this way);
 // GemmRung::Auto restores the automatic choice. A SIMD rung the CPU lacks is a ValueError.
 void set_gemm_rung(GemmRung rung);
