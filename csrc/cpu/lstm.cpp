@@ -11,8 +11,8 @@
 // written straight into the gate buffer; each step adds only h_{t-1} W_hh^T (beta = 1, W_hh^T
 // packed once per call: rnn_gemm.h) and runs the fused pointwise part in place, which leaves the
 // activated gates there for backward. The backward mirrors it: per step the fused pointwise
-// backward and dh_{t-1} = da_t W_hh (packed once); after the loop, dx = da W_ih,
-// dW_ih = da^T x and dW_hh = da^T h_prev are each one GEMM over all T*N rows.
+// backward and [dh_{t-1} | dx_t] = da_t [W_hh | W_ih] (packed once); after the loop,
+// [dW_ih | dW_hh] = da^T [x | h_prev] is one GEMM over all T*N rows.
 //
 // Rungs (pointwise part; every GEMM is the library's):
 //   reference  scalar libm exp/tanh per element (the formula as loops); float64 always.
@@ -255,7 +255,20 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
     const int64_t o = st.offset(st.time(step));
     return cprev_all ? cprev_all + o * H : st.prev<T>(step, cell, c0, H, nullptr);
   };
-  const RecurrentWeight<T> whh(false, GH, H, w_hh, H, T_);
+  // dh_{t-1} and dx_t as one product per step, da_t [W_hh | W_ih], while da_t is still in cache
+  // from the pointwise part: one dx = da W_ih after the loop packed all of da (8 MiB for 64
+  // steps of a batch of 32 with H = 256) a second time. A caller forming the weight gradients
+  // itself (da_out) gets dx after the loop as before.
+  const bool dx_per_step = da_out == nullptr && R > 0;
+  const int64_t HI = dx_per_step ? H + I : H;
+  T* w_cat = dx_per_step ? workspace<T>(static_cast<size_t>(GH * HI), 3) : nullptr;
+  if (dx_per_step)
+    for (int64_t g = 0; g < GH; ++g) {
+      std::memcpy(w_cat + g * HI, w_hh + g * H, sizeof(T) * H);
+      std::memcpy(w_cat + g * HI + H, w_ih + g * I, sizeof(T) * I);
+    }
+  const RecurrentWeight<T> whh(false, GH, HI, dx_per_step ? w_cat : w_hh, HI, T_);
+  T* dhx = dx_per_step ? workspace<T>(static_cast<size_t>(N * HI), 4) : nullptr;
   for (int64_t step = T_ - 1; step >= 0; --step) {
     const int64_t t = st.time(step), bs = st.size(t), o = st.offset(t);
     T* dat = da + o * GH;
@@ -266,7 +279,15 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
                             dy ? dy + (o + r0) * H : nullptr, dh0 + r0 * H, dc0 + r0 * H,
                             dat + r0 * GH);
     });
-    whh.multiply(bs, dat, GH, T(0), dh0, H);
+    if (dx_per_step) {
+      whh.multiply(bs, dat, GH, T(0), dhx, HI);
+      for (int64_t r = 0; r < bs; ++r) {
+        std::memcpy(dh0 + r * H, dhx + r * HI, sizeof(T) * H);
+        std::memcpy(dx + (o + r) * I, dhx + r * HI + H, sizeof(T) * I);
+      }
+    } else {
+      whh.multiply(bs, dat, GH, T(0), dh0, H);
+    }
   }
   if (da_out) {  // the caller forms the weight gradients
     if (R > 0) gemm<T>(false, false, R, I, GH, T(1), da, GH, w_ih, I, T(0), dx, I);
@@ -279,7 +300,6 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
     if (peep) std::fill(dpeephole, dpeephole + 3 * H, T(0));
     return;
   }
-  gemm<T>(false, false, R, I, GH, T(1), da, GH, w_ih, I, T(0), dx, I);
   weight_grads<T>(st, s.reverse, N, I, H, GH, da, x, hprev_all, y, h0, dw_ih, dw_hh);
   column_sums<T>(R, GH, da, GH, db, false);
   if (peep) {
