@@ -244,9 +244,6 @@ ValidCols valid_rows(const Conv2dShape& s, int64_t kh) {
   return {lo, std::max(lo, hi)};
 }
 
-// im2col_chunk for a whole image (p0 = 0, P = OH*OW), walking output rows directly: small
-// images (LeNet: rows of 10) have so many short segments that the generic walk's per-segment
-// division and memcpy call cost more than the copying.
 // One row of the column matrix: tap (kh, kw) of channel plane xc at every output position,
 // dst[oh * OW + ow].
 template <typename T>
@@ -273,6 +270,9 @@ void im2col_tap_row(const Conv2dShape& s, const T* xc, int64_t kh, int64_t kw, T
   std::fill(dst + vr.hi * OW, dst + s.OH * OW, T(0));
 }
 
+// im2col_chunk for a whole image (p0 = 0, P = OH*OW), walking output rows directly: small
+// images (LeNet: rows of 10) have so many short segments that the generic walk's per-segment
+// division and memcpy call cost more than the copying.
 template <typename T>
 void im2col_image(const Conv2dShape& s, const T* xg, int64_t Cg, T* col, int64_t ld) {
   const int64_t HW = s.H * s.W;
@@ -288,7 +288,7 @@ template <int NR, typename T>
 void deal_row(const T* row, int64_t cols, const PackedBLayout<T>& layout, int64_t k, T* dst) {
   const int64_t full = cols / NR * NR;
   T* d = dst + layout.at(k, 0);
-  const int64_t sliver_step = NR * std::min(layout.kc, layout.K - k / layout.kc * layout.kc);
+  const int64_t sliver_step = layout.at(k, NR) - layout.at(k, 0);
   for (int64_t j = 0; j < full; j += NR, d += sliver_step) std::memcpy(d, row + j, sizeof(T) * NR);
   if (full < cols) {
     for (int64_t i = 0; i < cols - full; ++i) d[i] = row[full + i];
@@ -537,49 +537,41 @@ void forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T* bias,
     const int64_t nb = std::min(bl.images, s.N - n0);
     const int64_t P = std::min(ch.size, P_all - p0), cols = nb * P;
     // One image: the GEMM writes y in place. Several: into out[Og, cols], scattered after.
+    // Whole images build the column matrix in the GEMM's own layout for B (then `col` holds
+    // it, and `row` one row of it), the bias and ReLU riding on the GEMM's epilogue.
     const bool packed = !pointwise && ch.count == 1 && conv2d_rung() != Conv2dRung::Im2colPerImage;
-    const int64_t col_size = pointwise || packed ? 0 : aligned_after<T>(Kg * cols);
-    T* col = pointwise || packed ? nullptr : tls_col.get<T>(col_size + (nb > 1 ? Og * cols : 0));
+    const PackedBLayout<T> layout(packed ? Kg : 0, packed ? cols : 0);
+    const int64_t col_size = pointwise ? 0
+                             : packed  ? aligned_after<T>(layout.size()) + aligned_after<T>(cols)
+                                       : aligned_after<T>(Kg * cols);
+    T* col = pointwise ? nullptr : tls_col.get<T>(col_size + (nb > 1 ? Og * cols : 0));
+    T* row = packed ? col + aligned_after<T>(layout.size()) : nullptr;
     T* out = col + col_size;
     for (int64_t g = 0; g < s.groups; ++g) {
       const T* xg = x + (n0 * s.C + g * Cg) * HW;
       const T* wg = w + g * Og * Kg;
       T* yg = y + (n0 * s.O + g * Og) * P_all + p0;
+      T* c = nb == 1 ? yg : out;
+      const int64_t ldc = nb == 1 ? P_all : cols;
       if (pointwise) {
         gemm<T>(false, false, Og, P, Cg, T(1), wg, Kg, xg + p0, HW, T(0), yg, P_all);
       } else if (packed) {
-        // Whole images: the column matrix is built in the GEMM's own layout, and the bias and
-        // ReLU ride on the GEMM's epilogue.
-        const PackedBLayout<T> layout(Kg, cols);
-        T* pb = tls_col.get<T>(aligned_after<T>(layout.size()) + cols + (nb > 1 ? Og * cols : 0));
-        T* row = pb + aligned_after<T>(layout.size());
-        T* out = row + cols;
-        im2col_packed(s, xg, nb, Cg, layout, pb, row);
-        const T* bg = bias ? bias + g * Og : nullptr;
-        const Activation act = relu ? Activation::Relu : Activation::None;
-        if (nb == 1) {
-          gemm_prepacked<T>(Og, T(1), wg, Kg, layout, pb, T(0), yg, P_all, bg, true, act);
-        } else {
-          gemm_prepacked<T>(Og, T(1), wg, Kg, layout, pb, T(0), out, cols, bg, true, act);
-          for (int64_t j = 0; j < nb; ++j)
-            for (int64_t o = 0; o < Og; ++o)
-              std::memcpy(yg + (j * s.O + o) * P_all, out + o * cols + j * P, sizeof(T) * P);
-        }
-        continue;
+        im2col_packed(s, xg, nb, Cg, layout, col, row);
+        gemm_prepacked<T>(Og, T(1), wg, Kg, layout, col, T(0), c, ldc,
+                          bias ? bias + g * Og : nullptr, true,
+                          relu ? Activation::Relu : Activation::None);
       } else {
         for (int64_t j = 0; j < nb; ++j)
           im2col_chunk(s, xg + j * s.C * HW, Cg, p0, P, col + j * P, cols);
-        if (nb == 1) {
-          gemm<T>(false, false, Og, P, Kg, T(1), wg, Kg, col, P, T(0), yg, P_all);
-        } else {
-          gemm<T>(false, false, Og, cols, Kg, T(1), wg, Kg, col, cols, T(0), out, cols);
-          for (int64_t j = 0; j < nb; ++j)
-            for (int64_t o = 0; o < Og; ++o)
-              std::memcpy(yg + (j * s.O + o) * P_all, out + o * cols + j * P, sizeof(T) * P);
-        }
+        gemm<T>(false, false, Og, cols, Kg, T(1), wg, Kg, col, cols, T(0), c, ldc);
       }
-      // Bias and ReLU while this block of y is still in cache.
-      if (bias || relu)
+      if (nb > 1)
+        for (int64_t j = 0; j < nb; ++j)
+          for (int64_t o = 0; o < Og; ++o)
+            std::memcpy(yg + (j * s.O + o) * P_all, out + o * cols + j * P, sizeof(T) * P);
+      // Bias and ReLU while this block of y is still in cache (the packed path's epilogue
+      // applied them already).
+      if (!packed && (bias || relu))
         for (int64_t j = 0; j < nb; ++j)
           for (int64_t o = 0; o < Og; ++o)
             bias_activation_run<ScalarMath>(relu ? Activation::Relu : Activation::None, P,

@@ -650,12 +650,11 @@ void PackedB<T>::Free::operator()(T* p) const {
 
 template <typename T>
 PackedB<T>::PackedB(bool tb, int64_t K, int64_t N, const T* B, int64_t ldb) : K_(K), N_(N) {
-  rung_ = gemm_rung_resolved();
-  if (rung_ == GemmRung::Reference) rung_ = GemmRung::Portable;
-  const GemmMicroKernel<T> uk = micro_kernel_for<T>(rung_);
-  const int nr = uk.nr;
-  kc_ = balanced_block(std::max<int64_t>(K, 1), uk.kc, 1);
-  n_padded_ = round_up(std::max<int64_t>(N, 1), nr);
+  const PackedBLayout<T> layout(K, N);
+  rung_ = layout.rung;
+  kc_ = layout.kc;
+  n_padded_ = layout.n_padded;
+  const int nr = static_cast<int>(layout.nr);
   const size_t bytes = round_up(static_cast<int64_t>(sizeof(T)) * K * n_padded_ + 64, 4096);
   data_.reset(static_cast<T*>(std::aligned_alloc(4096, bytes)));
   if (!data_) throw std::bad_alloc();
@@ -699,18 +698,17 @@ void gemm_prepacked(int64_t M, T alpha, const T* A, int64_t lda, const PackedBLa
                     Activation act) {
   const int64_t N = layout.N, K = layout.K;
   if (M <= 0 || N <= 0) return;
+  const GemmMicroKernel<T> uk = micro_kernel_for<T>(layout.rung);
   if (K <= 0 || alpha == T(0)) {
     scale_c(M, N, beta, C, ldc);
     if (bias || act != Activation::None)
       for (int64_t i = 0; i < M; ++i)
-        micro_kernel_for<T>(layout.rung)
-            .epilogue(act, N, bias ? (bias_per_row ? bias + i : bias) : nullptr,
-                      bias_per_row ? 0 : 1, C + i * ldc);
+        uk.epilogue(act, N, bias ? (bias_per_row ? bias + i : bias) : nullptr, bias_per_row ? 0 : 1,
+                    C + i * ldc);
     return;
   }
-  gemm_blocked(micro_kernel_for<T>(layout.rung), false, false, M, N, K, alpha, A, lda,
-               static_cast<const T*>(nullptr), 0, beta, C, ldc, false, packed, bias, bias_per_row,
-               act);
+  gemm_blocked(uk, false, false, M, N, K, alpha, A, lda, static_cast<const T*>(nullptr), 0, beta, C,
+               ldc, false, packed, bias, bias_per_row, act);
 }
 
 template struct PackedBLayout<float>;

@@ -59,7 +59,9 @@ void lstm_pointwise_backward_avx2(int64_t N, int64_t H, LstmVariant v, const flo
 namespace {
 std::atomic<int> g_rnn_rung{static_cast<int>(RnnRung::Auto)};
 
-// Workspace reused across calls (first-touch page faults cost ~2 us per 4 KiB here).
+// Workspace reused across calls (first-touch page faults cost ~2 us per 4 KiB here). Slots 1
+// and 2 hold gathered states, 3 and 4 the backward's [W_hh | W_ih] and per-step product during
+// its loop, then weight_grads' operands after it.
 template <typename T>
 T* workspace(size_t n, int slot = 0) {
   thread_local std::vector<T> buf[5];
