@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
+import dl_kernels
 import pytest
 from dl_kernels import _C
 
-RUNGS = ["reference", "fast", "portable", "auto"]
+# "avx2": the 2x2 float32 max-pool that "fast" runs on an AVX2 CPU without AVX-512.
+RUNGS = ["reference", "fast", "portable", "auto"] + ["avx2"] * dl_kernels.config()["cpu_avx2_fma"]
 
 
 @contextmanager
@@ -91,6 +93,8 @@ CONFIGS = [
     (1, 1, 1, 1, (1, 1), (1, 1), (0, 0)),
     (2, 3, 37, 41, (3, 2), (2, 2), (0, 1)),  # long rows: vector loop with remainders
     (2, 2, 7, 71, (2, 2), (2, 2), (0, 0)),  # 2x2 rows of 35 outputs: 16 + 16 + 3 lanes
+    (2, 3, 28, 28, (2, 2), (2, 2), (0, 0)),  # LeNet's first pool: 14 outputs, 8 + 6 lanes
+    (2, 3, 10, 10, (2, 2), (2, 2), (0, 0)),  # its second: 5 outputs, one masked register
 ]
 IDS = [str(i) for i in range(len(CONFIGS))]
 
@@ -128,6 +132,28 @@ def test_max_pool_ties_go_to_the_first_tap_in_scan_order(cfg, rung):
         y, am = _C.max_pool2d_forward(x, k, s, p)
     y_ref, am_ref = max_ref(x, k, s, p)
     np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(am, am_ref)
+
+
+@pytest.mark.parametrize("rung", RUNGS)
+@pytest.mark.parametrize("cfg", [CONFIGS[1], CONFIGS[9], CONFIGS[10], CONFIGS[11]],
+                         ids=["odd", "35-wide", "lenet1", "lenet2"])
+def test_max_pool_window_with_a_nan_gives_nan_and_points_at_its_last_nan(cfg, rung):
+    """NaN wins over every number (and a later NaN over an earlier one), as the reference
+    rung's "replace on greater or unordered" scan does; -inf and +inf stay ordinary values."""
+    n, c, h, w, k, s, p = cfg
+    x = np.random.default_rng(5).standard_normal((n, c, h, w)).astype(np.float32)
+    flat = x.reshape(-1)
+    pick = np.random.default_rng(6).choice(flat.size, size=max(3, flat.size // 7), replace=False)
+    flat[pick[0::3]] = np.nan
+    flat[pick[1::3]] = np.inf
+    flat[pick[2::3]] = -np.inf
+    with pool_rung("reference"):
+        y_ref, am_ref = _C.max_pool2d_forward(x, k, s, p)
+    with pool_rung(rung):
+        y, am = _C.max_pool2d_forward(x, k, s, p)
+    assert np.isnan(y_ref).any()
+    np.testing.assert_array_equal(y, y_ref)  # NaN == NaN positions for assert_array_equal
     np.testing.assert_array_equal(am, am_ref)
 
 

@@ -8,6 +8,8 @@
 //              the whole row so the inner loop is a vectorisable max/add over ow (2x2 stride 2
 //              unrolled), only the padded edge windows take the scalar path; compiled twice,
 //              baseline and AVX-512 (pool2d_fast.h), the wider one picked when the CPU has it.
+//   avx2       (pool2d_avx2.cpp) the 2x2 stride-2 float32 max-pool, 8 windows per register; what
+//              "fast" runs on a CPU with AVX2 and no AVX-512 (the rest stays on the baseline).
 //              Backward zeroes each gx plane while it is cache-resident and scatter-adds into it.
 // Why PyTorch is slower here: its NCHW max-pool is a scalar per-output loop with the bounds and
 // NaN logic inside the innermost loop (about 0.5 GB/s on this machine, PERF_NOTES.md).
@@ -18,6 +20,7 @@
 #include <atomic>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "common/check.h"
 #include "common/cpu_features.h"
@@ -35,6 +38,9 @@ void avg_plane(const Pool2dShape&, const T*, T*, bool);
 void avg_plane_backward_fast(const Pool2dShape&, const float*, float*, bool);
 void avg_plane_backward_fast(const Pool2dShape&, const double*, double*, bool);
 }  // namespace pool_avx512
+namespace pool_avx2 {
+void max_plane_fast(const Pool2dShape&, const float*, float*, int64_t*);
+}  // namespace pool_avx2
 #endif
 
 namespace {
@@ -49,13 +55,26 @@ bool use_avx512() {
 #endif
 }
 
+bool has_avx2() {
+#if defined(DLK_X86)
+  static const bool has = cpu_has_avx2_fma();
+  return has;
+#else
+  return false;
+#endif
+}
+
 // Planes per thread chunk: at least ~32K elements of input so tiny planes are batched.
 int64_t plane_grain(const Pool2dShape& s) {
   return std::max<int64_t>(1, 32768 / std::max<int64_t>(s.H * s.W, 1));
 }
 }  // namespace
 
-void set_pool2d_rung(Pool2dRung rung) { g_rung.store(static_cast<int>(rung)); }
+void set_pool2d_rung(Pool2dRung rung) {
+  DLK_CHECK(rung != Pool2dRung::Avx2 || has_avx2(),
+            "pool2d rung avx2: this CPU or build has no AVX2 + FMA");
+  g_rung.store(static_cast<int>(rung));
+}
 Pool2dRung pool2d_rung() { return static_cast<Pool2dRung>(g_rung.load()); }
 
 const char* pool2d_rung_name(Pool2dRung rung) {
@@ -64,16 +83,18 @@ const char* pool2d_rung_name(Pool2dRung rung) {
     case Pool2dRung::Reference: return "reference";
     case Pool2dRung::Fast: return "fast";
     case Pool2dRung::Portable: return "portable";
+    case Pool2dRung::Avx2: return "avx2";
   }
   return "?";
 }
 
 Pool2dRung pool2d_rung_from_name(const std::string& name) {
-  for (Pool2dRung r :
-       {Pool2dRung::Auto, Pool2dRung::Reference, Pool2dRung::Fast, Pool2dRung::Portable})
+  for (Pool2dRung r : {Pool2dRung::Auto, Pool2dRung::Reference, Pool2dRung::Fast,
+                       Pool2dRung::Portable, Pool2dRung::Avx2})
     if (name == pool2d_rung_name(r)) return r;
-  fail("unknown pool2d rung: expected one of 'auto', 'reference', 'fast', 'portable', got '", name,
-       "'");
+  fail(
+      "unknown pool2d rung: expected one of 'auto', 'reference', 'fast', 'portable', 'avx2', got '",
+      name, "'");
 }
 
 // ---- reference rung ---------------------------------------------------------------------------
@@ -141,7 +162,11 @@ static void avg_reference(const Pool2dShape& s, const T* x, T* y, const T* gy, T
 template <typename T>
 void max_pool2d_forward(const Pool2dShape& s, const T* x, T* y, int64_t* argmax) {
   if (pool2d_rung() == Pool2dRung::Reference) return max_forward_reference(s, x, y, argmax);
-  const bool wide = use_avx512() && pool2d_rung() != Pool2dRung::Portable;
+  const Pool2dRung r = pool2d_rung();
+  const bool wide = use_avx512() && (r == Pool2dRung::Auto || r == Pool2dRung::Fast);
+  // The AVX2 rung has the 2x2 float32 kernel only (pool_avx2 passes the rest to the baseline).
+  const bool avx2 = std::is_same_v<T, float> && !wide && r != Pool2dRung::Portable &&
+                    (r == Pool2dRung::Avx2 || has_avx2());
   const int64_t hw = s.H * s.W, ohw = s.OH * s.OW;
   parallel_for(s.N * s.C, plane_grain(s), [&](int64_t b, int64_t e) {
     for (int64_t pl = b; pl < e; ++pl) {
@@ -149,6 +174,12 @@ void max_pool2d_forward(const Pool2dShape& s, const T* x, T* y, int64_t* argmax)
       if (wide) {
         pool_avx512::max_plane_fast(s, x + pl * hw, y + pl * ohw, argmax + pl * ohw);
         continue;
+      }
+      if constexpr (std::is_same_v<T, float>) {
+        if (avx2) {
+          pool_avx2::max_plane_fast(s, x + pl * hw, y + pl * ohw, argmax + pl * ohw);
+          continue;
+        }
       }
 #endif
       pool_portable::max_plane(s, x + pl * hw, y + pl * ohw, argmax + pl * ohw);
@@ -174,7 +205,8 @@ template <typename T>
 void avg_pool2d_forward(const Pool2dShape& s, const T* x, T* y, bool cip) {
   if (pool2d_rung() == Pool2dRung::Reference)
     return avg_reference<T>(s, x, y, nullptr, nullptr, cip);
-  const bool wide = use_avx512() && pool2d_rung() != Pool2dRung::Portable;
+  const bool wide =
+      use_avx512() && (pool2d_rung() == Pool2dRung::Auto || pool2d_rung() == Pool2dRung::Fast);
   const int64_t hw = s.H * s.W, ohw = s.OH * s.OW;
   parallel_for(s.N * s.C, plane_grain(s), [&](int64_t b, int64_t e) {
     for (int64_t pl = b; pl < e; ++pl) {
@@ -193,7 +225,8 @@ template <typename T>
 void avg_pool2d_backward(const Pool2dShape& s, const T* gy, T* gx, bool cip) {
   if (pool2d_rung() == Pool2dRung::Reference)
     return avg_reference<T>(s, nullptr, nullptr, gy, gx, cip);
-  const bool wide = use_avx512() && pool2d_rung() != Pool2dRung::Portable;
+  const bool wide =
+      use_avx512() && (pool2d_rung() == Pool2dRung::Auto || pool2d_rung() == Pool2dRung::Fast);
   const int64_t hw = s.H * s.W, ohw = s.OH * s.OW;
   parallel_for(s.N * s.C, plane_grain(s), [&](int64_t b, int64_t e) {
     for (int64_t pl = b; pl < e; ++pl) {

@@ -23,8 +23,9 @@ struct Pool2dShape {
 };
 
 // Fast: the per-plane rung, AVX-512 build when the CPU has it; Portable: the same rung's
-// baseline-x86-64 build (what a CPU without AVX-512 runs), forced so tests cover it here too.
-enum class Pool2dRung { Auto, Reference, Fast, Portable };
+// baseline-x86-64 build (what a CPU without AVX-512 runs), forced so tests cover it here too;
+// Avx2: Fast's choice on an AVX2 CPU without AVX-512 (its 2x2 float32 max-pool), forced likewise.
+enum class Pool2dRung { Auto, Reference, Fast, Portable, Avx2 };
 void set_pool2d_rung(Pool2dRung rung);
 Pool2dRung pool2d_rung();
 const char* pool2d_rung_name(Pool2dRung rung);
