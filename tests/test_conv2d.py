@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 from dl_kernels import _C
 
-RUNGS = ["reference", "im2col", "im2col_per_image", "winograd", "auto"]
+CPU = dl_kernels.config()
+# "implicit" (float32, AVX2) falls back to im2col for float64 and for the shapes it does not cover.
+RUNGS = ["reference", "im2col", "im2col_per_image", "winograd", "auto"] + [
+    "implicit"
+] * CPU["cpu_avx2_fma"]
 
 
 @contextmanager
@@ -198,7 +202,6 @@ def test_image_blocks_with_a_short_last_block_agree_with_reference(threads, dtyp
     np.testing.assert_allclose(gw, gw_ref, **tol(dtype))
 
 
-CPU = dl_kernels.config()
 GEMM_RUNGS = ["portable"] + ["avx2"] * CPU["cpu_avx2_fma"] + ["avx512"] * CPU["cpu_avx512"]
 
 
@@ -225,6 +228,63 @@ def test_column_matrix_built_in_every_gemm_tile_layout(gemm_rung, dtype, relu):
         _C.set_gemm_rung("auto")
     assert ref.shape[2:] == (5, 9)
     np.testing.assert_allclose(y, ref, **tol(dtype))
+
+
+@pytest.mark.skipif(not CPU["cpu_avx2_fma"], reason="the implicit rung needs AVX2 + FMA")
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        (64, 16, 14, 14, 32, (5, 5), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # LeNet's conv2
+        (5, 1, 28, 28, 16, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1),  # LeNet's conv1
+        # 17 and 33 output channels (a part-filled last 16-wide tile), 7 * 2 * 3 = 42 and 3 * 3 * 5
+        # = 45 taps, 4 x 9 and 1 x 1 positions (not multiples of the 6-row tile), uneven padding.
+        (3, 7, 6, 11, 17, (2, 3), (1, 1), (1, 0, 2, 1), (1, 1), 1),
+        (2, 5, 3, 3, 33, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    ],
+    ids=["lenet-conv2", "lenet-conv1", "ragged", "one-position"],
+)
+def test_implicit_gemm_rung_matches_reference_with_bias_and_relu(cfg, threads):
+    x, w, b = make(cfg, np.float32, seed=11)
+    _, _, h, wd, _, k, s, p, d, g = cfg
+    kw = {"stride": s, "padding": p, "dilation": d, "groups": g}
+    ref = conv_ref(x, w, b, s, p, d, g)
+    gy = np.random.default_rng(12).standard_normal(ref.shape).astype(np.float32)
+    _, gw_ref, _ = conv_backward_ref(gy, x, w, s, p, d, g)
+    old = _C.get_num_threads()
+    _C.set_num_threads(threads)
+    try:
+        with conv_rung("implicit"):
+            y = _C.conv2d_forward(x, w, b, activation="relu", **kw)
+            gw = _C.conv2d_backward_weight(gy, x, kernel_hw=k, **kw)
+    finally:
+        _C.set_num_threads(old)
+    # Sums of up to 400 products (forward) and 64 * 100 (grad-weight) in float32.
+    np.testing.assert_allclose(y, np.maximum(ref, 0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gw, gw_ref, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.skipif(not CPU["cpu_avx2_fma"], reason="the implicit rung needs AVX2 + FMA")
+def test_implicit_gemm_rung_propagates_nan_and_inf_like_im2col():
+    """A NaN input reaches exactly the outputs whose window holds it; an infinite one gives
+    +-inf or NaN there; ReLU keeps NaN. The im2col rung is the yardstick (same padded taps)."""
+    cfg = (3, 4, 9, 8, 5, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    x, w, b = make(cfg, np.float32, seed=13)
+    x[0, 1, 2, 3] = np.nan
+    x[2, 0, 5, 5] = np.inf
+    kw = {"padding": (1, 1, 1, 1)}
+    gy = np.random.default_rng(14).standard_normal((3, 5, 9, 8)).astype(np.float32)
+    out = {}
+    for rung in ("im2col", "implicit"):
+        with conv_rung(rung):
+            out[rung] = (_C.conv2d_forward(x, w, b, activation="relu", **kw),
+                         _C.conv2d_backward_weight(gy, x, kernel_hw=(3, 3), **kw))
+    for got, want in zip(out["implicit"], out["im2col"]):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+        finite = np.isfinite(want)
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-4, atol=1e-3)
+    assert np.isnan(out["implicit"][0][0]).any() and np.isnan(out["implicit"][1]).any()
 
 
 @pytest.mark.parametrize("rung", ["reference", "im2col", "winograd"])

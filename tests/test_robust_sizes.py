@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from dl_kernels import _C
 
-CONV_RUNGS = ["auto", "reference", "im2col", "im2col_per_image", "winograd"]
+CONV_RUNGS = ["auto", "reference", "im2col", "im2col_per_image", "winograd", "implicit"]
 
 
 @pytest.fixture(params=CONV_RUNGS)

@@ -30,7 +30,10 @@ int64_t conv2d_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad_lo
 // Winograd applies to 3x3 stride-1 undilated ungrouped convolutions (forward, and grad-input
 // when every padding is <= 2); forced on any other shape it falls back to Im2col.
 // Im2colPerImage is Im2col with one image per GEMM (no image blocks), kept for comparison.
-enum class Conv2dRung { Auto, Reference, Im2col, Winograd, Im2colPerImage };
+// Implicit (float32, AVX2) is the forward and grad-weight of stride-1 undilated ungrouped
+// convolutions without a column matrix (conv2d_implicit_avx2.cpp); forced elsewhere (float64, a
+// CPU without AVX2, other shapes, grad-input) it falls back to Im2col.
+enum class Conv2dRung { Auto, Reference, Im2col, Winograd, Im2colPerImage, Implicit };
 void set_conv2d_rung(Conv2dRung rung);
 Conv2dRung conv2d_rung();
 const char* conv2d_rung_name(Conv2dRung rung);
@@ -62,5 +65,12 @@ void conv2d_forward_winograd(const Conv2dShape& s, const T* x, const T* w, const
                              bool relu = false);
 template <typename T>
 void conv2d_backward_input_winograd(const Conv2dShape& s, const T* gy, const T* w, T* gx);
+
+// The implicit-GEMM rung (conv2d_implicit_avx2.cpp); call only with AVX2 + FMA.
+bool implicit_conv_applies(const Conv2dShape& s);
+void conv2d_forward_implicit_avx2(const Conv2dShape& s, const float* x, const float* w,
+                                  const float* bias, float* y, bool relu);
+void conv2d_backward_weight_implicit_avx2(const Conv2dShape& s, const float* gy, const float* x,
+                                          float* gw);
 
 }  // namespace dlk::cpu

@@ -236,7 +236,8 @@ void bind_conv2d(py::module_& m) {
       "set_conv2d_rung",
       [](const std::string& name) { cpu::set_conv2d_rung(cpu::conv2d_rung_from_name(name)); },
       py::arg("name"),
-      "Force one conv2d rung: 'reference', 'im2col', 'im2col_per_image', 'winograd' or 'auto'.");
+      "Force one conv2d rung: 'reference', 'im2col', 'im2col_per_image', 'winograd', 'implicit'\n"
+      "or 'auto'.");
   m.def("get_conv2d_rung", []() { return std::string(cpu::conv2d_rung_name(cpu::conv2d_rung())); });
 }
 

@@ -1,0 +1,237 @@
+// Implicit-GEMM convolution (float32, AVX2 + FMA) for small images: the forward and grad-weight
+// of stride-1, undilated, ungrouped convolutions, without a column matrix.
+//
+// The im2col rung copies every input tap into a K x P column matrix (K = C*KH*KW, P = OH*OW)
+// and then multiplies it. On LeNet's conv2 (16 -> 32 channels, 14x14, 5x5) those copies were
+// about a third of the layer's time. Here the micro-kernel reads the taps where they lie. With
+// a stride of 1, the tap (c, kh, kw) of output position (oh, ow) sits at
+//   x[c * Hp*Wp + kh * Wp + kw  +  oh * Wp + ow]   (Hp x Wp: the zero-padded image)
+// so the offset is a sum of a per-tap term and a per-position term. One 6 x 16 register tile
+// then computes
+//   acc[i][j] = sum_l  src[tile_off[i] + red_off[l]] * b[l][j]
+// where each term broadcasts one input value and multiplies it by 16 packed values of b. The
+// forward puts positions in the tile (i) and taps in the reduction (l): b = w^T, 16 output
+// channels at a time, and the tile is stored transposed into y[o, p]. Grad-weight swaps the two:
+// taps in the tile, positions in the reduction, b = gy^T of one image, summed over the images.
+// Both sums run in registers over the whole K or P, and each image (C x Hp x Wp floats; 12.5
+// KiB on LeNet's conv2) stays in L1 while its tiles are computed.
+//
+// Zero padding is a padded copy of each image, so padded taps are multiplied like any other,
+// as the column matrix's zeros are (0 * inf = NaN, as on the im2col rung).
+//
+// Call only when dlk::cpu_has_avx2_fma() and implicit_conv_applies(s).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "common/parallel.h"
+#include "cpu/conv2d.h"
+
+namespace dlk::cpu {
+
+namespace {
+
+constexpr int kMR = 6;   // tile rows: 12 accumulators + 2 b vectors + 1 broadcast of 16 ymm
+constexpr int kNR = 16;  // tile columns (output channels): two ymm
+
+// out[i * kNR + j] (+)= sum_{l < L} src[tile_off[i] + red_off[l]] * b[l * kNR + j].
+void gather_tile(int64_t L, const float* src, const int64_t* tile_off, const int32_t* red_off,
+                 const float* b, float* out, bool accumulate) {
+  const float* r0 = src + tile_off[0];
+  const float* r1 = src + tile_off[1];
+  const float* r2 = src + tile_off[2];
+  const float* r3 = src + tile_off[3];
+  const float* r4 = src + tile_off[4];
+  const float* r5 = src + tile_off[5];
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t l = 0; l < L; ++l, b += kNR) {
+    const int64_t o = red_off[l];
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    __m256 a = _mm256_broadcast_ss(r0 + o);
+    c00 = _mm256_fmadd_ps(a, b0, c00);
+    c01 = _mm256_fmadd_ps(a, b1, c01);
+    a = _mm256_broadcast_ss(r1 + o);
+    c10 = _mm256_fmadd_ps(a, b0, c10);
+    c11 = _mm256_fmadd_ps(a, b1, c11);
+    a = _mm256_broadcast_ss(r2 + o);
+    c20 = _mm256_fmadd_ps(a, b0, c20);
+    c21 = _mm256_fmadd_ps(a, b1, c21);
+    a = _mm256_broadcast_ss(r3 + o);
+    c30 = _mm256_fmadd_ps(a, b0, c30);
+    c31 = _mm256_fmadd_ps(a, b1, c31);
+    a = _mm256_broadcast_ss(r4 + o);
+    c40 = _mm256_fmadd_ps(a, b0, c40);
+    c41 = _mm256_fmadd_ps(a, b1, c41);
+    a = _mm256_broadcast_ss(r5 + o);
+    c50 = _mm256_fmadd_ps(a, b0, c50);
+    c51 = _mm256_fmadd_ps(a, b1, c51);
+  }
+  const __m256 acc[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
+                              {c30, c31}, {c40, c41}, {c50, c51}};
+  for (int i = 0; i < kMR; ++i)
+    for (int h = 0; h < 2; ++h) {
+      float* d = out + i * kNR + 8 * h;
+      _mm256_storeu_ps(d, accumulate ? _mm256_add_ps(_mm256_loadu_ps(d), acc[i][h]) : acc[i][h]);
+    }
+}
+
+struct Padded {
+  int64_t Hp, Wp;
+  bool any;
+};
+
+Padded padded_size(const Conv2dShape& s) {
+  return {s.H + s.pt + s.pb, s.W + s.pl + s.pr, (s.pt | s.pb | s.pl | s.pr) != 0};
+}
+
+// Image n's C planes with their zero border (Hp x Wp each), into dst.
+void pad_image(const Conv2dShape& s, const Padded& pd, const float* x, float* dst) {
+  std::fill(dst, dst + s.C * pd.Hp * pd.Wp, 0.0f);
+  for (int64_t c = 0; c < s.C; ++c)
+    for (int64_t h = 0; h < s.H; ++h)
+      std::memcpy(dst + (c * pd.Hp + h + s.pt) * pd.Wp + s.pl, x + (c * s.H + h) * s.W,
+                  sizeof(float) * s.W);
+}
+
+// Per tap k = (c, kh, kw): its offset in the padded image.
+std::vector<int32_t> tap_offsets(const Conv2dShape& s, const Padded& pd) {
+  std::vector<int32_t> off(static_cast<size_t>(s.C * s.KH * s.KW));
+  for (int64_t c = 0, k = 0; c < s.C; ++c)
+    for (int64_t kh = 0; kh < s.KH; ++kh)
+      for (int64_t kw = 0; kw < s.KW; ++kw, ++k)
+        off[k] = static_cast<int32_t>((c * pd.Hp + kh) * pd.Wp + kw);
+  return off;
+}
+
+// Per output position p = (oh, ow): its offset in the padded image.
+std::vector<int32_t> position_offsets(const Conv2dShape& s, const Padded& pd) {
+  std::vector<int32_t> off(static_cast<size_t>(s.OH * s.OW));
+  for (int64_t oh = 0, p = 0; oh < s.OH; ++oh)
+    for (int64_t ow = 0; ow < s.OW; ++ow, ++p) off[p] = static_cast<int32_t>(oh * pd.Wp + ow);
+  return off;
+}
+
+// The 6 tile offsets starting at i0 of `off` (n of them); past the end, the last one again
+// (those rows are computed and dropped).
+void tile_offsets(const std::vector<int32_t>& off, int64_t i0, int64_t* dst) {
+  const int64_t n = static_cast<int64_t>(off.size());
+  for (int i = 0; i < kMR; ++i) dst[i] = off[std::min<int64_t>(i0 + i, n - 1)];
+}
+
+float* workspace(size_t n) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+}  // namespace
+
+bool implicit_conv_applies(const Conv2dShape& s) {
+  const int64_t Hp = s.H + s.pt + s.pb, Wp = s.W + s.pl + s.pr;
+  return s.groups == 1 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 && s.OH > 0 &&
+         s.OW > 0 && s.C * Hp * Wp < (int64_t{1} << 30);
+}
+
+void conv2d_forward_implicit_avx2(const Conv2dShape& s, const float* x, const float* w,
+                                  const float* bias, float* y, bool relu) {
+  const Padded pd = padded_size(s);
+  const int64_t K = s.C * s.KH * s.KW, P = s.OH * s.OW, S = (s.O + kNR - 1) / kNR;
+  const int64_t image = s.C * s.H * s.W, padded = s.C * pd.Hp * pd.Wp;
+  // w^T in slivers of 16 output channels: wt[sl][k][j] = w[16 sl + j, k], zero past O.
+  std::vector<float> wt(static_cast<size_t>(S * K * kNR), 0.0f);
+  for (int64_t o = 0; o < s.O; ++o)
+    for (int64_t k = 0; k < K; ++k) wt[((o / kNR) * K + k) * kNR + o % kNR] = w[o * K + k];
+  const std::vector<int32_t> taps = tap_offsets(s, pd), positions = position_offsets(s, pd);
+  parallel_for(s.N, 1, [&](int64_t n0, int64_t n1) {
+    float* xp = pd.any ? workspace(static_cast<size_t>(padded)) : nullptr;
+    alignas(32) float out[kMR * kNR];
+    int64_t toff[kMR];
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* src = x + n * image;
+      if (pd.any) {
+        pad_image(s, pd, src, xp);
+        src = xp;
+      }
+      for (int64_t sl = 0; sl < S; ++sl) {
+        const int64_t o0 = sl * kNR, no = std::min<int64_t>(kNR, s.O - o0);
+        for (int64_t p0 = 0; p0 < P; p0 += kMR) {
+          tile_offsets(positions, p0, toff);
+          gather_tile(K, src, toff, taps.data(), wt.data() + sl * K * kNR, out, false);
+          const int64_t np = std::min<int64_t>(kMR, P - p0);
+          for (int64_t j = 0; j < no; ++j) {
+            const float b = bias ? bias[o0 + j] : 0.0f;
+            float* yr = y + (n * s.O + o0 + j) * P + p0;
+            for (int64_t i = 0; i < np; ++i) {
+              const float v = out[i * kNR + j] + b;
+              yr[i] = relu && v < 0.0f ? 0.0f : v;  // a NaN stays NaN
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+void conv2d_backward_weight_implicit_avx2(const Conv2dShape& s, const float* gy, const float* x,
+                                          float* gw) {
+  const Padded pd = padded_size(s);
+  const int64_t K = s.C * s.KH * s.KW, P = s.OH * s.OW, S = (s.O + kNR - 1) / kNR;
+  const int64_t image = s.C * s.H * s.W, padded = s.C * pd.Hp * pd.Wp;
+  // Every image's gy^T in slivers of 16 output channels (gyt[n][sl][p][j] = gy[n, 16 sl + j, p],
+  // zero past O) and, with padding, every padded image: built once, read by every tap tile.
+  std::vector<float> gyt(static_cast<size_t>(s.N * S * P * kNR));
+  std::vector<float> xpad(pd.any ? static_cast<size_t>(s.N * padded) : 0);
+  parallel_for(s.N, 1, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      float* g = gyt.data() + n * S * P * kNR;
+      std::fill(g, g + S * P * kNR, 0.0f);
+      for (int64_t o = 0; o < s.O; ++o) {
+        const float* row = gy + (n * s.O + o) * P;
+        float* d = g + (o / kNR) * P * kNR + o % kNR;
+        for (int64_t p = 0; p < P; ++p) d[p * kNR] = row[p];
+      }
+      if (pd.any) pad_image(s, pd, x + n * image, xpad.data() + n * padded);
+    }
+  });
+  const std::vector<int32_t> taps = tap_offsets(s, pd), positions = position_offsets(s, pd);
+  const int64_t tiles = (K + kMR - 1) / kMR;
+  // Images in blocks whose padded planes and gy^T fit in about half of L2, so a block stays
+  // there while every tap tile of a range runs over it (tile-major over all 64 images of a LeNet
+  // batch streamed 2.4 MB through L2 per tile). Each (tile, sliver) sums the images in order,
+  // whatever the thread count.
+  const int64_t per_image = (pd.any ? padded : image) + S * P * kNR;
+  const int64_t block = std::max<int64_t>(1, 65536 / std::max<int64_t>(per_image, 1));
+  parallel_for(tiles, 1, [&](int64_t t0, int64_t t1) {
+    float* acc = workspace(static_cast<size_t>((t1 - t0) * S * kMR * kNR));
+    int64_t toff[kMR];
+    for (int64_t nb = 0; nb < s.N; nb += block) {
+      const int64_t ne = std::min(s.N, nb + block);
+      for (int64_t t = t0; t < t1; ++t) {
+        tile_offsets(taps, t * kMR, toff);
+        for (int64_t sl = 0; sl < S; ++sl) {
+          float* out = acc + ((t - t0) * S + sl) * kMR * kNR;
+          for (int64_t n = nb; n < ne; ++n) {
+            const float* src = pd.any ? xpad.data() + n * padded : x + n * image;
+            gather_tile(P, src, toff, positions.data(), gyt.data() + (n * S + sl) * P * kNR, out,
+                        n > 0);
+          }
+        }
+      }
+    }
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t k0 = t * kMR, nk = std::min<int64_t>(kMR, K - k0);
+      for (int64_t sl = 0; sl < S; ++sl) {
+        const float* out = acc + ((t - t0) * S + sl) * kMR * kNR;
+        const int64_t o0 = sl * kNR, no = std::min<int64_t>(kNR, s.O - o0);
+        for (int64_t j = 0; j < no; ++j)
+          for (int64_t i = 0; i < nk; ++i) gw[(o0 + j) * K + k0 + i] = out[i * kNR + j];
+      }
+    }
+  });
+}
+
+}  // namespace dlk::cpu
