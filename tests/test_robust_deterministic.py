@@ -1,6 +1,7 @@
 """dl_kernels.use_deterministic_algorithms(True): results bitwise equal across thread counts.
-Without it conv2d's grad-weight sums one partial per thread, so 1 and 2 threads differ in the
-last bits; with it the partials are grouped independently of the thread count."""
+Without it conv2d's grad-weight on the im2col rung sums one partial per thread, so 1 and 2
+threads differ in the last bits; with it the partials are grouped independently of the thread
+count. (The implicit-GEMM rung sums every weight's products in one fixed order anyway.)"""
 
 import dl_kernels as dlk
 import numpy as np
@@ -43,8 +44,9 @@ def test_conv2d_grad_weight_is_bitwise_equal_for_1_2_3_and_4_threads(determinist
 
 
 def test_without_the_mode_grad_weight_depends_on_the_thread_count():
-    """What the mode is for: the default splits the sum by thread (1e-8-ish differences)."""
+    """What the mode is for: im2col's default splits the sum by thread (1e-8-ish differences)."""
     dlk.use_deterministic_algorithms(False)
+    _C.set_conv2d_rung("im2col")
     before = dlk.get_num_threads()
     r = np.random.default_rng(2)
     x = r.standard_normal((64, 16, 14, 14)).astype(np.float32)
@@ -56,6 +58,7 @@ def test_without_the_mode_grad_weight_depends_on_the_thread_count():
     finally:
         dlk.set_num_threads(before)
         dlk.set_follow_free_cores(True)
+        _C.set_conv2d_rung("auto")
     np.testing.assert_allclose(one, two, rtol=1e-4, atol=1e-4)
     assert not np.array_equal(one, two)
 

@@ -745,9 +745,9 @@ static void implicit_backward_weight(const Conv2dShape& s, const T* gy, const T*
 // The implicit-GEMM rung: float32 on a CPU with AVX2, for the shapes it covers. Auto takes it
 // on CPUs without AVX-512 (where it was measured: 1.3-1.9x the im2col forward and grad-weight
 // on LeNet's layers and 5x5 layers up to 32 -> 64 channels of 14x14 or 16 channels of 28x28, 1
-// and 2 threads) for images whose padded planes fit in a quarter of L2, a batch that gives every
-// thread two images (its forward splits the batch), and kernels larger than 1x1 (a 1x1 is a
-// plain GEMM already).
+// and 2 threads) for images whose padded planes fit in a quarter of L2, batches of 4 or more (its
+// forward splits the batch over the threads) and kernels larger than 1x1 (a 1x1 is a plain GEMM
+// already). The choice never depends on the thread count, so deterministic mode stays bitwise.
 template <typename T>
 static bool want_implicit(const Conv2dShape& s) {
   if constexpr (!std::is_same_v<T, float>) {
@@ -760,7 +760,7 @@ static bool want_implicit(const Conv2dShape& s) {
     if (r == Conv2dRung::Implicit) return true;
     const int64_t image_bytes = s.C * (s.H + s.pt + s.pb) * (s.W + s.pl + s.pr) * 4;
     return r == Conv2dRung::Auto && !avx512 && s.KH * s.KW > 1 && image_bytes <= 131072 &&
-           s.N >= 2 * threads_for_kernel();
+           s.N >= 4;
 #else
     return false;
 #endif
