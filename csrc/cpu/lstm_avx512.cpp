@@ -10,6 +10,8 @@ using Avx512Math = avx512::Math;
 void lstm_pointwise_forward_avx512(int64_t N, int64_t H, LstmVariant v, const float* b,
                                    const float* p, const float* cprev, float* g, float* c,
                                    float* tc, float* h) {
+  if (v == LstmVariant::Standard)
+    return lstm_pointwise_forward_standard<avx512::Lanes, Avx512Math>(N, H, b, cprev, g, c, tc, h);
   lstm_pointwise_forward<float, Avx512Math>(N, H, v, b, p, cprev, g, c, tc, h);
 }
 
