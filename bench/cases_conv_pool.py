@@ -112,6 +112,9 @@ VGG = (32, 64, 56, 56)
 # against the same peer, to show what the faster rung buys.
 CASES = [
     conv_case("conv LeNet-like N64 1→32 28² k5 pad2", 64, 1, 28, 32, 5, 2),
+    conv_case("conv LeNet-like N64 16→32 14² k5 pad2", 64, 16, 14, 32, 5, 2),
+    conv_case("conv LeNet-like N64 16→32 14² k5 pad2 [im2col rung]", 64, 16, 14, 32, 5, 2,
+              rung="im2col"),
     conv_case("conv VGG-like N32 64→64 56² k3 pad1", 32, 64, 56, 64, 3, 1),
     conv_case("conv VGG-like [im2col rung]", 32, 64, 56, 64, 3, 1, rung="im2col"),
     pool_case("max-pool 2×2/2 on 64×32×28²", "max", LENET),

@@ -241,8 +241,12 @@ def test_column_matrix_built_in_every_gemm_tile_layout(gemm_rung, dtype, relu):
         # = 45 taps, 4 x 9 and 1 x 1 positions (not multiples of the 6-row tile), uneven padding.
         (3, 7, 6, 11, 17, (2, 3), (1, 1), (1, 0, 2, 1), (1, 1), 1),
         (2, 5, 3, 3, 33, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+        # Grad-input on the implicit form too ("same" padding, >= 12 input channels), one of
+        # them with uneven padding.
+        (3, 13, 9, 7, 17, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+        (2, 16, 6, 11, 5, (2, 3), (1, 1), (1, 0, 1, 1), (1, 1), 1),
     ],
-    ids=["lenet-conv2", "lenet-conv1", "ragged", "one-position"],
+    ids=["lenet-conv2", "lenet-conv1", "ragged", "one-position", "same-13", "same-uneven"],
 )
 def test_implicit_gemm_rung_matches_reference_with_bias_and_relu(cfg, threads):
     x, w, b = make(cfg, np.float32, seed=11)
@@ -250,17 +254,19 @@ def test_implicit_gemm_rung_matches_reference_with_bias_and_relu(cfg, threads):
     kw = {"stride": s, "padding": p, "dilation": d, "groups": g}
     ref = conv_ref(x, w, b, s, p, d, g)
     gy = np.random.default_rng(12).standard_normal(ref.shape).astype(np.float32)
-    _, gw_ref, _ = conv_backward_ref(gy, x, w, s, p, d, g)
+    gx_ref, gw_ref, _ = conv_backward_ref(gy, x, w, s, p, d, g)
     old = _C.get_num_threads()
     _C.set_num_threads(threads)
     try:
         with conv_rung("implicit"):
             y = _C.conv2d_forward(x, w, b, activation="relu", **kw)
+            gx = _C.conv2d_backward_input(gy, w, input_hw=(h, wd), **kw)
             gw = _C.conv2d_backward_weight(gy, x, kernel_hw=k, **kw)
     finally:
         _C.set_num_threads(old)
-    # Sums of up to 400 products (forward) and 64 * 100 (grad-weight) in float32.
+    # Sums of up to 800 products (forward, grad-input) and 64 * 100 (grad-weight) in float32.
     np.testing.assert_allclose(y, np.maximum(ref, 0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(gw, gw_ref, rtol=1e-4, atol=1e-3)
 
 
@@ -268,23 +274,43 @@ def test_implicit_gemm_rung_matches_reference_with_bias_and_relu(cfg, threads):
 def test_implicit_gemm_rung_propagates_nan_and_inf_like_im2col():
     """A NaN input reaches exactly the outputs whose window holds it; an infinite one gives
     +-inf or NaN there; ReLU keeps NaN. The im2col rung is the yardstick (same padded taps)."""
-    cfg = (3, 4, 9, 8, 5, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    cfg = (3, 12, 9, 8, 5, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1)
     x, w, b = make(cfg, np.float32, seed=13)
     x[0, 1, 2, 3] = np.nan
     x[2, 0, 5, 5] = np.inf
     kw = {"padding": (1, 1, 1, 1)}
     gy = np.random.default_rng(14).standard_normal((3, 5, 9, 8)).astype(np.float32)
+    gy[1, 2, 0, 0] = np.nan
     out = {}
     for rung in ("im2col", "implicit"):
         with conv_rung(rung):
             out[rung] = (_C.conv2d_forward(x, w, b, activation="relu", **kw),
+                         _C.conv2d_backward_input(gy, w, input_hw=(9, 8), **kw),
                          _C.conv2d_backward_weight(gy, x, kernel_hw=(3, 3), **kw))
     for got, want in zip(out["implicit"], out["im2col"]):
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
         np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
         finite = np.isfinite(want)
         np.testing.assert_allclose(got[finite], want[finite], rtol=1e-4, atol=1e-3)
-    assert np.isnan(out["implicit"][0][0]).any() and np.isnan(out["implicit"][1]).any()
+    assert all(np.isnan(a).any() for a in out["implicit"])
+
+
+@pytest.mark.skipif(not CPU["cpu_avx2_fma"], reason="the implicit rung needs AVX2 + FMA")
+def test_implicit_grad_input_with_an_infinite_weight_matches_the_tap_sum():
+    """A padded tap is no term of the grad-input sum: with w = inf, a border gx whose taps never
+    meet that weight stays finite (the implicit form, which would multiply 0 * inf there, hands
+    such weights to col2im)."""
+    cfg = (2, 12, 6, 7, 4, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    x, w, _ = make(cfg, np.float32, seed=15)
+    w[1, 2, 0, 0] = np.inf
+    gy = np.random.default_rng(16).standard_normal((2, 4, 6, 7)).astype(np.float32)
+    gx_ref, _, _ = conv_backward_ref(gy, x, w, (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    with conv_rung("implicit"):
+        gx = _C.conv2d_backward_input(gy, w, input_hw=(6, 7), padding=(1, 1, 1, 1))
+    np.testing.assert_array_equal(np.isfinite(gx), np.isfinite(gx_ref))
+    assert np.isfinite(gx[:, 2, -1, -1]).all()  # the last row/column never meet tap (0, 0)
+    finite = np.isfinite(gx_ref)
+    np.testing.assert_allclose(gx[finite], gx_ref[finite], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("rung", ["reference", "im2col", "winograd"])

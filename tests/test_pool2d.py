@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import numpy as np
 import dl_kernels
+import numpy as np
 import pytest
 from dl_kernels import _C
 

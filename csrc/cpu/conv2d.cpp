@@ -38,8 +38,9 @@
 //              and grad-weight as a GEMM whose micro-kernel reads the taps in place (their offset
 //              is a per-tap plus a per-position term), no column matrix. On LeNet's layers it is
 //              1.3-1.9x the im2col forward and grad-weight; Auto takes it for small images on
-//              CPUs without AVX-512 (want_implicit). Grad-input stays on col2im, which never
-//              multiplies a padded tap (0 * inf) into gx.
+//              CPUs without AVX-512 (want_implicit). Grad-input is the same forward on the
+//              padded gy with flipped weights, when every weight is finite (else a padded tap's
+//              0 * inf would put a NaN where col2im, which never forms that term, has none).
 //   winograd   (conv2d_winograd.cpp) 3x3 stride 1, ungrouped: F(2x2, 3x3) does 2.25x fewer
 //              multiplies; serves the forward and, as a convolution of gy with the flipped
 //              kernel, the grad-input. VGG-like fwd+bwd: ~0.9x PyTorch (grad-weight still im2col).
@@ -737,6 +738,16 @@ static void implicit_forward(const Conv2dShape& s, const T* x, const T* w, const
                              bool relu) {
   if constexpr (std::is_same_v<T, float>) conv2d_forward_implicit_avx2(s, x, w, bias, y, relu);
 }
+// False (nothing done) where the grad-input form does not apply.
+template <typename T>
+static bool implicit_backward_input(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (!implicit_conv_backward_input_applies(s, w)) return false;
+    conv2d_backward_input_implicit_avx2(s, gy, w, gx);
+    return true;
+  }
+  return false;
+}
 template <typename T>
 static void implicit_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* gw) {
   if constexpr (std::is_same_v<T, float>) conv2d_backward_weight_implicit_avx2(s, gy, x, gw);
@@ -800,6 +811,7 @@ void conv2d_backward_input(const Conv2dShape& s, const T* gy, const T* w, T* gx)
     return backward_reference<T>(s, gy, nullptr, w, gx, nullptr);
   if (want_winograd(s) && winograd_applies_backward_input(s))
     return conv2d_backward_input_winograd(s, gy, w, gx);
+  if (want_implicit<T>(s) && implicit_backward_input(s, gy, w, gx)) return;
   backward_input_im2col(s, gy, w, gx);
 }
 

@@ -30,9 +30,10 @@ int64_t conv2d_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad_lo
 // Winograd applies to 3x3 stride-1 undilated ungrouped convolutions (forward, and grad-input
 // when every padding is <= 2); forced on any other shape it falls back to Im2col.
 // Im2colPerImage is Im2col with one image per GEMM (no image blocks), kept for comparison.
-// Implicit (float32, AVX2) is the forward and grad-weight of stride-1 undilated ungrouped
-// convolutions without a column matrix (conv2d_implicit_avx2.cpp); forced elsewhere (float64, a
-// CPU without AVX2, other shapes, grad-input) it falls back to Im2col.
+// Implicit (float32, AVX2) is the forward, grad-input and grad-weight of stride-1 undilated
+// ungrouped convolutions without a column matrix (conv2d_implicit_avx2.cpp); forced elsewhere
+// (float64, a CPU without AVX2, other shapes, a grad-input with non-finite weights) it falls
+// back to Im2col.
 enum class Conv2dRung { Auto, Reference, Im2col, Winograd, Im2colPerImage, Implicit };
 void set_conv2d_rung(Conv2dRung rung);
 Conv2dRung conv2d_rung();
@@ -72,5 +73,9 @@ void conv2d_forward_implicit_avx2(const Conv2dShape& s, const float* x, const fl
                                   const float* bias, float* y, bool relu);
 void conv2d_backward_weight_implicit_avx2(const Conv2dShape& s, const float* gy, const float* x,
                                           float* gw);
+// Grad-input: also needs padding smaller than the kernel and every weight finite.
+bool implicit_conv_backward_input_applies(const Conv2dShape& s, const float* w);
+void conv2d_backward_input_implicit_avx2(const Conv2dShape& s, const float* gy, const float* w,
+                                         float* gx);
 
 }  // namespace dlk::cpu

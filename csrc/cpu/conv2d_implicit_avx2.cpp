@@ -1,5 +1,5 @@
-// Implicit-GEMM convolution (float32, AVX2 + FMA) for small images: the forward and grad-weight
-// of stride-1, undilated, ungrouped convolutions, without a column matrix.
+// Implicit-GEMM convolution (float32, AVX2 + FMA) for small images: the forward, grad-input and
+// grad-weight of stride-1, undilated, ungrouped convolutions, without a column matrix.
 //
 // The im2col rung copies every input tap into a K x P column matrix (K = C*KH*KW, P = OH*OW)
 // and then multiplies it. On LeNet's conv2 (16 -> 32 channels, 14x14, 5x5) those copies were
@@ -18,6 +18,10 @@
 //
 // Zero padding is a padded copy of each image, so padded taps are multiplied like any other,
 // as the column matrix's zeros are (0 * inf = NaN, as on the im2col rung).
+//
+// Grad-input is the same forward on gy, padded by the kernel size less the padding, with the
+// weights flipped; only when every weight is finite (a padded tap's 0 * w is then exactly the
+// missing term), else col2im.
 //
 // Call only when dlk::cpu_has_avx2_fma() and implicit_conv_applies(s).
 #include <immintrin.h>
@@ -174,6 +178,41 @@ void conv2d_forward_implicit_avx2(const Conv2dShape& s, const float* x, const fl
       }
     }
   });
+}
+
+bool implicit_conv_backward_input_applies(const Conv2dShape& s, const float* w) {
+  if (!implicit_conv_applies(s) || s.pt >= s.KH || s.pb >= s.KH || s.pl >= s.KW || s.pr >= s.KW)
+    return false;
+  // Its tile holds 16 input channels (C = 1 left 15 of 16 columns idle: 5x slower than col2im)
+  // and its sum runs over every tap of the padded gy, H*W positions of it where the true sum has
+  // OH*OW: an unpadded 5x5 layer on 14x14 (LeNet's conv2) does twice the work and is no faster
+  // than col2im; a "same"-padded one does none extra (1.45x col2im, 16 -> 32 on 28x28).
+  if (s.C < 12 || 4 * s.H * s.W > 5 * s.OH * s.OW) return false;
+  // Every weight finite: then a padded tap contributes 0 * w = 0, exactly what the sum over the
+  // taps inside the image leaves out. With an infinite or NaN weight it would be NaN where the
+  // true gradient has no such term, so those go to col2im, which never forms them.
+  const int64_t n = s.O * s.C * s.KH * s.KW;
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n; ++i) acc += w[i] * 0.0f;  // NaN iff some w is inf or NaN
+  return acc == 0.0f;
+}
+
+void conv2d_backward_input_implicit_avx2(const Conv2dShape& s, const float* gy, const float* w,
+                                         float* gx) {
+  // gx is the stride-1 convolution of gy, padded by KH-1-pt above (and so on), with the weights
+  // flipped in both taps and their channel axes swapped:
+  //   gx[c, ih, iw] = sum_{o, kh, kw} w[o, c, KH-1-kh, KW-1-kw] gy_padded[o, ih + kh, iw + kw]
+  Conv2dShape t = s;
+  t.C = s.O, t.H = s.OH, t.W = s.OW, t.O = s.C;
+  t.pt = s.KH - 1 - s.pt, t.pb = s.KH - 1 - s.pb, t.pl = s.KW - 1 - s.pl, t.pr = s.KW - 1 - s.pr;
+  t.OH = s.H, t.OW = s.W;
+  const int64_t taps = s.KH * s.KW;
+  std::vector<float> wf(static_cast<size_t>(s.C * s.O * taps));
+  for (int64_t o = 0; o < s.O; ++o)
+    for (int64_t c = 0; c < s.C; ++c)
+      for (int64_t k = 0; k < taps; ++k)
+        wf[(c * s.O + o) * taps + k] = w[(o * s.C + c) * taps + (taps - 1 - k)];
+  conv2d_forward_implicit_avx2(t, gy, wf.data(), nullptr, gx, false);
 }
 
 void conv2d_backward_weight_implicit_avx2(const Conv2dShape& s, const float* gy, const float* x,
