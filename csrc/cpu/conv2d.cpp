@@ -89,6 +89,24 @@ int64_t conv2d_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad_lo
   return span / stride + 1;
 }
 
+Conv2dShape grad_input_as_forward(const Conv2dShape& s) {
+  Conv2dShape t = s;
+  t.C = s.O, t.O = s.C, t.H = s.OH, t.W = s.OW, t.OH = s.H, t.OW = s.W;
+  t.pt = s.KH - 1 - s.pt, t.pb = s.KH - 1 - s.pb, t.pl = s.KW - 1 - s.pl, t.pr = s.KW - 1 - s.pr;
+  return t;
+}
+
+template <typename T>
+void flip_weights(const Conv2dShape& s, const T* w, T* flipped) {
+  const int64_t taps = s.KH * s.KW;
+  for (int64_t o = 0; o < s.O; ++o)
+    for (int64_t c = 0; c < s.C; ++c)
+      for (int64_t k = 0; k < taps; ++k)
+        flipped[(c * s.O + o) * taps + (taps - 1 - k)] = w[(o * s.C + c) * taps + k];
+}
+template void flip_weights<float>(const Conv2dShape&, const float*, float*);
+template void flip_weights<double>(const Conv2dShape&, const double*, double*);
+
 // ---- rung selection ---------------------------------------------------------------------------
 namespace {
 std::atomic<int> g_rung{static_cast<int>(Conv2dRung::Auto)};

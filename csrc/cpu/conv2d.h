@@ -58,6 +58,13 @@ void conv2d_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* gw
 template <typename T>
 void conv2d_backward_bias(int64_t N, int64_t O, int64_t P, const T* gy, T* gb);
 
+// A stride-1 undilated grad-input as a forward convolution (Winograd's and the implicit rung's):
+// gx = conv(gy zero-padded by KH-1-pt above and so on, w') with w'[c][o] = w[o][c] turned by
+// 180 degrees. The shape of that convolution (its x is gy, its y is gx), and w' (C x O x KH x KW).
+Conv2dShape grad_input_as_forward(const Conv2dShape& s);
+template <typename T>
+void flip_weights(const Conv2dShape& s, const T* w, T* flipped);
+
 // The Winograd F(2x2, 3x3) rung (conv2d_winograd.cpp), for shapes the predicates accept.
 bool winograd_applies(const Conv2dShape& s);
 bool winograd_applies_backward_input(const Conv2dShape& s);

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "common/parallel.h"
+#include "common/workspace.h"
 #include "cpu/conv2d.h"
 
 namespace dlk::cpu {
@@ -44,38 +45,22 @@ constexpr int kNR = 16;  // tile columns (output channels): two ymm
 // out[i * kNR + j] (+)= sum_{l < L} src[tile_off[i] + red_off[l]] * b[l * kNR + j].
 void gather_tile(int64_t L, const float* src, const int64_t* tile_off, const int32_t* red_off,
                  const float* b, float* out, bool accumulate) {
-  const float* r0 = src + tile_off[0];
-  const float* r1 = src + tile_off[1];
-  const float* r2 = src + tile_off[2];
-  const float* r3 = src + tile_off[3];
-  const float* r4 = src + tile_off[4];
-  const float* r5 = src + tile_off[5];
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  // Fully unrolled at -O3: the 12 accumulators stay in registers.
+  const float* row[kMR];
+  __m256 acc[kMR][2];
+  for (int i = 0; i < kMR; ++i) {
+    row[i] = src + tile_off[i];
+    acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  }
   for (int64_t l = 0; l < L; ++l, b += kNR) {
     const int64_t o = red_off[l];
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-    __m256 a = _mm256_broadcast_ss(r0 + o);
-    c00 = _mm256_fmadd_ps(a, b0, c00);
-    c01 = _mm256_fmadd_ps(a, b1, c01);
-    a = _mm256_broadcast_ss(r1 + o);
-    c10 = _mm256_fmadd_ps(a, b0, c10);
-    c11 = _mm256_fmadd_ps(a, b1, c11);
-    a = _mm256_broadcast_ss(r2 + o);
-    c20 = _mm256_fmadd_ps(a, b0, c20);
-    c21 = _mm256_fmadd_ps(a, b1, c21);
-    a = _mm256_broadcast_ss(r3 + o);
-    c30 = _mm256_fmadd_ps(a, b0, c30);
-    c31 = _mm256_fmadd_ps(a, b1, c31);
-    a = _mm256_broadcast_ss(r4 + o);
-    c40 = _mm256_fmadd_ps(a, b0, c40);
-    c41 = _mm256_fmadd_ps(a, b1, c41);
-    a = _mm256_broadcast_ss(r5 + o);
-    c50 = _mm256_fmadd_ps(a, b0, c50);
-    c51 = _mm256_fmadd_ps(a, b1, c51);
+    for (int i = 0; i < kMR; ++i) {
+      const __m256 a = _mm256_broadcast_ss(row[i] + o);
+      acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+    }
   }
-  const __m256 acc[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
-                              {c30, c31}, {c40, c41}, {c50, c51}};
   for (int i = 0; i < kMR; ++i)
     for (int h = 0; h < 2; ++h) {
       float* d = out + i * kNR + 8 * h;
@@ -126,18 +111,30 @@ void tile_offsets(const std::vector<int32_t>& off, int64_t i0, int64_t* dst) {
   for (int i = 0; i < kMR; ++i) dst[i] = off[std::min<int64_t>(i0 + i, n - 1)];
 }
 
-float* workspace(size_t n) {
-  thread_local std::vector<float> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
+// The rows of a [R, L] matrix in slivers of 16, L-major: dst[sl][l][j] = a[16 sl + j][l], zero
+// past R (b of gather_tile: w^T for the forward, one image's gy^T for grad-weight).
+void to_slivers(const float* a, int64_t R, int64_t L, float* dst) {
+  const int64_t S = (R + kNR - 1) / kNR;
+  if (R % kNR) std::fill(dst + (S - 1) * L * kNR, dst + S * L * kNR, 0.0f);
+  for (int64_t r = 0; r < R; ++r) {
+    float* d = dst + (r / kNR) * L * kNR + r % kNR;
+    for (int64_t l = 0; l < L; ++l) d[l * kNR] = a[r * L + l];
+  }
 }
+
+// Per-thread buffers, kept across calls (common/workspace.h). The calling thread also takes
+// chunks of the parallel loops, so what it holds across them and what a chunk uses are apart.
+thread_local Workspace tls_slivers;  // the caller's b operand: w^T or every image's gy^T
+thread_local Workspace tls_images;   // the caller's padded images (grad-weight)
+thread_local Workspace tls_flipped;  // the caller's flipped weights (grad-input)
+thread_local Workspace tls_chunk;    // a chunk's padded image (forward) or sums (grad-weight)
 
 }  // namespace
 
 bool implicit_conv_applies(const Conv2dShape& s) {
-  const int64_t Hp = s.H + s.pt + s.pb, Wp = s.W + s.pl + s.pr;
+  const Padded pd = padded_size(s);
   return s.groups == 1 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 && s.OH > 0 &&
-         s.OW > 0 && s.C * Hp * Wp < (int64_t{1} << 30);
+         s.OW > 0 && s.C * pd.Hp * pd.Wp < (int64_t{1} << 30);
 }
 
 void conv2d_forward_implicit_avx2(const Conv2dShape& s, const float* x, const float* w,
@@ -145,13 +142,11 @@ void conv2d_forward_implicit_avx2(const Conv2dShape& s, const float* x, const fl
   const Padded pd = padded_size(s);
   const int64_t K = s.C * s.KH * s.KW, P = s.OH * s.OW, S = (s.O + kNR - 1) / kNR;
   const int64_t image = s.C * s.H * s.W, padded = s.C * pd.Hp * pd.Wp;
-  // w^T in slivers of 16 output channels: wt[sl][k][j] = w[16 sl + j, k], zero past O.
-  std::vector<float> wt(static_cast<size_t>(S * K * kNR), 0.0f);
-  for (int64_t o = 0; o < s.O; ++o)
-    for (int64_t k = 0; k < K; ++k) wt[((o / kNR) * K + k) * kNR + o % kNR] = w[o * K + k];
+  float* wt = tls_slivers.get<float>(static_cast<size_t>(S * K * kNR));
+  to_slivers(w, s.O, K, wt);
   const std::vector<int32_t> taps = tap_offsets(s, pd), positions = position_offsets(s, pd);
   parallel_for(s.N, 1, [&](int64_t n0, int64_t n1) {
-    float* xp = pd.any ? workspace(static_cast<size_t>(padded)) : nullptr;
+    float* xp = pd.any ? tls_chunk.get<float>(static_cast<size_t>(padded)) : nullptr;
     alignas(32) float out[kMR * kNR];
     int64_t toff[kMR];
     for (int64_t n = n0; n < n1; ++n) {
@@ -164,7 +159,7 @@ void conv2d_forward_implicit_avx2(const Conv2dShape& s, const float* x, const fl
         const int64_t o0 = sl * kNR, no = std::min<int64_t>(kNR, s.O - o0);
         for (int64_t p0 = 0; p0 < P; p0 += kMR) {
           tile_offsets(positions, p0, toff);
-          gather_tile(K, src, toff, taps.data(), wt.data() + sl * K * kNR, out, false);
+          gather_tile(K, src, toff, taps.data(), wt + sl * K * kNR, out, false);
           const int64_t np = std::min<int64_t>(kMR, P - p0);
           for (int64_t j = 0; j < no; ++j) {
             const float b = bias ? bias[o0 + j] : 0.0f;
@@ -199,20 +194,10 @@ bool implicit_conv_backward_input_applies(const Conv2dShape& s, const float* w) 
 
 void conv2d_backward_input_implicit_avx2(const Conv2dShape& s, const float* gy, const float* w,
                                          float* gx) {
-  // gx is the stride-1 convolution of gy, padded by KH-1-pt above (and so on), with the weights
-  // flipped in both taps and their channel axes swapped:
   //   gx[c, ih, iw] = sum_{o, kh, kw} w[o, c, KH-1-kh, KW-1-kw] gy_padded[o, ih + kh, iw + kw]
-  Conv2dShape t = s;
-  t.C = s.O, t.H = s.OH, t.W = s.OW, t.O = s.C;
-  t.pt = s.KH - 1 - s.pt, t.pb = s.KH - 1 - s.pb, t.pl = s.KW - 1 - s.pl, t.pr = s.KW - 1 - s.pr;
-  t.OH = s.H, t.OW = s.W;
-  const int64_t taps = s.KH * s.KW;
-  std::vector<float> wf(static_cast<size_t>(s.C * s.O * taps));
-  for (int64_t o = 0; o < s.O; ++o)
-    for (int64_t c = 0; c < s.C; ++c)
-      for (int64_t k = 0; k < taps; ++k)
-        wf[(c * s.O + o) * taps + k] = w[(o * s.C + c) * taps + (taps - 1 - k)];
-  conv2d_forward_implicit_avx2(t, gy, wf.data(), nullptr, gx, false);
+  float* wf = tls_flipped.get<float>(static_cast<size_t>(s.C * s.O * s.KH * s.KW));
+  flip_weights(s, w, wf);
+  conv2d_forward_implicit_avx2(grad_input_as_forward(s), gy, wf, nullptr, gx, false);
 }
 
 void conv2d_backward_weight_implicit_avx2(const Conv2dShape& s, const float* gy, const float* x,
@@ -220,20 +205,14 @@ void conv2d_backward_weight_implicit_avx2(const Conv2dShape& s, const float* gy,
   const Padded pd = padded_size(s);
   const int64_t K = s.C * s.KH * s.KW, P = s.OH * s.OW, S = (s.O + kNR - 1) / kNR;
   const int64_t image = s.C * s.H * s.W, padded = s.C * pd.Hp * pd.Wp;
-  // Every image's gy^T in slivers of 16 output channels (gyt[n][sl][p][j] = gy[n, 16 sl + j, p],
-  // zero past O) and, with padding, every padded image: built once, read by every tap tile.
-  std::vector<float> gyt(static_cast<size_t>(s.N * S * P * kNR));
-  std::vector<float> xpad(pd.any ? static_cast<size_t>(s.N * padded) : 0);
+  // Every image's gy^T in slivers of 16 output channels and, with padding, every padded image:
+  // built once, read by every tap tile.
+  float* gyt = tls_slivers.get<float>(static_cast<size_t>(s.N * S * P * kNR));
+  float* xpad = pd.any ? tls_images.get<float>(static_cast<size_t>(s.N * padded)) : nullptr;
   parallel_for(s.N, 1, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n) {
-      float* g = gyt.data() + n * S * P * kNR;
-      std::fill(g, g + S * P * kNR, 0.0f);
-      for (int64_t o = 0; o < s.O; ++o) {
-        const float* row = gy + (n * s.O + o) * P;
-        float* d = g + (o / kNR) * P * kNR + o % kNR;
-        for (int64_t p = 0; p < P; ++p) d[p * kNR] = row[p];
-      }
-      if (pd.any) pad_image(s, pd, x + n * image, xpad.data() + n * padded);
+      to_slivers(gy + n * s.O * P, s.O, P, gyt + n * S * P * kNR);
+      if (pd.any) pad_image(s, pd, x + n * image, xpad + n * padded);
     }
   });
   const std::vector<int32_t> taps = tap_offsets(s, pd), positions = position_offsets(s, pd);
@@ -245,7 +224,7 @@ void conv2d_backward_weight_implicit_avx2(const Conv2dShape& s, const float* gy,
   const int64_t per_image = (pd.any ? padded : image) + S * P * kNR;
   const int64_t block = std::max<int64_t>(1, 65536 / std::max<int64_t>(per_image, 1));
   parallel_for(tiles, 1, [&](int64_t t0, int64_t t1) {
-    float* acc = workspace(static_cast<size_t>((t1 - t0) * S * kMR * kNR));
+    float* acc = tls_chunk.get<float>(static_cast<size_t>((t1 - t0) * S * kMR * kNR));
     int64_t toff[kMR];
     for (int64_t nb = 0; nb < s.N; nb += block) {
       const int64_t ne = std::min(s.N, nb + block);
@@ -254,9 +233,8 @@ void conv2d_backward_weight_implicit_avx2(const Conv2dShape& s, const float* gy,
         for (int64_t sl = 0; sl < S; ++sl) {
           float* out = acc + ((t - t0) * S + sl) * kMR * kNR;
           for (int64_t n = nb; n < ne; ++n) {
-            const float* src = pd.any ? xpad.data() + n * padded : x + n * image;
-            gather_tile(P, src, toff, positions.data(), gyt.data() + (n * S + sl) * P * kNR, out,
-                        n > 0);
+            const float* src = pd.any ? xpad + n * padded : x + n * image;
+            gather_tile(P, src, toff, positions.data(), gyt + (n * S + sl) * P * kNR, out, n > 0);
           }
         }
       }

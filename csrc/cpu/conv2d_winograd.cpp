@@ -249,21 +249,8 @@ void conv2d_forward_winograd(const Conv2dShape& s, const T* x, const T* w, const
 template <typename T>
 void conv2d_backward_input_winograd(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
   std::vector<T> wt(static_cast<size_t>(s.C) * s.O * 9);
-  for (int64_t o = 0; o < s.O; ++o)
-    for (int64_t c = 0; c < s.C; ++c)
-      for (int k = 0; k < 9; ++k) wt[(c * s.O + o) * 9 + (8 - k)] = w[(o * s.C + c) * 9 + k];
-  Conv2dShape t = s;
-  t.C = s.O;
-  t.O = s.C;
-  t.H = s.OH;
-  t.W = s.OW;
-  t.OH = s.H;
-  t.OW = s.W;
-  t.pt = 2 - s.pt;
-  t.pb = 2 - s.pb;
-  t.pl = 2 - s.pl;
-  t.pr = 2 - s.pr;
-  winograd_run(t, gy, wt.data(), static_cast<const T*>(nullptr), gx, false);
+  flip_weights(s, w, wt.data());
+  winograd_run(grad_input_as_forward(s), gy, wt.data(), static_cast<const T*>(nullptr), gx, false);
 }
 
 template void conv2d_forward_winograd<float>(const Conv2dShape&, const float*, const float*,

@@ -303,12 +303,17 @@ static void gemm_range(const GemmJob<T>& g, int64_t i0, int64_t i1, int64_t j0, 
           const int64_t mv = std::min<int64_t>(mr, mc - ir * mr);
           const T* a = a_here + ir * mr * kc;
           const int64_t row = ic + ir * mr;
+          // The last rows of M take the smallest short tile that covers them (short_i 2: none,
+          // the full tile on zero padding); straight into C when it covers them exactly.
+          int short_i = 0;
+          if (mv < mr)
+            while (short_i < 2 && (!g.uk.short_fn[short_i] || g.uk.short_rows[short_i] < mv))
+              ++short_i;
+          const bool short_exact = mv < mr && short_i < 2 && g.uk.short_rows[short_i] == mv;
           // The tiles written straight into C (whole nr columns, rows a kernel covers exactly)
           // get the epilogue once per row after the jr loop, over all their columns: per tile
           // it was a call per 16 values, ~2.5 % of a LeNet training step.
-          const bool direct_rows =
-              !g.c_transposed && (mv == mr || (g.uk.short_fn[0] && g.uk.short_rows[0] == mv) ||
-                                  (g.uk.short_fn[1] && g.uk.short_rows[1] == mv));
+          const bool direct_rows = !g.c_transposed && (mv == mr || short_exact);
           const bool row_epilogue = direct_rows && g.epilogue() && pc + kc == g.K;
           for (int64_t jr = 0; jr < n_jr; ++jr) {
             const int64_t nv = std::min<int64_t>(nr, nc - jr * nr);
@@ -325,14 +330,9 @@ static void gemm_range(const GemmJob<T>& g, int64_t i0, int64_t i1, int64_t j0, 
               g.uk.fn(kc, a, b, c, g.ldc, g.alpha, beta_here);
               continue;
             }
-            // A short tile for the last rows of M, where the kernel has one that covers them:
-            // straight into C when it covers them exactly.
-            int short_i = 0;
-            while (short_i < 2 && (!g.uk.short_fn[short_i] || g.uk.short_rows[short_i] < mv))
-              ++short_i;
-            if (short_i < 2) {
+            if (mv < mr && short_i < 2) {
               const GemmUnpackedFn<T> fn = g.uk.short_fn[short_i];
-              if (!g.c_transposed && nv == nr && g.uk.short_rows[short_i] == mv) {
+              if (direct_rows && nv == nr) {
                 T* c = g.C + row * g.ldc + col;
                 fn(kc, a, mr, b, nr, c, g.ldc, g.alpha, beta_here);
                 continue;

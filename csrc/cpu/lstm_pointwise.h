@@ -82,19 +82,19 @@ void lstm_pointwise_forward_standard(int64_t N, int64_t H, const float* b, const
       float* tcr = tc + n * H;
       float* hr = h + n * H;
       for (int64_t j = 0; j < full; j += L::lanes) {
-        const auto i = L::sigmoid(L::add(L::load(gi + j), L::load(b + j)));
-        const auto f = L::sigmoid(L::add(L::load(gf + j), L::load(b + H + j)));
-        const auto gv = L::tanh(L::add(L::load(gg + j), L::load(b + 2 * H + j)));
-        const auto o = L::sigmoid(L::add(L::load(go + j), L::load(b + 3 * H + j)));
-        const auto cv = L::fma(f, L::load(cp + j), L::mul(i, gv));
+        const auto i = L::sigmoid(L::add(L::loadu(gi + j), L::loadu(b + j)));
+        const auto f = L::sigmoid(L::add(L::loadu(gf + j), L::loadu(b + H + j)));
+        const auto gv = L::tanh(L::add(L::loadu(gg + j), L::loadu(b + 2 * H + j)));
+        const auto o = L::sigmoid(L::add(L::loadu(go + j), L::loadu(b + 3 * H + j)));
+        const auto cv = L::fma(f, L::loadu(cp + j), L::mul(i, gv));
         const auto t = L::tanh(cv);
-        L::store(gi + j, i);
-        L::store(gf + j, f);
-        L::store(gg + j, gv);
-        L::store(go + j, o);
-        L::store(cr + j, cv);
-        L::store(tcr + j, t);
-        L::store(hr + j, L::mul(o, t));
+        L::storeu(gi + j, i);
+        L::storeu(gf + j, f);
+        L::storeu(gg + j, gv);
+        L::storeu(go + j, o);
+        L::storeu(cr + j, cv);
+        L::storeu(tcr + j, t);
+        L::storeu(hr + j, L::mul(o, t));
       }
       for (int64_t j = full; j < H; ++j) {
         float i = gi[j] + b[j], f = gf[j] + b[H + j], gv = gg[j] + b[2 * H + j];

@@ -46,22 +46,10 @@ void max_plane_fast(const Pool2dShape&, const float*, float*, int64_t*);
 namespace {
 std::atomic<int> g_rung{static_cast<int>(Pool2dRung::Auto)};
 
+// The AVX-512 build of the fast rung: Auto or Fast on a CPU that has it.
 bool use_avx512() {
-#if defined(DLK_X86)
-  static const bool has = cpu_has_avx512();
-  return has;
-#else
-  return false;
-#endif
-}
-
-bool has_avx2() {
-#if defined(DLK_X86)
-  static const bool has = cpu_has_avx2_fma();
-  return has;
-#else
-  return false;
-#endif
+  const Pool2dRung r = static_cast<Pool2dRung>(g_rung.load());
+  return (r == Pool2dRung::Auto || r == Pool2dRung::Fast) && cpu_has_avx512();
 }
 
 // Planes per thread chunk: at least ~32K elements of input so tiny planes are batched.
@@ -71,7 +59,7 @@ int64_t plane_grain(const Pool2dShape& s) {
 }  // namespace
 
 void set_pool2d_rung(Pool2dRung rung) {
-  DLK_CHECK(rung != Pool2dRung::Avx2 || has_avx2(),
+  DLK_CHECK(rung != Pool2dRung::Avx2 || cpu_has_avx2_fma(),
             "pool2d rung avx2: this CPU or build has no AVX2 + FMA");
   g_rung.store(static_cast<int>(rung));
 }
@@ -163,10 +151,11 @@ template <typename T>
 void max_pool2d_forward(const Pool2dShape& s, const T* x, T* y, int64_t* argmax) {
   if (pool2d_rung() == Pool2dRung::Reference) return max_forward_reference(s, x, y, argmax);
   const Pool2dRung r = pool2d_rung();
-  const bool wide = use_avx512() && (r == Pool2dRung::Auto || r == Pool2dRung::Fast);
+  const bool wide = use_avx512();
   // The AVX2 rung has the 2x2 float32 kernel only (pool_avx2 passes the rest to the baseline).
-  const bool avx2 = std::is_same_v<T, float> && !wide && r != Pool2dRung::Portable &&
-                    (r == Pool2dRung::Avx2 || has_avx2());
+  // (set_pool2d_rung refuses Avx2 on a CPU without it.)
+  const bool avx2 =
+      std::is_same_v<T, float> && !wide && r != Pool2dRung::Portable && cpu_has_avx2_fma();
   const int64_t hw = s.H * s.W, ohw = s.OH * s.OW;
   parallel_for(s.N * s.C, plane_grain(s), [&](int64_t b, int64_t e) {
     for (int64_t pl = b; pl < e; ++pl) {
@@ -205,8 +194,7 @@ template <typename T>
 void avg_pool2d_forward(const Pool2dShape& s, const T* x, T* y, bool cip) {
   if (pool2d_rung() == Pool2dRung::Reference)
     return avg_reference<T>(s, x, y, nullptr, nullptr, cip);
-  const bool wide =
-      use_avx512() && (pool2d_rung() == Pool2dRung::Auto || pool2d_rung() == Pool2dRung::Fast);
+  const bool wide = use_avx512();
   const int64_t hw = s.H * s.W, ohw = s.OH * s.OW;
   parallel_for(s.N * s.C, plane_grain(s), [&](int64_t b, int64_t e) {
     for (int64_t pl = b; pl < e; ++pl) {
@@ -225,8 +213,7 @@ template <typename T>
 void avg_pool2d_backward(const Pool2dShape& s, const T* gy, T* gx, bool cip) {
   if (pool2d_rung() == Pool2dRung::Reference)
     return avg_reference<T>(s, nullptr, nullptr, gy, gx, cip);
-  const bool wide =
-      use_avx512() && (pool2d_rung() == Pool2dRung::Auto || pool2d_rung() == Pool2dRung::Fast);
+  const bool wide = use_avx512();
   const int64_t hw = s.H * s.W, ohw = s.OH * s.OW;
   parallel_for(s.N * s.C, plane_grain(s), [&](int64_t b, int64_t e) {
     for (int64_t pl = b; pl < e; ++pl) {

@@ -17,6 +17,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "cpu/simd_traits.h"
+
 namespace dlk::cpu::avx2 {
 
 static inline __m256 exp_ps(__m256 x) {
@@ -87,15 +89,9 @@ struct Math {
   static void tanh(float* x, int64_t n) { tanh_inplace(x, n); }
   static void tanh_to(const float* x, float* y, int64_t n) { avx2::tanh_to(x, y, n); }
 };
-// One register of lanes, for pointwise loops fused by hand (lstm_pointwise.h).
-struct Lanes {
-  using vec = __m256;
-  static constexpr int lanes = 8;
-  static vec load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, vec v) { _mm256_storeu_ps(p, v); }
-  static vec add(vec a, vec b) { return _mm256_add_ps(a, b); }
-  static vec mul(vec a, vec b) { return _mm256_mul_ps(a, b); }
-  static vec fma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+// One register of lanes for pointwise loops fused by hand (lstm_pointwise.h): the SIMD traits
+// plus this file's sigmoid and tanh.
+struct Lanes : simd::F32x8 {
   static vec sigmoid(vec x) { return sigmoid_ps(x); }
   static vec tanh(vec x) { return tanh_ps(x); }
 };

@@ -18,6 +18,8 @@
 
 #include <cstdint>
 
+#include "cpu/simd_traits.h"
+
 namespace dlk::cpu::avx512 {
 
 static inline __m512 exp_ps(__m512 x) {
@@ -99,15 +101,9 @@ struct Math {
   static void tanh(float* x, int64_t n) { tanh_inplace(x, n); }
   static void tanh_to(const float* x, float* y, int64_t n) { avx512::tanh_to(x, y, n); }
 };
-// One register of lanes, for pointwise loops fused by hand (lstm_pointwise.h).
-struct Lanes {
-  using vec = __m512;
-  static constexpr int lanes = 16;
-  static vec load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, vec v) { _mm512_storeu_ps(p, v); }
-  static vec add(vec a, vec b) { return _mm512_add_ps(a, b); }
-  static vec mul(vec a, vec b) { return _mm512_mul_ps(a, b); }
-  static vec fma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+// One register of lanes for pointwise loops fused by hand (lstm_pointwise.h): the SIMD traits
+// plus this file's sigmoid and tanh.
+struct Lanes : simd::F32x16 {
   static vec sigmoid(vec x) { return sigmoid_ps(x); }
   static vec tanh(vec x) { return tanh_ps(x); }
 };
