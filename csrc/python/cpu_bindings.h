@@ -15,4 +15,5 @@ void bind_conv2d(pybind11::module_& m);
 void bind_pool2d(pybind11::module_& m);
 void bind_optim_update(pybind11::module_& m);
 void bind_index_add(pybind11::module_& m);
+void bind_attention(pybind11::module_& m);
 }  // namespace dlk

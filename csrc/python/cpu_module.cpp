@@ -17,4 +17,5 @@ PYBIND11_MODULE(_C, m) {
   dlk::bind_word2vec(m);
   dlk::bind_optim_update(m);
   dlk::bind_index_add(m);
+  dlk::bind_attention(m);
 }

@@ -831,6 +831,23 @@ class LSTMCell(Function):
         return tuple(self.be.lstm_cell_backward(*self.args, self.c_new, self.saved, dh, dc))
 
 
+class Attention(Function):
+    """One query per row over its keys, fused (csrc/cpu/attention.h): inputs (query (N, D),
+    keys (N, S, D), values (N, S, Dv), mask (N, S) or None), outputs (context (N, Dv),
+    weights (N, S))."""
+
+    owns_grads = True
+
+    def forward(self, q, k, v, mask):
+        self.args = (q, k, v, mask)
+        ctx, self.w = self.be.attention_forward(q, k, v, mask)
+        return ctx, self.w
+
+    def backward(self, g_ctx, g_w):
+        q, k, v, mask = self.args
+        return (*self.be.attention_backward(g_ctx, g_w, q, k, v, mask, self.w), None)
+
+
 class StepGroup:
     """The steps of one LSTMCell over one sequence (a decoder run step by step). Each step's
     backward returns only dx, dh, dc and keeps its gate gradients da_t with its inputs; the

@@ -71,6 +71,10 @@ kernel families (``_C`` on the CPU, ``_cuda`` on a GPU; argument order as in ``C
     (the sequence drivers take ``batch_sizes=``, a packed sequence's per-step batch sizes: host
     metadata, an int64 numpy array like a shape, never a device array, as PyTorch keeps
     ``PackedSequence.batch_sizes`` on the CPU)
+    attention: ``attention_forward(query, keys, values, mask) -> (context, weights)`` (one
+    query per row: softmax over s of query · keys[s], masked where mask is False, then the
+    weighted sum of values) and ``attention_backward(grad_context, grad_weights, query, keys,
+    values, mask, weights) -> (grad_query, grad_keys, grad_values)``
     optim: ``sgd_update(params, grads, momentum_buffers, *, lr, momentum, dampening,
     weight_decay, nesterov, maximize) -> buffers`` and ``adam_update(params, grads, exp_avgs,
     exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay, amsgrad,
@@ -121,6 +125,7 @@ CONTRACT: dict[str, tuple[str, ...]] = {
     "kernel:lstm": ("lstm_forward", "lstm_backward", "lstm_cell_forward", "lstm_cell_backward"),
     "kernel:gru": ("gru_forward", "gru_backward", "gru_cell_forward", "gru_cell_backward"),
     "kernel:optim": ("sgd_update", "adam_update"),
+    "kernel:attention": ("attention_forward", "attention_backward"),
 }
 
 #: The attributes a backend array promises (read-only); everything else goes through the backend.

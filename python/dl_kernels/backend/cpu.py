@@ -371,3 +371,7 @@ class CPUBackend(CPUMathOps):
     # the per-parameter rules of dl_kernels.optim, bitwise (csrc/cpu/optim_update.cpp)
     sgd_update = staticmethod(_C.sgd_update)
     adam_update = staticmethod(_C.adam_update)
+    # attention: one query per row, scores + masked softmax + context fused (mask None or
+    # (N, S) bool)
+    attention_forward = staticmethod(_C.attention_forward)
+    attention_backward = staticmethod(_C.attention_backward)

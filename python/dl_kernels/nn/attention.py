@@ -8,7 +8,8 @@
 softmax so they get weight exactly 0; context = Σ_j α_j · value_j.
 
 Both modules take one decoder step's query (N, Dq) against the whole source (N, T, Dk) and
-return ``(context (N, Dv), weights (N, T))``. The key-side projection is the same at every
+return ``(context (N, Dv), weights (N, T))``; Luong's scores, softmax and context run as one
+fused kernel (``dot_attention``). The key-side projection is the same at every
 decoder step, so ``project_keys(keys)`` computes it once per source and ``forward(...,
 projected=...)`` reuses it (what makes a decoding step cheap). The scaled dot-product /
 multi-head form lives in its own module.
@@ -46,6 +47,21 @@ def masked_attention(scores: Any, values: Any, mask: Any = None) -> tuple[Any, A
     alpha = F.softmax(scores, dim=-1)
     context = (alpha.unsqueeze(-1) * values).sum(dim=1)
     return context, alpha
+
+
+def dot_attention(query: Any, keys: Any, values: Any = None, mask: Any = None
+                  ) -> tuple[Any, Any]:
+    """Dot-product attention of one query per row, in one fused kernel (forward and backward):
+    scores qᵀ k_j, softmax over j with masked positions (mask False/0) at -inf, context
+    Σ_j α_j v_j. query (N, D), keys (N, T, D), values (N, T, Dv) (default: the keys), mask
+    (N, T). Returns (context (N, Dv), weights (N, T)), the same values as the composed ops of
+    ``masked_attention``."""
+    from dl_kernels.autograd.function import Attention
+
+    values = keys if values is None else values
+    if mask is not None and mask.dtype.name != "bool":
+        mask = mask != 0
+    return Attention.apply(query, keys, values, mask)
 
 
 class AdditiveAttention(Module):
@@ -116,8 +132,8 @@ class LuongAttention(Module):
     def forward(self, query: Any, keys: Any, values: Any = None, mask: Any = None,
                 projected: Any = None) -> tuple[Any, Any]:
         _check("LuongAttention", query, keys, values, mask, self.query_size, self.key_size)
-        values = keys if values is None else values
-        return masked_attention(self.scores(query, keys, projected), values, mask)
+        k = self.project_keys(keys) if projected is None else projected
+        return dot_attention(query, k, keys if values is None else values, mask)
 
     def extra_repr(self) -> str:
         return f"{self.query_size}, {self.key_size}, score={self.score!r}"
