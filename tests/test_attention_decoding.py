@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from dl_kernels import nn
 from dl_kernels.autograd import gradcheck
-from dl_kernels.decoding import beam_search, greedy_decode, reorder_state
-from dl_kernels.models.seq2seq import Seq2Seq
+from dl_kernels.decoding import EnsembleDecoder, beam_search, greedy_decode, reorder_state
+from dl_kernels.models.seq2seq import Seq2Seq, translate
 
 
 # ---- attention ------------------------------------------------------------------------------
@@ -166,6 +166,49 @@ def test_decoding_argument_errors_and_reorder_state():
     assert out["x"][0].tolist() == [[[4, 5], [4, 5]]] and out["none"] is None
 
 
+def test_an_ensemble_decodes_the_weighted_mean_of_its_members_probabilities():
+    a, b = MarkovDecoder(_table(3, 5, 1)), MarkovDecoder(_table(3, 5, 2))
+    ens = EnsembleDecoder([a, b], weights=[3.0, 1.0])
+    mixed = np.log(0.75 * np.exp(a.table) + 0.25 * np.exp(b.table))
+    lp, state = ens.step(np.array([4, 0, 2]), (np.arange(3), np.arange(3)))
+    np.testing.assert_allclose(lp, mixed[np.arange(3), [4, 0, 2]], rtol=1e-12)
+    assert [s.tolist() for s in ens.reorder(state, np.array([2, 2]))] == [[2, 2], [2, 2]]
+    # beam search over the ensemble is beam search over the mixture's table
+    res = beam_search(ens, (np.arange(3), np.arange(3)), 1, eos=0, max_len=6, beam=3, batch=3,
+                      n_best=3)
+    ref = beam_search(MarkovDecoder(mixed), np.arange(3), 1, eos=0, max_len=6, beam=3, batch=3,
+                      n_best=3)
+    for got, want in zip(res, ref):
+        assert [h.tokens.tolist() for h in got] == [h.tokens.tolist() for h in want]
+        assert [h.logp for h in got] == pytest.approx([h.logp for h in want])
+
+
+def test_an_ensemble_of_one_model_or_of_copies_decodes_like_the_model():
+    dec = MarkovDecoder(_table(2, 4, 5))
+    rows = np.arange(2)
+    alone = beam_search(dec, rows, 1, eos=0, max_len=6, beam=3, batch=2, n_best=2)
+    for ens, state in [(EnsembleDecoder([dec]), (rows,)),
+                       (EnsembleDecoder([dec, dec, dec]), (rows, rows, rows))]:
+        res = beam_search(ens, state, 1, eos=0, max_len=6, beam=3, batch=2, n_best=2)
+        for got, want in zip(res, alone):
+            assert [h.tokens.tolist() for h in got] == [h.tokens.tolist() for h in want]
+            assert [h.logp for h in got] == pytest.approx([h.logp for h in want], abs=1e-12)
+
+
+def test_an_ensemble_keeps_impossible_tokens_impossible_and_nan_visible():
+    table = _table(1, 3, 0)
+    table[0, :, 2] = -np.inf  # token 2 is impossible for both members
+    nan = table.copy()
+    nan[0, 1, 1] = np.nan
+    lp, _ = EnsembleDecoder([MarkovDecoder(table), MarkovDecoder(nan)]).step(
+        np.array([1]), (np.zeros(1, dtype=np.int64),) * 2)
+    assert lp[0, 2] == -np.inf and np.isnan(lp[0, 1]) and np.isfinite(lp[0, 0])
+    with pytest.raises(ValueError, match="at least one decoder"):
+        EnsembleDecoder([])
+    with pytest.raises(ValueError, match="expected 2 positive weights"):
+        EnsembleDecoder([MarkovDecoder(table)] * 2, weights=[1.0, 0.0])
+
+
 # ---- the encoder-decoder --------------------------------------------------------------------
 def _batch(seed=0, n=5, s=6, t=4):
     rng = np.random.default_rng(seed)
@@ -238,6 +281,27 @@ def test_seq2seq_learns_to_reverse_and_beam_never_scores_below_greedy():
     w = m.attention_weights(src[:1], lengths[:1], greedy[0][0].tokens)
     assert w.shape == (len(greedy[0][0].tokens) + 1, lengths[0])
     np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_seq2seq_ensembles_decode_the_mean_of_their_members():
+    dlk.manual_seed(3)
+    a, b = (Seq2Seq(9, 10, embed=8, hidden=16, enc_layers=1, dropout=0.0) for _ in range(2))
+    src, lengths, _, _ = _batch(seed=2)
+    alone = a.translate(src, lengths, beam=3, n_best=2)
+    for got, want in zip(translate([a, a], src, lengths, beam=3, n_best=2), alone):
+        assert [h.tokens.tolist() for h in got] == [h.tokens.tolist() for h in want]
+        assert [h.logp for h in got] == pytest.approx([h.logp for h in want], rel=1e-5)
+    # the ensemble's first greedy token maximises the members' summed probabilities
+    with dlk.no_grad():
+        probs = []
+        for m in (a.eval(), b.eval()):
+            dec, state = m.decoder_for(src, lengths)
+            probs.append(np.exp(dec.step(np.ones(len(lengths), np.int64), state)[0].numpy()))
+    first = [h[0].tokens[0] if len(h[0].tokens) else 2
+             for h in translate([a, b], src, lengths, beam=1)]
+    assert first == (probs[0] + probs[1]).argmax(axis=1).tolist()
+    with pytest.raises(ValueError, match="one target vocabulary"):
+        translate([a, Seq2Seq(9, 11, embed=8, hidden=16, enc_layers=1)], src, lengths)
 
 
 def test_grouped_lstm_cell_steps_give_the_same_gradients_as_step_by_step():

@@ -1,5 +1,7 @@
 """The g2p task: CMUdict reading and split, PER/WER, `train g2p` and the `g2p` command."""
 
+import re
+
 import numpy as np
 import pytest
 from dl_kernels.data.cmudict import edit_distance, g2p_scores, load_cmudict
@@ -54,16 +56,33 @@ def test_train_then_pronounce_with_nbest_heatmap_and_clear_errors(tmp_path, caps
     from dl_kernels.__main__ import main
 
     out = tmp_path / "run"
-    assert main(["train", "g2p", "--limit", "300", "--epochs", "1", "--embed", "8",
-                 "--hidden", "16", "--enc-layers", "1", "--val-words", "20",
-                 "--test-words", "20", "--beam", "2", "--out", str(out)]) == 0
-    log = (out / "train.log").read_text()
-    assert "TEST (20 words, beam 2" in log and "PER" in log
+    small = ["--epochs", "1", "--embed", "8", "--hidden", "16", "--enc-layers", "1",
+             "--val-words", "20", "--test-words", "20", "--beam", "2"]
+    assert main(["train", "g2p", "--limit", "300", "--members", "2", "--label-smoothing", "0.1",
+                 *small, "--out", str(out)]) == 0
+    log = (out / "train.log").read_text()  # two members, scored as an ensemble
+    assert "TEST (20 words, beam 2, ensemble of 2" in log and "PER" in log
+    for k in (0, 1):
+        assert "TEST (20 words, beam 2, best epoch 1)" in (out / f"member{k}" / "train.log"
+                                                          ).read_text()
     ckpt = str(out / "g2p.ckpt")
-    assert main(["train", "g2p", "--init", ckpt, "--limit", "100", "--epochs", "1",
-                 "--val-words", "10", "--test-words", "10", "--beam", "1", "--out",
-                 str(tmp_path / "more")]) == 0
-    assert "starting from" in (tmp_path / "more" / "train.log").read_text()
+    assert main(["train", "g2p", "--init", ckpt, "--members", "2", "--limit", "100", *small,
+                 "--out", str(tmp_path / "more")]) == 0  # each member continues its own
+    assert "starting from" in (tmp_path / "more" / "member1" / "train.log").read_text()
+    capsys.readouterr()
+    assert main(["train", "g2p", "--init", ckpt, *small, "--out", str(tmp_path / "bad")]) == 1
+    assert "is an ensemble of 2 models" in capsys.readouterr().err
+    single = tmp_path / "one"
+    assert main(["train", "g2p", "--init", str(out / "member0" / "g2p.ckpt"), "--limit", "100",
+                 *small, "--out", str(single)]) == 0
+    assert "TEST (20 words, beam 2, best epoch 1)" in (single / "train.log").read_text()
+    assert main(["g2p", "--checkpoint", str(single / "g2p.ckpt"), "cat"]) == 0
+    assert main(["train", "g2p", "--members", "2", "--init", str(tmp_path / "missing.ckpt"),
+                 *small, "--out", str(tmp_path / "fails")]) == 1
+    assert re.search(r"member [01] failed \(exit 1\); see .*member[01]/train.log",
+                     capsys.readouterr().err)
+    assert main(["train", "g2p", "--label-smoothing", "1", "--out", str(single)]) == 1
+    assert "--label-smoothing must be in [0, 1)" in capsys.readouterr().err
     png = tmp_path / "att.png"
     capsys.readouterr()
     assert main(["g2p", "--checkpoint", ckpt, "--beam", "3", "--n-best", "2", "--heatmap",

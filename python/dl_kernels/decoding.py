@@ -61,6 +61,37 @@ def reorder_state(state: Any, index: np.ndarray, axis: int = 0) -> Any:
     return state[idx]
 
 
+class EnsembleDecoder:
+    """Several decoders over one vocabulary as one: the next-token distribution is the
+    weighted mean of the members' probabilities, log Σ_k w_k p_k(y | prefix) (the ensemble of
+    Sutskever et al. 2014 and Luong et al. 2015), each member keeping its own state. Its state
+    is the tuple of the members' states; ``weights`` default to equal."""
+
+    def __init__(self, decoders: list[StepDecoder], weights: list[float] | None = None) -> None:
+        if not decoders:
+            raise ValueError("EnsembleDecoder needs at least one decoder")
+        w = np.full(len(decoders), 1.0 / len(decoders)) if weights is None else \
+            np.asarray(weights, dtype=np.float64)
+        if w.shape != (len(decoders),) or not (np.all(w > 0) and np.isfinite(w).all()):
+            raise ValueError(f"EnsembleDecoder: expected {len(decoders)} positive weights, got "
+                             f"{weights!r}")
+        self.decoders = list(decoders)
+        self.log_weights = np.log(w / w.sum())
+
+    def step(self, tokens: np.ndarray, state: tuple[Any, ...]
+             ) -> tuple[np.ndarray, tuple[Any, ...]]:
+        outs = [d.step(tokens, s) for d, s in zip(self.decoders, state)]
+        lp = np.stack([_log_probs(o) + lw for (o, _), lw in zip(outs, self.log_weights)])
+        top = lp.max(axis=0)
+        finite = np.where(np.isfinite(top), top, 0.0)  # all -inf (or a NaN) stays as it is
+        with np.errstate(divide="ignore"):
+            mixed = finite + np.log(np.exp(lp - finite).sum(axis=0))
+        return mixed, tuple(s for _, s in outs)
+
+    def reorder(self, state: tuple[Any, ...], index: np.ndarray) -> tuple[Any, ...]:
+        return tuple(d.reorder(s, index) for d, s in zip(self.decoders, state))
+
+
 def _log_probs(out: Any) -> np.ndarray:
     lp = out.detach().numpy() if isinstance(out, Tensor) else np.asarray(out)
     return lp.astype(np.float64, copy=False)
@@ -202,4 +233,5 @@ def beam_search(decoder: StepDecoder, state: Any, bos: Any, eos: int | None, max
     return results
 
 
-__all__ = ["Hypothesis", "StepDecoder", "beam_search", "greedy_decode", "reorder_state"]
+__all__ = ["EnsembleDecoder", "Hypothesis", "StepDecoder", "beam_search", "greedy_decode",
+           "reorder_state"]

@@ -22,7 +22,7 @@ import numpy as np
 
 from dl_kernels import nn
 from dl_kernels.autograd.engine import is_grad_enabled, no_grad
-from dl_kernels.decoding import beam_search, greedy_decode, reorder_state
+from dl_kernels.decoding import EnsembleDecoder, beam_search, greedy_decode, reorder_state
 from dl_kernels.factories import zeros
 from dl_kernels.nn import functional as F
 from dl_kernels.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -162,20 +162,7 @@ class Seq2Seq(nn.Module):
                   max_len: int | None = None, length_penalty: float = 0.0) -> list[list[Any]]:
         """Decode a batch: per source, the ``n_best`` Hypothesis (tokens without bos/eos,
         logp, score) of a beam search (beam=1: greedy)."""
-        was = self.training
-        self.eval()
-        with no_grad():
-            dec, state = self.decoder_for(src, src_lengths)
-            n = len(np.asarray(src_lengths).reshape(-1))
-            limit = max_len or int(2 * np.max(src_lengths) + 5)
-            if beam == 1:
-                res = [[h] for h in greedy_decode(dec, state, self.bos, self.eos, limit, n,
-                                                  length_penalty)]
-            else:
-                res = beam_search(dec, state, self.bos, self.eos, limit, beam, n, n_best,
-                                  length_penalty)
-        self.train(was)
-        return res
+        return translate([self], src, src_lengths, beam, n_best, max_len, length_penalty)
 
     def attention_weights(self, src: Any, src_lengths: Any, tokens: np.ndarray) -> np.ndarray:
         """The attention weights (T, S) while forcing ``tokens`` (the output, without bos) for
@@ -187,6 +174,42 @@ class Seq2Seq(nn.Module):
                 _, state = dec.step(np.array([tok], dtype=np.int64), state)
                 rows.append(state["alpha"].numpy()[0])
         return np.stack(rows)[:, :int(np.asarray(src_lengths).reshape(-1)[0])]
+
+
+def translate(models: list[Seq2Seq], src: Any, src_lengths: Any, beam: int = 5, n_best: int = 1,
+              max_len: int | None = None, length_penalty: float = 0.0) -> list[list[Any]]:
+    """``Seq2Seq.translate`` for one model or an ensemble of several trained on the same
+    vocabularies: their next-token probabilities are averaged at every step
+    (``decoding.EnsembleDecoder``), and greedy or beam search runs on the mixture."""
+    if not models:
+        raise ValueError("translate: give at least one model")
+    first = models[0]
+    for m in models[1:]:
+        if (m.config["tgt_vocab"], m.bos, m.eos) != (first.config["tgt_vocab"], first.bos,
+                                                     first.eos):
+            raise ValueError("translate: an ensemble's models need one target vocabulary and "
+                             f"the same bos/eos, got {m.config} and {first.config}")
+    was = [m.training for m in models]
+    for m in models:
+        m.eval()
+    try:
+        with no_grad():
+            parts = [m.decoder_for(src, src_lengths) for m in models]
+            if len(parts) == 1:
+                dec, state = parts[0]
+            else:
+                dec = EnsembleDecoder([d for d, _ in parts])
+                state = tuple(s for _, s in parts)
+            n = len(np.asarray(src_lengths).reshape(-1))
+            limit = max_len or int(2 * np.max(src_lengths) + 5)
+            if beam == 1:
+                return [[h] for h in greedy_decode(dec, state, first.bos, first.eos, limit, n,
+                                                   length_penalty)]
+            return beam_search(dec, state, first.bos, first.eos, limit, beam, n, n_best,
+                               length_penalty)
+    finally:
+        for m, w in zip(models, was):
+            m.train(w)
 
 
 class _Decoder:

@@ -1,7 +1,7 @@
 """Grapheme-to-phoneme conversion on CMUdict with an attentional encoder-decoder.
 
-    python -m dl_kernels train g2p [--time-limit 55] [--out runs/g2p] ...
-    python -m dl_kernels g2p --checkpoint runs/g2p/g2p.ckpt WORD... [--beam 5 --n-best 3]
+    python -m dl_kernels train g2p [--time-limit 55] [--out runs/g2p] [--members 1] ...
+    python -m dl_kernels g2p --checkpoint runs/g2p/g2p-best.ckpt WORD... [--beam 5 --n-best 3]
                              [--heatmap attention.png]
 
 Training: words (characters) -> ARPAbet phonemes without stress, the seeded 90/5/5 split by
@@ -10,9 +10,16 @@ similar length (less padding); a checkpoint after every epoch (written to a temp
 renamed). The learning rate follows a cosine from --lr down to zero over the training budget
 (whichever of --time-limit and --epochs ends first: "SGDR" annealing, Loshchilov & Hutter 2017,
 without restarts), so a run that is stopped by its time limit has still annealed; with
---schedule plateau it instead halves whenever the validation PER stops improving. After training
-the best epoch's model is scored on the test words with beam search: PER (phoneme edits per
-reference phoneme) and WER (words whose output matches none of their pronunciations).
+--schedule plateau it instead halves whenever the validation PER stops improving. Cross-entropy,
+optionally with label smoothing (Szegedy et al. 2016). After training the best epoch's model is scored on
+the test words with beam search: PER (phoneme edits per reference phoneme) and WER (words whose
+output matches none of their pronunciations).
+
+With ``--members K`` K models with different seeds train side by side, one process each on its
+share of the cores, and the test words are decoded by their ensemble: at every step the beam
+search extends the mean of the members' next-token probabilities (Sutskever et al. 2014; Luong
+et al. 2015). The members' runs are in ``OUT/member<k>/``; ``OUT/g2p-best.ckpt`` holds all of
+them, and ``g2p --checkpoint`` decodes with all of them.
 Published anchors on CMUdict: Phonetisaurus (WFST) 24.4 % WER; CMUSphinx g2p-seq2seq
 (transformer) 20.2 %.
 """
@@ -20,10 +27,12 @@ Published anchors on CMUdict: Phonetisaurus (WFST) 24.4 % WER; CMUSphinx g2p-seq
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -95,14 +104,18 @@ def build_model(cfg: dict[str, Any]) -> Any:
 
 def transcribe(model: Any, vocab: Vocab, words: list[str], beam: int = 5, n_best: int = 1,
                batch_size: int = 256, length_penalty: float = 0.0) -> list[list[Any]]:
-    """The n-best pronunciations of every word: [(phones, logp, score), ...] per word."""
+    """The n-best pronunciations of every word: [(phones, logp, score), ...] per word.
+    ``model``: a Seq2Seq, or a list of them decoded as an ensemble."""
+    from dl_kernels.models.seq2seq import translate
+
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
     out: list[list[Any]] = [[] for _ in words]
     order = sorted(range(len(words)), key=lambda i: len(words[i]))
     for k in range(0, len(order), batch_size):
         idx = order[k:k + batch_size]
         src, lengths = vocab.encode_words([words[i] for i in idx])
-        hyps = model.translate(src, lengths, beam=beam, n_best=n_best,
-                               max_len=int(lengths.max()) + 10, length_penalty=length_penalty)
+        hyps = translate(models, src, lengths, beam=beam, n_best=n_best,
+                         max_len=int(lengths.max()) + 10, length_penalty=length_penalty)
         for i, hs in zip(idx, hyps):
             out[i] = [(vocab.decode(h.tokens), float(h.logp), float(h.score)) for h in hs]
     return out
@@ -124,17 +137,31 @@ def save_checkpoint(path: str, model: Any, vocab: Vocab, extra: dict[str, Any]) 
           "state": dict(model.state_dict()), **extra}, path)
 
 
-def load_checkpoint(path: str) -> tuple[Any, Vocab, dict[str, Any]]:
+def save_ensemble(path: str, models: list[Any], vocab: Vocab, extra: dict[str, Any]) -> None:
+    """Several members in one checkpoint file; ``g2p --checkpoint`` decodes with all of them."""
+    from dl_kernels.nn.serialization import save
+
+    save({"kind": KIND, "members": [{"config": m.config, "state": dict(m.state_dict())}
+                                    for m in models],
+          "chars": vocab.chars, "phones": vocab.phones, **extra}, path)
+
+
+def load_checkpoint(path: str) -> tuple[list[Any], Vocab, dict[str, Any]]:
+    """(the models, one or an ensemble's members, in evaluation mode; the vocabulary; the
+    checkpoint's other entries)."""
     from dl_kernels.nn.serialization import load
 
     ckpt = load(path)
     if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
         raise ValueError(f"g2p: {path!r} is not a g2p checkpoint (train one with "
                          "`python -m dl_kernels train g2p`)")
-    model = build_model(ckpt["config"])
-    model.load_state_dict(ckpt["state"])
-    model.eval()
-    return model, Vocab(ckpt["chars"], ckpt["phones"]), ckpt
+    models = []
+    for member in ckpt.get("members", [ckpt]):
+        model = build_model(member["config"])
+        model.load_state_dict(member["state"])
+        model.eval()
+        models.append(model)
+    return models, Vocab(ckpt["chars"], ckpt["phones"]), ckpt
 
 
 # ---- training -------------------------------------------------------------------------------
@@ -167,31 +194,134 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, metavar="CKPT",
                    help="start from this g2p checkpoint's weights and model configuration "
                         "(continue training; the optimiser starts afresh)")
-    p.add_argument("--threads", type=int, default=0, help="0: the library default")
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="mix this much of the uniform distribution into each target "
+                        "(Szegedy et al. 2016)")
+    p.add_argument("--members", type=int, default=1,
+                   help="train this many models at once, each in its own process on its share "
+                        "of the cores (seeds --seed, --seed + 1, ...), and score the test words "
+                        "with their ensemble; 1: a single model")
+    p.add_argument("--threads", type=int, default=0,
+                   help="threads per model (0: the cores shared out among the --members)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--member-index", type=int, default=-1, help=argparse.SUPPRESS)
     return p
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def _logger(out: str, tag: str = "") -> Iterator[Callable[[str], None]]:
+    """log(msg): a timestamped line to stdout and out/train.log (closed on the way out)."""
+    os.makedirs(out, exist_ok=True)
+    prefix = f"{tag}: " if tag else ""
+    with open(os.path.join(out, "train.log"), "a", encoding="utf-8") as log_file:
+
+        def log(msg: str) -> None:
+            line = f"[{time.strftime('%H:%M:%S')}] {prefix}{msg}"
+            print(line, flush=True)
+            log_file.write(line + "\n")
+            log_file.flush()
+
+        yield log
 
 
 def train_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    for name in ("epochs", "batch_size", "embed", "hidden", "enc_layers", "dec_layers", "beam",
+                 "members"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"train g2p: --{name.replace('_', '-')} must be >= 1")
+    if not 0.0 <= args.label_smoothing < 1.0:
+        raise ValueError(f"train g2p: --label-smoothing must be in [0, 1), got "
+                         f"{args.label_smoothing}")
+    if args.members > 1:
+        with _logger(args.out) as log:
+            return _train_ensemble(args, argv, log)
+    with _logger(args.out, f"member {args.member_index}" if args.member_index >= 0 else "") as log:
+        return _train_one(args, log)
+
+
+def _train_ensemble(args: argparse.Namespace, argv: list[str], log: Callable[[str], None]
+                    ) -> int:
+    """Train ``--members`` models side by side, one process each with its share of the cores
+    (this small model's step is short kernels and Python: processes get more batches through
+    the cores than threads of one process do), then decode the test words with their
+    ensemble."""
+    import subprocess
+
+    threads = args.threads or max(1, usable_cores() // args.members)
+    dirs = [os.path.join(args.out, f"member{i}") for i in range(args.members)]
+    log(f"g2p ensemble: {args.members} members, {threads} thread(s) each, on "
+        f"{usable_cores()} cores; their logs: {', '.join(d + '/train.log' for d in dirs)}")
+    procs: list[subprocess.Popen] = []
+
+    def first_failure() -> int | None:
+        return next((i for i, p in enumerate(procs) if p.poll() not in (None, 0)), None)
+
+    try:
+        for i, d in enumerate(dirs):
+            cmd = [sys.executable, "-m", "dl_kernels", "train", "g2p", *argv, "--members", "1",
+                   "--seed", str(args.seed + i), "--out", d, "--threads", str(threads),
+                   "--member-index", str(i)]
+            procs.append(subprocess.Popen(cmd))
+        while first_failure() is None and any(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        failed = first_failure()
+    finally:  # a failed member (or an interrupt) stops the others
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait()
+    if failed is not None:
+        raise RuntimeError(f"train g2p: member {failed} failed (exit {procs[failed].returncode})"
+                           f"; see {dirs[failed]}/train.log")
+    best = [load_checkpoint(os.path.join(d, "g2p-best.ckpt")) for d in dirs]
+    last = [load_checkpoint(os.path.join(d, "g2p.ckpt")) for d in dirs]
+    vocab = best[0][1]
+    members = [m for ms, _, _ in best for m in ms]
+    info = {"epochs": [ck["epoch"] for _, _, ck in best],
+            "val": [ck["val"] for _, _, ck in best],
+            "train_minutes": max(ck["train_minutes"] for _, _, ck in last)}
+    save_ensemble(os.path.join(args.out, "g2p-best.ckpt"), members, vocab, info)
+    save_ensemble(os.path.join(args.out, "g2p.ckpt"), [m for ms, _, _ in last for m in ms],
+                  vocab, {**info, "epochs": [ck["epoch"] for _, _, ck in last]})
+    for i, ck in enumerate(info["val"]):
+        log(f"member {i}: best epoch {info['epochs'][i]}, val PER {ck['per']:.2f} % "
+            f"WER {ck['wer']:.2f} %")
+    _test(args, members, vocab, log, f"ensemble of {len(members)}, best epochs "
+          f"{info['epochs']}", info["train_minutes"])
+    return 0
+
+
+def _test(args: argparse.Namespace, models: list[Any], vocab: Vocab, log: Callable[[str], None],
+          what: str, train_min: float) -> None:
+    """Score the test words (beam search) and log the result."""
+    from dl_kernels.data.cmudict import g2p_splits
+
+    test = g2p_splits(seed=0)["test"]
+    n_test = args.test_words or len(test)
+    t0 = time.perf_counter()
+    scores = evaluate(models, vocab, test.words[:n_test], test.prons[:n_test], beam=args.beam)
+    n_params = sum(p.numel() for m in models for p in m.parameters())
+    log(f"TEST ({n_test} words, beam {args.beam}, {what}): PER {scores['per']:.2f} % "
+        f"WER {scores['wer']:.2f} %; training {train_min:.1f} min, decoding "
+        f"{time.perf_counter() - t0:.0f} s; {n_params} parameters; load {os.getloadavg()}")
+
+
+def _train_one(args: argparse.Namespace, log: Callable[[str], None]) -> int:
     import dl_kernels as dlk
     from dl_kernels import nn, optim
     from dl_kernels.data.cmudict import g2p_splits
 
     if args.threads:
         dlk.set_num_threads(args.threads)
-    for name in ("epochs", "batch_size", "embed", "hidden", "enc_layers", "dec_layers", "beam"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"train g2p: --{name.replace('_', '-')} must be >= 1")
-    os.makedirs(args.out, exist_ok=True)
-    log_path = os.path.join(args.out, "train.log")
-    log_file = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 (closed below)
-
-    def log(msg: str) -> None:
-        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
-        print(line, flush=True)
-        log_file.write(line + "\n")
-        log_file.flush()
+    member = args.member_index
 
     splits = g2p_splits(seed=0)
     train = splits["train"]
@@ -201,8 +331,8 @@ def train_main(argv: list[str]) -> int:
     pairs = [(w, p) for w, ps in zip(words, prons) for p in ps]
     vocab = Vocab.build(train.pairs())  # the whole training split's alphabet, even with --limit
     val = splits["val"]
+    pick = np.random.default_rng(0).permutation(len(val))[:args.val_words]  # same for all seeds
     rng = np.random.default_rng(args.seed)
-    pick = rng.permutation(len(val))[:args.val_words]
     val_words = [val.words[i] for i in pick]
     val_prons = [val.prons[i] for i in pick]
 
@@ -212,7 +342,12 @@ def train_main(argv: list[str]) -> int:
            "dec_layers": args.dec_layers, "cell": args.cell, "attention": args.attention,
            "dropout": args.dropout, "pad": PAD, "bos": BOS, "eos": EOS}
     if args.init:
-        model, init_vocab, init_ckpt = load_checkpoint(args.init)
+        models, init_vocab, init_ckpt = load_checkpoint(args.init)
+        if len(models) > 1 and not 0 <= member < len(models):
+            raise ValueError(f"train g2p: --init {args.init!r} is an ensemble of {len(models)} "
+                             f"models: continue it with --members {len(models)}, or start from "
+                             "one member's checkpoint (memberK/g2p-best.ckpt)")
+        model = models[member] if len(models) > 1 else models[0]
         if (init_vocab.chars, init_vocab.phones) != (vocab.chars, vocab.phones):
             raise ValueError(f"train g2p: --init {args.init!r} has another alphabet or phoneme "
                              "set than this data")
@@ -250,7 +385,7 @@ def train_main(argv: list[str]) -> int:
                     g["lr"] = lr
             src, lengths = vocab.encode_words([pairs[i][0] for i in idx])
             tin, tout = vocab.encode_prons([pairs[i][1] for i in idx])
-            loss = model.loss(src, lengths, tin, tout)
+            loss = model.loss(src, lengths, tin, tout, label_smoothing=args.label_smoothing)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -285,16 +420,8 @@ def train_main(argv: list[str]) -> int:
             log(f"time limit of {args.time_limit} min reached")
             break
     train_min = (time.perf_counter() - start) / 60
-    model, _, ck = load_checkpoint(best_path)
-    test = splits["test"]
-    n_test = args.test_words or len(test)
-    t0 = time.perf_counter()
-    scores = evaluate(model, vocab, test.words[:n_test], test.prons[:n_test], beam=args.beam)
-    log(f"TEST ({n_test} words, beam {args.beam}, best epoch {ck['epoch']}): "
-        f"PER {scores['per']:.2f} % WER {scores['wer']:.2f} %; training {train_min:.1f} min, "
-        f"decoding {time.perf_counter() - t0:.0f} s; {n_params} parameters; load "
-        f"{os.getloadavg()}")
-    log_file.close()
+    models, _, ck = load_checkpoint(best_path)
+    _test(args, models, vocab, log, f"best epoch {ck['epoch']}", train_min)
     return 0
 
 
@@ -327,23 +454,24 @@ def g2p_main(argv: list[str]) -> int:
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--n-best", type=int, default=3)
     p.add_argument("--heatmap", default=None,
-                   help="PNG of the attention weights for the first word's best output")
+                   help="PNG of the attention weights for the first word's best output "
+                        "(of an ensemble's first member)")
     args = p.parse_args(argv)
     if not args.words:
         raise ValueError("g2p: give at least one WORD")
     if args.beam < 1 or not 1 <= args.n_best <= args.beam:
         raise ValueError(f"g2p: need --beam >= 1 and 1 <= --n-best <= --beam, got beam "
                          f"{args.beam}, n-best {args.n_best}")
-    model, vocab, _ = load_checkpoint(args.checkpoint)
+    models, vocab, _ = load_checkpoint(args.checkpoint)
     words = [w.lower() for w in args.words]
     for w in words:
         vocab.check_word(w)
-    results = transcribe(model, vocab, words, beam=args.beam, n_best=args.n_best)
+    results = transcribe(models, vocab, words, beam=args.beam, n_best=args.n_best)
     for w, hyps in zip(words, results):
         for rank, (phones, logp, _) in enumerate(hyps, 1):
             print(f"{w}\t{rank}\t{' '.join(phones)}\t{logp:.3f}")
     if args.heatmap:
-        _heatmap(args.heatmap, model, vocab, words[0], results[0][0][0])
+        _heatmap(args.heatmap, models[0], vocab, words[0], results[0][0][0])
         print(f"attention heat-map written to {args.heatmap}", file=sys.stderr)
     return 0
 
