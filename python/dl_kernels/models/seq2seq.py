@@ -1,4 +1,4 @@
-"""Encoder-decoder with attention (Bahdanau, Cho & Bengio 2015; Luong, Pham & Manning 2015).
+"""Encoder-decoder with attention (Bahdanau, Cho & Bengio 2015; Luong, Pham & Manning 2015)::
 
     encoder   Embedding(S, E) -> bidirectional stacked LSTM/GRU over the packed source
               (variable lengths: nn.utils.rnn), memory m_j (N, S, 2·He)
