@@ -61,10 +61,10 @@ def make_array(spec: dict, rng: np.random.Generator) -> np.ndarray:
             a *= 1e30 if dt.itemsize >= 4 else 1e4
         elif fill == "zeros":
             a[...] = 0
-        elif fill == "positive":
-            a = np.abs(a) + 0.1
+        elif fill == "positive":  # abs() of a complex array is real: keep the drawn dtype
+            a = (np.abs(a) + 0.1).astype(dt)
         elif fill == "unit":
-            a = (np.abs(a) % 1.0) * 0.98 + 0.01
+            a = ((np.abs(a) % 1.0) * 0.98 + 0.01).astype(dt)
     if layout == "f":
         a = np.asfortranarray(a)
     elif layout == "slice" and a.ndim >= 1:  # every other element of the last axis
@@ -315,6 +315,31 @@ def _t_lsm_b(draw):
     kw = {"out": A(shape, dt)} if draw(st.booleans()) else {}
     return {"args": [A(shape, dt), A(shape, dt)], "kwargs": kw,
             "main": 0 if int(np.prod(shape)) else None}
+
+
+# -- attention, one query per row
+def _attention_dims(draw):
+    return _dims(draw, 4, 0, 9) + [_dt(draw)]
+
+
+def _mask(draw, n: int, s: int):
+    return draw(st.sampled_from([None, A([n, s], "b1"), A([n, s], "i8")]))
+
+
+@target("attention_forward", call=lambda *a, **k: _C().attention_forward(*a, **k))
+def _t_attention(draw):
+    N, S, D, Dv, dt = _attention_dims(draw)
+    return {"args": [A([N, D], dt), A([N, S, D], dt), A([N, S, Dv], dt), _mask(draw, N, S)],
+            "kwargs": {}, "main": 0 if N * S * D else None}
+
+
+@target("attention_backward", call=lambda *a, **k: _C().attention_backward(*a, **k))
+def _t_attention_b(draw):
+    N, S, D, Dv, dt = _attention_dims(draw)
+    g_w = A([N, S], dt) if draw(st.booleans()) else None
+    return {"args": [A([N, Dv], dt), g_w, A([N, D], dt), A([N, S, D], dt), A([N, S, Dv], dt),
+                     _mask(draw, N, S), A([N, S], dt, "unit")],
+            "kwargs": {}, "main": 0 if N * S * Dv else None}
 
 
 # -- LSTM / GRU
