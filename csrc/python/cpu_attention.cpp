@@ -33,14 +33,15 @@ Dims check_inputs(py::array& q, py::array& k, py::array& v, py::object& mask) {
     DLK_CHECK(kind == 'b' || kind == 'i' || kind == 'u',
               "mask: expected a bool or integer array, got dtype ", dtype_name(m));
     require_shape(m, {d.N, d.S}, "mask (N, S)");
-    mask = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(
-        m.attr("astype")(py::dtype::of<bool>()));
+    // numpy's cast to bool is `!= 0`; a C-contiguous bool mask passes through uncopied.
+    mask = py::array_t<bool, py::array::c_style | py::array::forcecast>::ensure(m);
   }
   return d;
 }
 
 const uint8_t* mask_data(const py::object& mask) {
-  return mask.is_none() ? nullptr : static_cast<const uint8_t*>(mask.cast<py::array>().data());
+  // bool is one byte holding 0 or 1
+  return mask.is_none() ? nullptr : reinterpret_cast<const uint8_t*>(mask.cast<py::array>().data());
 }
 
 template <typename T>

@@ -10,10 +10,10 @@ similar length (less padding); a checkpoint after every epoch (written to a temp
 renamed). The learning rate follows a cosine from --lr down to zero over the training budget
 (whichever of --time-limit and --epochs ends first: "SGDR" annealing, Loshchilov & Hutter 2017,
 without restarts), so a run that is stopped by its time limit has still annealed; with
---schedule plateau it instead halves whenever the validation PER stops improving. Cross-entropy,
-optionally with label smoothing (Szegedy et al. 2016). After training the best epoch's model is scored on
-the test words with beam search: PER (phoneme edits per reference phoneme) and WER (words whose
-output matches none of their pronunciations).
+--schedule plateau it instead halves whenever the validation PER stops improving. The loss is the
+cross-entropy, optionally with label smoothing (Szegedy et al. 2016). After training the best
+epoch's model is scored on the test words with beam search: PER (phoneme edits per reference
+phoneme) and WER (words whose output matches none of their pronunciations).
 
 With ``--members K`` K models with different seeds train side by side, one process each on its
 share of the cores, and the test words are decoded by their ensemble: at every step the beam
@@ -208,7 +208,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def usable_cores() -> int:
+def _usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -255,10 +255,11 @@ def _train_ensemble(args: argparse.Namespace, argv: list[str], log: Callable[[st
     ensemble."""
     import subprocess
 
-    threads = args.threads or max(1, usable_cores() // args.members)
+    cores = _usable_cores()
+    threads = args.threads or max(1, cores // args.members)
     dirs = [os.path.join(args.out, f"member{i}") for i in range(args.members)]
     log(f"g2p ensemble: {args.members} members, {threads} thread(s) each, on "
-        f"{usable_cores()} cores; their logs: {', '.join(d + '/train.log' for d in dirs)}")
+        f"{cores} cores; their logs: {', '.join(d + '/train.log' for d in dirs)}")
     procs: list[subprocess.Popen] = []
 
     def first_failure() -> int | None:
@@ -291,9 +292,8 @@ def _train_ensemble(args: argparse.Namespace, argv: list[str], log: Callable[[st
     save_ensemble(os.path.join(args.out, "g2p-best.ckpt"), members, vocab, info)
     save_ensemble(os.path.join(args.out, "g2p.ckpt"), [m for ms, _, _ in last for m in ms],
                   vocab, {**info, "epochs": [ck["epoch"] for _, _, ck in last]})
-    for i, ck in enumerate(info["val"]):
-        log(f"member {i}: best epoch {info['epochs'][i]}, val PER {ck['per']:.2f} % "
-            f"WER {ck['wer']:.2f} %")
+    for i, (epoch, val) in enumerate(zip(info["epochs"], info["val"])):
+        log(f"member {i}: best epoch {epoch}, val PER {val['per']:.2f} % WER {val['wer']:.2f} %")
     _test(args, members, vocab, log, f"ensemble of {len(members)}, best epochs "
           f"{info['epochs']}", info["train_minutes"])
     return 0
