@@ -7,9 +7,13 @@ import pytest
 from dl_kernels import _C
 
 # (pointwise rung, GEMM path): every float32 path the RNN dispatcher can take on this CPU.
-RNN_RUNGS = [("reference", "library"), ("reference", "packed")] + (
-    [("avx512", "library"), ("avx512", "packed")] if _C.build_info()["cpu_avx512"] else []) + (
-    [("avx2", "library"), ("avx2", "packed")] if _C.build_info()["cpu_avx2_fma"] else [])
+# "packed" splits each step's product by columns, "rows" splits the step's rows (product and
+# pointwise part together) over the threads.
+RNN_RUNGS = [("reference", "library"), ("reference", "packed"), ("reference", "rows")] + (
+    [("avx512", "library"), ("avx512", "packed"), ("avx512", "rows")]
+    if _C.build_info()["cpu_avx512"] else []) + (
+    [("avx2", "library"), ("avx2", "packed"), ("avx2", "rows")]
+    if _C.build_info()["cpu_avx2_fma"] else [])
 
 
 def force_rnn_rung(request: pytest.FixtureRequest):

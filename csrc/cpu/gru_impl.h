@@ -31,6 +31,7 @@ namespace {
 using dlk::cpu::gemm;
 using dlk::cpu::GruShape;
 using dlk::cpu::GruVariant;
+using dlk::cpu::over_step_rows;
 using dlk::cpu::RecurrentWeight;
 using dlk::cpu::RnnSteps;
 
@@ -58,44 +59,48 @@ void gru_forward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih,
   for (int64_t step = 0; step < T_; ++step) {
     const int64_t t = st.time(step), bs = st.size(t), o = st.offset(t);
     const T* hp = st.prev(step, y, h0, H, hbuf);
-    T* g = gates + o * H3;
-    T* e = extra + o * H;
-    T* h = y + o * H;
-    w_rz.multiply(bs, hp, H, T(1), g, H3);
-    if (ra) w_n.multiply(bs, hp, H, T(0), e, H);
-    dlk::parallel_for(bs, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        T* gr = g + n * H3;
-        const T* hpr = hp + n * H;
-        T* er = e + n * H;
-        for (int64_t k = 0; k < 2 * H; ++k) gr[k] += b[k];
-        Math::sigmoid(gr, 2 * H);
-        if (ra) {
-          T* gn = gr + 2 * H;
-          for (int64_t j = 0; j < H; ++j) {
-            er[j] += b_hn[j];
-            gn[j] += b[2 * H + j] + gr[j] * er[j];
+    // Each block of rows runs its products and pointwise parts on its own (rnn_gemm.h).
+    over_step_rows(bs, 2 * H3 * H, w_rz.packed(), [&](int64_t q0, int64_t nq) {
+      const T* hpq = hp + q0 * H;
+      T* g = gates + (o + q0) * H3;
+      T* e = extra + (o + q0) * H;
+      T* h = y + (o + q0) * H;
+      w_rz.multiply(nq, hpq, H, T(1), g, H3);
+      if (ra) w_n.multiply(nq, hpq, H, T(0), e, H);
+      dlk::parallel_for(nq, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+          T* gr = g + n * H3;
+          const T* hpr = hpq + n * H;
+          T* er = e + n * H;
+          for (int64_t k = 0; k < 2 * H; ++k) gr[k] += b[k];
+          Math::sigmoid(gr, 2 * H);
+          if (ra) {
+            T* gn = gr + 2 * H;
+            for (int64_t j = 0; j < H; ++j) {
+              er[j] += b_hn[j];
+              gn[j] += b[2 * H + j] + gr[j] * er[j];
+            }
+            Math::tanh(gn, H);
+            T* hr = h + n * H;
+            for (int64_t j = 0; j < H; ++j) hr[j] = (T(1) - gr[H + j]) * gn[j] + gr[H + j] * hpr[j];
+          } else {
+            for (int64_t j = 0; j < H; ++j) er[j] = gr[j] * hpr[j];
           }
-          Math::tanh(gn, H);
-          T* hr = h + n * H;
-          for (int64_t j = 0; j < H; ++j) hr[j] = (T(1) - gr[H + j]) * gn[j] + gr[H + j] * hpr[j];
-        } else {
-          for (int64_t j = 0; j < H; ++j) er[j] = gr[j] * hpr[j];
         }
-      }
-    });
-    if (ra) continue;
-    w_n.multiply(bs, e, H, T(1), g + 2 * H, H3);
-    dlk::parallel_for(bs, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        T* gr = g + n * H3;
-        T* gn = gr + 2 * H;
-        const T* hpr = hp + n * H;
-        T* hr = h + n * H;
-        for (int64_t j = 0; j < H; ++j) gn[j] += b[2 * H + j];
-        Math::tanh(gn, H);
-        for (int64_t j = 0; j < H; ++j) hr[j] = (T(1) - gr[H + j]) * hpr[j] + gr[H + j] * gn[j];
-      }
+      });
+      if (ra) return;
+      w_n.multiply(nq, e, H, T(1), g + 2 * H, H3);
+      dlk::parallel_for(nq, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+          T* gr = g + n * H3;
+          T* gn = gr + 2 * H;
+          const T* hpr = hpq + n * H;
+          T* hr = h + n * H;
+          for (int64_t j = 0; j < H; ++j) gn[j] += b[2 * H + j];
+          Math::tanh(gn, H);
+          for (int64_t j = 0; j < H; ++j) hr[j] = (T(1) - gr[H + j]) * hpr[j] + gr[H + j] * gn[j];
+        }
+      });
     });
   }
 }
@@ -142,61 +147,66 @@ void gru_backward_impl(const GruShape& s, const T* x, const T* h0, const T* w_ih
   for (int64_t step = T_ - 1; step >= 0; --step) {
     const int64_t t = st.time(step), bs = st.size(t), o = st.offset(t);
     const T* hp = hprev_all ? hprev_all + o * H : st.prev<T>(step, y, h0, H, nullptr);
-    const T* g = gates + o * H3;
-    const T* e = extra + o * H;
-    const T* dyt = dy ? dy + o * H : nullptr;
-    T* dat = da + o * H3;
-    dlk::parallel_for(bs, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        const T *r = g + n * H3, *z = r + H, *nn = r + 2 * H;
-        const T* hpr = hp + n * H;
-        const T* er = e + n * H;
-        const T* dyr = dyt ? dyt + n * H : nullptr;
-        T* dh = dh0 + n * H;
-        T *dar = dat + n * H3, *daz = dar + H, *dan = dar + 2 * H;
-        if (ra) {
-          T* dnr = dnx + (o + n) * H;
+    over_step_rows(bs, 2 * H3 * H, w_all_or_rz.packed(), [&](int64_t q0, int64_t nq) {
+      const T* hpq = hp + q0 * H;
+      const T* g = gates + (o + q0) * H3;
+      const T* e = extra + (o + q0) * H;
+      const T* dyt = dy ? dy + (o + q0) * H : nullptr;
+      T* dat = da + (o + q0) * H3;
+      T* dhq = dh0 + q0 * H;
+      dlk::parallel_for(nq, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+          const T *r = g + n * H3, *z = r + H, *nn = r + 2 * H;
+          const T* hpr = hpq + n * H;
+          const T* er = e + n * H;
+          const T* dyr = dyt ? dyt + n * H : nullptr;
+          T* dh = dhq + n * H;
+          T *dar = dat + n * H3, *daz = dar + H, *dan = dar + 2 * H;
+          if (ra) {
+            T* dnr = dnx + (o + q0 + n) * H;
 #pragma omp simd
-          for (int64_t j = 0; j < H; ++j) {
-            const T d = dh[j] + (dyr ? dyr[j] : T(0));
-            const T dn = d * (T(1) - z[j]) * (T(1) - nn[j] * nn[j]);
-            daz[j] = d * (hpr[j] - nn[j]) * z[j] * (T(1) - z[j]);
-            dar[j] = dn * er[j] * r[j] * (T(1) - r[j]);
-            dan[j] = dn * r[j];
-            dnr[j] = dn;
-            dh[j] = d * z[j];
-          }
-        } else {
+            for (int64_t j = 0; j < H; ++j) {
+              const T d = dh[j] + (dyr ? dyr[j] : T(0));
+              const T dn = d * (T(1) - z[j]) * (T(1) - nn[j] * nn[j]);
+              daz[j] = d * (hpr[j] - nn[j]) * z[j] * (T(1) - z[j]);
+              dar[j] = dn * er[j] * r[j] * (T(1) - r[j]);
+              dan[j] = dn * r[j];
+              dnr[j] = dn;
+              dh[j] = d * z[j];
+            }
+          } else {
 #pragma omp simd
-          for (int64_t j = 0; j < H; ++j) {
-            const T d = dh[j] + (dyr ? dyr[j] : T(0));
-            daz[j] = d * (nn[j] - hpr[j]) * z[j] * (T(1) - z[j]);
-            dan[j] = d * z[j] * (T(1) - nn[j] * nn[j]);
-            dh[j] = d * (T(1) - z[j]);
+            for (int64_t j = 0; j < H; ++j) {
+              const T d = dh[j] + (dyr ? dyr[j] : T(0));
+              daz[j] = d * (nn[j] - hpr[j]) * z[j] * (T(1) - z[j]);
+              dan[j] = d * z[j] * (T(1) - nn[j] * nn[j]);
+              dh[j] = d * (T(1) - z[j]);
+            }
           }
         }
+      });
+      if (ra) {
+        w_all_or_rz.multiply(nq, dat, H3, T(1), dhq, H);
+        return;
       }
-    });
-    if (ra) {
-      w_all_or_rz.multiply(bs, dat, H3, T(1), dh0, H);
-      continue;
-    }
-    w_n.multiply(bs, dat + 2 * H, H3, T(0), drh, H);
-    dlk::parallel_for(bs, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        const T* r = g + n * H3;
-        const T* hpr = hp + n * H;
-        const T* d = drh + n * H;
-        T* dh = dh0 + n * H;
-        T* dar = dat + n * H3;
+      T* drhq = drh + q0 * H;
+      w_n.multiply(nq, dat + 2 * H, H3, T(0), drhq, H);
+      dlk::parallel_for(nq, gru_row_grain(H), [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+          const T* r = g + n * H3;
+          const T* hpr = hpq + n * H;
+          const T* d = drhq + n * H;
+          T* dh = dhq + n * H;
+          T* dar = dat + n * H3;
 #pragma omp simd
-        for (int64_t j = 0; j < H; ++j) {
-          dar[j] = d[j] * hpr[j] * r[j] * (T(1) - r[j]);
-          dh[j] += d[j] * r[j];
+          for (int64_t j = 0; j < H; ++j) {
+            dar[j] = d[j] * hpr[j] * r[j] * (T(1) - r[j]);
+            dh[j] += d[j] * r[j];
+          }
         }
-      }
+      });
+      w_all_or_rz.multiply(nq, dat, H3, T(1), dhq, H);
     });
-    w_all_or_rz.multiply(bs, dat, H3, T(1), dh0, H);
   }
   if (T_ == 0 || N == 0) {
     std::fill(dw_ih, dw_ih + H3 * I, T(0));

@@ -10,9 +10,10 @@
 // Sequence driver (cuDNN's recipe): x W_ih^T for all T steps is one [T*N, I] x [I, G*H] GEMM
 // written straight into the gate buffer; each step adds only h_{t-1} W_hh^T (beta = 1, W_hh^T
 // packed once per call: rnn_gemm.h) and runs the fused pointwise part in place, which leaves the
-// activated gates there for backward. The backward mirrors it: per step the fused pointwise
-// backward and [dh_{t-1} | dx_t] = da_t [W_hh | W_ih] (packed once); after the loop,
-// [dW_ih | dW_hh] = da^T [x | h_prev] is one GEMM over all T*N rows.
+// activated gates there for backward. On several threads each takes a block of the step's rows
+// through both (over_step_rows): one parallel region per step. The backward mirrors it: per step
+// the fused pointwise backward and [dh_{t-1} | dx_t] = da_t [W_hh | W_ih] (packed once); after the
+// loop, [dW_ih | dW_hh] = da^T [x | h_prev] is one GEMM over all T*N rows.
 //
 // Rungs (pointwise part; every GEMM is the library's):
 //   reference  scalar libm exp/tanh per element (the formula as loops); float64 always.
@@ -167,11 +168,14 @@ void lstm_forward(const LstmShape& s, const T* x, const T* h0, const T* c0, cons
     const T* hprev = st.prev(step, y, h0, H, hbuf);
     const T* cprev = st.prev(step, cell, c0, H, cbuf);
     T* g = gates + o * GH;
-    whh_t.multiply(bs, hprev, H, T(1), g, GH);
-    over_row_blocks(bs, GH, [&](int64_t r0, int64_t n) {
-      pointwise_forward<T>(n, H, s.variant, b, peephole, cprev ? cprev + r0 * H : nullptr,
-                           g + r0 * GH, cell + (o + r0) * H, tanh_cell + (o + r0) * H,
-                           y + (o + r0) * H);
+    over_step_rows(bs, 2 * GH * H, whh_t.packed(), [&](int64_t q0, int64_t nq) {
+      whh_t.multiply(nq, hprev + q0 * H, H, T(1), g + q0 * GH, GH);
+      over_row_blocks(nq, GH, [&](int64_t r1, int64_t n) {
+        const int64_t r0 = q0 + r1;
+        pointwise_forward<T>(n, H, s.variant, b, peephole, cprev ? cprev + r0 * H : nullptr,
+                             g + r0 * GH, cell + (o + r0) * H, tanh_cell + (o + r0) * H,
+                             y + (o + r0) * H);
+      });
     });
   }
 }
@@ -275,21 +279,24 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
     const int64_t t = st.time(step), bs = st.size(t), o = st.offset(t);
     T* dat = da + o * GH;
     const T* cprev = cprev_of(step);
-    over_row_blocks(bs, GH, [&](int64_t r0, int64_t n) {
-      pointwise_backward<T>(n, H, s.variant, peephole, gates + (o + r0) * GH,
-                            cprev ? cprev + r0 * H : nullptr, tanh_cell + (o + r0) * H,
-                            dy ? dy + (o + r0) * H : nullptr, dh0 + r0 * H, dc0 + r0 * H,
-                            dat + r0 * GH);
-    });
-    if (dx_per_step) {
-      whh.multiply(bs, dat, GH, T(0), dhx, HI);
-      for (int64_t r = 0; r < bs; ++r) {
-        std::memcpy(dh0 + r * H, dhx + r * HI, sizeof(T) * H);
-        std::memcpy(dx + (o + r) * I, dhx + r * HI + H, sizeof(T) * I);
+    over_step_rows(bs, 2 * GH * HI, whh.packed(), [&](int64_t q0, int64_t nq) {
+      over_row_blocks(nq, GH, [&](int64_t r1, int64_t n) {
+        const int64_t r0 = q0 + r1;
+        pointwise_backward<T>(n, H, s.variant, peephole, gates + (o + r0) * GH,
+                              cprev ? cprev + r0 * H : nullptr, tanh_cell + (o + r0) * H,
+                              dy ? dy + (o + r0) * H : nullptr, dh0 + r0 * H, dc0 + r0 * H,
+                              dat + r0 * GH);
+      });
+      if (dx_per_step) {
+        whh.multiply(nq, dat + q0 * GH, GH, T(0), dhx + q0 * HI, HI);
+        for (int64_t r = q0; r < q0 + nq; ++r) {
+          std::memcpy(dh0 + r * H, dhx + r * HI, sizeof(T) * H);
+          std::memcpy(dx + (o + r) * I, dhx + r * HI + H, sizeof(T) * I);
+        }
+      } else {
+        whh.multiply(nq, dat + q0 * GH, GH, T(0), dh0 + q0 * H, H);
       }
-    } else {
-      whh.multiply(bs, dat, GH, T(0), dh0, H);
-    }
+    });
   }
   if (da_out) {  // the caller forms the weight gradients
     if (R > 0) gemm<T>(false, false, R, I, GH, T(1), da, GH, w_ih, I, T(0), dx, I);

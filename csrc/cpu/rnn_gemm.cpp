@@ -1,6 +1,7 @@
 // W_hh packed once per sequence for the recurrent layers; see rnn_gemm.h.
 #include "cpu/rnn_gemm.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "common/check.h"
@@ -17,7 +18,16 @@ RnnGemmPath rnn_gemm_path_from_name(const std::string& name) {
   if (name == "auto") return RnnGemmPath::Auto;
   if (name == "library") return RnnGemmPath::Library;
   if (name == "packed") return RnnGemmPath::Packed;
-  fail("rnn gemm path: expected 'auto', 'library' or 'packed', got '", name, "'");
+  if (name == "rows") return RnnGemmPath::Rows;
+  fail("rnn gemm path: expected 'auto', 'library', 'packed' or 'rows', got '", name, "'");
+}
+
+int rnn_step_row_blocks(int64_t rows, int64_t flops_per_row, bool packed_weight) {
+  if (!packed_weight || static_cast<RnnGemmPath>(g_path.load()) == RnnGemmPath::Packed) return 1;
+  // At least 12 rows (two AVX2 tiles) and ~2 MFLOP (~20 us) per block.
+  const int64_t by_rows = rows / 12, by_work = rows * flops_per_row / 2000000;
+  return static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>({threads_for_kernel(), by_rows, by_work})));
 }
 
 template <typename T>

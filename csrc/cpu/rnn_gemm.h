@@ -8,15 +8,39 @@
 #include <memory>
 #include <string>
 
+#include "common/parallel.h"
 #include "cpu/gemm.h"
 
 namespace dlk::cpu {
 
 // Library: the plain GEMM per product (repacks W_hh every step); Packed: W_hh packed once per
-// sequence; Auto: Packed (1.15-1.3x on the T=50, N=64, H=256 LSTM layer). Tests switch it.
-enum class RnnGemmPath { Auto, Library, Packed };
+// sequence, each step's product split over the threads by column blocks, then its pointwise part
+// by row blocks (two parallel regions per step); Rows: W_hh packed once, each thread takes a block
+// of the step's rows through both the product and the pointwise part (one region per step);
+// Auto: Rows. Tests switch it.
+enum class RnnGemmPath { Auto, Library, Packed, Rows };
 void set_rnn_gemm_path(RnnGemmPath path);
 RnnGemmPath rnn_gemm_path_from_name(const std::string& name);
+
+// The threads a step of `rows` batch rows is split over by rows (1: run it as a whole, its
+// product and pointwise part each parallel on their own). A step is a short product (M = batch,
+// ~0.1-0.4 ms): two parallel regions per step, each ending in a wait for the slowest thread,
+// held the 2-thread LSTM layer to 1.2-1.4x of one thread. Each block needs enough rows to fill
+// the micro-kernel's tiles and enough work to pay for a wake-up.
+// Only a packed W_hh splits by rows: unpacked, every block would pack all of it again.
+int rnn_step_row_blocks(int64_t rows, int64_t flops_per_row, bool packed_weight);
+
+// Runs f(first_row, n) over rnn_step_row_blocks(rows, ...) blocks of rows on the pool; each
+// block's products run on its own thread (nested kernels are single-threaded).
+template <typename F>
+void over_step_rows(int64_t rows, int64_t flops_per_row, bool packed_weight, const F& f) {
+  const int blocks = rnn_step_row_blocks(rows, flops_per_row, packed_weight);
+  if (blocks <= 1) return f(int64_t{0}, rows);
+  parallel_chunks(blocks, blocks, [&](int64_t c) {
+    const int64_t r0 = rows * c / blocks, r1 = rows * (c + 1) / blocks;
+    if (r0 < r1) f(r0, r1 - r0);
+  });
+}
 
 // op(B) (K x N) used for `uses` products with different left-hand sides.
 template <typename T>
@@ -25,6 +49,7 @@ class RecurrentWeight {
   RecurrentWeight(bool tb, int64_t K, int64_t N, const T* B, int64_t ldb, int64_t uses);
   // C (M x N) = A (M x K, row-major, lda) @ op(B) + beta * C.
   void multiply(int64_t M, const T* A, int64_t lda, T beta, T* C, int64_t ldc) const;
+  bool packed() const { return packed_ != nullptr; }
 
  private:
   bool tb_;

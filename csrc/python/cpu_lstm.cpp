@@ -236,7 +236,9 @@ void bind_lstm(py::module_& m) {
       [](const std::string& name) { cpu::set_rnn_gemm_path(cpu::rnn_gemm_path_from_name(name)); },
       py::arg("name"),
       "How LSTM/GRU multiply by W_hh each step: 'library' (plain gemm, repacks W_hh per step),\n"
-      "'packed' (W_hh packed once per sequence call) or 'auto' (= packed).");
+      "'packed' (W_hh packed once per sequence call, each step's product split over the threads\n"
+      "by columns), 'rows' (packed once, each thread takes a block of the step's rows through\n"
+      "the product and the pointwise part) or 'auto' (= rows).");
   m.def("get_rnn_rung",
         []() { return std::string(cpu::rnn_rung_name(cpu::rnn_rung_resolved(true))); });
 }
