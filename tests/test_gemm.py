@@ -121,18 +121,21 @@ def test_leading_dimensions_of_row_slices_are_honoured(rung, rng):
     assert np.array_equal(big_c[outside], before[outside]), "wrote outside the view of c"
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("M", range(24, 37))
 @pytest.mark.parametrize("N", [48, 61])
-def test_every_count_of_leftover_rows(rung, rng, M, N):
+def test_every_count_of_leftover_rows(rung, rng, M, N, dtype):
     # M from 24 to 36 leaves 0 to 11 rows after the last whole tile of 6 or 12 rows: the driver
     # gives them a shorter tile (2, 4 or 8 rows) where the kernel has one, writing C directly
     # when the rows match exactly and the columns are whole (N = 48), through the edge buffer
-    # otherwise (N = 61). K = 400 spans two K blocks, so the short tiles also accumulate.
-    a = rng.standard_normal((M, 400)).astype(np.float32)
-    b = rng.standard_normal((400, N)).astype(np.float32)
-    c0 = rng.standard_normal((M, N)).astype(np.float32)
+    # otherwise (N = 61). Two leftover rows on AVX2 take two whole column slivers at a time, and
+    # a single one where no neighbour is whole. K = 400 spans two K blocks, so the short tiles
+    # also accumulate.
+    a = rng.standard_normal((M, 400)).astype(dtype)
+    b = rng.standard_normal((400, N)).astype(dtype)
+    c0 = rng.standard_normal((M, N)).astype(dtype)
     out = _C.gemm(a, b, c0.copy(), alpha=-0.5, beta=1.5)
-    check(out, a, b, c0, False, False, -0.5, 1.5, np.float32)
+    check(out, a, b, c0, False, False, -0.5, 1.5, dtype)
 
 
 @pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
