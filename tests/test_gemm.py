@@ -128,9 +128,7 @@ def test_every_count_of_leftover_rows(rung, rng, M, N, dtype):
     # M from 24 to 36 leaves 0 to 11 rows after the last whole tile of 6 or 12 rows: the driver
     # gives them a shorter tile (2, 4 or 8 rows) where the kernel has one, writing C directly
     # when the rows match exactly and the columns are whole (N = 48), through the edge buffer
-    # otherwise (N = 61). Two leftover rows on AVX2 take two whole column slivers at a time, and
-    # a single one where no neighbour is whole. K = 400 spans two K blocks, so the short tiles
-    # also accumulate.
+    # otherwise (N = 61). K = 400 spans two K blocks, so the short tiles also accumulate.
     a = rng.standard_normal((M, 400)).astype(dtype)
     b = rng.standard_normal((400, N)).astype(dtype)
     c0 = rng.standard_normal((M, N)).astype(dtype)

@@ -332,13 +332,6 @@ static void gemm_range(const GemmJob<T>& g, int64_t i0, int64_t i1, int64_t j0, 
             }
             if (mv < mr && short_i < 2) {
               const GemmUnpackedFn<T> fn = g.uk.short_fn[short_i];
-              if (mv == 2 && g.uk.two_rows_pair && direct_rows && nv == nr &&
-                  nc - (jr + 1) * nr >= nr) {  // this sliver and the next, both whole
-                g.uk.two_rows_pair(kc, a, mr, b, b + nr * kc, nr, g.C + row * g.ldc + col, g.ldc,
-                                   g.alpha, beta_here);
-                ++jr;
-                continue;
-              }
               if (direct_rows && nv == nr) {
                 T* c = g.C + row * g.ldc + col;
                 fn(kc, a, mr, b, nr, c, g.ldc, g.alpha, beta_here);

@@ -21,8 +21,7 @@ GemmMicroKernel<float> gemm_ukernel_avx2_f32() {
       simd_ukernel_6x2_unpacked<simd::F32x8, false>,
       simd_ukernel_6x2_unpacked<simd::F32x8, true>,
       {simd_ukernel_2x2_unpacked<simd::F32x8, true>, simd_ukernel_4x2_unpacked<simd::F32x8, true>},
-      {2, 4},
-      simd_ukernel_2x4_pair<simd::F32x8>};
+      {2, 4}};
 }
 GemmMicroKernel<double> gemm_ukernel_avx2_f64() {
   return {
@@ -36,8 +35,7 @@ GemmMicroKernel<double> gemm_ukernel_avx2_f64() {
       simd_ukernel_6x2_unpacked<simd::F64x4, false>,
       simd_ukernel_6x2_unpacked<simd::F64x4, true>,
       {simd_ukernel_2x2_unpacked<simd::F64x4, true>, simd_ukernel_4x2_unpacked<simd::F64x4, true>},
-      {2, 4},
-      simd_ukernel_2x4_pair<simd::F64x4>};
+      {2, 4}};
 }
 
 }  // namespace dlk::cpu

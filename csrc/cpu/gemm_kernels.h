@@ -28,12 +28,6 @@ template <typename T>
 using GemmUnpackedFn = void (*)(int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
                                 int64_t ldc, T alpha, T beta);
 
-// Two rows of packed A (lda) over two neighbouring packed B slivers (b, then b_next; ldb each),
-// writing a 2 x 2nr tile of C.
-template <typename T>
-using GemmPairFn = void (*)(int64_t kc, const T* a, int64_t lda, const T* b, const T* b_next,
-                            int64_t ldb, T* c, int64_t ldc, T alpha, T beta);
-
 // A micro-kernel with the blocking its driver should use around it:
 // kc (K block; A and B slivers of kc stay in L1), nc (N block; the packed B block of kc x nc
 // stays in L2), mc (M block; the packed A panel of mc x kc is reused from L3).
@@ -48,9 +42,6 @@ struct GemmMicroKernel {
   // short_fn[i] computes short_rows[i] rows (ascending; null: none).
   GemmUnpackedFn<T> short_fn[2] = {nullptr, nullptr};
   int short_rows[2] = {0, 0};
-  // Where a 2-row short tile has too few accumulators to hide the FMA latency: two rows over two
-  // B slivers at once (null: none).
-  GemmPairFn<T> two_rows_pair = nullptr;
 };
 
 GemmMicroKernel<float> gemm_ukernel_portable_f32();

@@ -67,42 +67,4 @@ namespace dlk::cpu {
 #undef DLK_UKERNEL_NAME_UNPACKED
 #undef DLK_ROWS
 
-// Two rows over two neighbouring B slivers (2 x 4 vectors). The 2 x 2 tile keeps 4 accumulators
-// in flight, half of what two FMA ports of 4-cycle latency need: it ran at about half speed, 4.5 %
-// of a char-LSTM training step's cycles for the last 2 rows of each 32-row recurrent product.
-// With 8 accumulators + 4 B vectors + 2 broadcasts it fits AVX2's 16 registers.
-template <typename V>
-void simd_ukernel_2x4_pair(int64_t kc, const typename V::T* a, int64_t lda, const typename V::T* b,
-                           const typename V::T* b_next, int64_t ldb, typename V::T* c, int64_t ldc,
-                           typename V::T alpha, typename V::T beta) {
-  using T = typename V::T;
-  using vec = typename V::vec;
-  constexpr int L = V::lanes;
-  vec c00 = V::zero(), c01 = V::zero(), c02 = V::zero(), c03 = V::zero();
-  vec c10 = V::zero(), c11 = V::zero(), c12 = V::zero(), c13 = V::zero();
-  for (int64_t k = 0; k < kc; ++k) {
-    const vec b0 = V::loadu(b), b1 = V::loadu(b + L);
-    const vec b2 = V::loadu(b_next), b3 = V::loadu(b_next + L);
-    const vec a0 = V::set1(a[k * lda]), a1 = V::set1(a[k * lda + 1]);
-    c00 = V::fma(a0, b0, c00);
-    c01 = V::fma(a0, b1, c01);
-    c02 = V::fma(a0, b2, c02);
-    c03 = V::fma(a0, b3, c03);
-    c10 = V::fma(a1, b0, c10);
-    c11 = V::fma(a1, b1, c11);
-    c12 = V::fma(a1, b2, c12);
-    c13 = V::fma(a1, b3, c13);
-    b += ldb;
-    b_next += ldb;
-  }
-  const vec va = V::set1(alpha);
-  const vec acc[2][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}};
-  for (int i = 0; i < 2; ++i)
-    for (int j = 0; j < 4; ++j) {
-      T* cij = c + i * ldc + j * L;
-      V::storeu(cij, beta == T(0) ? V::mul(va, acc[i][j])
-                                  : V::fma(va, acc[i][j], V::mul(V::set1(beta), V::loadu(cij))));
-    }
-}
-
 }  // namespace dlk::cpu
