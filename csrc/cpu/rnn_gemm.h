@@ -23,10 +23,10 @@ void set_rnn_gemm_path(RnnGemmPath path);
 RnnGemmPath rnn_gemm_path_from_name(const std::string& name);
 
 // The threads a step of `rows` batch rows is split over by rows (1: run it as a whole, its
-// product and pointwise part each parallel on their own). A step is a short product (M = batch,
-// ~0.1-0.4 ms): two parallel regions per step, each ending in a wait for the slowest thread,
-// held the 2-thread LSTM layer to 1.2-1.4x of one thread. Each block needs enough rows to fill
-// the micro-kernel's tiles and enough work to pay for a wake-up.
+// product and pointwise part each parallel on their own). A step is a short product (M = batch):
+// with two parallel regions per step, each ending in a wait for the slowest thread, the waits
+// are a visible share of it (bench/RESULTS.md). Each block needs enough rows to fill the
+// micro-kernel's tiles and enough work to pay for a wake-up.
 // Only a packed W_hh splits by rows: unpacked, every block would pack all of it again.
 int rnn_step_row_blocks(int64_t rows, int64_t flops_per_row, bool packed_weight);
 
