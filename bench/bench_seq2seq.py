@@ -7,7 +7,9 @@ direction) over the packed source -> LSTMCell(64 + 256, 256) with input feeding,
 drawn from CMUdict's distribution (source 2-14 characters, target 2-12 phonemes).
 
   train step  forward + backward + gradient clipping + Adam on both sides (torch: packed
-              nn.LSTM + nn.LSTMCell + the same attention written in torch ops)
+              nn.LSTM + nn.LSTMCell + the same attention written in torch ops); both run
+              each decoder step on the rows whose target is still going (rows sorted by
+              target length), as Seq2Seq.loss does
   beam        beam search (width 5, n-best 1) of 64 words; the search itself is
               dl_kernels.decoding on both sides, only the model's step differs
 
@@ -87,15 +89,24 @@ def torch_twin(model, torch):
             return torch.tanh(self.combine(torch.cat([ctx, h], 1))), (h, c)
 
         def loss(self, src, lengths, tin, tout):
+            """As ours: rows sorted by target length, decoder step t on the rows whose
+            target is still going, the loss over the packed logits."""
+            tl = (tout != 0).sum(1)
+            order = torch.argsort(tl, descending=True, stable=True)
+            src, lengths, tin, tout, tl = (a[order] for a in (src, lengths, tin, tout, tl))
             memory, keys, mask, state = self.encode(src, lengths)
             emb = self.tgt_embed(tin)
             feed = torch.zeros(src.shape[0], 256)
-            outs = []
+            outs, targets = [], []
             for t in range(tin.shape[1]):
-                feed, state = self.step(emb[:, t], memory, keys, mask, state, feed)
+                n = int((tl > t).sum())
+                if n == 0:
+                    break
+                state, feed = (state[0][:n], state[1][:n]), feed[:n]
+                feed, state = self.step(emb[:n, t], memory[:n], keys[:n], mask[:n], state, feed)
                 outs.append(feed)
-            logits = self.out(torch.stack(outs, 1))
-            return tnn.functional.cross_entropy(logits.reshape(-1, V_TGT), tout.reshape(-1),
+                targets.append(tout[:n, t])
+            return tnn.functional.cross_entropy(self.out(torch.cat(outs)), torch.cat(targets),
                                                 ignore_index=0)
 
     twin = Twin()

@@ -245,6 +245,42 @@ def test_padding_changes_no_output_and_the_loss_ignores_it(cell, attention):
     assert loss == pytest.approx(nll[keep].mean(), rel=1e-4)
 
 
+@pytest.mark.parametrize("cell,dec_layers", [("lstm", 1), ("lstm", 2), ("gru", 2)])
+def test_the_loss_runs_only_unfinished_rows_and_equals_the_padded_loss(cell, dec_layers):
+    """loss() steps the decoder over the rows whose target is still going; value and
+    gradients (float64) equal the cross-entropy of forward's padded logits, whatever the
+    rows' length order, with a row whose target is empty."""
+    from dl_kernels.nn import functional as F
+
+    dlk.manual_seed(1)
+    m = Seq2Seq(10, 10, embed=8, hidden=12, enc_layers=2, dec_layers=dec_layers, cell=cell,
+                dropout=0.0).double()
+    src, lengths, tin, tout = _batch()
+    tout[2], tin[2, 1:] = 0, 0  # nothing to predict for row 2
+
+    def run(packed):
+        m.zero_grad()
+        if packed:
+            loss = m.loss(src, lengths, tin, tout)
+        else:
+            logits = m(src, lengths, tin)
+            loss = F.cross_entropy(logits.reshape(-1, 10), dlk.tensor(tout).reshape(-1),
+                                   ignore_index=0)
+        loss.backward()
+        return float(loss.item()), [p.grad.numpy().copy() for p in m.parameters()]
+
+    (a, ga), (b, gb) = run(True), run(False)
+    assert a == pytest.approx(b, rel=1e-12)
+    for x, y in zip(ga, gb):
+        np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-14)
+    with pytest.raises(ValueError, match="one shape"):
+        m.loss(src, lengths, tin[:, :-1], tout)
+    with pytest.raises(TypeError, match="integer token ids"):
+        m.loss(src, lengths, tin.astype(np.float64), tout)
+    with pytest.raises(ValueError, match="src has 5 rows"):
+        m.loss(src, lengths[:4], tin, tout)
+
+
 def test_seq2seq_learns_to_reverse_and_beam_never_scores_below_greedy():
     rng = np.random.default_rng(0)
     dlk.manual_seed(0)

@@ -36,6 +36,20 @@ def _ids(a: Any) -> Any:
     return a if isinstance(a, Tensor) else tensor(np.asarray(a, dtype=np.int64))
 
 
+def _first_rows(state: Any, n: int) -> Any:
+    """The first n rows of every tensor in a decoder state (lists and tuples of them)."""
+    if isinstance(state, (list, tuple)):
+        return type(state)(_first_rows(s, n) for s in state)
+    return state[:n]
+
+
+def _ids_np(a: Any, name: str) -> np.ndarray:
+    ids = np.asarray(a.numpy() if isinstance(a, Tensor) else a)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected integer token ids, got dtype {ids.dtype}")
+    return ids.astype(np.int64, copy=False)
+
+
 class Seq2Seq(nn.Module):
     """``forward(src (N, S), src_lengths (N,), tgt_in (N, T)) -> logits (N, T, V_tgt)``;
     ``loss(src, src_lengths, tgt_in, tgt_out)`` the mean cross-entropy over non-pad targets.
@@ -130,11 +144,7 @@ class Seq2Seq(nn.Module):
         tgt_in = _ids(tgt_in)
         emb = self.drop(self.tgt_embed(tgt_in))  # (N, T, E), all steps at once
         state, feed = enc["state"], enc["feed"]
-        groups = None
-        if self.cell == "lstm" and is_grad_enabled():
-            from dl_kernels.autograd.function import StepGroup
-
-            groups = [StepGroup() for _ in self.cells]
+        groups = self._step_groups()
         outs = []
         for t in range(tgt_in.shape[1]):
             feed, state, _ = self.step(emb[:, t], enc, state, feed, groups)
@@ -144,11 +154,60 @@ class Seq2Seq(nn.Module):
 
     def loss(self, src: Any, src_lengths: Any, tgt_in: Any, tgt_out: Any,
              label_smoothing: float = 0.0) -> Any:
-        """Mean cross-entropy (nats) over the target tokens that are not padding."""
-        logits = self(src, src_lengths, tgt_in)
-        v = logits.shape[-1]
-        return F.cross_entropy(logits.reshape(-1, v), _ids(tgt_out).reshape(-1),
-                               ignore_index=self.pad, label_smoothing=label_smoothing)
+        """Mean cross-entropy (nats) over the target tokens that are not padding: the same
+        value as the cross-entropy of ``forward``'s logits with ``ignore_index=pad``, without
+        computing the padding. The rows are sorted by target length and decoder step t runs on
+        the rows whose target is still going (a per-step active batch, as the packed encoder
+        and cuDNN's packed sequences do); the logits of all steps' active rows go through the
+        output layer and the loss as one packed matrix."""
+        tin, tout = _ids_np(tgt_in, "tgt_in"), _ids_np(tgt_out, "tgt_out")
+        if tin.shape != tout.shape or tin.ndim != 2:
+            raise ValueError(f"tgt_in and tgt_out: expected two (N, T) arrays of one shape, got "
+                             f"{tin.shape} and {tout.shape}")
+        keep = tout != self.pad
+        # A row's target runs to its last non-pad token (pads inside it are ignored below).
+        tgt_len = np.where(keep.any(axis=1), tout.shape[1] - np.argmax(keep[:, ::-1], axis=1), 0)
+        if not tgt_len.any():  # nothing to score: the padded path's (empty) mean
+            logits = self(src, src_lengths, tin)
+            v = logits.shape[-1]
+            return F.cross_entropy(logits.reshape(-1, v), _ids(tout).reshape(-1),
+                                   ignore_index=self.pad, label_smoothing=label_smoothing)
+        order = np.argsort(-tgt_len, kind="stable")
+        src_np = _ids_np(src, "src")
+        lengths = np.asarray(src_lengths.numpy() if isinstance(src_lengths, Tensor)
+                             else src_lengths, dtype=np.int64).reshape(-1)
+        if lengths.shape[0] != src_np.shape[0] or tin.shape[0] != src_np.shape[0]:
+            raise ValueError(f"loss: src has {src_np.shape[0]} rows, src_lengths "
+                             f"{lengths.shape[0]}, the targets {tin.shape[0]}")
+        enc = self.encode(src_np[order], lengths[order])
+        emb = self.drop(self.tgt_embed(tensor(tin[order])))  # (N, T, E)
+        tout = tout[order]
+        active = (tgt_len[order][None, :] > np.arange(tout.shape[1])[:, None]).sum(axis=1)
+        groups = self._step_groups()
+        state, feed, source, rows = enc["state"], enc["feed"], enc, len(order)
+        outs, targets = [], []
+        for t, n in enumerate(active.tolist()):
+            if n == 0:
+                break
+            if n < rows:  # finished rows drop off the end of the sorted batch
+                state = _first_rows(state, n)
+                feed = feed[:n]
+                source = {k: enc[k][:n] for k in ("memory", "keys", "mask")}
+                rows = n
+            feed, state, _ = self.step(emb[:n, t], source, state, feed, groups)
+            outs.append(feed)
+            targets.append(tout[:n, t])
+        logits = self.out(self.drop(cat(outs, dim=0)))  # (sum of active rows, V)
+        return F.cross_entropy(logits, tensor(np.concatenate(targets)), ignore_index=self.pad,
+                               label_smoothing=label_smoothing)
+
+    def _step_groups(self) -> list[Any] | None:
+        """One StepGroup per LSTM decoder layer while gradients are recorded."""
+        if self.cell != "lstm" or not is_grad_enabled():
+            return None
+        from dl_kernels.autograd.function import StepGroup
+
+        return [StepGroup() for _ in self.cells]
 
     # ---- decoding ------------------------------------------------------------------------
     def decoder_for(self, src: Any, src_lengths: Any) -> tuple[_Decoder, Any]:
