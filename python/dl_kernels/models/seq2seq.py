@@ -37,10 +37,16 @@ def _ids(a: Any) -> Any:
 
 
 def _first_rows(state: Any, n: int) -> Any:
-    """The first n rows of every tensor in a decoder state (lists and tuples of them)."""
+    """The first n rows of every tensor in a decoder state (lists and tuples of them), as
+    views: decoding.reorder_state gathers arbitrary rows, a copy each time."""
     if isinstance(state, (list, tuple)):
         return type(state)(_first_rows(s, n) for s in state)
     return state[:n]
+
+
+def _lengths_np(lengths: Any) -> np.ndarray:
+    return np.asarray(lengths.numpy() if isinstance(lengths, Tensor) else lengths,
+                      dtype=np.int64).reshape(-1)
 
 
 def _ids_np(a: Any, name: str) -> np.ndarray:
@@ -97,8 +103,7 @@ class Seq2Seq(nn.Module):
         """The source side, computed once per batch: memory (N, S, H), its attention key
         projection, the padding mask (N, S) and the decoder's initial state."""
         src = _ids(src)
-        lengths = np.asarray(src_lengths.numpy() if isinstance(src_lengths, Tensor)
-                             else src_lengths, dtype=np.int64).reshape(-1)
+        lengths = _lengths_np(src_lengths)
         n, s = src.shape
         if lengths.shape[0] != n:
             raise ValueError(f"src_lengths: expected {n} lengths, got {lengths.shape[0]}")
@@ -174,8 +179,7 @@ class Seq2Seq(nn.Module):
                                    ignore_index=self.pad, label_smoothing=label_smoothing)
         order = np.argsort(-tgt_len, kind="stable")
         src_np = _ids_np(src, "src")
-        lengths = np.asarray(src_lengths.numpy() if isinstance(src_lengths, Tensor)
-                             else src_lengths, dtype=np.int64).reshape(-1)
+        lengths = _lengths_np(src_lengths)
         if lengths.shape[0] != src_np.shape[0] or tin.shape[0] != src_np.shape[0]:
             raise ValueError(f"loss: src has {src_np.shape[0]} rows, src_lengths "
                              f"{lengths.shape[0]}, the targets {tin.shape[0]}")
