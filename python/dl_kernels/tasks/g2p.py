@@ -40,6 +40,7 @@ import numpy as np
 TRAIN_NAMES = ("g2p",)
 PAD, BOS, EOS = 0, 1, 2
 KIND = "dl_kernels-g2p"
+SNAPSHOTS = "g2p-snapshots.ckpt"  # with --cycles K > 1: the K cycle-end models, one ensemble
 
 
 # ---- vocabularies and batches ---------------------------------------------------------------
@@ -93,6 +94,16 @@ def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generato
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def cosine_restarts(base_lr: float, used: float, cycles: int) -> tuple[int, float]:
+    """(the cycle, counted from 0, and the learning rate) when the fraction ``used`` of the
+    budget is spent: the budget cut into ``cycles`` equal cycles, in each the rate annealed from
+    ``base_lr`` to zero on a half cosine (SGDR, Loshchilov & Hutter 2017; the models at the cycle
+    ends are the members of a snapshot ensemble, Huang et al. 2017)."""
+    scaled = min(max(used, 0.0), 1.0) * cycles
+    cycle = min(int(scaled), cycles - 1)
+    return cycle, 0.5 * base_lr * (1 + math.cos(math.pi * (scaled - cycle)))
 
 
 # ---- the model ------------------------------------------------------------------------------
@@ -186,6 +197,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=("cosine", "plateau"), default="cosine",
                    help="cosine: anneal to zero over the time/epoch budget; plateau: halve "
                         "the rate when the validation PER stops improving")
+    p.add_argument("--cycles", type=int, default=1,
+                   help="restart the cosine this many times over the budget and decode with "
+                        "the ensemble of the models at the ends of the cycles (snapshot "
+                        "ensembles); 1: one annealing, the best validation epoch's model")
     p.add_argument("--clip", type=float, default=5.0)
     p.add_argument("--beam", type=int, default=5, help="beam width of the final test decode")
     p.add_argument("--val-words", type=int, default=2000,
@@ -236,12 +251,15 @@ def _logger(out: str, tag: str = "") -> Iterator[Callable[[str], None]]:
 def train_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     for name in ("epochs", "batch_size", "embed", "hidden", "enc_layers", "dec_layers", "beam",
-                 "members"):
+                 "members", "cycles"):
         if getattr(args, name) < 1:
             raise ValueError(f"train g2p: --{name.replace('_', '-')} must be >= 1")
     if not 0.0 <= args.label_smoothing < 1.0:
         raise ValueError(f"train g2p: --label-smoothing must be in [0, 1), got "
                          f"{args.label_smoothing}")
+    if args.cycles > 1 and args.schedule != "cosine":
+        raise ValueError(f"train g2p: --cycles {args.cycles} restarts the cosine schedule; it "
+                         f"needs --schedule cosine, not {args.schedule}")
     if args.members > 1:
         with _logger(args.out) as log:
             return _train_ensemble(args, argv, log)
@@ -284,7 +302,8 @@ def _train_ensemble(args: argparse.Namespace, argv: list[str], log: Callable[[st
     if failed is not None:
         raise RuntimeError(f"train g2p: member {failed} failed (exit {procs[failed].returncode})"
                            f"; see {dirs[failed]}/train.log")
-    best = [load_checkpoint(os.path.join(d, "g2p-best.ckpt")) for d in dirs]
+    final = "g2p-best.ckpt" if args.cycles == 1 else SNAPSHOTS
+    best = [load_checkpoint(os.path.join(d, final)) for d in dirs]
     last = [load_checkpoint(os.path.join(d, "g2p.ckpt")) for d in dirs]
     vocab = best[0][1]
     members = [m for ms, _, _ in best for m in ms]
@@ -295,7 +314,8 @@ def _train_ensemble(args: argparse.Namespace, argv: list[str], log: Callable[[st
     save_ensemble(os.path.join(args.out, "g2p.ckpt"), [m for ms, _, _ in last for m in ms],
                   vocab, {**info, "epochs": [ck["epoch"] for _, _, ck in last]})
     for i, (epoch, val) in enumerate(zip(info["epochs"], info["val"])):
-        log(f"member {i}: best epoch {epoch}, val PER {val['per']:.2f} % WER {val['wer']:.2f} %")
+        what = "best epoch" if args.cycles == 1 else f"{args.cycles} snapshots, last epoch"
+        log(f"member {i}: {what} {epoch}, val PER {val['per']:.2f} % WER {val['wer']:.2f} %")
     _test(args, members, vocab, log, f"ensemble of {len(members)}, best epochs "
           f"{info['epochs']}", info["train_minutes"])
     return 0
@@ -367,13 +387,19 @@ def _train_one(args: argparse.Namespace, log: Callable[[str], None]) -> int:
     src_len = np.array([len(w) for w, _ in pairs])
     ckpt_path = os.path.join(args.out, "g2p.ckpt")
     best_path = os.path.join(args.out, "g2p-best.ckpt")
-    best_per, lr = math.inf, args.lr
+    best_per, lr, cycles_done = math.inf, args.lr, 0
     start = time.perf_counter()
+
+    def train_minutes() -> float:
+        return (time.perf_counter() - start) / 60
 
     def budget_used(epoch: int, batch: int, n_batches: int) -> float:
         """The fraction of the training budget spent: time or epochs, whichever is ahead."""
-        by_time = (time.perf_counter() - start) / 60 / args.time_limit if args.time_limit else 0
+        by_time = train_minutes() / args.time_limit if args.time_limit else 0
         return min(1.0, max(by_time, (epoch - 1 + batch / n_batches) / args.epochs))
+
+    def snapshot_path(cycle: int) -> str:
+        return os.path.join(args.out, f"g2p-cycle{cycle}.ckpt")
 
     for epoch in range(1, args.epochs + 1):
         model.train()
@@ -382,7 +408,16 @@ def _train_one(args: argparse.Namespace, log: Callable[[str], None]) -> int:
         batches = length_batches(src_len, args.batch_size, rng)
         for bi, idx in enumerate(batches):
             if args.schedule == "cosine":
-                lr = 0.5 * args.lr * (1 + math.cos(math.pi * budget_used(epoch, bi, len(batches))))
+                # SGDR: the cosine restarts at the start of every cycle; a cycle that has just
+                # ended (its rate annealed to zero) leaves its model as a snapshot.
+                cycle, lr = cosine_restarts(args.lr, budget_used(epoch, bi, len(batches)),
+                                            args.cycles)
+                for ended in range(cycles_done + 1, cycle + 1):
+                    save_checkpoint(snapshot_path(ended), model, vocab,
+                                    {"epoch": epoch, "train_minutes": train_minutes()})
+                    log(f"cycle {ended} of {args.cycles} ended in epoch {epoch} (batch {bi}): "
+                        f"snapshot {snapshot_path(ended)}")
+                cycles_done = max(cycles_done, cycle)
                 for g in opt.param_groups:
                     g["lr"] = lr
             src, lengths = vocab.encode_words([pairs[i][0] for i in idx])
@@ -400,7 +435,7 @@ def _train_one(args: argparse.Namespace, log: Callable[[str], None]) -> int:
                     f"({(time.perf_counter() - t0) / (bi + 1) * 1000:.0f} ms/batch)")
             if (time.perf_counter() - start) / 60 > args.time_limit:
                 break
-        train_min = (time.perf_counter() - start) / 60
+        train_min = train_minutes()
         model.eval()
         scores = evaluate(model, vocab, val_words, val_prons, beam=1)
         improved = scores["per"] < best_per
@@ -421,9 +456,20 @@ def _train_one(args: argparse.Namespace, log: Callable[[str], None]) -> int:
         if train_min > args.time_limit:
             log(f"time limit of {args.time_limit} min reached")
             break
-    train_min = (time.perf_counter() - start) / 60
-    models, _, ck = load_checkpoint(best_path)
-    _test(args, models, vocab, log, f"best epoch {ck['epoch']}", train_min)
+    train_min = train_minutes()
+    if args.cycles == 1:
+        models, _, ck = load_checkpoint(best_path)
+        _test(args, models, vocab, log, f"best epoch {ck['epoch']}", train_min)
+        return 0
+    save_checkpoint(snapshot_path(args.cycles), model, vocab,
+                    {"epoch": epoch, "train_minutes": train_min})
+    models = [load_checkpoint(snapshot_path(c))[0][0] for c in range(1, args.cycles + 1)]
+    scores = evaluate(models, vocab, val_words, val_prons, beam=1)
+    log(f"the {args.cycles} cycles' snapshots as an ensemble: val PER {scores['per']:.2f} % "
+        f"WER {scores['wer']:.2f} % (greedy)")
+    save_ensemble(os.path.join(args.out, SNAPSHOTS), models, vocab,
+                  {"epoch": epoch, "val": scores, "train_minutes": train_min})
+    _test(args, models, vocab, log, f"the snapshots of {args.cycles} cycles", train_min)
     return 0
 
 
