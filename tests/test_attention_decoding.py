@@ -281,6 +281,35 @@ def test_the_loss_runs_only_unfinished_rows_and_equals_the_padded_loss(cell, dec
         m.loss(src, lengths[:4], tin, tout)
 
 
+def test_sequence_logp_is_the_sum_of_the_decoders_step_log_probabilities():
+    """Scoring given outputs (for rescoring n-best lists) agrees with stepping the decoder
+    along them, row by row, and with the loss; padding adds nothing; training mode returns."""
+    dlk.manual_seed(2)
+    m = Seq2Seq(10, 10, embed=8, hidden=12, enc_layers=1, dec_layers=2, dropout=0.3).double()
+    src, lengths, tin, tout = _batch()
+    scores = m.sequence_logp(src, lengths, tin, tout)
+    assert scores.shape == (5,) and scores.dtype == np.float64 and m.training
+    for i in range(len(src)):
+        with dlk.no_grad():
+            m.eval()
+            dec, state = m.decoder_for(src[i:i + 1, :lengths[i]], lengths[i:i + 1])
+            total = 0.0
+            for t in range(int((tout[i] != 0).sum())):
+                logp, state = dec.step(tin[i:i + 1, t], state)
+                total += float(logp.numpy()[0, tout[i, t]])
+            m.train()
+        assert scores[i] == pytest.approx(total, rel=1e-10)
+    m.eval()
+    with dlk.no_grad():
+        loss = float(m.loss(src, lengths, tin, tout).item())
+    assert -scores.sum() / (tout != 0).sum() == pytest.approx(loss, rel=1e-10)
+    wider = np.pad(tout, ((0, 0), (0, 3))), np.pad(tin, ((0, 0), (0, 3)))
+    np.testing.assert_allclose(m.sequence_logp(src, lengths, wider[1], wider[0]), scores,
+                               rtol=1e-10)
+    with pytest.raises(ValueError, match="one shape"):
+        m.sequence_logp(src, lengths, tin[:, :-1], tout)
+
+
 def test_seq2seq_learns_to_reverse_and_beam_never_scores_below_greedy():
     rng = np.random.default_rng(0)
     dlk.manual_seed(0)

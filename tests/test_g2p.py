@@ -66,6 +66,58 @@ def test_cosine_restarts_anneal_each_cycle_to_zero_and_restart_at_the_full_rate(
     assert all(a > b for a, b in zip(rates, rates[1:]))  # within a cycle it only falls
 
 
+def _tiny_models(n):
+    import dl_kernels as dlk
+    from dl_kernels.tasks.g2p import Vocab, build_model
+
+    vocab = Vocab(list("abcd"), ["AA", "B", "K", "T"])
+    dlk.manual_seed(3)
+    return vocab, [build_model({"src_vocab": 5, "tgt_vocab": 7, "embed": 6, "hidden": 8,
+                                "enc_layers": 1, "dropout": 0.0}) for _ in range(n)]
+
+
+def test_a_right_to_left_model_pronounces_words_left_to_right():
+    from dl_kernels.models.seq2seq import translate
+    from dl_kernels.tasks.g2p import transcribe
+
+    vocab, (m,) = _tiny_models(1)
+    m.right_to_left = True
+    words = ["abc", "d", "cabbad"]
+    got = transcribe(m, vocab, words, beam=3, n_best=2)
+    for w, hyps in zip(words, got):
+        src, lengths = vocab.encode_words([w])
+        emitted = translate([m], src, lengths, beam=3, n_best=2,
+                        max_len=max(map(len, words)) + 10)[0]
+        assert [h[0] for h in hyps] == [vocab.decode(e.tokens)[::-1] for e in emitted]
+
+
+def test_both_directions_rescore_the_union_of_their_nbest_lists_by_the_mean_log_probability():
+    from dl_kernels.models.seq2seq import translate
+    from dl_kernels.tasks.g2p import transcribe
+
+    vocab, (l2r, r2l) = _tiny_models(2)
+    r2l.right_to_left = True
+    words = ["abc", "d", "cabbad", "bb"]
+    got = transcribe([l2r, r2l], vocab, words, beam=3, n_best=3)
+    limit = max(map(len, words)) + 10  # one batch: its longest word's limit
+    for w, hyps in zip(words, got):
+        src, lengths = vocab.encode_words([w])
+        union = {vocab.decode(h.tokens) for h in translate([l2r], src, lengths, 3, 3, limit)[0]}
+        union |= {vocab.decode(h.tokens)[::-1]
+                  for h in translate([r2l], src, lengths, 3, 3, limit)[0]}
+
+        def mean_logp(phones, src=src, lengths=lengths):
+            a = vocab.encode_prons([phones])
+            b = vocab.encode_prons([phones[::-1]])
+            return (l2r.sequence_logp(src, lengths, *a)[0]
+                    + r2l.sequence_logp(src, lengths, *b)[0]) / 2
+
+        best = sorted(union, key=mean_logp, reverse=True)[:3]
+        assert [h[0] for h in hyps] == best
+        for phones, logp, score in hyps:
+            assert logp == score == pytest.approx(mean_logp(phones), rel=1e-5)
+
+
 def test_cycles_keep_each_cycle_end_model_and_decode_them_as_an_ensemble(tmp_path, capsys):
     _need_cmudict()
     from dl_kernels.__main__ import main
@@ -96,14 +148,17 @@ def test_cycles_keep_each_cycle_end_model_and_decode_them_as_an_ensemble(tmp_pat
 def test_train_then_pronounce_with_nbest_heatmap_and_clear_errors(tmp_path, capsys):
     _need_cmudict()
     from dl_kernels.__main__ import main
+    from dl_kernels.tasks.g2p import load_checkpoint
 
     out = tmp_path / "run"
     small = ["--epochs", "1", "--embed", "8", "--hidden", "16", "--enc-layers", "1",
              "--val-words", "20", "--test-words", "20", "--beam", "2"]
     assert main(["train", "g2p", "--limit", "300", "--members", "2", "--label-smoothing", "0.1",
-                 *small, "--out", str(out)]) == 0
-    log = (out / "train.log").read_text()  # two members, scored as an ensemble
-    assert "TEST (20 words, beam 2, ensemble of 2" in log and "PER" in log
+                 "--r2l-members", "1", *small, "--out", str(out)]) == 0
+    log = (out / "train.log").read_text()  # two members, one each way, scored together
+    assert "TEST (20 words, beam 2, ensemble of 2, 1 of them right to left" in log
+    assert [load_checkpoint(str(out / f"member{k}" / "g2p.ckpt"))[0][0].right_to_left
+            for k in (0, 1)] == [False, True]
     for k in (0, 1):
         assert "TEST (20 words, beam 2, best epoch 1)" in (out / f"member{k}" / "train.log"
                                                           ).read_text()
@@ -125,6 +180,8 @@ def test_train_then_pronounce_with_nbest_heatmap_and_clear_errors(tmp_path, caps
                      capsys.readouterr().err)
     assert main(["train", "g2p", "--label-smoothing", "1", "--out", str(single)]) == 1
     assert "--label-smoothing must be in [0, 1)" in capsys.readouterr().err
+    assert main(["train", "g2p", "--r2l-members", "2", "--out", str(single)]) == 1
+    assert "--r2l-members must be in [0, --members = 1], got 2" in capsys.readouterr().err
     png = tmp_path / "att.png"
     capsys.readouterr()
     assert main(["g2p", "--checkpoint", ckpt, "--beam", "3", "--n-best", "2", "--heatmap",

@@ -205,6 +205,25 @@ class Seq2Seq(nn.Module):
         return F.cross_entropy(logits, tensor(np.concatenate(targets)), ignore_index=self.pad,
                                label_smoothing=label_smoothing)
 
+    def sequence_logp(self, src: Any, src_lengths: Any, tgt_in: Any, tgt_out: Any
+                      ) -> np.ndarray:
+        """log p(tgt_out | src) of every row (N,), float64: the sum over its non-pad target
+        tokens of the log-softmax of ``forward``'s logits, in evaluation mode and without
+        gradients. Scores given outputs, e.g. n-best lists from another model (rescoring)."""
+        tin, tout = _ids_np(tgt_in, "tgt_in"), _ids_np(tgt_out, "tgt_out")
+        if tin.shape != tout.shape or tin.ndim != 2:
+            raise ValueError(f"tgt_in and tgt_out: expected two (N, T) arrays of one shape, got "
+                             f"{tin.shape} and {tout.shape}")
+        was = self.training
+        self.eval()
+        try:
+            with no_grad():
+                logp = F.log_softmax(self(src, src_lengths, tin), dim=-1).numpy()
+        finally:
+            self.train(was)
+        picked = np.take_along_axis(logp, tout[:, :, None], axis=2)[:, :, 0]
+        return np.where(tout != self.pad, picked, 0.0).astype(np.float64).sum(axis=1)
+
     def _step_groups(self) -> list[Any] | None:
         """One StepGroup per LSTM decoder layer while gradients are recorded."""
         if self.cell != "lstm" or not is_grad_enabled():

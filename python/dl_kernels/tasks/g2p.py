@@ -19,7 +19,10 @@ With ``--members K`` K models with different seeds train side by side, one proce
 share of the cores, and the test words are decoded by their ensemble: at every step the beam
 search extends the mean of the members' next-token probabilities (Sutskever et al. 2014; Luong
 et al. 2015). The members' runs are in ``OUT/member<k>/``; ``OUT/g2p-best.ckpt`` holds all of
-them, and ``g2p --checkpoint`` decodes with all of them.
+them, and ``g2p --checkpoint`` decodes with all of them. With ``--r2l-members K`` the last K
+members emit the phonemes right to left; an ensemble of both directions rescores the union of
+both directions' n-best lists by the mean log probability under all members (agreement on
+target-bidirectional decoding, Liu et al. 2016).
 Published anchors on CMUdict: Phonetisaurus (WFST) 24.4 % WER; CMUSphinx g2p-seq2seq
 (transformer) 20.2 %.
 """
@@ -113,22 +116,61 @@ def build_model(cfg: dict[str, Any]) -> Any:
     return Seq2Seq(**cfg)
 
 
+def right_to_left(model: Any) -> bool:
+    """Whether a g2p model emits the phonemes last to first (``--r2l-members``)."""
+    return bool(getattr(model, "right_to_left", False))
+
+
 def transcribe(model: Any, vocab: Vocab, words: list[str], beam: int = 5, n_best: int = 1,
                batch_size: int = 256, length_penalty: float = 0.0) -> list[list[Any]]:
     """The n-best pronunciations of every word: [(phones, logp, score), ...] per word.
-    ``model``: a Seq2Seq, or a list of them decoded as an ensemble."""
+    ``model``: a Seq2Seq, or a list of them decoded as an ensemble (the mean of their
+    next-token probabilities at every step). An ensemble of left-to-right and right-to-left
+    models is decoded by each direction's beam search, and the union of both n-best lists
+    (``beam`` each) is rescored by every model: a pronunciation's score is the mean of its log
+    probabilities under all of them (target-bidirectional agreement, Liu et al. 2016)."""
     from dl_kernels.models.seq2seq import translate
 
     models = list(model) if isinstance(model, (list, tuple)) else [model]
+    groups = [(g, rev) for g, rev in (([m for m in models if not right_to_left(m)], False),
+                                      ([m for m in models if right_to_left(m)], True)) if g]
     out: list[list[Any]] = [[] for _ in words]
     order = sorted(range(len(words)), key=lambda i: len(words[i]))
     for k in range(0, len(order), batch_size):
         idx = order[k:k + batch_size]
         src, lengths = vocab.encode_words([words[i] for i in idx])
-        hyps = translate(models, src, lengths, beam=beam, n_best=n_best,
-                         max_len=int(lengths.max()) + 10, length_penalty=length_penalty)
-        for i, hs in zip(idx, hyps):
-            out[i] = [(vocab.decode(h.tokens), float(h.logp), float(h.score)) for h in hs]
+        found: list[dict[tuple[str, ...], tuple[float, float]]] = [{} for _ in idx]
+        for group, reverse in groups:
+            hyps = translate(group, src, lengths, beam=beam,
+                             n_best=n_best if len(groups) == 1 else beam,
+                             max_len=int(lengths.max()) + 10, length_penalty=length_penalty)
+            for cands, hs in zip(found, hyps):
+                for h in hs:
+                    phones = vocab.decode(h.tokens)
+                    cands.setdefault(phones[::-1] if reverse else phones,
+                                     (float(h.logp), float(h.score)))
+        if len(groups) > 1:
+            found = _rescore(models, vocab, src, lengths, found)
+        for i, cands in zip(idx, found):
+            out[i] = [(phones, logp, score) for phones, (logp, score) in cands.items()][:n_best]
+    return out
+
+
+def _rescore(models: list[Any], vocab: Vocab, src: np.ndarray, lengths: np.ndarray,
+             found: list[dict[tuple[str, ...], Any]]
+             ) -> list[dict[tuple[str, ...], tuple[float, float]]]:
+    """Every word's candidates scored by the mean log probability under all ``models`` (each
+    reading the phonemes in its own direction), best first."""
+    rows = np.array([j for j, cands in enumerate(found) for _ in cands], dtype=np.int64)
+    prons = [p for cands in found for p in cands]
+    total = np.zeros(len(prons))
+    for m in models:
+        tin, tout = vocab.encode_prons([p[::-1] for p in prons] if right_to_left(m) else prons)
+        total += m.sequence_logp(src[rows], lengths[rows], tin, tout)
+    total /= len(models)
+    out: list[dict[tuple[str, ...], tuple[float, float]]] = [{} for _ in found]
+    for r in np.argsort(-total, kind="stable"):
+        out[rows[r]][prons[r]] = (float(total[r]), float(total[r]))
     return out
 
 
@@ -145,15 +187,16 @@ def save_checkpoint(path: str, model: Any, vocab: Vocab, extra: dict[str, Any]) 
     from dl_kernels.nn.serialization import save
 
     save({"kind": KIND, "config": model.config, "chars": vocab.chars, "phones": vocab.phones,
-          "state": dict(model.state_dict()), **extra}, path)
+          "state": dict(model.state_dict()), "right_to_left": right_to_left(model), **extra},
+         path)
 
 
 def save_ensemble(path: str, models: list[Any], vocab: Vocab, extra: dict[str, Any]) -> None:
     """Several members in one checkpoint file; ``g2p --checkpoint`` decodes with all of them."""
     from dl_kernels.nn.serialization import save
 
-    save({"kind": KIND, "members": [{"config": m.config, "state": dict(m.state_dict())}
-                                    for m in models],
+    save({"kind": KIND, "members": [{"config": m.config, "state": dict(m.state_dict()),
+                                     "right_to_left": right_to_left(m)} for m in models],
           "chars": vocab.chars, "phones": vocab.phones, **extra}, path)
 
 
@@ -170,6 +213,7 @@ def load_checkpoint(path: str) -> tuple[list[Any], Vocab, dict[str, Any]]:
     for member in ckpt.get("members", [ckpt]):
         model = build_model(member["config"])
         model.load_state_dict(member["state"])
+        model.right_to_left = bool(member.get("right_to_left", False))
         model.eval()
         models.append(model)
     return models, Vocab(ckpt["chars"], ckpt["phones"]), ckpt
@@ -218,6 +262,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="train this many models at once, each in its own process on its share "
                         "of the cores (seeds --seed, --seed + 1, ...), and score the test words "
                         "with their ensemble; 1: a single model")
+    p.add_argument("--r2l-members", type=int, default=0,
+                   help="this many of the members (the last ones) emit the phonemes right to "
+                        "left; an ensemble of both directions rescores the union of their "
+                        "n-best lists with all members")
     p.add_argument("--threads", type=int, default=0,
                    help="threads per model (0: the cores shared out among the --members)")
     p.add_argument("--seed", type=int, default=0)
@@ -257,6 +305,9 @@ def train_main(argv: list[str]) -> int:
     if not 0.0 <= args.label_smoothing < 1.0:
         raise ValueError(f"train g2p: --label-smoothing must be in [0, 1), got "
                          f"{args.label_smoothing}")
+    if not 0 <= args.r2l_members <= args.members:
+        raise ValueError(f"train g2p: --r2l-members must be in [0, --members = {args.members}], "
+                         f"got {args.r2l_members}")
     if args.cycles > 1 and args.schedule != "cosine":
         raise ValueError(f"train g2p: --cycles {args.cycles} restarts the cosine schedule; it "
                          f"needs --schedule cosine, not {args.schedule}")
@@ -289,7 +340,8 @@ def _train_ensemble(args: argparse.Namespace, argv: list[str], log: Callable[[st
         for i, d in enumerate(dirs):
             cmd = [sys.executable, "-m", "dl_kernels", "train", "g2p", *argv, "--members", "1",
                    "--seed", str(args.seed + i), "--out", d, "--threads", str(threads),
-                   "--member-index", str(i)]
+                   "--member-index", str(i),
+                   "--r2l-members", str(int(i >= args.members - args.r2l_members))]
             procs.append(subprocess.Popen(cmd))
         while first_failure() is None and any(p.poll() is None for p in procs):
             time.sleep(0.5)
@@ -316,7 +368,9 @@ def _train_ensemble(args: argparse.Namespace, argv: list[str], log: Callable[[st
     for i, (epoch, val) in enumerate(zip(info["epochs"], info["val"])):
         what = "best epoch" if args.cycles == 1 else f"{args.cycles} snapshots, last epoch"
         log(f"member {i}: {what} {epoch}, val PER {val['per']:.2f} % WER {val['wer']:.2f} %")
-    _test(args, members, vocab, log, f"ensemble of {len(members)}, best epochs "
+    r2l = sum(right_to_left(m) for m in members)
+    both = f", {r2l} of them right to left, the n-best lists rescored" if r2l else ""
+    _test(args, members, vocab, log, f"ensemble of {len(members)}{both}, best epochs "
           f"{info['epochs']}", info["train_minutes"])
     return 0
 
@@ -378,6 +432,7 @@ def _train_one(args: argparse.Namespace, log: Callable[[str], None]) -> int:
             f"{init_ckpt.get('train_minutes', 0):.1f} min of training)")
     else:
         model = build_model(cfg)
+        model.right_to_left = args.r2l_members == 1
     n_params = sum(p.numel() for p in model.parameters())
     opt = optim.Adam(model.parameters(), lr=args.lr)
     log(f"g2p: {len(pairs)} training pairs ({len(words)} words), {len(val_words)} validation "
@@ -421,7 +476,8 @@ def _train_one(args: argparse.Namespace, log: Callable[[str], None]) -> int:
                 for g in opt.param_groups:
                     g["lr"] = lr
             src, lengths = vocab.encode_words([pairs[i][0] for i in idx])
-            tin, tout = vocab.encode_prons([pairs[i][1] for i in idx])
+            tin, tout = vocab.encode_prons([pairs[i][1][::-1] if model.right_to_left
+                                            else pairs[i][1] for i in idx])
             loss = model.loss(src, lengths, tin, tout, label_smoothing=args.label_smoothing)
             opt.zero_grad()
             loss.backward()
@@ -481,11 +537,12 @@ def _heatmap(path: str, model: Any, vocab: Vocab, word: str, phones: tuple[str, 
     import matplotlib.pyplot as plt
 
     src, lengths = vocab.encode_words([word])
-    weights = model.attention_weights(src, lengths, [vocab.phone_id[p] for p in phones])
+    emitted = phones[::-1] if right_to_left(model) else phones
+    weights = model.attention_weights(src, lengths, [vocab.phone_id[p] for p in emitted])
     fig, ax = plt.subplots(figsize=(0.5 * len(word) + 2, 0.4 * len(weights) + 1.5))
     ax.imshow(weights, cmap="viridis", aspect="auto", vmin=0, vmax=1)
     ax.set_xticks(range(len(word)), list(word))
-    ax.set_yticks(range(len(weights)), [*phones, "</s>"])
+    ax.set_yticks(range(len(weights)), [*emitted, "</s>"])
     ax.set_xlabel("letters")
     ax.set_ylabel("phonemes emitted")
     ax.set_title(f"attention: {word}")
@@ -503,7 +560,7 @@ def g2p_main(argv: list[str]) -> int:
     p.add_argument("--n-best", type=int, default=3)
     p.add_argument("--heatmap", default=None,
                    help="PNG of the attention weights for the first word's best output "
-                        "(of an ensemble's first member)")
+                        "(of an ensemble's first left-to-right member)")
     args = p.parse_args(argv)
     if not args.words:
         raise ValueError("g2p: give at least one WORD")
@@ -519,7 +576,8 @@ def g2p_main(argv: list[str]) -> int:
         for rank, (phones, logp, _) in enumerate(hyps, 1):
             print(f"{w}\t{rank}\t{' '.join(phones)}\t{logp:.3f}")
     if args.heatmap:
-        _heatmap(args.heatmap, models[0], vocab, words[0], results[0][0][0])
+        _heatmap(args.heatmap, next((m for m in models if not right_to_left(m)), models[0]),
+                 vocab, words[0], results[0][0][0])
         print(f"attention heat-map written to {args.heatmap}", file=sys.stderr)
     return 0
 
