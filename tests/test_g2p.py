@@ -124,7 +124,7 @@ def test_cycles_keep_each_cycle_end_model_and_decode_them_as_an_ensemble(tmp_pat
     from dl_kernels.tasks.g2p import load_checkpoint
 
     out = tmp_path / "run"
-    assert main(["train", "g2p", "--limit", "200", "--epochs", "4", "--cycles", "2",
+    assert main(["train", "g2p", "--limit", "200", "--epochs", "4", "--cycles", "2", "--members", "1",
                  "--embed", "8", "--hidden", "16", "--enc-layers", "1", "--val-words", "20",
                  "--test-words", "20", "--beam", "2", "--out", str(out)]) == 0
     log = (out / "train.log").read_text()
@@ -167,11 +167,12 @@ def test_train_then_pronounce_with_nbest_heatmap_and_clear_errors(tmp_path, caps
                  "--out", str(tmp_path / "more")]) == 0  # each member continues its own
     assert "starting from" in (tmp_path / "more" / "member1" / "train.log").read_text()
     capsys.readouterr()
-    assert main(["train", "g2p", "--init", ckpt, *small, "--out", str(tmp_path / "bad")]) == 1
+    assert main(["train", "g2p", "--init", ckpt, "--members", "1", *small, "--out",
+                 str(tmp_path / "bad")]) == 1
     assert "is an ensemble of 2 models" in capsys.readouterr().err
     single = tmp_path / "one"
     assert main(["train", "g2p", "--init", str(out / "member0" / "g2p.ckpt"), "--limit", "100",
-                 *small, "--out", str(single)]) == 0
+                 "--members", "1", *small, "--out", str(single)]) == 0
     assert "TEST (20 words, beam 2, best epoch 1)" in (single / "train.log").read_text()
     assert main(["g2p", "--checkpoint", str(single / "g2p.ckpt"), "cat"]) == 0
     assert main(["train", "g2p", "--members", "2", "--init", str(tmp_path / "missing.ckpt"),
@@ -180,8 +181,8 @@ def test_train_then_pronounce_with_nbest_heatmap_and_clear_errors(tmp_path, caps
                      capsys.readouterr().err)
     assert main(["train", "g2p", "--label-smoothing", "1", "--out", str(single)]) == 1
     assert "--label-smoothing must be in [0, 1)" in capsys.readouterr().err
-    assert main(["train", "g2p", "--r2l-members", "2", "--out", str(single)]) == 1
-    assert "--r2l-members must be in [0, --members = 1], got 2" in capsys.readouterr().err
+    assert main(["train", "g2p", "--r2l-members", "3", "--out", str(single)]) == 1
+    assert "--r2l-members must be in [0, --members = 2], got 3" in capsys.readouterr().err
     png = tmp_path / "att.png"
     capsys.readouterr()
     assert main(["g2p", "--checkpoint", ckpt, "--beam", "3", "--n-best", "2", "--heatmap",
