@@ -8,12 +8,12 @@ from dl_kernels import _C
 
 # (pointwise rung, GEMM path): every float32 path the RNN dispatcher can take on this CPU.
 # "packed" splits each step's product by columns, "rows" splits the step's rows (product and
-# pointwise part together) over the threads.
-RNN_RUNGS = [("reference", "library"), ("reference", "packed"), ("reference", "rows")] + (
-    [("avx512", "library"), ("avx512", "packed"), ("avx512", "rows")]
-    if _C.build_info()["cpu_avx512"] else []) + (
-    [("avx2", "library"), ("avx2", "packed"), ("avx2", "rows")]
-    if _C.build_info()["cpu_avx2_fma"] else [])
+# pointwise part together) over the threads, "sweep" gives each thread a block of rows for the
+# whole sequence.
+RNN_PATHS = ("library", "packed", "rows", "sweep")
+RNN_RUNGS = [(rung, path) for rung in ["reference"] + (
+    ["avx512"] if _C.build_info()["cpu_avx512"] else []) + (
+    ["avx2"] if _C.build_info()["cpu_avx2_fma"] else []) for path in RNN_PATHS]
 
 
 def force_rnn_rung(request: pytest.FixtureRequest):

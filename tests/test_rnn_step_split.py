@@ -1,6 +1,7 @@
 """A recurrent step split over threads by rows (each thread: its rows' share of h W_hh^T, then
-their pointwise part, one parallel region per step) computes what the column split does (the
-product split by columns, then the pointwise part by rows) and what the float64 notes say.
+their pointwise part, one parallel region per step), and a whole sweep split by rows (each thread
+keeps its block of rows for every step, one region per call), compute what the column split does
+(the product split by columns, then the pointwise part by rows) and what the float64 notes say.
 
 The batches here are large enough (>= 24 rows, a few MFLOP a step) for the row split to engage
 on two threads; below that both paths run the step whole.
@@ -32,12 +33,14 @@ def two_threads():
 
 
 def run_both(fn):
-    """fn() under the column split and under the row split."""
+    """fn() under the column split, and the results under the step row split and the sweep row
+    split (which must agree with each other)."""
     out = []
-    for path in ("packed", "rows"):
+    for path in ("packed", "rows", "sweep"):
         _C.set_rnn_gemm_path(path)
         out.append(fn())
-    return out
+    assert_same(out[1], out[2])
+    return out[:2]
 
 
 def assert_same(cols, rows):
@@ -108,7 +111,8 @@ def test_gru_row_split_equals_column_split_and_the_notes(N, H, variant, reverse)
 @pytest.mark.parametrize("N,H", SHAPES)
 @pytest.mark.parametrize("reverse", [False, True])
 def test_packed_sequences_split_by_rows_as_by_columns(N, H, reverse):
-    """Packed batches shrink step by step (batch_sizes): each step splits its own active rows."""
+    """Packed batches shrink step by step (batch_sizes): each step splits its own active rows; a
+    sweep cuts the batch where the blocks' total steps are equal."""
     rng = np.random.default_rng(7)
     lengths = np.array(LENGTHS[N])
     batch_sizes = np.array([(lengths > t).sum() for t in range(T)], dtype=np.int64)

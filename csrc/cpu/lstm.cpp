@@ -11,7 +11,8 @@
 // written straight into the gate buffer; each step adds only h_{t-1} W_hh^T (beta = 1, W_hh^T
 // packed once per call: rnn_gemm.h) and runs the fused pointwise part in place, which leaves the
 // activated gates there for backward. On several threads each takes a block of the step's rows
-// through both (over_step_rows): one parallel region per step. The backward mirrors it: per step
+// through both (over_step_rows), or keeps its block of rows for every step (over_sweep_rows: one
+// parallel region per call, batch rows never meet through time). The backward mirrors it: per step
 // the fused pointwise backward and [dh_{t-1} | dx_t] = da_t [W_hh | W_ih] (packed once); after the
 // loop, [dW_ih | dW_hh] = da^T [x | h_prev] is one GEMM over all T*N rows.
 //
@@ -163,21 +164,27 @@ void lstm_forward(const LstmShape& s, const T* x, const T* h0, const T* c0, cons
   gemm<T>(false, true, st.rows(), GH, I, T(1), x, I, w_ih, I, T(0), gates, GH);
   // W_hh^T, packed once for all steps.
   const RecurrentWeight<T> whh_t(true, H, GH, w_hh, H, T_);
-  for (int64_t step = 0; step < T_; ++step) {
-    const int64_t t = st.time(step), bs = st.size(t), o = st.offset(t);
-    const T* hprev = st.prev(step, y, h0, H, hbuf);
-    const T* cprev = st.prev(step, cell, c0, H, cbuf);
-    T* g = gates + o * GH;
-    over_step_rows(bs, 2 * GH * H, whh_t.packed(), [&](int64_t q0, int64_t nq) {
-      whh_t.multiply(nq, hprev + q0 * H, H, T(1), g + q0 * GH, GH);
-      over_row_blocks(nq, GH, [&](int64_t r1, int64_t n) {
-        const int64_t r0 = q0 + r1;
-        pointwise_forward<T>(n, H, s.variant, b, peephole, cprev ? cprev + r0 * H : nullptr,
-                             g + r0 * GH, cell + (o + r0) * H, tanh_cell + (o + r0) * H,
-                             y + (o + r0) * H);
+  // Rows [lo, hi) of the batch through every step (over_sweep_rows: one block per thread, or
+  // the whole batch with each step split on its own).
+  over_sweep_rows(st, 2 * GH * H, whh_t.packed(), [&](int64_t lo, int64_t hi) {
+    for (int64_t step = 0; step < T_; ++step) {
+      const int64_t t = st.time(step), o = st.offset(t), end = std::min(hi, st.size(t));
+      if (end <= lo) continue;
+      // The previous state of row lo; rows follow H apart.
+      const T* hprev = st.prev_rows(step, lo, end, y, h0, H, hbuf);
+      const T* cprev = st.prev_rows(step, lo, end, cell, c0, H, cbuf);
+      T* g = gates + o * GH;
+      over_step_rows(end - lo, 2 * GH * H, whh_t.packed(), [&](int64_t q0, int64_t nq) {
+        whh_t.multiply(nq, hprev + q0 * H, H, T(1), g + (lo + q0) * GH, GH);
+        over_row_blocks(nq, GH, [&](int64_t r1, int64_t n) {
+          const int64_t q = q0 + r1, r0 = lo + q;
+          pointwise_forward<T>(n, H, s.variant, b, peephole, cprev ? cprev + q * H : nullptr,
+                               g + r0 * GH, cell + (o + r0) * H, tanh_cell + (o + r0) * H,
+                               y + (o + r0) * H);
+        });
       });
-    });
-  }
+    }
+  });
 }
 
 // Column sums of a [R, C] row-major matrix: out[j] = sum_r a[r, j] (beta: 0 overwrite, 1 add).
@@ -275,29 +282,34 @@ void lstm_backward(const LstmShape& s, const T* x, const T* h0, const T* c0, con
     }
   const RecurrentWeight<T> whh(false, GH, HI, dx_per_step ? w_cat : w_hh, HI, T_);
   T* dhx = dx_per_step ? workspace<T>(static_cast<size_t>(N * HI), 4) : nullptr;
-  for (int64_t step = T_ - 1; step >= 0; --step) {
-    const int64_t t = st.time(step), bs = st.size(t), o = st.offset(t);
-    T* dat = da + o * GH;
-    const T* cprev = cprev_of(step);
-    over_step_rows(bs, 2 * GH * HI, whh.packed(), [&](int64_t q0, int64_t nq) {
-      over_row_blocks(nq, GH, [&](int64_t r1, int64_t n) {
-        const int64_t r0 = q0 + r1;
-        pointwise_backward<T>(n, H, s.variant, peephole, gates + (o + r0) * GH,
-                              cprev ? cprev + r0 * H : nullptr, tanh_cell + (o + r0) * H,
-                              dy ? dy + (o + r0) * H : nullptr, dh0 + r0 * H, dc0 + r0 * H,
-                              dat + r0 * GH);
-      });
-      if (dx_per_step) {
-        whh.multiply(nq, dat + q0 * GH, GH, T(0), dhx + q0 * HI, HI);
-        for (int64_t r = q0; r < q0 + nq; ++r) {
-          std::memcpy(dh0 + r * H, dhx + r * HI, sizeof(T) * H);
-          std::memcpy(dx + (o + r) * I, dhx + r * HI + H, sizeof(T) * I);
+  // Rows [lo, hi) of the batch back through every step, as in the forward.
+  over_sweep_rows(st, 2 * GH * HI, whh.packed(), [&](int64_t lo, int64_t hi) {
+    for (int64_t step = T_ - 1; step >= 0; --step) {
+      const int64_t t = st.time(step), o = st.offset(t), end = std::min(hi, st.size(t));
+      if (end <= lo) continue;
+      T* dat = da + o * GH;
+      const T* cprev = cprev_of(step);
+      over_step_rows(end - lo, 2 * GH * HI, whh.packed(), [&](int64_t q, int64_t nq) {
+        const int64_t q0 = lo + q;
+        over_row_blocks(nq, GH, [&](int64_t r1, int64_t n) {
+          const int64_t r0 = q0 + r1;
+          pointwise_backward<T>(n, H, s.variant, peephole, gates + (o + r0) * GH,
+                                cprev ? cprev + r0 * H : nullptr, tanh_cell + (o + r0) * H,
+                                dy ? dy + (o + r0) * H : nullptr, dh0 + r0 * H, dc0 + r0 * H,
+                                dat + r0 * GH);
+        });
+        if (dx_per_step) {
+          whh.multiply(nq, dat + q0 * GH, GH, T(0), dhx + q0 * HI, HI);
+          for (int64_t r = q0; r < q0 + nq; ++r) {
+            std::memcpy(dh0 + r * H, dhx + r * HI, sizeof(T) * H);
+            std::memcpy(dx + (o + r) * I, dhx + r * HI + H, sizeof(T) * I);
+          }
+        } else {
+          whh.multiply(nq, dat + q0 * GH, GH, T(0), dh0 + q0 * H, H);
         }
-      } else {
-        whh.multiply(nq, dat + q0 * GH, GH, T(0), dh0 + q0 * H, H);
-      }
-    });
-  }
+      });
+    }
+  });
   if (da_out) {  // the caller forms the weight gradients
     if (R > 0) gemm<T>(false, false, R, I, GH, T(1), da, GH, w_ih, I, T(0), dx, I);
     return;

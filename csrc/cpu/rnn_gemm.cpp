@@ -19,7 +19,13 @@ RnnGemmPath rnn_gemm_path_from_name(const std::string& name) {
   if (name == "library") return RnnGemmPath::Library;
   if (name == "packed") return RnnGemmPath::Packed;
   if (name == "rows") return RnnGemmPath::Rows;
-  fail("rnn gemm path: expected 'auto', 'library', 'packed' or 'rows', got '", name, "'");
+  if (name == "sweep") return RnnGemmPath::Sweep;
+  fail("rnn gemm path: expected 'auto', 'library', 'packed', 'rows' or 'sweep', got '", name, "'");
+}
+
+bool rnn_sweep_split() {
+  const auto p = static_cast<RnnGemmPath>(g_path.load());
+  return p == RnnGemmPath::Sweep || p == RnnGemmPath::Auto;
 }
 
 int rnn_step_row_blocks(int64_t rows, int64_t flops_per_row, bool packed_weight) {

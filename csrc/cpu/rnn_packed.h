@@ -51,6 +51,32 @@ class RnnSteps {
     return buf;
   }
 
+  // prev() for the rows [a, b) of `step` only (b <= size(time(step))): a pointer to row a's
+  // previous state, the next rows following H apart. Rows that come from both places are
+  // gathered into buf's rows [a, b), so blocks of rows may gather side by side.
+  template <typename T>
+  const T* prev_rows(int64_t step, int64_t a, int64_t b, const T* seq, const T* init, int64_t H,
+                     T* buf) const {
+    if (step == 0) return init ? init + a * H : nullptr;
+    const int64_t bp = size(time(step - 1));
+    const T* from_seq = seq + off_[time(step - 1)] * H;
+    if (b <= bp || buf == nullptr) return from_seq + a * H;
+    if (a >= bp) return init + a * H;  // every row joins here: its own last step
+    std::memcpy(buf + a * H, from_seq + a * H, sizeof(T) * (bp - a) * H);
+    std::memcpy(buf + bp * H, init + bp * H, sizeof(T) * (b - bp) * H);
+    return buf + a * H;
+  }
+
+  // Each row's number of steps (rows are sorted longest first): len[r] = #{t : size(t) > r}.
+  std::vector<int64_t> row_lengths() const {
+    std::vector<int64_t> len(static_cast<size_t>(N_) + 1, 0);
+    for (int64_t t = 0; t < T_; ++t) len[0] += 1, len[size(t)] -= 1;
+    for (int64_t r = 1; r <= N_; ++r) len[r] += len[r - 1];
+    len.pop_back();
+    return len;
+  }
+  int64_t N() const { return N_; }
+
   // out[R, H] = the previous state of every row of every step (for dW_hh = sum da^T h_prev).
   template <typename T>
   void gather_prev(const T* seq, const T* init, int64_t H, T* out) const {
