@@ -308,6 +308,8 @@ def test_sequence_logp_is_the_sum_of_the_decoders_step_log_probabilities():
                                rtol=1e-10)
     with pytest.raises(ValueError, match="one shape"):
         m.sequence_logp(src, lengths, tin[:, :-1], tout)
+    empty = m.sequence_logp(src[:0], lengths[:0], tin[:0], tout[:0])
+    assert empty.shape == (0,) and empty.dtype == np.float64
 
 
 def test_seq2seq_learns_to_reverse_and_beam_never_scores_below_greedy():

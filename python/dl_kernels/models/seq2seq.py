@@ -214,6 +214,8 @@ class Seq2Seq(nn.Module):
         if tin.shape != tout.shape or tin.ndim != 2:
             raise ValueError(f"tgt_in and tgt_out: expected two (N, T) arrays of one shape, got "
                              f"{tin.shape} and {tout.shape}")
+        if tin.shape[0] == 0:  # nothing to score (the encoder's packing needs a row)
+            return np.zeros(0, dtype=np.float64)
         was = self.training
         self.eval()
         try:
