@@ -20,7 +20,8 @@ namespace dlk::cpu {
 // by row blocks (two parallel regions per step); Rows: W_hh packed once, each thread takes a block
 // of the step's rows through both the product and the pointwise part (one region per step);
 // Sweep: as Rows, but each thread keeps its block of rows for every step of the sequence (one
-// region per call: batch rows never meet through time); Auto: Sweep. Tests switch it.
+// region per call: batch rows never meet through time; the LSTM's drivers, the GRU's run Rows);
+// Auto: Sweep. Tests switch it.
 enum class RnnGemmPath { Auto, Library, Packed, Rows, Sweep };
 void set_rnn_gemm_path(RnnGemmPath path);
 RnnGemmPath rnn_gemm_path_from_name(const std::string& name);

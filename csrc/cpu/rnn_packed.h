@@ -42,25 +42,20 @@ class RnnSteps {
   // packed reverse sweeps need; dense ones may pass nullptr).
   template <typename T>
   const T* prev(int64_t step, const T* seq, const T* init, int64_t H, T* buf) const {
-    if (step == 0) return init;
-    const int64_t t = time(step), tp = time(step - 1), bs = size(t), bp = size(tp);
-    const T* from_seq = seq + off_[tp] * H;
-    if (bs <= bp || buf == nullptr) return from_seq;  // dense sweeps pass no buffer: never join
-    std::memcpy(buf, from_seq, sizeof(T) * bp * H);
-    std::memcpy(buf + bp * H, init + bp * H, sizeof(T) * (bs - bp) * H);
-    return buf;
+    return prev_rows(step, 0, size(time(step)), seq, init, H, buf);
   }
 
   // prev() for the rows [a, b) of `step` only (b <= size(time(step))): a pointer to row a's
   // previous state, the next rows following H apart. Rows that come from both places are
-  // gathered into buf's rows [a, b), so blocks of rows may gather side by side.
+  // gathered into buf's rows [a, b), so blocks of rows may gather side by side. Where no
+  // previous state exists (init is nullptr at step 0) it returns nullptr.
   template <typename T>
   const T* prev_rows(int64_t step, int64_t a, int64_t b, const T* seq, const T* init, int64_t H,
                      T* buf) const {
     if (step == 0) return init ? init + a * H : nullptr;
     const int64_t bp = size(time(step - 1));
     const T* from_seq = seq + off_[time(step - 1)] * H;
-    if (b <= bp || buf == nullptr) return from_seq + a * H;
+    if (b <= bp || buf == nullptr) return from_seq + a * H;  // dense sweeps never join
     if (a >= bp) return init + a * H;  // every row joins here: its own last step
     std::memcpy(buf + a * H, from_seq + a * H, sizeof(T) * (bp - a) * H);
     std::memcpy(buf + bp * H, init + bp * H, sizeof(T) * (b - bp) * H);
