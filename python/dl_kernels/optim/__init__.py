@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dl_kernels.nn.utils import clip_grad_norm_, clip_grad_value_
-from dl_kernels.optim import lr_scheduler
+from dl_kernels.optim import lr_scheduler, swa_utils
 from dl_kernels.optim.first_order import SGD, Adagrad, Adam, AdamW, RMSprop
 from dl_kernels.optim.lr_scheduler import (
     BoldDriver,
@@ -36,4 +36,5 @@ __all__ = [
     "clip_grad_norm_",
     "clip_grad_value_",
     "lr_scheduler",
+    "swa_utils",
 ]

@@ -245,6 +245,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="restart the cosine this many times over the budget and decode with "
                         "the ensemble of the models at the ends of the cycles (snapshot "
                         "ensembles); 1: one annealing, the best validation epoch's model")
+    p.add_argument("--average-from", type=float, nargs="*", default=[0.5, 0.75],
+                   metavar="FRACTION",
+                   help="from each of these fractions of the budget on, also keep the mean of "
+                        "the weights (10 times an epoch; stochastic weight averaging, Izmailov "
+                        "et al. 2018); every average is validated after each epoch and can be "
+                        "the best model. No value: no averaging; only with --cycles 1")
     p.add_argument("--clip", type=float, default=5.0)
     p.add_argument("--beam", type=int, default=5, help="beam width of the final test decode")
     p.add_argument("--val-words", type=int, default=2000,
@@ -309,6 +315,10 @@ def train_main(argv: list[str]) -> int:
     if not 0 <= args.r2l_members <= args.members:
         raise ValueError(f"train g2p: --r2l-members must be in [0, --members = {args.members}], "
                          f"got {args.r2l_members}")
+    bad = [f for f in args.average_from if not 0.0 <= f < 1.0]
+    if bad:
+        raise ValueError(f"train g2p: --average-from takes fractions of the budget in [0, 1), "
+                         f"got {bad}")
     if args.cycles > 1 and args.schedule != "cosine":
         raise ValueError(f"train g2p: --cycles {args.cycles} restarts the cosine schedule; it "
                          f"needs --schedule cosine, not {args.schedule}")
@@ -366,14 +376,23 @@ def _train_ensemble(args: argparse.Namespace, argv: list[str], log: Callable[[st
     save_ensemble(os.path.join(args.out, "g2p-best.ckpt"), members, vocab, info)
     save_ensemble(os.path.join(args.out, "g2p.ckpt"), [m for ms, _, _ in last for m in ms],
                   vocab, {**info, "epochs": [ck["epoch"] for _, _, ck in last]})
-    for i, (epoch, val) in enumerate(zip(info["epochs"], info["val"])):
+    for i, (_, _, ck) in enumerate(best):
         what = "best epoch" if args.cycles == 1 else f"{args.cycles} snapshots, last epoch"
-        log(f"member {i}: {what} {epoch}, val PER {val['per']:.2f} % WER {val['wer']:.2f} %")
+        log(f"member {i}: {what} {_best_what(ck)}, val PER {ck['val']['per']:.2f} % "
+            f"WER {ck['val']['wer']:.2f} %")
     r2l = sum(right_to_left(m) for m in members)
     both = f", {r2l} of them right to left, the n-best lists rescored" if r2l else ""
     _test(args, members, vocab, log, f"ensemble of {len(members)}{both}, best epochs "
-          f"{info['epochs']}", info["train_minutes"])
+          f"{[_best_what(ck) for _, _, ck in best]}", info["train_minutes"])
     return 0
+
+
+def _best_what(ckpt: dict[str, Any]) -> str:
+    """'12', or '12 (the mean of the weights since 0.5 of the budget)' for an averaged model."""
+    if "averaged_from" not in ckpt:
+        return str(ckpt["epoch"])
+    return (f"{ckpt['epoch']} (the mean of {ckpt['n_averaged']} points since "
+            f"{ckpt['averaged_from']:g} of the budget)")
 
 
 def _test(args: argparse.Namespace, models: list[Any], vocab: Vocab, log: Callable[[str], None],
@@ -395,6 +414,7 @@ def _train_one(args: argparse.Namespace, log: Callable[[str], None]) -> int:
     import dl_kernels as dlk
     from dl_kernels import nn, optim
     from dl_kernels.data.cmudict import g2p_splits
+    from dl_kernels.optim.swa_utils import AveragedModel
 
     if args.threads:
         dlk.set_num_threads(args.threads)
@@ -457,6 +477,10 @@ def _train_one(args: argparse.Namespace, log: Callable[[str], None]) -> int:
     def snapshot_path(cycle: int) -> str:
         return os.path.join(args.out, f"g2p-cycle{cycle}.ckpt")
 
+    # SWA: {start fraction: the average of the weights since then}; restarts would mix cycles.
+    averages: dict[float, Any] = {}
+    average_from = sorted(set(args.average_from)) if args.cycles == 1 else []
+
     for epoch in range(1, args.epochs + 1):
         model.train()
         t0 = time.perf_counter()
@@ -484,6 +508,11 @@ def _train_one(args: argparse.Namespace, log: Callable[[str], None]) -> int:
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             opt.step()
+            if average_from and (bi + 1) % max(1, len(batches) // 10) == 0:
+                used = budget_used(epoch, bi + 1, len(batches))
+                for frac in average_from:
+                    if used >= frac:
+                        averages.setdefault(frac, AveragedModel(model)).update_parameters(model)
             ntok = int((tout != PAD).sum())
             total += float(loss.item()) * ntok
             count += ntok
@@ -510,13 +539,26 @@ def _train_one(args: argparse.Namespace, log: Callable[[str], None]) -> int:
             f"WER {scores['wer']:.2f} % (greedy, {len(val_words)} words), "
             f"{time.perf_counter() - t0:.0f} s, {train_min:.1f} min so far, lr {lr:.2g}, "
             f"load {os.getloadavg()[0]:.1f}")
+        for frac, avg in averages.items():
+            avg.module.eval()
+            avg_scores = evaluate(avg.module, vocab, val_words, val_prons, beam=1)
+            n = int(avg.n_averaged)
+            better = avg_scores["per"] < best_per
+            if better:
+                best_per = avg_scores["per"]
+                save_checkpoint(best_path, avg.module, vocab,
+                                {**extra, "val": avg_scores, "averaged_from": frac,
+                                 "n_averaged": n})
+            log(f"epoch {epoch}: mean of the weights since {frac:g} of the budget ({n} points): "
+                f"val PER {avg_scores['per']:.2f} % WER {avg_scores['wer']:.2f} %"
+                f"{' (best so far)' if better else ''}")
         if train_min > args.time_limit:
             log(f"time limit of {args.time_limit} min reached")
             break
     train_min = train_minutes()
     if args.cycles == 1:
         models, _, ck = load_checkpoint(best_path)
-        _test(args, models, vocab, log, f"best epoch {ck['epoch']}", train_min)
+        _test(args, models, vocab, log, f"best epoch {_best_what(ck)}", train_min)
         return 0
     save_checkpoint(snapshot_path(args.cycles), model, vocab,
                     {"epoch": epoch, "train_minutes": train_min})
