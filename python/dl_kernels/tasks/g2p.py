@@ -11,9 +11,12 @@ renamed). The learning rate follows a cosine from --lr down to zero over the tra
 (whichever of --time-limit and --epochs ends first: "SGDR" annealing, Loshchilov & Hutter 2017,
 without restarts), so a run that is stopped by its time limit has still annealed; with
 --schedule plateau it instead halves whenever the validation PER stops improving. The loss is the
-cross-entropy, optionally with label smoothing (Szegedy et al. 2016). After training the best
-epoch's model is scored on the test words with beam search: PER (phoneme edits per reference
-phoneme) and WER (words whose output matches none of their pronunciations).
+cross-entropy, optionally with label smoothing (Szegedy et al. 2016). From fractions of the
+budget given by --average-from on, the mean of the weights is kept as well (stochastic weight
+averaging, Izmailov et al. 2018) and validated after every epoch beside the epoch's own model.
+After training the best validated model is scored on the test words with beam search: PER
+(phoneme edits per reference phoneme) and WER (words whose output matches none of their
+pronunciations).
 
 With ``--members K`` K models with different seeds train side by side, one process each on its
 share of the cores, and the test words are decoded by their ensemble: at every step the beam
