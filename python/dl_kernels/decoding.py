@@ -168,19 +168,21 @@ def beam_search(decoder: StepDecoder, state: Any, bos: Any, eos: int | None, max
     greedy = greedy_decode(decoder, state, start, eos, max_len, batch, length_penalty)
     k = beam
     B = batch
-    state = decoder.reorder(state, np.repeat(np.arange(B), k))
+    # The state holds k rows for each source still searching; ``alive`` names those sources
+    # (a finished source's rows are dropped, so no step is spent on them).
+    alive = np.arange(B)
+    state = decoder.reorder(state, np.repeat(alive, k))
     tokens = np.repeat(start, k)
     scores = np.full((B, k), -np.inf)
     scores[:, 0] = 0.0  # the first step expands one hypothesis per row, not k copies
     seqs = np.zeros((B, k, 0), dtype=np.int64)
     finished: list[list[Hypothesis]] = [[] for _ in range(B)]
-    active = np.ones(B, dtype=bool)
     with no_grad():
         for t in range(int(max_len)):
             lp, state = decoder.step(tokens, state)
             lp = _log_probs(lp)
-            V = lp.shape[1]
-            cand = (scores[:, :, None] + lp.reshape(B, k, V)).reshape(B, k * V)
+            A, V = len(alive), lp.shape[1]
+            cand = (scores[:, :, None] + lp.reshape(A, k, V)).reshape(A, k * V)
             width = min(2 * k, k * V)
             top = np.argpartition(-cand, width - 1, axis=1)[:, :width]
             order = np.argsort(-np.take_along_axis(cand, top, 1), axis=1, kind="stable")
@@ -190,35 +192,30 @@ def beam_search(decoder: StepDecoder, state: Any, bos: Any, eos: int | None, max
             is_eos = (tok == eos) if eos is not None else np.zeros_like(tok, dtype=bool)
             # End tokens ranked within the top k finish a hypothesis (each beam has one end
             # token, so at least k of the 2k candidates continue).
-            for b, j in zip(*np.nonzero(is_eos[:, :k] & np.isfinite(vals[:, :k]))):
-                if active[b]:
-                    toks = seqs[b, src[b, j]].copy()
-                    finished[b].append(Hypothesis(_norm(vals[b, j], t + 1, length_penalty),
-                                                  float(vals[b, j]), toks))
-            cont = ~is_eos
-            pick = np.argsort(~cont, axis=1, kind="stable")[:, :k]  # first k continuations
+            for a, j in zip(*np.nonzero(is_eos[:, :k] & np.isfinite(vals[:, :k]))):
+                finished[alive[a]].append(Hypothesis(_norm(vals[a, j], t + 1, length_penalty),
+                                                     float(vals[a, j]), seqs[a, src[a, j]].copy()))
+            pick = np.argsort(is_eos, axis=1, kind="stable")[:, :k]  # first k continuations
             src_k = np.take_along_axis(src, pick, 1)
             tok_k = np.take_along_axis(tok, pick, 1)
             scores = np.take_along_axis(vals, pick, 1)
-            for b in range(B):
-                if active[b] and len(finished[b]) >= k:
-                    active[b] = False
-            scores[~active] = -np.inf
-            if not active.any():
-                break
             seqs = np.concatenate([np.take_along_axis(seqs, src_k[:, :, None], 1),
                                    tok_k[:, :, None]], axis=2)
-            flat = (np.arange(B)[:, None] * k + src_k).reshape(-1)
+            going = np.array([len(finished[b]) < k for b in alive], dtype=bool)
+            if not going.any():
+                alive = alive[going]
+                break
+            flat = (np.arange(A)[:, None] * k + src_k)[going].reshape(-1)
             state = decoder.reorder(state, flat)
-            tokens = tok_k.reshape(-1).astype(np.int64)
-        else:
-            for b in np.nonzero(active)[0]:  # out of length: unfinished beams are candidates
-                for j in range(k):
-                    if np.isfinite(scores[b, j]):
-                        toks = seqs[b, j].copy()
-                        finished[b].append(Hypothesis(
-                            _norm(scores[b, j], len(toks), length_penalty), float(scores[b, j]),
-                            toks, finished=False))
+            alive, scores, seqs = alive[going], scores[going], seqs[going]
+            tokens = tok_k[going].reshape(-1).astype(np.int64)
+        # Out of length: the beams of the sources still searching are candidates too.
+        for a, b in enumerate(alive):
+            for j in range(k):
+                if np.isfinite(scores[a, j]):
+                    finished[b].append(Hypothesis(
+                        _norm(scores[a, j], t + 1, length_penalty), float(scores[a, j]),
+                        seqs[a, j].copy(), finished=False))
     results = []
     for b in range(B):
         cands = finished[b] + [greedy[b]]
