@@ -5,13 +5,17 @@ SECTION (its RESULTS.md section name), TITLE and CASES: objects with `name`, `un
 ("GFLOP/s" with `work` in flops, or "GB/s" with `work` in bytes) and `make()` returning
 (ours, torch_or_None) callables. Modules found: see CASE_MODULES (missing ones are skipped).
 
-Each thread count runs in its own process (thread pools are fixed at import by some
-libraries). In it, every case times ours and PyTorch round-robin, 2 warm-ups then the median
-of --repeats. Ceilings, measured in the same process: the FMA loop (dl_kernels._C.fma_peak_gflops)
-for GFLOP/s cases, the STREAM triad (dl_kernels._C.triad_bandwidth_gbps; a numpy copy of
-64 MiB where that is missing) for GB/s.
+Each thread count runs in its own processes (thread pools are fixed at import by some
+libraries), and each library in processes of its own: --rounds rounds in ABBA order (ours,
+torch, torch, ours, ...), every case timed with 2 warm-ups then the median of --repeats, and
+the median over the rounds reported. In a shared process PyTorch's OpenMP team keeps spinning
+after its call and takes a core from ours (RESULTS.md, tenth session); --together times both
+round-robin in one process instead. Ceilings, measured in the first worker's process: the FMA
+loop (dl_kernels._C.fma_peak_gflops) for GFLOP/s cases, the STREAM triad
+(dl_kernels._C.triad_bandwidth_gbps; a numpy copy of 64 MiB where that is missing) for GB/s.
 
-    python bench/bench_cpu_kernels.py [--repeats 11] [--threads 1 2] [--only conv] [--write]
+    python bench/bench_cpu_kernels.py [--repeats 11] [--threads 1 2] [--only conv] [--rounds 2]
+                                      [--together] [--write]
 """
 
 from __future__ import annotations
@@ -67,7 +71,8 @@ def copy_bandwidth(threads: int, seconds: float = 0.5) -> float:
     return best
 
 
-def worker(threads: int, repeats: int, only: str | None) -> dict:
+def worker(threads: int, repeats: int, only: str | None, library: str | None = None) -> dict:
+    """Every case's median seconds per library ("ours", "torch"; ``library``: that one only)."""
     import dl_kernels
     from dl_kernels import _C
 
@@ -92,11 +97,32 @@ def worker(threads: int, repeats: int, only: str | None) -> dict:
                 continue
             ours, theirs = case.make()
             fns = {"ours": ours} if theirs is None else {"ours": ours, "torch": theirs}
-            med = interleaved_medians(fns, repeats=repeats)
+            if library:
+                fns = {k: f for k, f in fns.items() if k == library}
+            med = interleaved_medians(fns, repeats=repeats) if fns else {}
             rows.append({"name": case.name, "unit": case.unit, "work": case.work, "s": med})
         if rows:
             sections.append({"section": mod.SECTION, "title": mod.TITLE, "rows": rows})
     return {"threads": threads, "ceilings": ceilings, "sections": sections}
+
+
+def separate_rounds(threads: int, extra: list[str], rounds: int) -> dict:
+    """One worker process per library and round, ABBA order; every case's seconds per library
+    the median over its rounds (PyTorch's entry absent where torch is not installed)."""
+    import statistics
+
+    runs: dict[str, list[dict]] = {"ours": [], "torch": []}
+    for r in range(rounds):
+        for lib in ("ours", "torch") if r % 2 == 0 else ("torch", "ours"):
+            runs[lib].append(run_worker(__file__, threads, [*extra, "--library", lib]))
+    res = runs["ours"][0]
+    for si, sec in enumerate(res["sections"]):
+        for ri, row in enumerate(sec["rows"]):
+            for lib, results in runs.items():
+                vals = [x["sections"][si]["rows"][ri]["s"].get(lib) for x in results]
+                if None not in vals:
+                    row["s"][lib] = statistics.median(vals)
+    return res
 
 
 def tables(results: list[dict]) -> dict[str, tuple[str, str]]:
@@ -134,18 +160,27 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--only", help="run only the cases whose name contains this text")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="worker processes per library and thread count, ABBA order")
+    parser.add_argument("--together", action="store_true",
+                        help="time ours and PyTorch round-robin in one process")
     parser.add_argument("--write", action="store_true", help="write the tables into RESULTS.md")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--library", choices=("ours", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.repeats, args.only)))
+        print(json.dumps(worker(args.worker, args.repeats, args.only, args.library)))
         return
     extra = ["--repeats", str(args.repeats)] + (["--only", args.only] if args.only else [])
-    results = [run_worker(__file__, t, extra) for t in args.threads]
+    if args.together:
+        results = [run_worker(__file__, t, extra) for t in args.threads]
+    else:
+        results = [separate_rounds(t, extra, args.rounds) for t in args.threads]
     sys.path.insert(0, HERE)
     from benchlib import header, write_section
 
-    command = "python bench/bench_cpu_kernels.py" + (" --write" if args.write else "")
+    command = ("python bench/bench_cpu_kernels.py" + (" --together" if args.together else "")
+               + (" --write" if args.write else ""))
     for section, (title, text) in tables(results).items():
         lines = header(command)  # machine, commit and the load average now, as RESULTS.md shows
         print(f"## {title}\n\n{text}\n{lines}")
